@@ -1,0 +1,114 @@
+"""The transformer step behind a small seam: texts → token ids → token vectors.
+
+:class:`TorchTransformer` is the torch backend. Callers use only ``tokenize``, ``forward`` and
+``save``; a faster inference backend (ONNX Runtime) can stand beside it with the same three methods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from sentsim.errors import ModelLoadError
+
+Features = dict[str, torch.Tensor]
+
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load-time chatter (sharding notes, weight-loading bars), then restore."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def default_device() -> str:
+    """Return ``cuda`` when a GPU is visible, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_model_dir(path: Path) -> None:
+    """Raise naming the file that a Hugging Face model directory lacks."""
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(
+            f"{path} is not a model directory: expected {path / 'config.json'} "
+            "(a Hugging Face or sentence-transformers model)"
+        )
+    has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "vocab.txt"))
+    if not has_tokenizer:
+        raise ModelLoadError(f"{path} has no tokenizer: expected tokenizer.json or vocab.txt")
+    weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+    if not any((path / f).is_file() for f in weights):
+        raise ModelLoadError(f"{path} has no weights: expected model.safetensors")
+
+
+class TorchTransformer:
+    """A Hugging Face encoder (``AutoModel``) with its tokenizer, run by torch."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        max_seq_length: int | None = None,
+        do_lower_case: bool = False,
+        device: str | None = None,
+    ) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        check_model_dir(model_dir)
+        self.device = device or default_device()
+        with quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+            self.model = AutoModel.from_pretrained(
+                model_dir, local_files_only=True, dtype=torch.float32
+            ).to(self.device)
+        self.model.eval()
+        limit = int(getattr(self.model.config, "max_position_embeddings", 512))
+        tok_limit = int(getattr(self.tokenizer, "model_max_length", limit) or limit)
+        self.max_seq_length = max_seq_length or min(limit, tok_limit)
+        self.do_lower_case = do_lower_case
+
+    @property
+    def dim(self) -> int:
+        """Width of the token vectors."""
+        return int(self.model.config.hidden_size)
+
+    def tokenize(self, texts: Sequence[str]) -> Features:
+        """Tokenize texts (stripped, lower-cased if configured), truncated to ``max_seq_length``."""
+        prepared = [t.strip() for t in texts]
+        if self.do_lower_case:
+            prepared = [t.lower() for t in prepared]
+        encoded = self.tokenizer(
+            prepared,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_tensors="pt",
+        )
+        return {k: v.to(self.device) for k, v in encoded.items()}
+
+    def forward(self, features: Features) -> torch.Tensor:
+        """Return the last hidden states, ``(batch, seq, dim)``."""
+        return self.model(**features).last_hidden_state
+
+    def save(self, out: Path) -> None:
+        """Write the weights (safetensors), config, tokenizer and sentence-bert config to ``out``."""
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        config = {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
+        (out / "sentence_bert_config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -1,0 +1,71 @@
+"""The interfaces every encoder and pair scorer follows, and their shared input checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into vectors, one row per text, in input order."""
+
+    name: str
+
+    @property
+    def dim(self) -> int:
+        """Width of the vectors."""
+        ...
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        """Return ``(len(texts), dim)`` float32 vectors."""
+        ...
+
+
+@runtime_checkable
+class PairScorer(Protocol):
+    """Scores pairs of texts directly: higher means more similar or more relevant."""
+
+    name: str
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        """Return one score per pair, in input order."""
+        ...
+
+
+def check_texts(texts: Sequence[str] | str) -> list[str]:
+    """Return ``texts`` as a list, raising ``TypeError`` naming the first item that is not a str."""
+    if isinstance(texts, str):
+        raise TypeError("expected a list of strings, got a single str; wrap it in a list")
+    items = list(texts)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"item {i} is {type(item).__name__}, expected str")
+    return items
+
+
+def check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Return ``pairs`` as a list of 2-tuples, raising ``TypeError`` naming a malformed pair."""
+    out = []
+    for i, pair in enumerate(pairs):
+        if (
+            isinstance(pair, str)
+            or not isinstance(pair, Sequence)
+            or len(pair) != 2
+            or not all(isinstance(x, str) for x in pair)
+        ):
+            raise TypeError(f"pair {i} must be two strings (text_a, text_b); got {pair!r:.80}")
+        out.append((pair[0], pair[1]))
+    return out
+
+
+def length_order(texts: Sequence[str]) -> NDArray[np.intp]:
+    """Indices that sort texts longest first, so that each batch pads to similar lengths."""
+    return np.argsort([-len(t) for t in texts], kind="stable")

@@ -1,0 +1,199 @@
+"""The bi-encoder ("the recruiter"): each text encoded alone, pooled to one vector.
+
+text → tokens → transformer → pooling → (L2 normalize) → vector. Reads and writes the
+sentence-transformers directory layout (``modules.json``, ``1_Pooling``, ``2_Normalize``) and
+plain Hugging Face encoder directories.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm.auto import tqdm
+
+from sentsim.backend import Features, TorchTransformer
+from sentsim.base import check_texts, length_order
+from sentsim.errors import ModelLoadError
+from sentsim.models import resolve_model_path, weights_hash
+from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_config
+
+_ST_TRANSFORMER = "sentence_transformers.models.Transformer"
+_ST_POOLING = "sentence_transformers.models.Pooling"
+_ST_NORMALIZE = "sentence_transformers.models.Normalize"
+PROGRESS_MIN_TEXTS = 2000
+
+
+class BiEncoder:
+    """Encode texts into fixed-size vectors; compare them by cosine.
+
+    >>> model = BiEncoder.load("minilm")  # doctest: +SKIP
+    >>> model.encode(["a card payment was declined"]).shape  # doctest: +SKIP
+    (1, 384)
+    """
+
+    def __init__(
+        self,
+        transformer: TorchTransformer,
+        pooling: PoolingMode = PoolingMode.MEAN,
+        *,
+        normalize: bool = True,
+        name: str = "bi-encoder",
+        source: Path | None = None,
+    ) -> None:
+        self.transformer = transformer
+        self.pooling = PoolingMode.parse(pooling)
+        self.normalize = normalize
+        self.name = name
+        self.source = source
+
+    @classmethod
+    def load(
+        cls,
+        name_or_dir: str | Path,
+        *,
+        pooling: str | PoolingMode | None = None,
+        normalize: bool | None = None,
+        max_seq_length: int | None = None,
+        device: str | None = None,
+    ) -> BiEncoder:
+        """Load a built-in name, a sentence-transformers directory or a Hugging Face encoder.
+
+        Explicit ``pooling`` / ``normalize`` / ``max_seq_length`` override what the directory says.
+        A plain Hugging Face directory defaults to mean pooling without normalization.
+        """
+        path = resolve_model_path(name_or_dir)
+        layout = _read_layout(path)
+        transformer = TorchTransformer(
+            layout.transformer_dir,
+            max_seq_length=max_seq_length or layout.max_seq_length,
+            do_lower_case=layout.do_lower_case,
+            device=device,
+        )
+        return cls(
+            transformer,
+            PoolingMode.parse(pooling) if pooling is not None else layout.pooling,
+            normalize=layout.normalize if normalize is None else normalize,
+            name=str(name_or_dir),
+            source=path,
+        )
+
+    @property
+    def dim(self) -> int:
+        """Width of the output vectors."""
+        return self.transformer.dim
+
+    @property
+    def max_seq_length(self) -> int:
+        """Texts are truncated to this many tokens (special tokens included)."""
+        return self.transformer.max_seq_length
+
+    def identity(self) -> str:
+        """Return ``name@hash-of-weights``: what an index records to refuse a different encoder."""
+        if self.source is None:
+            raise ModelLoadError("this encoder was not loaded from disk; save it first")
+        return f"{self.name}@{weights_hash(self.source)}"
+
+    def embed(self, features: Features) -> torch.Tensor:
+        """Run the transformer and pooling on tokenized input; differentiable (for training)."""
+        tokens = self.transformer.forward(features)
+        vectors = pool(tokens, features["attention_mask"], self.pooling)
+        return torch.nn.functional.normalize(vectors, dim=-1) if self.normalize else vectors
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        """Return ``(len(texts), dim)`` float32 vectors, in input order.
+
+        Texts are batched longest first (smart batching) and put back in order; an empty string
+        encodes as ``[CLS] [SEP]``. ``show_progress=None`` shows a bar from 2,000 texts on.
+        """
+        items = check_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        order = length_order(items)
+        show = len(items) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress
+        starts = range(0, len(items), batch_size)
+        was_training = self.transformer.model.training
+        self.transformer.model.eval()
+        with torch.inference_mode():
+            for start in tqdm(starts, desc="encode", unit="batch", disable=not show):
+                idx = order[start : start + batch_size]
+                features = self.transformer.tokenize([items[i] for i in idx])
+                out[idx] = self.embed(features).float().cpu().numpy()
+        self.transformer.model.train(was_training)
+        return out
+
+    def save(self, out: str | Path, *, card: str | None = None) -> Path:
+        """Write the model in sentence-transformers layout (loadable by both libraries)."""
+        root = Path(out)
+        self.transformer.save(root)
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": _ST_TRANSFORMER},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": _ST_POOLING},
+        ]
+        if self.normalize:
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": _ST_NORMALIZE})
+            (root / "2_Normalize").mkdir(exist_ok=True)
+        (root / "1_Pooling").mkdir(exist_ok=True)
+        _write_json(root / "1_Pooling" / "config.json", pooling_config(self.pooling, self.dim))
+        _write_json(root / "modules.json", modules)
+        _write_json(
+            root / "config_sentence_transformers.json",
+            {"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"},
+        )
+        if card is not None:
+            (root / "README.md").write_text(card, encoding="utf-8")
+        self.source = root
+        return root
+
+
+class _Layout:
+    """What a model directory says about its modules."""
+
+    def __init__(self, path: Path) -> None:
+        self.transformer_dir = path
+        self.pooling = PoolingMode.MEAN
+        self.normalize = False
+        self.max_seq_length: int | None = None
+        self.do_lower_case = False
+
+
+def _read_layout(path: Path) -> _Layout:
+    layout = _Layout(path)
+    modules_file = path / "modules.json"
+    if not modules_file.is_file():
+        return layout  # plain Hugging Face encoder: mean pooling, no normalization
+    try:
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{modules_file} is not valid JSON: {exc}") from None
+    for module in modules:
+        kind = module.get("type", "")
+        sub = path / module.get("path", "")
+        if kind.endswith("models.Transformer"):
+            layout.transformer_dir = sub
+            config_file = sub / "sentence_bert_config.json"
+            if config_file.is_file():
+                config = json.loads(config_file.read_text(encoding="utf-8"))
+                layout.max_seq_length = config.get("max_seq_length")
+                layout.do_lower_case = bool(config.get("do_lower_case", False))
+        elif kind.endswith("models.Pooling"):
+            layout.pooling, _ = read_pooling_config(sub / "config.json")
+        elif kind.endswith("models.Normalize"):
+            layout.normalize = True
+        else:
+            raise ModelLoadError(
+                f"{modules_file}: module type {kind!r} is not supported by sentsim; "
+                "supported: Transformer, Pooling, Normalize"
+            )
+    return layout
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,64 @@
+"""The ``sentsim`` command: a thin shell over the library.
+
+Each command group lives in its own module with a ``register(subparsers)`` function that adds its
+parsers and sets ``func``; :func:`main` turns any :class:`~sentsim.errors.SentsimError` (and a few
+plain input errors) into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sentsim.errors import SentsimError
+
+# Command modules, in the order they appear in --help.
+_MODULES = ["basic", "evaluate", "train", "search"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full argument parser with every registered command group."""
+    parser = argparse.ArgumentParser(
+        prog="sentsim",
+        description="Sentence similarity offline: encode, compare, evaluate, train, search.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _MODULES:
+        try:
+            module = importlib.import_module(f"sentsim.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"sentsim.cli.{name}":
+                continue  # a command group not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 success, 1 user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except SentsimError as exc:
+        print(f"sentsim: error: {exc}", file=sys.stderr)
+        return 1
+    except (TypeError, ValueError) as exc:
+        if not _raised_by_sentsim(exc):
+            raise
+        print(f"sentsim: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sentsim: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+def _raised_by_sentsim(exc: BaseException) -> bool:
+    """Return whether the innermost frame of ``exc`` is sentsim's own validation code."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "/sentsim/" in tb.tb_frame.f_code.co_filename.replace("\\", "/")

@@ -1,0 +1,74 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sentsim.data import PairDataset, read_pairs
+from sentsim.errors import DataError
+from sentsim.settings import dataset_path
+
+STSB_TEST = ("stsbenchmark", "sts-test.csv")
+
+
+def add_pair_file_options(parser: argparse.ArgumentParser, *, default: tuple[str, ...]) -> None:
+    """Add ``--data``, ``--score-range`` and ``--skip-bad-rows``."""
+    parser.add_argument(
+        "--data",
+        help=f"pair file (STS-B TSV, CSV/TSV/JSONL with sentence1, sentence2, score|label); "
+        f"default: $SENTSIM_DATA/{'/'.join(default)}",
+    )
+    parser.add_argument(
+        "--score-range",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        help="range scores are normalized by (default: the range found in the file)",
+    )
+    parser.add_argument(
+        "--skip-bad-rows", action="store_true", help="skip malformed rows, counting them"
+    )
+    parser.set_defaults(default_data=default)
+
+
+def load_pair_file(args: argparse.Namespace) -> PairDataset:
+    """Read ``--data`` (or the default data set) and report skipped rows on stderr."""
+    path = Path(args.data) if args.data else dataset_path(*args.default_data)
+    dataset = read_pairs(
+        path,
+        score_range=tuple(args.score_range) if args.score_range else None,
+        skip_bad_rows=args.skip_bad_rows,
+    )
+    if dataset.skipped:
+        first = ", ".join(f"line {n}: {why}" for n, why in dataset.skipped[:3])
+        print(f"skipped {len(dataset.skipped)} bad rows of {path} ({first})", file=sys.stderr)
+    return dataset
+
+
+def read_texts(path: Path) -> list[str]:
+    """Read texts to encode: one per line (.txt), or the ``text`` field of JSON lines."""
+    if not path.is_file():
+        raise DataError(f"input file not found: {path.resolve()}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        return lines
+    texts = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise DataError(f"{path}, line {n}: expected an object with a string 'text' field")
+        texts.append(record["text"])
+    return texts
+
+
+def print_json(value: object) -> None:
+    """Print ``value`` as one JSON line (the last line of stdout for ``--json``)."""
+    print(json.dumps(value, ensure_ascii=False))

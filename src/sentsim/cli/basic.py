@@ -1,0 +1,92 @@
+"""``sentsim encode``, ``sentsim similarity``, ``sentsim distill-static`` and ``sentsim demo``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sentsim.cli._common import read_texts
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the basic commands."""
+    p = subparsers.add_parser("encode", help="encode texts into an .npy matrix")
+    p.add_argument("file", type=Path, help="texts: one per line (.txt) or JSON lines with 'text'")
+    p.add_argument("--out", type=Path, required=True, help="output .npy file (n, dim) float32")
+    p.add_argument("--model", default="minilm", help="built-in name or model directory")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_encode)
+
+    p = subparsers.add_parser("similarity", help="similarity of two texts")
+    p.add_argument("text_a")
+    p.add_argument("text_b")
+    p.add_argument("--model", default="minilm", help="built-in name or model directory")
+    p.add_argument("--metric", default="cosine", help="cosine, dot or euclidean")
+    p.set_defaults(func=_similarity)
+
+    p = subparsers.add_parser(
+        "distill-static", help="distill a static token-embedding model from a bi-encoder"
+    )
+    p.add_argument("--teacher", default="minilm")
+    p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_distill)
+
+    p = subparsers.add_parser("demo", help="the main job, end to end")
+    p.set_defaults(func=_demo)
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from sentsim.bi_encoder import BiEncoder
+
+    texts = read_texts(args.file)
+    model = BiEncoder.load(args.model)
+    start = time.perf_counter()
+    vectors = model.encode(
+        texts, batch_size=args.batch_size, show_progress=False if args.no_progress else None
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, vectors)
+    took = time.perf_counter() - start
+    print(f"wrote {args.out}: {vectors.shape[0]} × {vectors.shape[1]} float32 in {took:.1f}s")
+    return 0
+
+
+def _similarity(args: argparse.Namespace) -> int:
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.similarity import similarity
+
+    model = BiEncoder.load(args.model)
+    vectors = model.encode([args.text_a, args.text_b])
+    value = similarity(vectors[:1], vectors[1:], args.metric)[0, 0]
+    print(f"{value:.4f}")
+    return 0
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from sentsim.baselines.static import distill_static
+
+    start = time.perf_counter()
+    encoder = distill_static(args.teacher, dim=args.dim)
+    took = time.perf_counter() - start
+    encoder.save(
+        args.out,
+        config={
+            "teacher": args.teacher,
+            "pca_dim": args.dim,
+            "command": f"sentsim distill-static --teacher {args.teacher} --dim {args.dim} "
+            f"--out {args.out}",
+        },
+    )
+    print(f"wrote {args.out} ({encoder.embeddings.shape[0]} tokens × {encoder.dim}) in {took:.0f}s")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sentsim.demo import run_demo
+
+    return run_demo()

@@ -1,0 +1,283 @@
+"""Readers for files of text pairs with a graded score or a class label.
+
+Formats (``fmt="auto"`` picks by extension and first line):
+
+- ``stsb``: the STS-B organizers' TSV — no header; genre, file, year, id, score, sentence1,
+  sentence2 and up to two extra columns; read with ``csv.QUOTE_NONE`` (quotes are unbalanced).
+- ``mrpc``: the MSR paraphrase TSV — header ``Quality, #1 ID, #2 ID, #1 String, #2 String``.
+- ``csv`` / ``tsv``: a header row with ``sentence1``, ``sentence2`` and ``score`` or ``label``;
+  standard CSV quoting.
+- ``jsonl``: one object per line with the same keys.
+
+A malformed row raises :class:`~sentsim.errors.DataError` naming the file, line and problem, unless
+``skip_bad_rows=True``: then it is counted in :attr:`PairDataset.skipped` and nothing else is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sentsim.errors import DataError
+
+csv.field_size_limit(1 << 24)
+
+
+class PairFormat(StrEnum):
+    """The pair-file formats sentsim reads."""
+
+    AUTO = "auto"
+    STSB = "stsb"
+    MRPC = "mrpc"
+    CSV = "csv"
+    TSV = "tsv"
+    JSONL = "jsonl"
+
+
+@dataclass(frozen=True)
+class PairExample:
+    """One pair; ``score`` for graded data, ``label`` for classes; ``line`` is 1-based."""
+
+    sentence1: str
+    sentence2: str
+    score: float | None = None
+    label: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class PairDataset:
+    """The pairs of one file, with what was skipped and the score range used to normalize."""
+
+    path: Path
+    format: PairFormat
+    examples: list[PairExample]
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    score_range: tuple[float, float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether every pair has a graded score."""
+        return bool(self.examples) and all(e.score is not None for e in self.examples)
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether every pair has a class label."""
+        return bool(self.examples) and all(e.label is not None for e in self.examples)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Return ``(sentence1, sentence2)`` for every example."""
+        return [(e.sentence1, e.sentence2) for e in self.examples]
+
+    def scores(self) -> NDArray[np.float64]:
+        """Return the raw scores; raise if the file has none."""
+        if not self.has_scores:
+            raise DataError(f"{self.path}: has no 'score' column; graded scores are needed here")
+        return np.array([e.score for e in self.examples], dtype=np.float64)
+
+    def normalized_scores(self) -> NDArray[np.float64]:
+        """Return scores mapped to 0–1 by ``(s - lo) / (hi - lo)`` over :attr:`score_range`."""
+        scores = self.scores()
+        lo, hi = self.score_range or (float(scores.min()), float(scores.max()))
+        if hi <= lo:
+            raise DataError(f"{self.path}: every score is {lo}; cannot normalize a constant range")
+        return (scores - lo) / (hi - lo)
+
+    def labels(self) -> list[str]:
+        """Return the class labels; raise if the file has none."""
+        if not self.has_labels:
+            raise DataError(f"{self.path}: has no 'label' column; class labels are needed here")
+        return [e.label for e in self.examples if e.label is not None]
+
+
+class _Rows:
+    """Collects examples and bad rows for one file."""
+
+    def __init__(self, path: Path, skip_bad_rows: bool) -> None:
+        self.path = path
+        self.skip = skip_bad_rows
+        self.examples: list[PairExample] = []
+        self.skipped: list[tuple[int, str]] = []
+
+    def bad(self, line: int, problem: str) -> None:
+        if not self.skip:
+            raise DataError(f"{self.path}, line {line}: {problem} (use --skip-bad-rows to skip)")
+        self.skipped.append((line, problem))
+
+    def add(self, line: int, s1: object, s2: object, score: object, label: object) -> None:
+        for name, value in (("sentence1", s1), ("sentence2", s2)):
+            if not isinstance(value, str) or not value.strip():
+                self.bad(line, f"{name} is missing or empty")
+                return
+        parsed: float | None = None
+        if score is not None and score != "":
+            try:
+                parsed = float(score)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                self.bad(line, f"score {score!r} is not a number")
+                return
+            if not math.isfinite(parsed):
+                self.bad(line, f"score {score!r} is not finite")
+                return
+        text_label = None if label is None or label == "" else str(label).strip()
+        if parsed is None and text_label is None:
+            self.bad(line, "has neither a score nor a label")
+            return
+        assert isinstance(s1, str) and isinstance(s2, str)
+        self.examples.append(PairExample(s1, s2, parsed, text_label, line))
+
+
+def detect_format(path: Path) -> PairFormat:
+    """Guess the format from the extension and the first line."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return PairFormat.JSONL
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+    header = first.strip().lower()
+    if header.startswith("quality\t"):
+        return PairFormat.MRPC
+    if "sentence1" in header:
+        return PairFormat.TSV if "\t" in first else PairFormat.CSV
+    if first.count("\t") >= 6:
+        return PairFormat.STSB
+    raise DataError(
+        f"{path}, line 1: cannot tell the format; expected a header with sentence1, sentence2 and "
+        "score or label (CSV/TSV), JSON lines, the STS-B TSV or the MRPC TSV"
+    )
+
+
+def read_pairs(
+    path: str | Path,
+    *,
+    fmt: str | PairFormat = PairFormat.AUTO,
+    score_range: tuple[float, float] | None = None,
+    skip_bad_rows: bool = False,
+) -> PairDataset:
+    """Read a pair file; see the module docstring for formats.
+
+    ``score_range=(lo, hi)`` fixes the range scores are normalized by (a score outside it is a bad
+    row); otherwise the range found in the file is used.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"pair file not found: {file.resolve()}")
+    kind = PairFormat(fmt) if fmt != PairFormat.AUTO else detect_format(file)
+    rows = _Rows(file, skip_bad_rows)
+    readers = {
+        PairFormat.STSB: _read_stsb,
+        PairFormat.MRPC: _read_mrpc,
+        PairFormat.CSV: _read_header_file,
+        PairFormat.TSV: _read_header_file,
+        PairFormat.JSONL: _read_jsonl,
+    }
+    for line, s1, s2, score, label in readers[kind](file, kind, rows):
+        rows.add(line, s1, s2, score, label)
+    found = [e.score for e in rows.examples if e.score is not None]
+    if score_range is not None:
+        lo, hi = score_range
+        kept = []
+        for e in rows.examples:
+            if e.score is not None and not lo <= e.score <= hi:
+                rows.bad(e.line, f"score {e.score} is outside --score-range {lo}..{hi}")
+            else:
+                kept.append(e)
+        rows.examples = kept
+    elif found:
+        score_range = (min(found), max(found))
+    if not rows.examples:
+        raise DataError(f"{file}: no usable pairs found")
+    return PairDataset(file, kind, rows.examples, rows.skipped, score_range)
+
+
+_Row = tuple[int, object, object, object, object]
+
+
+def _read_stsb(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for cells in reader:
+            if len(cells) < 7:
+                rows.bad(
+                    reader.line_num,
+                    f"has {len(cells)} tab-separated columns; STS-B rows have "
+                    "7 to 9: genre, file, year, id, score, sentence1, sentence2",
+                )
+                continue
+            yield reader.line_num, cells[5], cells[6], cells[4], None
+
+
+def _read_mrpc(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        next(reader, None)
+        for cells in reader:
+            if len(cells) != 5:
+                rows.bad(
+                    reader.line_num,
+                    f"has {len(cells)} tab-separated columns; MRPC rows have "
+                    "5: Quality, #1 ID, #2 ID, #1 String, #2 String",
+                )
+                continue
+            yield reader.line_num, cells[3], cells[4], None, cells[0]
+
+
+def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
+    delimiter = "\t" if kind == PairFormat.TSV else ","
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        columns = set(reader.fieldnames or [])
+        _check_columns(path, columns)
+        for record in reader:
+            if None in record:
+                rows.bad(reader.line_num, f"has more cells than the {len(columns)} header columns")
+                continue
+            yield (
+                reader.line_num,
+                record.get("sentence1"),
+                record.get("sentence2"),
+                record.get("score"),
+                record.get("label"),
+            )
+
+
+def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
+    with path.open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                rows.bad(line, f"not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(record, dict):
+                rows.bad(line, "expected a JSON object")
+                continue
+            yield (
+                line,
+                record.get("sentence1"),
+                record.get("sentence2"),
+                record.get("score"),
+                record.get("label"),
+            )
+
+
+def _check_columns(path: Path, columns: set[str]) -> None:
+    missing = {"sentence1", "sentence2"} - columns
+    if missing or not columns & {"score", "label"}:
+        raise DataError(
+            f"{path}, line 1: header has {sorted(columns)}; expected sentence1, sentence2 and "
+            "score or label"
+        )

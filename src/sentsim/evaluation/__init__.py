@@ -1,0 +1,1 @@
+"""Evaluation: how well scores agree with gold judgements."""

@@ -1,0 +1,98 @@
+"""Name → pair scorer: every model and baseline behind one ``score_pairs`` call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sentsim.base import Encoder, PairScorer, check_pairs
+from sentsim.similarity import cosine_pairwise
+
+
+class Baseline(StrEnum):
+    """The baselines ``--baseline`` accepts."""
+
+    GLOVE = "glove"
+    SIF = "sif"
+    BM25 = "bm25"
+    OVERLAP = "overlap"
+    STATIC = "static"
+    CLS = "cls"
+
+    @classmethod
+    def parse(cls, value: str) -> Baseline:
+        """Return the baseline named by ``value`` or raise listing the valid names."""
+        try:
+            return cls(value.lower())
+        except ValueError:
+            valid = ", ".join(b.value for b in cls)
+            raise ValueError(f"unknown baseline {value!r}; expected one of: {valid}") from None
+
+
+class EncoderPairScorer:
+    """Cosine of an encoder's vectors; each distinct text is encoded once."""
+
+    def __init__(self, encoder: Encoder, *, batch_size: int = 32, label: str | None = None) -> None:
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.name = label or encoder.name
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        """Return ``cos(encode(a), encode(b))`` for every pair."""
+        items = check_pairs(pairs)
+        texts = sorted({t for pair in items for t in pair})
+        fit = getattr(self.encoder, "fit", None)
+        if callable(fit):  # SIF estimates its common component from the texts it scores
+            fit(texts)
+        vectors = self.encoder.encode(
+            texts, batch_size=self.batch_size, show_progress=show_progress
+        )
+        row = {t: i for i, t in enumerate(texts)}
+        a = vectors[[row[x] for x, _ in items]]
+        b = vectors[[row[y] for _, y in items]]
+        return cosine_pairwise(a, b)
+
+
+STATIC_MODEL = "static-minilm"
+
+
+def baseline_scorer(baseline: str | Baseline, *, batch_size: int = 32) -> PairScorer:
+    """Build the pair scorer of a baseline."""
+    from sentsim.baselines import (
+        BM25PairScorer,
+        GloveEncoder,
+        OverlapPairScorer,
+        SIFGloveEncoder,
+        StaticEncoder,
+    )
+    from sentsim.bi_encoder import BiEncoder
+
+    kind = Baseline.parse(str(baseline))
+    if kind == Baseline.GLOVE:
+        return EncoderPairScorer(GloveEncoder())
+    if kind == Baseline.SIF:
+        return EncoderPairScorer(SIFGloveEncoder())
+    if kind == Baseline.BM25:
+        return BM25PairScorer()
+    if kind == Baseline.OVERLAP:
+        return OverlapPairScorer()
+    if kind == Baseline.STATIC:
+        return EncoderPairScorer(StaticEncoder.load(STATIC_MODEL), batch_size=1024)
+    cls_model = BiEncoder.load("minilm", pooling="cls")
+    return EncoderPairScorer(
+        cls_model,
+        batch_size=batch_size,
+        label="minilm-cls (CLS pooling of a model trained for mean pooling)",
+    )
+
+
+def model_scorer(name_or_dir: str, *, batch_size: int = 32) -> PairScorer:
+    """Build the cosine pair scorer of a bi-encoder (a name, or a directory)."""
+    from sentsim.bi_encoder import BiEncoder
+
+    return EncoderPairScorer(BiEncoder.load(name_or_dir), batch_size=batch_size)

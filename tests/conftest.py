@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny BERT built offline in seconds, and the data-root switch."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+
+from sentsim.settings import data_root
+
+WORDS = (
+    "a an the is are was be to of and in on for with my your card cards bank money account "
+    "transfer transfers payment payments pay paid cash atm pin top up topup balance fee fees "
+    "exchange rate currency euro dollar pound abroad travel country declined decline refund "
+    "lost stolen freeze block blocked new order arrive arrived arrival delivery when where why "
+    "how what can i you we it not no yes working work works isn't doesn't don't help please "
+    "dog cat man woman girl boy play plays playing guitar piano hair soccer beach eat eating "
+    "food car road house a b c d e f g h i j k l m n o p q r s t u v w x y z"
+).split()
+
+
+def _vocab() -> list[str]:
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = [f"##{c}" for c in string.ascii_lowercase + string.digits]
+    punct = list(".,!?'-:;()\"") + list(string.digits)
+    return special + list(dict.fromkeys(WORDS + punct + pieces))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain Hugging Face BERT directory: 2 layers, width 32, a ~250-token vocabulary."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    (out / "vocab.txt").write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(_vocab()),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    model = BertModel(config)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def no_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point the data setting at an empty folder."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("SENTSIM_DATA", str(empty))
+    return empty
+
+
+def have_data(*parts: str) -> bool:
+    """Return whether a file under the shared data root exists."""
+    return data_root().joinpath(*parts).exists()
