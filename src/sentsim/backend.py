@@ -18,10 +18,9 @@ from sentsim.errors import ModelLoadError
 Features = dict[str, torch.Tensor]
 
 
-
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load-time chatter (sharding notes, weight-loading bars), then restore."""
+    """Silence transformers' load-time chatter (sharding notes, progress bars), then restore."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
@@ -106,9 +105,10 @@ class TorchTransformer:
         return self.model(**features).last_hidden_state
 
     def save(self, out: Path) -> None:
-        """Write the weights (safetensors), config, tokenizer and sentence-bert config to ``out``."""
+        """Write weights (safetensors), config, tokenizer and sentence-bert config to ``out``."""
         out.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
+        with quiet_transformers():
+            self.model.save_pretrained(out)
+            self.tokenizer.save_pretrained(out)
         config = {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
         (out / "sentence_bert_config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -176,16 +176,19 @@ def _read_layout(path: Path) -> _Layout:
     for module in modules:
         kind = module.get("type", "")
         sub = path / module.get("path", "")
-        if kind.endswith("models.Transformer"):
+        # sentence-transformers < 6 writes ``sentence_transformers.models.Pooling``; 6.x writes
+        # e.g. ``sentence_transformers.sentence_transformer.modules.pooling.Pooling``.
+        cls_name = kind.rsplit(".", 1)[-1] if kind.startswith("sentence_transformers.") else ""
+        if cls_name == "Transformer":
             layout.transformer_dir = sub
             config_file = sub / "sentence_bert_config.json"
             if config_file.is_file():
                 config = json.loads(config_file.read_text(encoding="utf-8"))
                 layout.max_seq_length = config.get("max_seq_length")
                 layout.do_lower_case = bool(config.get("do_lower_case", False))
-        elif kind.endswith("models.Pooling"):
+        elif cls_name == "Pooling":
             layout.pooling, _ = read_pooling_config(sub / "config.json")
-        elif kind.endswith("models.Normalize"):
+        elif cls_name == "Normalize":
             layout.normalize = True
         else:
             raise ModelLoadError(

@@ -173,7 +173,13 @@ def read_pairs(
     file = Path(path)
     if not file.is_file():
         raise DataError(f"pair file not found: {file.resolve()}")
-    kind = PairFormat(fmt) if fmt != PairFormat.AUTO else detect_format(file)
+    try:
+        kind = PairFormat(str(fmt).lower())
+    except ValueError:
+        valid = ", ".join(f.value for f in PairFormat)
+        raise DataError(f"{file}: unknown format {fmt!r}; expected one of: {valid}") from None
+    if kind == PairFormat.AUTO:
+        kind = detect_format(file)
     rows = _Rows(file, skip_bad_rows)
     readers = {
         PairFormat.STSB: _read_stsb,
@@ -253,7 +259,7 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
 
 
 def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
                 continue

@@ -10,6 +10,8 @@ def run_demo() -> int:
     from sentsim.settings import data_root
 
     if not (data_root() / "stsbenchmark" / "sts-test.csv").exists():
-        print(f"STS-B not found under {data_root().resolve()}: set SENTSIM_DATA; nothing to compare")
+        print(
+            f"STS-B not found under {data_root().resolve()}: set SENTSIM_DATA; nothing to compare"
+        )
         return 0
     return main(["compare", "sts"])

@@ -53,7 +53,7 @@ _POOL = {PoolingMode.MEAN: mean_pool, PoolingMode.CLS: cls_pool, PoolingMode.MAX
 
 
 def pool(tokens: torch.Tensor, mask: torch.Tensor, mode: PoolingMode) -> torch.Tensor:
-    """Pool ``tokens`` ``(batch, seq, dim)`` under ``mask`` ``(batch, seq)`` into ``(batch, dim)``."""
+    """Pool ``tokens`` (batch, seq, dim) under ``mask`` (batch, seq) into (batch, dim)."""
     return _POOL[mode](tokens, mask)
 
 

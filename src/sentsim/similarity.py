@@ -97,7 +97,9 @@ def _paired(a: ArrayLike, b: ArrayLike) -> tuple[F32, F32]:
     a2, b2 = _as_2d(a, "a"), _as_2d(b, "b")
     _check_dims(a2, b2)
     if a2.shape[0] != b2.shape[0]:
-        raise ValueError(f"pairwise similarity needs as many rows in a as in b: {len(a2)} vs {len(b2)}")
+        raise ValueError(
+            f"pairwise similarity needs as many rows in a as in b: {len(a2)} vs {len(b2)}"
+        )
     return a2, b2
 
 

@@ -43,6 +43,8 @@ class BM25PairScorer:
         texts = sorted({t for pair in items for t in pair})
         row = {t: i for i, t in enumerate(texts)}
         tokenized = bm25s.tokenize(texts, stopwords="en", show_progress=False)
+        if not tokenized.vocab:  # only stopwords or empty texts: bm25s cannot index nothing
+            return np.zeros(len(items), dtype=np.float32)
         retriever = bm25s.BM25(k1=self.k1, b=self.b)
         retriever.index(tokenized, show_progress=False)
         inverse = {i: w for w, i in tokenized.vocab.items()}

@@ -40,7 +40,7 @@ class StaticEncoder:
 
     @classmethod
     def load(cls, name_or_dir: str | Path) -> StaticEncoder:
-        """Load a directory written by :meth:`save` (``config.json``, ``embeddings.safetensors``)."""
+        """Load a directory written by :meth:`save` (config and embeddings safetensors)."""
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -85,7 +85,9 @@ class StaticEncoder:
 
         root = Path(out)
         root.mkdir(parents=True, exist_ok=True)
-        save_file({"embeddings": self.embeddings.astype(np.float16)}, str(root / "embeddings.safetensors"))
+        save_file(
+            {"embeddings": self.embeddings.astype(np.float16)}, str(root / "embeddings.safetensors")
+        )
         self.tokenizer.save(str(root / "tokenizer.json"))  # type: ignore[attr-defined]
         full = {"model_type": STATIC_TYPE, "dim": self.dim, **config}
         (root / "config.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")

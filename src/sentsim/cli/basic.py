@@ -11,7 +11,7 @@ import numpy as np
 from sentsim.cli._common import read_texts
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the basic commands."""
     p = subparsers.add_parser("encode", help="encode texts into an .npy matrix")
     p.add_argument("file", type=Path, help="texts: one per line (.txt) or JSON lines with 'text'")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import platform
 
+from sentsim.base import PairScorer
 from sentsim.cli._common import STSB_TEST, add_pair_file_options, load_pair_file, print_json
+from sentsim.evaluation.sts import StsResult
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval`` and ``compare``."""
     p_eval = subparsers.add_parser("eval", help="evaluate a model on a task")
     tasks = p_eval.add_subparsers(dest="task", metavar="TASK", required=True)
@@ -19,9 +21,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     who.add_argument(
         "--baseline", help="glove, sif, bm25, overlap, static or cls (see sentsim compare sts)"
     )
+    who.add_argument(
+        "--cross-encoder", help="cross-encoder name or directory (fused judges report both)"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
     p.set_defaults(func=_eval_sts)
+
+    p = tasks.add_parser("pairs", help="average precision, accuracy and F1 on 0/1-labelled pairs")
+    add_pair_file_options(p, default=("mrpc", "msr-para-test.tsv"))
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--model", help="bi-encoder (cosine): name or directory (default: minilm)")
+    who.add_argument("--cross-encoder", help="cross-encoder name or directory")
+    p.add_argument("--dev", help="labelled pair file the threshold is chosen on (max F1)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    p.set_defaults(func=_eval_pairs)
 
     p_cmp = subparsers.add_parser("compare", help="every baseline and model side by side")
     tasks = p_cmp.add_subparsers(dest="task", metavar="TASK", required=True)
@@ -29,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_pair_file_options(p, default=STSB_TEST)
     p.add_argument(
         "--model", action="append", default=[], help="extra bi-encoder to include (repeatable)"
+    )
+    p.add_argument(
+        "--cross-encoder",
+        action="append",
+        default=[],
+        help="cross-encoder to include (repeatable; default: the shipped ce-sts when present)",
     )
     p.add_argument("--json", action="store_true", help="end with one JSON line of all rows")
     p.set_defaults(func=_compare_sts)
@@ -39,17 +59,54 @@ def _eval_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.sts import evaluate_sts
 
     dataset = load_pair_file(args)
+    extra: dict[str, object] = {}
     if args.baseline:
         scorer = baseline_scorer(args.baseline, batch_size=args.batch_size)
+    elif args.cross_encoder:
+        from sentsim.fusion import FusedScorer, load_judge
+
+        scorer = load_judge(args.cross_encoder)
+        if isinstance(scorer, FusedScorer):
+            alone = evaluate_sts(dataset, scorer.judge)
+            _print_sts(alone)
+            extra["cross_encoder_alone"] = alone.as_dict()
     else:
         scorer = model_scorer(args.model or "minilm", batch_size=args.batch_size)
     result = evaluate_sts(dataset, scorer)
+    _print_sts(result)
+    if args.json:
+        print_json({**result.as_dict(), **extra})
+    return 0
+
+
+def _print_sts(result: StsResult) -> None:
     print(
         f"{result.model} on {result.data} ({result.pairs} pairs): "
         f"Spearman {result.spearman:.2f}  Pearson {result.pearson:.2f}  ({result.seconds:.1f}s)"
     )
+
+
+def _eval_pairs(args: argparse.Namespace) -> int:
+    from sentsim.data import read_pairs
+    from sentsim.evaluation.pairs import evaluate_pairs
+    from sentsim.evaluation.scorers import model_scorer
+
+    dataset = load_pair_file(args)
+    dev = read_pairs(args.dev) if args.dev else None
+    if args.cross_encoder:
+        from sentsim.fusion import load_judge
+
+        scorer: PairScorer = load_judge(args.cross_encoder)
+    else:
+        scorer = model_scorer(args.model or "minilm")
+    result = evaluate_pairs(dataset, scorer, dev=dev)
+    print(
+        f"{result['model']} on {result['data']} ({result['pairs']} pairs): "
+        f"AP {result['average_precision']:.2f}  accuracy {result['accuracy']:.2f}  "
+        f"F1 {result['f1']:.2f} at threshold {result['threshold']:.4f} ({result['threshold_from']})"
+    )
     if args.json:
-        print_json(result.as_dict())
+        print_json(result)
     return 0
 
 
@@ -59,6 +116,8 @@ PUBLISHED = [
     ("Avg. BERT embeddings (untuned BERT-base)", 46.35),
     ("BERT CLS-vector (untuned BERT-base)", 16.50),
 ]
+
+SHIPPED_JUDGES = ["ce-sts"]
 
 COMPARE_ROWS = [
     ("word overlap (Jaccard)", "baseline", "overlap"),
@@ -74,16 +133,26 @@ COMPARE_ROWS = [
 def _compare_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.scorers import baseline_scorer, model_scorer
     from sentsim.evaluation.sts import evaluate_sts
+    from sentsim.fusion import load_judge
+    from sentsim.models import builtin_names
 
     dataset = load_pair_file(args)
     rows = COMPARE_ROWS + [(f"bi-encoder {m}", "model", m) for m in args.model]
+    for name in args.cross_encoder or [n for n in SHIPPED_JUDGES if n in builtin_names()]:
+        rows += [(f"cross-encoder {name} alone", "judge-alone", name)]
+        rows += [(f"cross-encoder {name}", "judge", name)]
     print(f"{dataset.path} — {len(dataset)} pairs — {platform.processor() or platform.machine()}")
     header = f"{'method':58} {'Spearman':>9} {'Pearson':>8} {'ms/1k pairs':>12}"
     print(header)
     print("-" * len(header))
     results = []
     for label, kind, key in rows:
-        scorer = baseline_scorer(key) if kind == "baseline" else model_scorer(key)
+        if kind == "baseline":
+            scorer = baseline_scorer(key)
+        elif kind == "model":
+            scorer = model_scorer(key)
+        else:
+            scorer = load_judge(key, fused=kind == "judge")
         result = evaluate_sts(dataset, scorer, show_progress=False)
         results.append({"method": label, **result.as_dict()})
         print(

@@ -36,7 +36,9 @@ class StsResult:
         return {**asdict(self), "ms_per_1000_pairs": round(self.ms_per_1000_pairs, 1)}
 
 
-def correlations(predicted: NDArray[np.floating], gold: NDArray[np.floating]) -> tuple[float, float]:
+def correlations(
+    predicted: NDArray[np.floating], gold: NDArray[np.floating]
+) -> tuple[float, float]:
     """Return (Spearman ρ, Pearson r) ×100; a constant prediction correlates 0."""
     if len(gold) < 2:
         raise DataError("correlation needs at least 2 pairs")

@@ -1,0 +1,125 @@
+"""``sentsim train cross-encoder`` and ``sentsim train bi-encoder``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from sentsim.cli._common import print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train``."""
+    p_train = subparsers.add_parser("train", help="train a cross-encoder or a bi-encoder")
+    kinds = p_train.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    p = kinds.add_parser("cross-encoder", help="train a pair scorer ([CLS] a [SEP] b [SEP])")
+    _common_options(p, default_lr=5e-5)
+    p.add_argument("--labels", nargs="+", help="class names in output order (multi-class data)")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per pair (longest-first)")
+    p.set_defaults(func=_train_cross)
+
+    p = kinds.add_parser("bi-encoder", help="fine-tune a bi-encoder on graded pairs")
+    _common_options(p, default_lr=2e-5)
+    p.add_argument("--loss", default="cosent", help="cosent or cosine-mse")
+    p.set_defaults(func=_train_bi)
+
+
+def _common_options(p: argparse.ArgumentParser, *, default_lr: float) -> None:
+    p.add_argument("--train", action="append", required=True, type=Path, help="pair file (repeat)")
+    p.add_argument("--dev", type=Path, help="pair file to select the best epoch on")
+    p.add_argument("--base", default="minilm", help="model to start from: name or directory")
+    p.add_argument("--out", required=True, type=Path, help="output model directory")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=default_lr)
+    p.add_argument("--warmup", type=float, default=0.1, help="fraction of steps to warm up over")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--both-orders", action="store_true", help="train on (a, b) and (b, a)")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="end with one JSON line (the report)")
+
+
+def _settings(args: argparse.Namespace):
+    from sentsim.training import TrainSettings
+
+    return TrainSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_ratio=args.warmup,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
+
+
+def _dev(args: argparse.Namespace):
+    from sentsim.data import read_pairs
+
+    return read_pairs(args.dev) if args.dev else None
+
+
+def _finish(args: argparse.Namespace, task, report, title: str) -> int:
+    from dataclasses import asdict
+
+    from sentsim.training.card import write_card
+
+    command = "sentsim " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
+    write_card(args.out, title=title, command=command, facts=task.describe(), report=report)
+    print(
+        f"best epoch {report.best_epoch} (dev score {report.best_score:.2f}); model in {args.out}"
+    )
+    if args.json:
+        print_json(asdict(report))
+    return 0
+
+
+def _train_cross(args: argparse.Namespace) -> int:
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.training import fit
+    from sentsim.training.cross import CrossEncoderTask
+    from sentsim.training.data import TargetKind, load_train_data
+
+    train = load_train_data(
+        args.train,
+        both_orders=args.both_orders,
+        labels=args.labels,
+        skip_bad_rows=args.skip_bad_rows,
+    )
+    dev = _dev(args)
+    num_labels = len(train.labels) if train.kind == TargetKind.CLASSES else 1
+    labels = train.labels if train.kind == TargetKind.CLASSES else None
+    source = args.out if args.resume and (args.out / "checkpoint").is_dir() else args.base
+    model = CrossEncoder.load(
+        source if source == args.base else args.base,
+        num_labels=num_labels,
+        labels=labels,
+        max_length=args.max_length,
+    )
+    task = CrossEncoderTask(model, train, dev)
+    report = fit(
+        task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
+    )
+    return _finish(args, task, report, f"Cross-encoder {args.out.name}")
+
+
+def _train_bi(args: argparse.Namespace) -> int:
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.training import fit
+    from sentsim.training.bi import BiEncoderTask
+    from sentsim.training.data import load_train_data
+
+    train = load_train_data(
+        args.train, both_orders=args.both_orders, skip_bad_rows=args.skip_bad_rows
+    )
+    model = BiEncoder.load(args.base)
+    task = BiEncoderTask(model, train, _dev(args), loss=args.loss)
+    report = fit(
+        task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
+    )
+    return _finish(args, task, report, f"Bi-encoder {args.out.name}")

@@ -1,0 +1,218 @@
+"""The cross-encoder ("the judge"): both texts read together, ``[CLS] a [SEP] b [SEP]``.
+
+A Hugging Face sequence-classification model. One output is a 0–1 score (sigmoid of the logit);
+several outputs are class probabilities (softmax), e.g. NLI. Pairs longer than ``max_length``
+tokens are cut longest-first: tokens are removed from whichever text is longer at that moment,
+so a short query keeps all its words while a long passage is shortened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm.auto import tqdm
+
+from sentsim.backend import Features, check_model_dir, default_device, quiet_transformers
+from sentsim.base import check_pairs, check_texts, length_order
+from sentsim.errors import ModelLoadError
+from sentsim.models import resolve_model_path
+
+PROGRESS_MIN_PAIRS = 2000
+
+
+@dataclass(frozen=True)
+class RankedDoc:
+    """One document of :meth:`CrossEncoder.rank`: its input position, score and rank (from 1)."""
+
+    index: int
+    score: float
+    rank: int
+    text: str
+
+
+class CrossEncoder:
+    """Score text pairs jointly.
+
+    >>> judge = CrossEncoder.load("ce-sts")  # doctest: +SKIP
+    >>> judge.predict([("A man plays guitar.", "Someone is playing a guitar.")])  # doctest: +SKIP
+    array([0.93], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_length: int = 256,
+        name: str = "cross-encoder",
+        source: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.name = name
+        self.source = source
+
+    @classmethod
+    def load(
+        cls,
+        name_or_dir: str | Path,
+        *,
+        num_labels: int | None = None,
+        labels: Sequence[str] | None = None,
+        max_length: int | None = None,
+        device: str | None = None,
+    ) -> CrossEncoder:
+        """Load a cross-encoder directory, or start one from an encoder backbone.
+
+        Given ``num_labels`` (and optionally class ``labels``) different from the directory's, a
+        fresh scoring head of that size replaces the old one — how training starts from ``minilm``.
+        """
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        path = resolve_model_path(name_or_dir)
+        check_model_dir(path)
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        is_classifier = any("ForSequenceClassification" in a for a in config.architectures or [])
+        wanted = num_labels or (len(labels) if labels else None)
+        kwargs: dict[str, object] = {}
+        if wanted is not None and (not is_classifier or wanted != config.num_labels):
+            kwargs = {"num_labels": wanted, "ignore_mismatched_sizes": True}
+        elif not is_classifier:
+            kwargs = {"num_labels": 1}
+        if labels:
+            kwargs["id2label"] = dict(enumerate(labels))
+            kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, local_files_only=True, dtype=torch.float32, **kwargs
+            )
+        model.to(device or default_device()).eval()
+        stored = _read_sentsim_config(path).get("max_length")
+        limit = int(getattr(model.config, "max_position_embeddings", 512))
+        length = max_length or (int(str(stored)) if stored else min(256, limit))
+        return cls(model, tokenizer, max_length=length, name=str(name_or_dir), source=path)
+
+    @property
+    def num_labels(self) -> int:
+        """Number of outputs: 1 for a relevance or similarity score."""
+        return int(self.model.config.num_labels)
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names, in output order."""
+        id2label = self.model.config.id2label
+        return [str(id2label[i]) for i in range(self.num_labels)]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs."""
+        return next(self.model.parameters()).device
+
+    def tokenize(self, pairs: Sequence[tuple[str, str]]) -> Features:
+        """Tokenize pairs as ``[CLS] a [SEP] b [SEP]`` with segment ids, cut longest-first."""
+        encoded = self.tokenizer(
+            [a.strip() for a, _ in pairs],
+            [b.strip() for _, b in pairs],
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {k: v.to(self.device) for k, v in encoded.items()}
+
+    def logits(self, features: Features) -> torch.Tensor:
+        """Raw outputs ``(batch, num_labels)``; differentiable (for training)."""
+        return self.model(**features).logits
+
+    def predict(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int = 32,
+        symmetric: bool = False,
+        show_progress: bool | None = None,
+    ) -> NDArray[np.float32]:
+        """Return scores in input order: ``(n,)`` in 0–1 for one output, ``(n, labels)`` otherwise.
+
+        ``symmetric=True`` averages the scores of ``(a, b)`` and ``(b, a)`` (for similarity, where
+        order carries no meaning).
+        """
+        items = check_pairs(pairs)
+        if symmetric:
+            forward = self.predict(items, batch_size=batch_size, show_progress=show_progress)
+            swapped = [(b, a) for a, b in items]
+            backward = self.predict(swapped, batch_size=batch_size, show_progress=show_progress)
+            return ((forward + backward) / 2).astype(np.float32)
+        out = np.zeros((len(items), self.num_labels), dtype=np.float32)
+        order = length_order([a + b for a, b in items])
+        show = len(items) >= PROGRESS_MIN_PAIRS if show_progress is None else show_progress
+        was_training = self.model.training
+        self.model.eval()
+        with torch.inference_mode():
+            starts = range(0, len(items), batch_size)
+            for start in tqdm(starts, desc="cross-encode", unit="batch", disable=not show):
+                idx = order[start : start + batch_size]
+                logits = self.logits(self.tokenize([items[i] for i in idx])).float()
+                probs = torch.sigmoid(logits) if self.num_labels == 1 else logits.softmax(-1)
+                out[idx] = probs.cpu().numpy()
+        self.model.train(was_training)
+        return out[:, 0] if self.num_labels == 1 else out
+
+    def rank(
+        self, query: str, docs: Sequence[str], *, top_k: int | None = None, batch_size: int = 32
+    ) -> list[RankedDoc]:
+        """Score ``docs`` against ``query``; return them best first (ties keep input order)."""
+        if not isinstance(query, str):
+            raise TypeError(f"query is {type(query).__name__}, expected str")
+        texts = check_texts(docs)
+        if self.num_labels != 1:
+            raise ValueError(
+                f"{self.name} has {self.num_labels} outputs ({', '.join(self.labels)}); rank needs "
+                "one relevance score — use predict() for class probabilities"
+            )
+        if not texts:
+            return []
+        scores = self.predict([(query, d) for d in texts], batch_size=batch_size)
+        order = np.argsort(-scores, kind="stable")[: top_k if top_k is not None else len(texts)]
+        return [
+            RankedDoc(int(i), float(scores[i]), rank, texts[i])
+            for rank, i in enumerate(order, start=1)
+        ]
+
+    def save(self, out: str | Path, *, fp16: bool = False, card: str | None = None) -> Path:
+        """Write a Hugging Face directory (safetensors) loadable by sentence-transformers too."""
+        root = Path(out)
+        root.mkdir(parents=True, exist_ok=True)
+        state = {
+            k: v.half() if fp16 and v.is_floating_point() else v
+            for k, v in self.model.state_dict().items()
+        }
+        with quiet_transformers():
+            self.model.save_pretrained(root, state_dict=state)
+            self.tokenizer.save_pretrained(root)
+        config = {**_read_sentsim_config(root), "max_length": self.max_length}
+        (root / "sentsim_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        if card is not None:
+            (root / "README.md").write_text(card, encoding="utf-8")
+        self.source = root
+        return root
+
+
+def _read_sentsim_config(path: Path) -> dict[str, object]:
+    file = path / "sentsim_config.json"
+    if not file.is_file():
+        return {}
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
+    return value if isinstance(value, dict) else {}

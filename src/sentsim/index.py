@@ -1,0 +1,607 @@
+"""An embedded on-disk index: dense (faiss) and lexical (SQLite FTS5 BM25) search, no server.
+
+The index is encoder-agnostic: callers pass float32 vectors (L2-normalised; the similarity is the
+inner product). On disk, a folder holds::
+
+    manifest.json        format version, encoder identity, ANN settings (written once, atomically)
+    index.sqlite (+wal)  the source of truth: documents, passages with vectors, FTS5, generation
+    writer.lock          flock held by the one writer
+    cache/               derived: vectors .npy, keys/live .npz, HNSW graph, current.json pointer
+
+Each ``add``/``delete`` is one SQLite transaction, so a crash leaves the state after the last
+returned commit (or the one in flight, if it reached the disk). The search cache is rebuilt or
+caught up from SQLite when it is stale, missing or corrupt; deleted passages are tombstones in it
+until more than :data:`COMPACT_RATIO` of its rows are dead, when the writer rebuilds it.
+
+A read-only index holds an SQLite read transaction as its snapshot: its results, and ``get`` of
+any document it returned, stay fixed while a writer commits, until :meth:`Index.refresh`. (The
+WAL cannot be checkpointed past an open snapshot, so long-lived readers should refresh now and
+then.) One writer at a time; a second gets :class:`~sentsim.errors.IndexLockedError`.
+
+>>> index = Index.create("idx", EncoderIdentity("minilm", "ab12", 384))  # doctest: +SKIP
+>>> index.add([Document("d1", "A cat sat.")], None, vectors)  # doctest: +SKIP
+>>> index.search_dense(query_vectors, k=10)[0][0].doc_id  # doctest: +SKIP
+'d1'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from sentsim.errors import EncoderMismatchError, IndexExistsError
+from sentsim.index_cache import AnnCache, AnnKind, AnnSettings
+from sentsim.index_store import (
+    CACHE_DIR,
+    DATABASE,
+    FORMAT_VERSION,
+    MANIFEST,
+    REBUILD,
+    Store,
+    WriterLock,
+    create_database,
+    fsync_dir,
+    read_manifest,
+    write_manifest,
+)
+
+__all__ = ["AnnKind", "Document", "EncoderIdentity", "Index", "IndexHit", "IndexInfo"]
+
+COMPACT_RATIO = 0.2  # rebuild the cache when more than this share of its rows are tombstones
+SAVE_RATIO, SAVE_MIN = 0.1, 1000  # persist the cache when this many rows changed since a save
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document: its id, text, optional title and JSON-serialisable metadata."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncoderIdentity:
+    """Which encoder made the vectors: an index refuses vectors from another one."""
+
+    name: str
+    weights_hash: str
+    dim: int
+
+
+@dataclass(frozen=True)
+class IndexHit:
+    """One ranked document; ``passage`` is the ordinal of its best passage (None for BM25)."""
+
+    doc_id: str
+    score: float
+    rank: int
+    passage: int | None = None
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """Counts and sizes; ``tombstones`` are dead cache rows awaiting compaction."""
+
+    path: Path
+    encoder: EncoderIdentity
+    documents: int
+    passages: int
+    generation: int
+    ann: AnnKind
+    cache_rows: int
+    tombstones: int
+    database_bytes: int
+    cache_bytes: int
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """Serialise calls on one Index across threads and refuse them after ``close``."""
+
+    @functools.wraps(method)
+    def wrapper(self: Index, *args: Any, **kwargs: Any) -> Any:
+        with self._mutex:
+            if self._store is None:
+                raise ValueError(f"index {self.path} is closed; open it again with Index.open")
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Index:
+    """A folder holding documents, passage vectors and a BM25 index; see the module docstring."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], readonly: bool, lock_timeout: float):
+        """Open an existing folder; use :meth:`create` or :meth:`open` instead."""
+        self.path, self.readonly = path, readonly
+        self.encoder = EncoderIdentity(**manifest["encoder"])
+        ann = dict(manifest["ann"])
+        self._settings = AnnSettings(**{**ann, "kind": AnnKind.parse(ann["kind"])})
+        self._mutex = threading.RLock()
+        self._lock = None if readonly else WriterLock(path, lock_timeout)
+        self._store: Store | None = None
+        try:
+            self._store = Store(path / DATABASE, readonly=readonly)
+            self._load_cache()
+        except BaseException:
+            self._release()
+            raise
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        encoder: EncoderIdentity,
+        *,
+        ann: str | AnnKind = "auto",
+        flat_max: int = 50_000,
+        hnsw_m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+    ) -> Index:
+        """Create an empty index in a new (or empty) folder and open it for writing.
+
+        ``ann="auto"`` searches exactly below ``flat_max`` passages and by HNSW (``hnsw_m`` links
+        per node, ``ef_construction``/``ef_search`` beam widths) above; ``"flat"``/``"hnsw"``
+        force one. The folder is built under a temporary name and renamed into place.
+        """
+        folder = Path(path)
+        kind = AnnKind.parse(ann)
+        _check_encoder(encoder)
+        for name, value, low in [
+            ("flat_max", flat_max, 0),
+            ("hnsw_m", hnsw_m, 2),
+            ("ef_construction", ef_construction, 1),
+            ("ef_search", ef_search, 1),
+        ]:
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r} must be an integer ≥ {low}")
+        if folder.exists():
+            if (folder / MANIFEST).exists() or (folder / DATABASE).exists():
+                raise IndexExistsError(
+                    f"{folder} already holds an index; open it with Index.open or delete it first"
+                )
+            if not folder.is_dir() or any(folder.iterdir()):
+                raise IndexExistsError(f"{folder} exists and is not an empty folder; pick another")
+        settings = AnnSettings(kind, flat_max, hnsw_m, ef_construction, ef_search)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder.parent / f".{folder.name}.creating-{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            create_database(staging / DATABASE)
+            (staging / CACHE_DIR).mkdir()
+            ann_json = {**asdict(settings), "kind": kind.value}
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "encoder": asdict(encoder),
+                "ann": ann_json,
+            }
+            write_manifest(staging, manifest)
+            fsync_dir(staging)
+            try:
+                os.replace(staging, folder)  # replaces an empty folder on POSIX
+            except OSError as exc:
+                raise IndexExistsError(f"could not create the index at {folder}: {exc}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        fsync_dir(folder.parent)
+        return cls.open(folder, encoder)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        encoder: EncoderIdentity | None = None,
+        *,
+        readonly: bool = False,
+        lock_timeout: float = 0.0,
+    ) -> Index:
+        """Open an index; with ``encoder``, refuse it unless it was built by that encoder.
+
+        A writer (``readonly=False``) waits up to ``lock_timeout`` seconds for another writer to
+        close. A reader sees a fixed snapshot until :meth:`refresh`.
+        """
+        folder = Path(path)
+        manifest = read_manifest(folder)
+        stored = EncoderIdentity(**manifest["encoder"])
+        if encoder is not None and encoder != stored:
+            raise EncoderMismatchError(
+                f"{folder} was built with encoder {_describe(stored)} but is opened with "
+                f"{_describe(encoder)}; encode with the index's encoder or {REBUILD}"
+            )
+        return cls(folder, manifest, readonly, lock_timeout)
+
+    def _load_cache(self) -> None:
+        """Load the saved cache and catch it up with the database, within one read snapshot.
+
+        A reader keeps that snapshot open; a writer ends it (nobody else writes) and then
+        compacts or saves the cache if it needed much catching up.
+        """
+        store = self._live_store()
+        generation = store.begin_snapshot()
+        try:
+            cache = AnnCache.load(self.path / CACHE_DIR, self._settings, self.encoder.dim)
+            if cache is None:
+                keys = store.live_keys()
+                vectors = store.vectors(keys, self.encoder.dim)
+                cache = AnnCache.build(keys, vectors, self._settings, generation)
+            elif cache.generation != generation:
+                cache.reconcile(store.live_keys(), self._fetch, generation)
+        finally:
+            if not self.readonly:
+                store.conn.execute("COMMIT")
+        self._cache = cache
+        if not self.readonly:
+            self._maintain()
+
+    def _fetch(self, keys: np.ndarray) -> np.ndarray:
+        return self._live_store().vectors(keys, self.encoder.dim)
+
+    def _live_store(self) -> Store:
+        assert self._store is not None  # guarded by @_locked
+        return self._store
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    @_locked
+    def add(
+        self,
+        docs: Sequence[Document],
+        passages: Sequence[Sequence[str]] | None,
+        vectors: np.ndarray,
+        *,
+        upsert: bool = False,
+    ) -> None:
+        """Add documents in one transaction; ``upsert=True`` replaces documents with the same id.
+
+        ``passages[i]`` are the passage texts of ``docs[i]`` (None: one passage, the text) and
+        ``vectors`` holds one row per passage in that order. A duplicate id, in the batch or
+        against the index without ``upsert``, is an error and nothing is written.
+        """
+        self._check_writable("add documents")
+        docs = list(docs)
+        rows = _check_documents(docs)
+        passages = _check_passages(docs, passages)
+        vectors = _check_vectors(vectors, self.encoder.dim, "vectors")
+        if len(vectors) != sum(len(p) for p in passages):
+            raise ValueError(
+                f"vectors has {len(vectors)} rows but the passages number "
+                f"{sum(len(p) for p in passages)}; pass one vector per passage, in order"
+            )
+        if not docs:
+            return
+        ids = [d.id for d in docs]
+
+        def write(store: Store) -> tuple[np.ndarray, np.ndarray]:
+            dead = np.empty(0, dtype=np.int64)
+            if upsert:
+                dead = store.delete(ids)[1]
+            elif clash := store.existing(ids):
+                shown = ", ".join(repr(i) for i in clash[:5])
+                raise ValueError(
+                    f"{len(clash)} document id(s) already in the index ({shown}); "
+                    "pass upsert=True to replace them or delete them first"
+                )
+            return dead, store.insert(rows, passages, vectors)
+
+        self._commit(write, vectors)
+
+    @_locked
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents by id in one transaction; return how many existed.
+
+        Ids not in the index are ignored (the count tells how many were there).
+        """
+        self._check_writable("delete documents")
+        ids = _check_ids(ids)
+        if not ids:
+            return 0
+        removed = 0
+
+        def write(store: Store) -> tuple[np.ndarray, np.ndarray]:
+            nonlocal removed
+            removed, dead = store.delete(ids)
+            return dead, np.empty(0, dtype=np.int64)
+
+        self._commit(write, np.empty((0, self.encoder.dim), dtype=np.float32))
+        return removed
+
+    def _commit(
+        self, write: Callable[[Store], tuple[np.ndarray, np.ndarray]], vectors: np.ndarray
+    ) -> None:
+        """Run ``write`` as one transaction, then apply its (dead, new) passage keys to the cache.
+
+        The cache is updated only after the commit: if this process dies in between, the next
+        open catches the cache up from SQLite.
+        """
+        store = self._live_store()
+        with store.write() as before:
+            if before != self._cache.generation:  # another writer slipped in (no flock here)
+                self._cache.reconcile(store.live_keys(), self._fetch, before)
+            dead, new = write(store)
+        try:
+            self._cache.kill(dead)
+            self._cache.append(new, vectors)
+            self._cache.generation = before + 1
+            self._maintain()
+        except BaseException:
+            # The commit stands; rebuild the cache from SQLite rather than serve a torn one.
+            self._load_cache()
+            raise
+
+    def _maintain(self) -> None:
+        """Compact past COMPACT_RATIO tombstones or when ``auto`` should switch kind; maybe save.
+
+        ``auto`` goes to HNSW at ``flat_max`` live passages and back to flat below half of it,
+        so an index hovering at the threshold is not rebuilt on every commit.
+        """
+        cache, settings = self._cache, self._settings
+        live = cache.rows - cache.dead
+        switch = settings.kind is AnnKind.AUTO and (
+            (cache.kind is AnnKind.FLAT and live >= settings.flat_max)
+            or (cache.kind is AnnKind.HNSW and live < settings.flat_max // 2)
+        )
+        if cache.dead > COMPACT_RATIO * cache.rows or switch:
+            self._cache = cache = cache.compacted(cache.generation)
+        if cache.unsaved >= max(SAVE_MIN, SAVE_RATIO * cache.rows):
+            cache.save(self.path / CACHE_DIR)
+
+    @_locked
+    def compact(self) -> None:
+        """Rebuild the search cache from the live passages only and save it."""
+        self._check_writable("compact")
+        self._cache = self._cache.compacted(self._cache.generation)
+        self._cache.save(self.path / CACHE_DIR)
+
+    def _check_writable(self, what: str) -> None:
+        if self.readonly:
+            raise ValueError(
+                f"{self.path} is open read-only; open it with readonly=False to {what}"
+            )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @_locked
+    def search_dense(self, query_vectors: np.ndarray, k: int = 10) -> list[list[IndexHit]]:
+        """Return the top ``k`` documents per query row; a document scores its best passage.
+
+        ``score = max over the document's passages p of <query, vector(p)>``, computed exactly
+        from the stored float32 vectors (HNSW only proposes candidates). Candidates are fetched
+        in growing batches until ``k`` live documents are found or the cache is exhausted.
+        """
+        queries = _check_vectors(query_vectors, self.encoder.dim, "query_vectors")
+        k = _check_k(k)
+        cache, store = self._cache, self._live_store()
+        results: list[list[IndexHit]] = [[] for _ in range(len(queries))]
+        live = cache.rows - cache.dead
+        if live == 0:
+            return results
+        fetch = min(cache.rows, math.ceil(2 * k * cache.rows / live) + 8)
+        pending = list(range(len(queries)))
+        while pending:
+            candidates = cache.search(queries[pending], fetch)
+            rows = [r[(r >= 0)] for r in candidates]
+            rows = [r[cache.live[r]] for r in rows]
+            owners = store.owners(sorted({int(key) for r in rows for key in cache.keys[r]}))
+            unfinished = []
+            for query, found in zip(pending, rows, strict=True):
+                scores = cache.vectors_at(found) @ queries[query]
+                best: dict[str, tuple[float, int]] = {}
+                for i in np.argsort(-scores, kind="stable"):
+                    owner = owners.get(int(cache.keys[found[i]]))
+                    if owner is not None and owner[0] not in best:
+                        best[owner[0]] = (float(scores[i]), owner[1])
+                        if len(best) == k:
+                            break
+                if len(best) < k and fetch < cache.rows:
+                    unfinished.append(query)
+                results[query] = [
+                    IndexHit(doc_id, score, rank, ordinal)
+                    for rank, (doc_id, (score, ordinal)) in enumerate(best.items(), start=1)
+                ]
+            pending, fetch = unfinished, min(cache.rows, fetch * 2)
+        return results
+
+    @_locked
+    def search_bm25(self, queries: Sequence[str], k: int = 10) -> list[list[IndexHit]]:
+        """Return the top ``k`` documents per query by BM25 over title and text (SQLite FTS5).
+
+        Each whitespace-separated word is matched as a quoted token, so punctuation is safe; a
+        query with no word characters matches nothing.
+        """
+        if isinstance(queries, str) or not isinstance(queries, Sequence):
+            raise TypeError("queries must be a list of strings; for one query pass [query]")
+        for i, query in enumerate(queries):
+            if not isinstance(query, str) or not query.strip():
+                raise ValueError(f"query {i} is empty or not a string; pass text with a word")
+        k = _check_k(k)
+        store = self._live_store()
+        return [
+            [IndexHit(doc_id, score, rank) for rank, (doc_id, score) in enumerate(hits, start=1)]
+            for hits in (store.bm25(query, k) for query in queries)
+        ]
+
+    @_locked
+    def get(self, ids: Sequence[str]) -> list[Document]:
+        """Return the documents with these ids, in order; raise KeyError naming any missing."""
+        ids = _check_ids(ids)
+        found = self._live_store().documents(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise KeyError(f"{len(missing)} id(s) not in the index: {missing[:5]!r}")
+        return [Document(i, found[i][1], found[i][0], json.loads(found[i][2])) for i in ids]
+
+    @_locked
+    def __len__(self) -> int:
+        """Return the number of documents."""
+        return self._live_store().counts()[0]
+
+    @_locked
+    def info(self) -> IndexInfo:
+        """Return counts, the generation, the ANN kind, tombstones and sizes on disk."""
+        store = self._live_store()
+        docs, passages = store.counts()
+        cache_dir = self.path / CACHE_DIR
+        cache_bytes = (
+            sum(p.stat().st_size for p in cache_dir.iterdir()) if cache_dir.is_dir() else 0
+        )
+        return IndexInfo(
+            path=self.path,
+            encoder=self.encoder,
+            documents=docs,
+            passages=passages,
+            generation=store.generation(),
+            ann=self._cache.kind,
+            cache_rows=self._cache.rows,
+            tombstones=self._cache.dead,
+            database_bytes=store.size_bytes(),
+            cache_bytes=cache_bytes,
+        )
+
+    @_locked
+    def refresh(self) -> None:
+        """Move to the latest committed state (a reader's snapshot otherwise stays fixed)."""
+        store = self._live_store()
+        generation = store.begin_snapshot() if self.readonly else store.generation()
+        if generation != self._cache.generation:
+            self._cache.reconcile(store.live_keys(), self._fetch, generation)
+
+    def close(self) -> None:
+        """Save the search cache if it changed (writer), close the database and release the lock."""
+        with self._mutex:
+            try:
+                if self._store is not None and not self.readonly and self._cache.unsaved:
+                    self._cache.save(self.path / CACHE_DIR)
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Index({str(self.path)!r}, encoder={_describe(self.encoder)})"
+
+
+# -- validation at the boundary ------------------------------------------------------------------
+
+
+def _describe(encoder: EncoderIdentity) -> str:
+    return f"{encoder.name!r} (weights {encoder.weights_hash!r}, dim {encoder.dim})"
+
+
+def _check_encoder(encoder: EncoderIdentity) -> None:
+    if not isinstance(encoder, EncoderIdentity):
+        raise TypeError("encoder must be an EncoderIdentity(name, weights_hash, dim)")
+    if not encoder.name or not isinstance(encoder.weights_hash, str):
+        raise ValueError(f"encoder {encoder!r} needs a name and a weights_hash string")
+    if isinstance(encoder.dim, bool) or not isinstance(encoder.dim, int) or encoder.dim < 1:
+        raise ValueError(f"encoder {encoder!r} needs an integer dim ≥ 1")
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k={k!r} must be an integer ≥ 1")
+    return int(k)
+
+
+def _check_ids(ids: Sequence[str]) -> list[str]:
+    if isinstance(ids, str) or not isinstance(ids, Sequence | set | frozenset):
+        raise TypeError("ids must be a list of strings; for one id pass [id]")
+    ids = list(dict.fromkeys(ids))
+    for i, doc_id in enumerate(ids):
+        if not isinstance(doc_id, str):
+            raise TypeError(f"id {i} is {type(doc_id).__name__}; ids are strings")
+    return ids
+
+
+def _check_vectors(vectors: np.ndarray, dim: int, name: str) -> np.ndarray:
+    array = np.asarray(vectors)
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise ValueError(
+            f"{name} has shape {array.shape}; the index's encoder gives (n, {dim}) "
+            "(for one vector use v[None, :])"
+        )
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} has dtype {array.dtype}; pass float32 vectors")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if len(bad):
+        raise ValueError(f"{name} row {int(bad[0])} has NaN or infinite values; fix the encoder")
+    return array
+
+
+def _check_documents(docs: list[Document]) -> list[tuple[str, str, str, str]]:
+    """Return (id, title, text, metadata JSON) rows, naming the position of any bad document."""
+    rows: list[tuple[str, str, str, str]] = []
+    seen: dict[str, int] = {}
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, Document):
+            raise TypeError(f"document {i} is {type(doc).__name__}; pass sentsim.index.Document")
+        if not isinstance(doc.id, str) or not doc.id.strip():
+            raise ValueError(f"document {i} has an empty id; give every document a unique id")
+        if not isinstance(doc.text, str) or not doc.text.strip():
+            raise ValueError(f"document {i} (id {doc.id!r}) has empty text")
+        if not isinstance(doc.title, str):
+            raise TypeError(f"document {i} (id {doc.id!r}) has a non-string title")
+        if doc.id in seen:
+            raise ValueError(
+                f"documents {seen[doc.id]} and {i} share the id {doc.id!r}; ids must be unique"
+            )
+        seen[doc.id] = i
+        try:
+            meta = json.dumps(dict(doc.metadata), allow_nan=False, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"document {i} (id {doc.id!r}) has metadata that is not plain JSON ({exc})"
+            ) from None
+        rows.append((doc.id, doc.title, doc.text, meta))
+    return rows
+
+
+def _check_passages(
+    docs: list[Document], passages: Sequence[Sequence[str]] | None
+) -> list[list[str]]:
+    if passages is None:
+        return [[d.text] for d in docs]
+    if len(passages) != len(docs):
+        raise ValueError(
+            f"passages has {len(passages)} entries for {len(docs)} documents; give one list each"
+        )
+    out = []
+    for i, texts in enumerate(passages):
+        if isinstance(texts, str) or not texts:
+            raise ValueError(
+                f"passages[{i}] (document {docs[i].id!r}) must be a non-empty list of strings"
+            )
+        if not all(isinstance(t, str) and t.strip() for t in texts):
+            raise ValueError(f"passages[{i}] (document {docs[i].id!r}) has an empty passage")
+        out.append(list(texts))
+    return out

@@ -1,0 +1,299 @@
+"""The derived search cache: passage vectors (``.npy``), their keys, and a faiss index over them.
+
+Rows are only ever appended; a row whose passage was deleted or replaced stays as a *tombstone*
+(``live[row] = False``) because HNSW cannot remove vectors, and is filtered at search time. A
+rebuild (compaction) drops them. The cache is saved as one set of files named by a random token
+and published by atomically replacing ``cache/current.json``, so a crash leaves the previous set.
+Everything here can be rebuilt from SQLite; a missing or corrupt cache is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+import faiss
+import numpy as np
+
+from sentsim.index_store import atomic_write, fsync_dir, sha256_file
+
+log = logging.getLogger(__name__)
+
+POINTER = "current.json"
+
+
+class AnnKind(StrEnum):
+    """How the first stage searches: exactly (``flat``), by HNSW graph, or chosen by size."""
+
+    AUTO = "auto"
+    FLAT = "flat"
+    HNSW = "hnsw"
+
+    @classmethod
+    def parse(cls, value: str | AnnKind) -> AnnKind:
+        """Return the member for ``value``, or raise listing the valid values."""
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(repr(m.value) for m in cls)
+            raise ValueError(f"ann={value!r} is not an ANN kind; use one of {valid}") from None
+
+
+@dataclass(frozen=True)
+class AnnSettings:
+    """ANN settings stored in the manifest; ``auto`` is flat below ``flat_max`` passages."""
+
+    kind: AnnKind = AnnKind.AUTO
+    flat_max: int = 50_000
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+
+    def kind_for(self, rows: int) -> AnnKind:
+        """Return the concrete kind (flat or hnsw) for a cache of ``rows`` passages."""
+        if self.kind is AnnKind.AUTO:
+            return AnnKind.FLAT if rows < self.flat_max else AnnKind.HNSW
+        return self.kind
+
+
+def _new_faiss(kind: AnnKind, dim: int, settings: AnnSettings) -> faiss.Index:
+    if kind is AnnKind.FLAT:
+        return faiss.IndexFlatIP(dim)
+    index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = settings.ef_construction
+    return index
+
+
+class AnnCache:
+    """Vectors, keys, live mask and faiss index of one set of passages, at one generation."""
+
+    def __init__(
+        self,
+        kind: AnnKind,
+        settings: AnnSettings,
+        keys: np.ndarray,
+        live: np.ndarray,
+        vectors: np.ndarray,
+        index: faiss.Index,
+        generation: int,
+    ) -> None:
+        self.kind, self.settings, self.generation = kind, settings, generation
+        self.keys, self.live = keys, live
+        self._base = vectors  # memory-mapped after a load
+        self._tail = np.empty((0, vectors.shape[1]), dtype=np.float32)
+        self._index = index
+        self._order: np.ndarray | None = None
+        self.unsaved = 0  # rows appended or killed since the last save or load
+
+    @classmethod
+    def build(
+        cls, keys: np.ndarray, vectors: np.ndarray, settings: AnnSettings, generation: int
+    ) -> AnnCache:
+        """Return a new cache over ``vectors`` (rows of ``keys``), all live."""
+        kind = settings.kind_for(len(keys))
+        index = _new_faiss(kind, vectors.shape[1], settings)
+        for start in range(0, len(vectors), 65_536):
+            index.add(np.ascontiguousarray(vectors[start : start + 65_536]))
+        live = np.ones(len(keys), dtype=bool)
+        cache = cls(kind, settings, keys, live, vectors, index, generation)
+        cache.unsaved = len(keys)
+        return cache
+
+    @property
+    def rows(self) -> int:
+        """Number of rows, tombstones included."""
+        return len(self.keys)
+
+    @property
+    def dead(self) -> int:
+        """Number of tombstones."""
+        return int(self.rows - np.count_nonzero(self.live))
+
+    @property
+    def dim(self) -> int:
+        """Vector width."""
+        return int(self._base.shape[1])
+
+    def append(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Add live rows for new passages."""
+        if len(keys) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._index.add(vectors)
+        self._tail = np.concatenate([self._tail, vectors])
+        self.keys = np.concatenate([self.keys, keys.astype(np.int64)])
+        self.live = np.concatenate([self.live, np.ones(len(keys), dtype=bool)])
+        self._order = None
+        self.unsaved += len(keys)
+
+    def kill(self, keys: np.ndarray) -> None:
+        """Mark the rows of deleted passages as tombstones (unknown keys are ignored)."""
+        if len(keys) == 0:
+            return
+        order = self._sorted()
+        ordered = self.keys[order]
+        at = np.searchsorted(ordered, keys)
+        inside = at < self.rows
+        at, keys = at[inside], keys[inside]
+        rows = order[at[ordered[at] == keys]]
+        rows = rows[self.live[rows]]
+        self.live[rows] = False
+        self.unsaved += len(rows)
+
+    def reconcile(
+        self,
+        live_keys: np.ndarray,
+        fetch: Callable[[np.ndarray], np.ndarray],
+        generation: int,
+    ) -> None:
+        """Make the cache reflect ``live_keys`` (all passage keys at ``generation``).
+
+        Rows not live become tombstones (a reader on an older snapshot may also revive rows),
+        and live keys absent from the cache are appended with vectors from ``fetch(keys)``.
+        """
+        live = np.isin(self.keys, live_keys)
+        self.unsaved += int(np.count_nonzero(live != self.live))
+        self.live = live
+        missing = np.setdiff1d(live_keys, self.keys)
+        if len(missing):
+            self.append(missing, fetch(missing))
+        self.generation = generation
+
+    def _sorted(self) -> np.ndarray:
+        if self._order is None:
+            self._order = np.argsort(self.keys, kind="stable")
+        return self._order
+
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        """Return the float32 vectors of cache rows (from the memory map or the appended tail)."""
+        base = len(self._base)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        head = rows < base
+        out[head] = self._base[rows[head]]
+        out[~head] = self._tail[rows[~head] - base]
+        return out
+
+    def search(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """Return (q, k) candidate rows per query, best first, ``-1`` where there are fewer."""
+        k = min(k, self.rows)
+        if self.kind is AnnKind.HNSW:
+            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+                efSearch=max(self.settings.ef_search, k)
+            )
+            _, rows = self._index.search(queries, k, params=params)
+        else:
+            _, rows = self._index.search(queries, k)
+        return np.asarray(rows, dtype=np.int64)
+
+    def compacted(self, generation: int) -> AnnCache:
+        """Return a cache rebuilt from the live rows only (and re-chosen flat or hnsw)."""
+        rows = np.flatnonzero(self.live)
+        vectors = np.empty((len(rows), self.dim), dtype=np.float32)
+        for start in range(0, len(rows), 65_536):
+            vectors[start : start + 65_536] = self.vectors_at(rows[start : start + 65_536])
+        return AnnCache.build(self.keys[rows], vectors, self.settings, generation)
+
+    def save(self, folder: Path) -> None:
+        """Write the cache under ``folder`` atomically, then delete files of older caches."""
+        folder.mkdir(exist_ok=True)
+        stem = f"g{self.generation:09d}-{secrets.token_hex(4)}"
+        vectors, rows = f"{stem}.vectors.npy", f"{stem}.rows.npz"
+        atomic_write(folder / vectors, self._write_vectors)
+        atomic_write(folder / rows, lambda f: np.savez(f, keys=self.keys, live=self.live))
+        pointer: dict[str, Any] = {
+            "generation": self.generation,
+            "kind": self.kind.value,
+            "rows": self.rows,
+            "dim": self.dim,
+            "files": {"vectors": vectors, "rows": rows, "ann": None},
+        }
+        if self.kind is AnnKind.HNSW:
+            ann = pointer["files"]["ann"] = f"{stem}.hnsw.faiss"
+            atomic_write(folder / ann, self._write_faiss)
+            pointer["ann_sha256"] = sha256_file(folder / ann)
+            pointer["hnsw_m"] = self.settings.hnsw_m
+        data = json.dumps(pointer, indent=2).encode()
+        atomic_write(folder / POINTER, lambda handle: handle.write(data))
+        keep = {POINTER, *(n for n in pointer["files"].values() if n)}
+        for path in folder.iterdir():
+            if path.name not in keep:
+                with contextlib.suppress(OSError):  # e.g. still mapped on Windows
+                    path.unlink()
+        fsync_dir(folder)
+        # Serve from the new file from now on, which frees the appended rows' memory.
+        self._base = np.load(folder / vectors, mmap_mode="r", allow_pickle=False)
+        self._tail = self._tail[:0]
+        self.unsaved = 0
+
+    def _write_vectors(self, handle: IO[bytes]) -> None:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (self.rows, self.dim)}
+        np.lib.format.write_array_header_1_0(handle, header)
+        for part in (self._base, self._tail):
+            for start in range(0, len(part), 65_536):
+                handle.write(np.ascontiguousarray(part[start : start + 65_536]).tobytes())
+
+    def _write_faiss(self, handle: IO[bytes]) -> None:
+        writer = faiss.PyCallbackIOWriter(handle.write)  # type: ignore[attr-defined]
+        faiss.write_index(self._index, writer)
+        del writer  # flushes its buffer
+
+    @classmethod
+    def load(cls, folder: Path, settings: AnnSettings, dim: int) -> AnnCache | None:
+        """Return the saved cache, or None (logged) when it is missing, corrupt or unsuitable."""
+        for attempt in range(2):
+            try:
+                return cls._load(folder, settings, dim)
+            except FileNotFoundError:
+                if attempt == 0 and (folder / POINTER).exists():
+                    continue  # a writer replaced the cache between our reads; read it again
+                log.info("no search cache under %s; rebuilding it from the database", folder)
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+                log.warning("search cache under %s is unusable (%s); rebuilding it", folder, exc)
+            break
+        return None
+
+    @classmethod
+    def _load(cls, folder: Path, settings: AnnSettings, dim: int) -> AnnCache:
+        pointer = json.loads((folder / POINTER).read_text(encoding="utf-8"))
+        kind, rows, files = AnnKind(pointer["kind"]), int(pointer["rows"]), pointer["files"]
+        if int(pointer["dim"]) != dim or settings.kind not in (AnnKind.AUTO, kind):
+            raise ValueError(f"cache is {kind.value} of width {pointer['dim']}")
+        vectors = np.load(folder / files["vectors"], mmap_mode="r", allow_pickle=False)
+        with np.load(folder / files["rows"], allow_pickle=False) as arrays:
+            keys, live = arrays["keys"], arrays["live"]
+        if (
+            vectors.dtype != np.float32
+            or vectors.shape != (rows, dim)
+            or keys.shape != (rows,)
+            or live.shape != (rows,)
+            or keys.dtype != np.int64
+            or live.dtype != bool
+            or len(np.unique(keys)) != rows
+        ):
+            raise ValueError("arrays do not match current.json")
+        if kind is AnnKind.HNSW:
+            ann_path = folder / files["ann"]
+            if sha256_file(ann_path) != pointer["ann_sha256"]:
+                raise ValueError(f"{ann_path.name} fails its checksum")
+            if pointer.get("hnsw_m") != settings.hnsw_m:
+                raise ValueError("hnsw_m changed")
+            index: Any = faiss.read_index(str(ann_path))
+            index.hnsw.efConstruction = settings.ef_construction
+        else:
+            index = _new_faiss(kind, dim, settings)
+            for start in range(0, rows, 65_536):
+                index.add(np.ascontiguousarray(vectors[start : start + 65_536]))
+        if (
+            index.ntotal != rows
+            or index.d != dim
+            or index.metric_type != faiss.METRIC_INNER_PRODUCT
+        ):
+            raise ValueError("faiss index does not match the vectors")
+        return cls(kind, settings, keys, np.array(live), vectors, index, int(pointer["generation"]))

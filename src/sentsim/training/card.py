@@ -1,0 +1,50 @@
+"""Model cards: what a trained model is, how it was made, and how well it did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sentsim.training.loop import TrainReport
+
+
+def write_card(
+    out: Path, *, title: str, command: str, facts: dict[str, Any], report: TrainReport
+) -> Path:
+    """Write ``out/README.md`` with the data, command, steps, time and per-epoch dev metrics."""
+    lines = [
+        f"# {title}",
+        "",
+        "Trained with sentsim. Reproduce with:",
+        "",
+        f"    {command}",
+        "",
+        "## Data and settings",
+        "",
+        "```json",
+        json.dumps({**facts, "settings": report.settings}, indent=2),
+        "```",
+        "",
+        "## Run",
+        "",
+        f"- machine: {report.machine}",
+        f"- steps: {report.steps}; time: {report.seconds / 60:.1f} min",
+        f"- best epoch (selected on dev): {report.best_epoch}",
+        "",
+        "| epoch | steps | minutes | " + " | ".join(_metric_keys(report)) + " |",
+        "|---|---|---|" + "---|" * len(_metric_keys(report)),
+    ]
+    for row in report.history:
+        values = " | ".join(f"{row.get(k, float('nan')):.2f}" for k in _metric_keys(report))
+        lines.append(f"| {row['epoch']} | {row['steps']} | {row['seconds'] / 60:.1f} | {values} |")
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _metric_keys(report: TrainReport) -> list[str]:
+    keys: list[str] = []
+    for row in report.history:
+        keys += [k for k in row if k not in ("epoch", "steps", "seconds", "score", *keys)]
+    return keys

@@ -1,0 +1,102 @@
+"""Training examples from pair files, and the shuffled batches of an epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from sentsim.data import PairDataset, read_pairs
+from sentsim.errors import DataError
+
+T = TypeVar("T")
+MIN_TRAIN_ROWS = 8
+
+
+class TargetKind(StrEnum):
+    """What a training file's targets are."""
+
+    GRADED = "graded"  # a score, normalized to 0–1
+    BINARY = "binary"  # label 0 / 1
+    CLASSES = "classes"  # several named classes (e.g. NLI)
+
+
+@dataclass(frozen=True)
+class TrainPair:
+    """A pair and its target: a 0–1 value, or a class index."""
+
+    a: str
+    b: str
+    target: float
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Pairs from one or more files that share a kind of target."""
+
+    kind: TargetKind
+    pairs: list[TrainPair]
+    labels: list[str]
+    sources: list[str]
+
+
+def target_kind(dataset: PairDataset) -> TargetKind:
+    """Graded when the file has scores; binary for labels 0/1; classes otherwise."""
+    if dataset.has_scores:
+        return TargetKind.GRADED
+    if set(dataset.labels()) <= {"0", "1"}:
+        return TargetKind.BINARY
+    return TargetKind.CLASSES
+
+
+def load_train_data(
+    paths: Sequence[str | Path],
+    *,
+    both_orders: bool = False,
+    labels: Sequence[str] | None = None,
+    skip_bad_rows: bool = False,
+) -> TrainData:
+    """Read training files into one :class:`TrainData`; all files must share one kind of target."""
+    pairs: list[TrainPair] = []
+    kinds: set[TargetKind] = set()
+    datasets = [read_pairs(p, skip_bad_rows=skip_bad_rows) for p in paths]
+    for d in datasets:
+        if len(d) < MIN_TRAIN_ROWS:
+            raise DataError(
+                f"{d.path}: {len(d)} usable rows; training needs at least {MIN_TRAIN_ROWS}"
+            )
+        kinds.add(target_kind(d))
+    if len(kinds) > 1:
+        found = ", ".join(f"{d.path.name}: {target_kind(d).value}" for d in datasets)
+        raise DataError(f"training files mix kinds of target ({found}); train them in stages")
+    kind = kinds.pop()
+    names = list(labels) if labels else []
+    if kind == TargetKind.CLASSES and not names:
+        names = sorted({label for d in datasets for label in d.labels()})
+    for d in datasets:
+        if kind == TargetKind.GRADED:
+            values = d.normalized_scores().tolist()
+        elif kind == TargetKind.BINARY:
+            values = [float(x) for x in d.labels()]
+        else:
+            unknown = sorted(set(d.labels()) - set(names))
+            if unknown:
+                raise DataError(f"{d.path}: labels {unknown} are not among the model's {names}")
+            values = [float(names.index(x)) for x in d.labels()]
+        for e, y in zip(d.examples, values, strict=True):
+            pairs.append(TrainPair(e.sentence1, e.sentence2, y))
+            if both_orders:
+                pairs.append(TrainPair(e.sentence2, e.sentence1, y))
+    return TrainData(kind, pairs, names, [str(d.path) for d in datasets])
+
+
+def shuffled_batches(
+    items: Sequence[T], *, epoch: int, seed: int, batch_size: int
+) -> list[list[T]]:
+    """Split a fresh permutation of ``items`` (fixed by ``seed`` and ``epoch``) into batches."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(items))
+    return [[items[i] for i in order[s : s + batch_size]] for s in range(0, len(order), batch_size)]

@@ -1,0 +1,251 @@
+"""The training loop shared by cross-encoders and bi-encoders.
+
+AdamW, linear warm-up then linear decay, gradient clipping; evaluation on dev after each epoch,
+the best epoch's model kept in the output directory. The run checkpoints every
+``checkpoint_every`` steps to ``OUT/checkpoint`` (safetensors + JSON, no pickle) so that
+``resume=True`` continues a run that was cut off, from the same batch order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from sentsim.errors import SentsimError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of a run (all recorded in the checkpoint and the model card)."""
+
+    epochs: int = 4
+    batch_size: int = 16
+    lr: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    checkpoint_every: int = 200
+
+
+class Task(Protocol):
+    """What the loop needs from a kind of model and its data."""
+
+    module: torch.nn.Module
+
+    def batches(self, epoch: int, seed: int, batch_size: int) -> Sequence[Any]:
+        """All batches of one epoch, in a deterministic order given ``seed`` and ``epoch``."""
+        ...
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        """The training loss of one batch."""
+        ...
+
+    def evaluate(self) -> dict[str, float]:
+        """Dev metrics; ``score`` (higher is better) selects the best epoch; ``{}`` without dev."""
+        ...
+
+    def save(self, out: Path) -> None:
+        """Write the model, loadable by its class's ``load``."""
+        ...
+
+
+@dataclass
+class TrainReport:
+    """What happened: per-epoch metrics, the best epoch, steps and time."""
+
+    settings: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = float("-inf")
+    steps: int = 0
+    seconds: float = 0.0
+    finished: bool = False
+    machine: str = field(default_factory=lambda: f"{platform.processor()} {os.cpu_count()} cores")
+
+
+def _schedule(total: int, warmup: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def _optimizer(module: torch.nn.Module, settings: TrainSettings) -> torch.optim.AdamW:
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, param in module.named_parameters():
+        if param.requires_grad:
+            plain = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+            (no_decay if plain else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": settings.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=settings.lr)
+
+
+def fit(
+    task: Task,
+    out: Path,
+    settings: TrainSettings,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainReport:
+    """Train ``task`` into ``out``; return the report (also saved as ``train_report.json``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint"
+    torch.manual_seed(settings.seed)
+    steps_per_epoch = len(task.batches(0, settings.seed, settings.batch_size))
+    if steps_per_epoch == 0:
+        raise SentsimError("no training batches: the training data is empty")
+    total = steps_per_epoch * settings.epochs
+    optimizer = _optimizer(task.module, settings)
+    warmup = int(settings.warmup_ratio * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, warmup))
+    report = TrainReport(settings=asdict(settings))
+    start_epoch, skip = 0, 0
+    if resume and (ckpt / "state.json").is_file():
+        report, start_epoch, skip = _load_checkpoint(ckpt, task, optimizer, scheduler, settings)
+        log(f"resuming at epoch {start_epoch + 1}, step {skip} of {steps_per_epoch}")
+    elif resume:
+        log(f"no checkpoint in {ckpt}; starting from the beginning")
+    elif ckpt.exists():
+        raise SentsimError(
+            f"{out} holds an unfinished run ({ckpt}); pass --resume to continue it or choose "
+            "another --out"
+        )
+    clock = time.perf_counter() - report.seconds
+    task.module.train()
+    for epoch in range(start_epoch, settings.epochs):
+        batches = task.batches(epoch, settings.seed, settings.batch_size)
+        bar = tqdm(
+            total=len(batches),
+            initial=skip,
+            desc=f"epoch {epoch + 1}/{settings.epochs}",
+            disable=not show_progress,
+            unit="step",
+        )
+        for step in range(skip, len(batches)):
+            loss = task.loss(batches[step])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(task.module.parameters(), settings.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            report.steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if (step + 1) % settings.checkpoint_every == 0 and step + 1 < len(batches):
+                report.seconds = time.perf_counter() - clock
+                _save_checkpoint(ckpt, task, optimizer, report, epoch, step + 1)
+        bar.close()
+        skip = 0
+        metrics = task.evaluate() or {"score": float(epoch)}  # no dev set: the last epoch wins
+        task.module.train()
+        report.seconds = time.perf_counter() - clock
+        entry = {"epoch": epoch + 1, "steps": report.steps, "seconds": round(report.seconds, 1)}
+        report.history.append({**entry, **{k: round(v, 4) for k, v in metrics.items()}})
+        log(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        if metrics["score"] > report.best_score:
+            report.best_score, report.best_epoch = metrics["score"], epoch + 1
+            _replace_dir(out, task.save)
+            log(f"  best so far; saved to {out}")
+        _save_checkpoint(ckpt, task, optimizer, report, epoch + 1, 0)
+    report.finished = True
+    report.seconds = time.perf_counter() - clock
+    (out / "train_report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return report
+
+
+def _replace_dir(out: Path, save: Callable[[Path], None]) -> None:
+    """Save the model into a fresh folder, then move its files over the old model's."""
+    tmp = out / ".saving"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(tmp)
+    for item in tmp.iterdir():
+        target = out / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    tmp.rmdir()
+
+
+def _save_checkpoint(
+    ckpt: Path,
+    task: Task,
+    optimizer: torch.optim.Optimizer,
+    report: TrainReport,
+    epoch: int,
+    step: int,
+) -> None:
+    from safetensors.torch import save_file
+
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model_state = {k: v.detach().contiguous() for k, v in task.module.state_dict().items()}
+    save_file(model_state, str(tmp / "model.safetensors"))
+    tensors: dict[str, torch.Tensor] = {"rng": torch.get_rng_state()}
+    steps: dict[str, float] = {}
+    for i, state in optimizer.state.items():
+        pid = _param_ids(optimizer)[i]
+        tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous()
+        tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
+        steps[str(pid)] = float(state["step"])
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    state_json = {"epoch": epoch, "step": step, "adam_steps": steps, "report": asdict(report)}
+    (tmp / "state.json").write_text(json.dumps(state_json) + "\n")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    os.replace(tmp, ckpt)
+
+
+def _param_ids(optimizer: torch.optim.Optimizer) -> dict[torch.Tensor, int]:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return {p: i for i, p in enumerate(params)}
+
+
+def _load_checkpoint(
+    ckpt: Path,
+    task: Task,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    settings: TrainSettings,
+) -> tuple[TrainReport, int, int]:
+    from safetensors.torch import load_file
+
+    state = json.loads((ckpt / "state.json").read_text())
+    saved = state["report"]["settings"]
+    if saved != asdict(settings):
+        changed = {k: (saved.get(k), v) for k, v in asdict(settings).items() if saved.get(k) != v}
+        raise SentsimError(f"--resume with different settings than the checkpoint: {changed}")
+    task.module.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+    tensors = load_file(str(ckpt / "optimizer.safetensors"))
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for pid_text, step in state["adam_steps"].items():
+        param = params[int(pid_text)]
+        optimizer.state[param] = {
+            "step": torch.tensor(step),
+            "exp_avg": tensors[f"{pid_text}.exp_avg"],
+            "exp_avg_sq": tensors[f"{pid_text}.exp_avg_sq"],
+        }
+    torch.set_rng_state(tensors["rng"])
+    report = TrainReport(**state["report"])
+    for _ in range(report.steps):
+        scheduler.step()
+    return report, int(state["epoch"]), int(state["step"])
