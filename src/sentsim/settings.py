@@ -33,3 +33,12 @@ def dataset_path(*parts: str) -> Path:
             f"set {DATA_ENV} to the folder that holds the public data sets"
         )
     return path
+
+
+CACHE_ENV = "SENTSIM_CACHE"
+
+
+def cache_root() -> Path:
+    """Return where built indexes are cached: ``$SENTSIM_CACHE``, else ``~/.cache/sentsim``."""
+    value = os.environ.get(CACHE_ENV)
+    return Path(value) if value else Path.home() / ".cache" / "sentsim"

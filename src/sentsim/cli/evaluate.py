@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+from pathlib import Path
 
 from sentsim.base import PairScorer
 from sentsim.cli._common import STSB_TEST, add_pair_file_options, load_pair_file, print_json
@@ -36,6 +37,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dev", help="labelled pair file the threshold is chosen on (max F1)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
     p.set_defaults(func=_eval_pairs)
+
+    for name, text in (
+        ("retrieval", "nDCG@10, MRR@10, Recall@100, MAP@100, Accuracy@1 on a BEIR folder"),
+        ("helpcenter", "the bank help center, queried with Banking77 questions"),
+    ):
+        p = tasks.add_parser(name, help=text)
+        if name == "retrieval":
+            p.add_argument("--data", required=True, type=Path, help="BEIR folder")
+            p.add_argument("--split", default="test", help="qrels/SPLIT.tsv")
+            p.add_argument("--queries", type=Path, help="file of query ids to keep (one per line)")
+        else:
+            p.add_argument("--split", default="test", help="Banking77 split: test or train")
+            p.add_argument("--sample", type=int, help="a fixed random sample of N questions")
+        p.add_argument("--retriever", default="dense", help="dense, bm25 or hybrid")
+        p.add_argument("--model", default="minilm", help="bi-encoder for the dense side")
+        p.add_argument("--rerank", help="cross-encoder that re-ranks the first stage")
+        p.add_argument("--k-retrieve", type=int, default=100)
+        p.add_argument("--hybrid", default="rrf", help="rrf or minmax")
+        p.add_argument("--hybrid-weight", type=float, default=0.5, help="dense weight (minmax)")
+        p.add_argument("--run", type=Path, help="write a TREC run file")
+        p.add_argument("--per-query", type=Path, help="write per-query metrics (JSON)")
+        p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+        p.set_defaults(func=_eval_retrieval)
 
     p_cmp = subparsers.add_parser("compare", help="every baseline and model side by side")
     tasks = p_cmp.add_subparsers(dest="task", metavar="TASK", required=True)
@@ -76,6 +100,68 @@ def _eval_sts(args: argparse.Namespace) -> int:
     _print_sts(result)
     if args.json:
         print_json({**result.as_dict(), **extra})
+    return 0
+
+
+def _eval_retrieval(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.evaluation.retrieval import load_beir, write_trec_run
+    from sentsim.evaluation.retrieval_eval import evaluate_retrieval
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.task == "helpcenter":
+            from sentsim.helpcenter import write_beir
+
+            folder = write_beir(Path(tmp), args.split, sample=args.sample)
+            label = f"helpcenter/banking77-{args.split}" + (
+                f"-sample{args.sample}" if args.sample else ""
+            )
+            subset = None
+        else:
+            folder, label = args.data, str(args.data)
+            subset = args.queries.read_text().split() if args.queries else None
+        data = load_beir(folder, args.split, queries_subset=subset)
+    encoder = BiEncoder.load(args.model)
+    reranker = CrossEncoder.load(args.rerank) if args.rerank else None
+    outcome = evaluate_retrieval(
+        data,
+        encoder,
+        retriever=args.retriever,
+        reranker=reranker,
+        k_retrieve=args.k_retrieve,
+        hybrid=args.hybrid,
+        hybrid_weight=args.hybrid_weight,
+    )
+    if args.run:
+        write_trec_run(outcome.run, args.run)
+    if args.per_query:
+        args.per_query.write_text(json.dumps(outcome.per_query) + "\n")
+    m = outcome.metrics
+    stages = args.retriever + (f" + {args.rerank}" if args.rerank else "")
+    print(
+        f"{label} [{stages}] {int(m['queries'])} queries: nDCG@10 {m['ndcg@10']:.2f}  "
+        f"MRR@10 {m['mrr@10']:.2f}  R@100 {m['recall@100']:.2f}  MAP@100 {m['map@100']:.2f}  "
+        f"Acc@1 {m['accuracy@1']:.2f}  latency {outcome.latency}"
+    )
+    if args.json:
+        print_json(
+            {
+                "task": "retrieval",
+                "data": label,
+                "split": args.split,
+                "retriever": args.retriever,
+                "model": args.model,
+                "rerank": args.rerank,
+                "k_retrieve": args.k_retrieve,
+                **{k: v for k, v in m.items() if k != "queries"},
+                "queries": int(m["queries"]),
+                "latency": outcome.latency,
+            }
+        )
     return 0
 
 

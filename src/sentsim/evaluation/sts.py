@@ -42,6 +42,8 @@ def correlations(
     """Return (Spearman ρ, Pearson r) ×100; a constant prediction correlates 0."""
     if len(gold) < 2:
         raise DataError("correlation needs at least 2 pairs")
+    if np.ptp(gold) == 0:  # scipy would warn and return NaN, which is not valid JSON
+        raise DataError(f"every gold score is {gold[0]}; correlation with a constant is undefined")
     if np.ptp(predicted) == 0:
         return 0.0, 0.0
     return 100.0 * float(spearmanr(predicted, gold)[0]), 100.0 * float(pearsonr(predicted, gold)[0])

@@ -1,0 +1,151 @@
+"""``sentsim index build|add|delete|info`` and ``sentsim search``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from sentsim.cli._common import print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``index`` and ``search``."""
+    p_index = subparsers.add_parser("index", help="build and change an on-disk search index")
+    verbs = p_index.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    for verb, text in (("build", "create an index from a corpus"), ("add", "add documents")):
+        p = verbs.add_parser(verb, help=text)
+        p.add_argument(
+            "corpus",
+            type=Path,
+            help="JSONL/CSV with id, title, text; BEIR corpus.jsonl; or a folder",
+        )
+        p.add_argument("--index", type=Path, required=True, help="index folder")
+        p.add_argument("--model", default="minilm", help="bi-encoder that makes the vectors")
+        p.add_argument("--upsert", action="store_true", help="replace documents with the same id")
+        p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
+        p.add_argument("--no-progress", action="store_true")
+        p.set_defaults(func=_build if verb == "build" else _add)
+
+    p = verbs.add_parser("delete", help="delete documents by id")
+    p.add_argument("ids", nargs="+")
+    p.add_argument("--index", type=Path, required=True)
+    p.set_defaults(func=_delete)
+
+    p = verbs.add_parser("info", help="counts, encoder and sizes of an index")
+    p.add_argument("--index", type=Path, required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_info)
+
+    p = subparsers.add_parser("search", help="retrieve and re-rank")
+    p.add_argument("query")
+    p.add_argument("--index", type=Path, required=True)
+    p.add_argument("--model", default="minilm", help="the bi-encoder the index was built with")
+    p.add_argument("--retriever", default="hybrid", help="dense, bm25 or hybrid")
+    p.add_argument("--reranker", default="ce-rerank", help="cross-encoder name or directory")
+    p.add_argument("--no-rerank", action="store_true", help="first stage only")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--k-retrieve", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_search)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from sentsim.errors import IndexExistsError
+
+    if (args.index / "manifest.json").exists():
+        raise IndexExistsError(
+            f"{args.index} already holds an index; use `sentsim index add` or choose a new folder"
+        )
+    return _add(args)
+
+
+def _add(args: argparse.Namespace) -> int:
+    import time
+
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.corpus import read_corpus
+    from sentsim.errors import DataError
+    from sentsim.search import build_index
+
+    docs = read_corpus(args.corpus)
+    if not args.upsert:
+        seen: set[str] = set()
+        for d in docs:
+            if d.id in seen:
+                raise DataError(
+                    f"{args.corpus}: document id {d.id!r} appears twice; ids must be unique "
+                    "(pass --upsert to keep the last)"
+                )
+            seen.add(d.id)
+    start = time.perf_counter()
+    encoder = BiEncoder.load(args.model)
+    show = False if args.no_progress else None
+    with build_index(
+        docs, args.index, encoder, upsert=args.upsert, ann=args.ann, show_progress=show
+    ) as index:
+        info = index.info()
+    took = time.perf_counter() - start
+    print(
+        f"{args.index}: {info.documents} documents, {info.passages} passages "
+        f"({len(docs)} read) in {took:.1f}s"
+    )
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from sentsim.index import Index
+
+    with Index.open(args.index) as index:
+        removed = index.delete(args.ids)
+    print(f"deleted {removed} of {len(args.ids)} ids")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from sentsim.index import Index
+
+    with Index.open(args.index, readonly=True) as index:
+        info = index.info()
+    fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(info).items()}
+    if args.json:
+        print_json(fields)
+    else:
+        print(json.dumps(fields, indent=2, default=str))
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.index import Index
+    from sentsim.search import SearchPipeline, encoder_identity
+
+    if not args.query.strip():
+        raise ValueError("the query is empty; type some words to search for")
+    encoder = BiEncoder.load(args.model)
+    reranker = None if args.no_rerank else CrossEncoder.load(args.reranker)
+    with Index.open(args.index, encoder_identity(encoder), readonly=True) as index:
+        pipeline = SearchPipeline(
+            index, encoder, reranker, retriever=args.retriever, k_retrieve=args.k_retrieve
+        )
+        response = pipeline.search(args.query, top_k=args.top_k)
+    for r in response.results:
+        ce = f"  judge {r.rerank_score:.3f}" if r.rerank_score is not None else ""
+        print(
+            f"{r.rank:>3}. {r.title or r.doc_id}  [{r.doc_id}]  "
+            f"first stage #{r.first_stage_rank} {r.first_stage_score:.3f}{ce}"
+        )
+    timing = ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in response.timings.items())
+    print(f"({timing})")
+    if args.json:
+        print_json(
+            {
+                "query": response.query,
+                "results": [asdict(r) for r in response.results],
+                "timings": response.timings,
+            }
+        )
+    return 0

@@ -1,0 +1,116 @@
+"""Corpus readers and passage splitting: documents in, passages out.
+
+Corpus formats (:func:`read_corpus`): JSON lines or CSV with ``id``, ``title`` (optional) and
+``text`` columns; a BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``); or a folder of ``.txt`` /
+``.md`` files (id = relative path, title = first Markdown heading or the file name).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sentsim.errors import DataError
+from sentsim.index import Document
+
+csv.field_size_limit(1 << 24)
+
+
+def read_corpus(path: str | Path) -> list[Document]:
+    """Read documents from a JSONL / CSV file or a folder of text files; see the module doc."""
+    source = Path(path)
+    if source.is_dir():
+        docs = list(_read_folder(source))
+    elif not source.is_file():
+        raise DataError(f"corpus not found: {source.resolve()}")
+    elif source.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        docs = list(_read_jsonl(source))
+    elif source.suffix.lower() in (".csv", ".tsv"):
+        docs = list(_read_csv(source))
+    else:
+        raise DataError(
+            f"{source}: unknown corpus format {source.suffix!r}; expected .jsonl, .csv, .tsv or a "
+            "folder of .txt / .md files"
+        )
+    if not docs:
+        raise DataError(f"{source}: the corpus has no documents")
+    return docs
+
+
+def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
+    doc_id = row.get("id", row.get("_id"))
+    if isinstance(doc_id, int):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise DataError(f"{source}, line {line}: missing 'id' (or BEIR '_id')")
+    text = row.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text'")
+    title = row.get("title") or ""
+    metadata = {k: v for k, v in row.items() if k not in ("id", "_id", "title", "text")}
+    return Document(doc_id.strip(), text, str(title), metadata)
+
+
+def _read_jsonl(source: Path) -> Iterator[Document]:
+    with source.open(encoding="utf-8") as handle:
+        for n, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{source}, line {n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{source}, line {n}: expected a JSON object")
+            yield _document(source, n, row)
+
+
+def _read_csv(source: Path) -> Iterator[Document]:
+    delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
+    with source.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        if not {"id", "text"} <= set(reader.fieldnames or []):
+            raise DataError(
+                f"{source}, line 1: header needs 'id' and 'text' (and may have 'title')"
+            )
+        for row in reader:
+            yield _document(source, reader.line_num, dict(row))
+
+
+def _read_folder(source: Path) -> Iterator[Document]:
+    for file in sorted(source.rglob("*")):
+        if file.suffix.lower() not in (".txt", ".md") or not file.is_file():
+            continue
+        text = file.read_text(encoding="utf-8")
+        title = file.stem.replace("-", " ").replace("_", " ")
+        lines = text.splitlines()
+        if lines and lines[0].startswith("# "):
+            title, text = lines[0][2:].strip(), "\n".join(lines[1:]).strip()
+        if text.strip():
+            yield Document(file.relative_to(source).as_posix(), text, title)
+
+
+def split_passages(text: str, tokenizer: Any, *, max_tokens: int, stride: int = 32) -> list[str]:
+    """Split ``text`` into windows of at most ``max_tokens`` word pieces, overlapping by ``stride``.
+
+    Windows are cut at word boundaries of the tokenizer's offsets, so each passage is a verbatim
+    slice of the text; a text that fits is returned whole. Nothing past the model's length limit
+    is dropped: every token lies in some passage.
+    """
+    if max_tokens < 8:
+        raise ValueError(f"max_tokens={max_tokens} is too small for passages; use ≥ 8")
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets: Sequence[tuple[int, int]] = encoded["offset_mapping"]
+    if len(offsets) <= max_tokens:
+        return [text]
+    step = max(1, max_tokens - stride)
+    passages = []
+    for start in range(0, len(offsets), step):
+        end = min(start + max_tokens, len(offsets))
+        passages.append(text[offsets[start][0] : offsets[end - 1][1]].strip())
+        if end == len(offsets):
+            break
+    return passages

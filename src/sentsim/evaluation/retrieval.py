@@ -1,0 +1,170 @@
+"""Retrieval metrics with trec_eval's conventions, and the BEIR folder layout.
+
+Conventions: linear gain for nDCG; a judgement ≤ 0 is non-relevant; queries without a relevant
+document are dropped; MAP@k divides by all relevant documents of the query; a run is each query's
+documents sorted by descending score, ties broken by descending document id (as trec_eval does).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentsim.errors import DataError
+
+Qrels = dict[str, dict[str, int]]
+Run = dict[str, list[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class BeirData:
+    """A BEIR folder: corpus (id → (title, text)), queries (id → text) and one split's qrels."""
+
+    corpus: dict[str, tuple[str, str]]
+    queries: dict[str, str]
+    qrels: Qrels
+
+
+def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DataError(f"BEIR file missing: {path.resolve()}")
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for n, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+            missing = [k for k in required if not isinstance(row.get(k), str)]
+            if missing:
+                raise DataError(f"{path}, line {n}: missing string field(s) {missing}")
+            rows.append(row)
+    return rows
+
+
+def read_qrels(path: Path) -> Qrels:
+    """Read a BEIR qrels TSV (header ``query-id corpus-id score``)."""
+    if not path.is_file():
+        raise DataError(f"qrels file missing: {path.resolve()}")
+    qrels: Qrels = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = next(reader, None)
+        if not header or header[:2] != ["query-id", "corpus-id"]:
+            raise DataError(f"{path}, line 1: expected the header query-id, corpus-id, score")
+        for cells in reader:
+            if len(cells) < 3:
+                raise DataError(f"{path}, line {reader.line_num}: expected 3 columns")
+            try:
+                qrels.setdefault(cells[0], {})[cells[1]] = int(cells[2])
+            except ValueError:
+                raise DataError(
+                    f"{path}, line {reader.line_num}: score {cells[2]!r} is not an integer"
+                ) from None
+    return qrels
+
+
+def load_beir(
+    folder: str | Path, split: str, *, queries_subset: Sequence[str] | None = None
+) -> BeirData:
+    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/SPLIT.tsv`` from a BEIR folder."""
+    root = Path(folder)
+    corpus = {
+        r["_id"]: (r.get("title", "") or "", r["text"])
+        for r in _read_jsonl(root / "corpus.jsonl", ["_id", "text"])
+    }
+    queries = {r["_id"]: r["text"] for r in _read_jsonl(root / "queries.jsonl", ["_id", "text"])}
+    qrels = read_qrels(root / "qrels" / f"{split}.tsv")
+    if queries_subset is not None:
+        keep = set(queries_subset)
+        qrels = {q: d for q, d in qrels.items() if q in keep}
+    missing = [q for q in qrels if q not in queries]
+    if missing:
+        raise DataError(f"{root}: qrels name queries absent from queries.jsonl, e.g. {missing[:3]}")
+    return BeirData(corpus, {q: queries[q] for q in qrels}, qrels)
+
+
+def _ranked(docs: Sequence[tuple[str, float]]) -> list[str]:
+    return [d for d, _ in sorted(docs, key=lambda x: (-x[1], _neg(x[0])))]
+
+
+def _neg(doc_id: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in doc_id)
+
+
+def ndcg_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
+    """``DCG@k / IDCG@k`` with ``DCG = Σ_{i≤k} rel_i / log2(i + 1)``, linear gain."""
+    dcg = sum(max(rels.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((r for r in rels.values() if r > 0), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def mrr_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
+    """``1 / rank`` of the first relevant document within the top ``k`` (0 if none)."""
+    for i, d in enumerate(ranked[:k]):
+        if rels.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def recall_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
+    """Relevant documents in the top ``k`` over all relevant documents."""
+    relevant = {d for d, r in rels.items() if r > 0}
+    return len(relevant & set(ranked[:k])) / len(relevant)
+
+
+def ap_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
+    """``Σ_{i≤k, rel_i} P@i / |relevant|`` (all relevant documents in the denominator)."""
+    relevant = {d for d, r in rels.items() if r > 0}
+    hits, total = 0, 0.0
+    for i, d in enumerate(ranked[:k]):
+        if d in relevant:
+            hits += 1
+            total += hits / (i + 1)
+    return total / len(relevant)
+
+
+METRICS = ("ndcg@10", "mrr@10", "recall@100", "map@100", "accuracy@1")
+
+
+def per_query(run: Run, qrels: Qrels) -> dict[str, dict[str, float]]:
+    """Each metric for each judged query that has a relevant document."""
+    out = {}
+    for qid, rels in qrels.items():
+        if not any(r > 0 for r in rels.values()):
+            continue
+        ranked = _ranked(run.get(qid, []))
+        out[qid] = {
+            "ndcg@10": ndcg_at(ranked, rels, 10),
+            "mrr@10": mrr_at(ranked, rels, 10),
+            "recall@100": recall_at(ranked, rels, 100),
+            "map@100": ap_at(ranked, rels, 100),
+            "accuracy@1": float(bool(ranked) and rels.get(ranked[0], 0) > 0),
+        }
+    return out
+
+
+def evaluate_run(run: Run, qrels: Qrels) -> dict[str, float]:
+    """Mean of each metric ×100 over the queries with a relevant document, plus ``queries``."""
+    scores = per_query(run, qrels)
+    if not scores:
+        raise DataError("no query has a relevant document in the qrels")
+    means = {m: round(100 * sum(s[m] for s in scores.values()) / len(scores), 2) for m in METRICS}
+    return {**means, "queries": float(len(scores))}
+
+
+def write_trec_run(run: Run, path: Path, tag: str = "sentsim") -> None:
+    """Write ``qid Q0 docid rank score tag`` lines, best first."""
+    with path.open("w", encoding="utf-8") as handle:
+        for qid, docs in run.items():
+            scores = dict(docs)
+            for rank, d in enumerate(_ranked(docs), start=1):
+                score = scores[d]
+                handle.write(f"{qid} Q0 {d} {rank} {score:.6f} {tag}\n")

@@ -1,0 +1,76 @@
+"""The bank help center shipped with sentsim, and Banking77 questions as its test queries.
+
+``resources/helpcenter/articles.jsonl`` holds the articles (the project's own prose);
+``intents.json`` maps each of Banking77's 77 intents to its primary article. A Banking77 question's
+relevant article is the primary article of its intent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from sentsim.index import Document
+from sentsim.models import RESOURCES
+from sentsim.settings import dataset_path
+
+HELPCENTER = RESOURCES / "helpcenter"
+
+
+def articles() -> list[Document]:
+    """The help-center articles, in file order."""
+    docs = []
+    with (HELPCENTER / "articles.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                meta = {k: v for k, v in row.items() if k not in ("id", "title", "text")}
+                docs.append(Document(row["id"], row["text"], row["title"], meta))
+    return docs
+
+
+def intent_articles() -> dict[str, str]:
+    """Banking77 intent → id of its primary article."""
+    value = json.loads((HELPCENTER / "intents.json").read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def banking77_questions(split: str) -> list[tuple[str, str]]:
+    """``(question, intent)`` rows of Banking77's ``train`` or ``test`` split."""
+    path = dataset_path("banking77", f"{split}.csv")
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
+
+
+def write_beir(
+    folder: Path, split: str = "test", *, sample: int | None = None, seed: int = 0
+) -> Path:
+    """Write the help center and Banking77 ``split`` questions as a BEIR folder; return it.
+
+    ``sample`` keeps a fixed random subset of that many questions (the same for a given seed).
+    """
+    import numpy as np
+
+    questions = banking77_questions(split)
+    if sample is not None and sample < len(questions):
+        keep = np.sort(np.random.default_rng(seed).choice(len(questions), sample, replace=False))
+        indexed = [(int(i), *questions[int(i)]) for i in keep]
+    else:
+        indexed = [(i, q, c) for i, (q, c) in enumerate(questions)]
+    mapping = intent_articles()
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    with (folder / "corpus.jsonl").open("w", encoding="utf-8") as handle:
+        for doc in articles():
+            row = {"_id": doc.id, "title": doc.title, "text": doc.text}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with (
+        (folder / "queries.jsonl").open("w", encoding="utf-8") as q_out,
+        (folder / "qrels" / f"{split}.tsv").open("w", encoding="utf-8") as r_out,
+    ):
+        r_out.write("query-id\tcorpus-id\tscore\n")
+        for i, question, intent in indexed:
+            qid = f"{split}-{i}"
+            q_out.write(json.dumps({"_id": qid, "text": question}, ensure_ascii=False) + "\n")
+            r_out.write(f"{qid}\t{mapping[intent]}\t1\n")
+    return folder

@@ -1,0 +1,253 @@
+"""Retrieve and re-rank: a first stage finds candidates, the cross-encoder orders them.
+
+First stages: ``dense`` (bi-encoder vectors in the index), ``bm25`` (the index's lexical side)
+or ``hybrid``, which fuses the two lists, each taken to the same depth ``k_retrieve``:
+
+- ``rrf``: reciprocal-rank fusion, ``score(d) = Σ_lists 1 / (60 + rank(d))`` with ranks from 1;
+  a document missing from a list contributes 0 (Cormack, Clarke and Büttcher, 2009);
+- ``minmax``: per query, each list's scores are mapped to 0–1 by min–max, then
+  ``score(d) = w · dense(d) + (1 − w) · bm25(d)``, 0 for a list the document is missing from.
+
+Re-ranking scores every passage of each candidate with the query (title prepended) and keeps the
+best passage's score, so no part of a long document is ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.corpus import split_passages
+from sentsim.cross_encoder import CrossEncoder
+from sentsim.index import Document, EncoderIdentity, Index, IndexHit
+from sentsim.models import weights_hash
+
+RRF_K = 60
+
+
+class Retriever(StrEnum):
+    """First-stage retrievers."""
+
+    DENSE = "dense"
+    BM25 = "bm25"
+    HYBRID = "hybrid"
+
+    @classmethod
+    def parse(cls, value: str | Retriever) -> Retriever:
+        """Return the retriever named by ``value`` or raise listing the valid names."""
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            valid = ", ".join(r.value for r in cls)
+            raise ValueError(f"unknown retriever {value!r}; expected one of: {valid}") from None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One result: first-stage score and rank, cross-encoder score (None without re-ranking)."""
+
+    doc_id: str
+    title: str
+    snippet: str
+    first_stage_score: float
+    first_stage_rank: int
+    rerank_score: float | None
+    rank: int
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    """The results of one query and the seconds each stage took."""
+
+    query: str
+    results: list[SearchResult]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:
+    """The identity an index records for vectors made by ``encoder``."""
+    if encoder.source is None:
+        raise ValueError("the encoder was not loaded from disk; save it before indexing")
+    return EncoderIdentity(encoder.name, weights_hash(encoder.source), encoder.dim)
+
+
+def rrf_fuse(lists: Sequence[Sequence[IndexHit]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """``score(d) = Σ_lists 1 / (k + rank(d))``; best first, ties by first appearance."""
+    scores: dict[str, float] = {}
+    for hits in lists:
+        for hit in hits:
+            scores[hit.doc_id] = scores.get(hit.doc_id, 0.0) + 1.0 / (k + hit.rank)
+    return sorted(scores.items(), key=lambda x: -x[1])
+
+
+def minmax_fuse(
+    dense: Sequence[IndexHit], lexical: Sequence[IndexHit], weight: float
+) -> list[tuple[str, float]]:
+    """``w · minmax(dense) + (1 − w) · minmax(bm25)`` per query; a missing document counts 0."""
+
+    def scaled(hits: Sequence[IndexHit]) -> dict[str, float]:
+        if not hits:
+            return {}
+        values = np.array([h.score for h in hits], dtype=np.float64)
+        lo, span = values.min(), np.ptp(values)
+        return {h.doc_id: (h.score - lo) / span if span else 1.0 for h in hits}
+
+    d, b = scaled(dense), scaled(lexical)
+    scores = {doc: weight * d.get(doc, 0.0) + (1 - weight) * b.get(doc, 0.0) for doc in {*d, *b}}
+    return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+
+
+def passages_for(doc: Document, tokenizer: object, max_tokens: int) -> list[str]:
+    """The passages a document is encoded and re-ranked as: title, then a window of the text."""
+    budget = max_tokens - len(tokenizer(doc.title, add_special_tokens=False)["input_ids"]) - 1  # type: ignore[operator]
+    windows = split_passages(doc.text, tokenizer, max_tokens=max(32, budget))
+    return [f"{doc.title}\n{w}" if doc.title else w for w in windows]
+
+
+class SearchPipeline:
+    """A first stage over an :class:`Index`, then an optional cross-encoder re-ranking."""
+
+    def __init__(
+        self,
+        index: Index,
+        encoder: BiEncoder,
+        reranker: CrossEncoder | None = None,
+        *,
+        retriever: str | Retriever = Retriever.HYBRID,
+        k_retrieve: int = 100,
+        hybrid: str = "rrf",
+        hybrid_weight: float = 0.5,
+    ) -> None:
+        if hybrid not in ("rrf", "minmax"):
+            raise ValueError(f"unknown hybrid fusion {hybrid!r}; expected rrf or minmax")
+        if k_retrieve < 1:
+            raise ValueError(f"k_retrieve must be ≥ 1, got {k_retrieve}")
+        self.index = index
+        self.encoder = encoder
+        self.reranker = reranker
+        self.retriever = Retriever.parse(retriever)
+        self.k_retrieve = k_retrieve
+        self.hybrid = hybrid
+        self.hybrid_weight = hybrid_weight
+
+    def first_stage(self, queries: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Candidates per query, best first, as ``(doc_id, score)``."""
+        for i, q in enumerate(queries):
+            if not isinstance(q, str):
+                raise TypeError(f"query {i} is {type(q).__name__}, expected str")
+            if not q.strip():
+                raise ValueError(f"query {i} is empty; type some words to search for")
+        k = self.k_retrieve
+        dense = lexical = None
+        if self.retriever in (Retriever.DENSE, Retriever.HYBRID):
+            vectors = self.encoder.encode(list(queries), show_progress=False)
+            dense = self.index.search_dense(vectors, k)
+        if self.retriever in (Retriever.BM25, Retriever.HYBRID):
+            lexical = self.index.search_bm25(list(queries), k)
+        out = []
+        for i in range(len(queries)):
+            if dense is not None and lexical is not None:
+                if self.hybrid == "rrf":
+                    out.append(rrf_fuse([dense[i], lexical[i]])[:k])
+                else:
+                    out.append(minmax_fuse(dense[i], lexical[i], self.hybrid_weight)[:k])
+            else:
+                hits = dense[i] if dense is not None else lexical[i]  # type: ignore[index]
+                out.append([(h.doc_id, h.score) for h in hits])
+        return out
+
+    def rerank_scores(self, query: str, doc_ids: Sequence[str]) -> np.ndarray:
+        """The cross-encoder's score of each document: the max over its passages."""
+        if self.reranker is None or not doc_ids:
+            return np.zeros(len(doc_ids), dtype=np.float32)
+        docs = self.index.get(list(doc_ids))
+        tokenizer = self.reranker.tokenizer
+        query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
+        budget = max(32, self.reranker.max_length - query_tokens - 3)
+        owners, pairs = [], []
+        for i, doc in enumerate(docs):
+            for passage in passages_for(doc, tokenizer, budget):
+                owners.append(i)
+                pairs.append((query, passage))
+        scores = self.reranker.predict(pairs, batch_size=32)
+        best = np.full(len(docs), -np.inf, dtype=np.float32)
+        np.maximum.at(best, np.array(owners), scores)
+        return best
+
+    def search(self, query: str, *, top_k: int = 10, rerank: bool = True) -> SearchResponse:
+        """Run both stages for one query; results best first."""
+        return self.search_many([query], top_k=top_k, rerank=rerank)[0]
+
+    def search_many(
+        self, queries: Sequence[str], *, top_k: int = 10, rerank: bool = True
+    ) -> list[SearchResponse]:
+        """Run both stages for several queries (the first stage batched)."""
+        start = time.perf_counter()
+        candidates = self.first_stage(queries)
+        first_seconds = (time.perf_counter() - start) / max(1, len(queries))
+        responses = []
+        for query, cands in zip(queries, candidates, strict=True):
+            t0 = time.perf_counter()
+            ids = [d for d, _ in cands]
+            use_ce = rerank and self.reranker is not None
+            ce = self.rerank_scores(query, ids) if use_ce else None
+            order = np.argsort(-ce, kind="stable") if ce is not None else np.arange(len(ids))
+            order = order[:top_k]
+            docs = {d.id: d for d in self.index.get([ids[i] for i in order])}
+            results = [
+                SearchResult(
+                    doc_id=ids[i],
+                    title=docs[ids[i]].title,
+                    snippet=_snippet(docs[ids[i]].text),
+                    first_stage_score=float(cands[i][1]),
+                    first_stage_rank=int(i) + 1,
+                    rerank_score=float(ce[i]) if ce is not None else None,
+                    rank=rank,
+                )
+                for rank, i in enumerate(order, start=1)
+            ]
+            timings = {"first_stage": first_seconds, "rerank": time.perf_counter() - t0}
+            responses.append(SearchResponse(query, results, timings))
+        return responses
+
+
+def _snippet(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def build_index(
+    docs: Sequence[Document],
+    path: str | Path,
+    encoder: BiEncoder,
+    *,
+    upsert: bool = False,
+    batch_docs: int = 256,
+    show_progress: bool | None = None,
+    ann: str = "auto",
+) -> Index:
+    """Create (or open and extend) an index at ``path`` with ``docs`` encoded by ``encoder``."""
+    from tqdm.auto import tqdm
+
+    identity = encoder_identity(encoder)
+    folder = Path(path)
+    exists = (folder / "manifest.json").exists()
+    index = Index.open(folder, identity) if exists else Index.create(folder, identity, ann=ann)
+    tokenizer = encoder.transformer.tokenizer
+    max_tokens = encoder.max_seq_length - 2
+    show = len(docs) >= 1000 if show_progress is None else show_progress
+    for start in tqdm(
+        range(0, len(docs), batch_docs), desc="index", unit="batch", disable=not show
+    ):
+        batch = list(docs[start : start + batch_docs])
+        passages = [passages_for(d, tokenizer, max_tokens) for d in batch]
+        flat = [p for ps in passages for p in ps]
+        vectors = encoder.encode(flat, show_progress=False)
+        index.add(batch, passages, vectors, upsert=upsert)
+    return index
