@@ -74,3 +74,38 @@ def write_beir(
             q_out.write(json.dumps({"_id": qid, "text": question}, ensure_ascii=False) + "\n")
             r_out.write(f"{qid}\t{mapping[intent]}\t1\n")
     return folder
+
+
+def write_training_triples(
+    out: Path, *, dev_fraction: float = 0.1, seed: int = 0
+) -> tuple[Path, Path]:
+    """Write Banking77 **train** questions paired with their intent's article as JSON lines.
+
+    Rows are ``{"anchor": question, "positive": title + newline + text}``; a fixed ``dev_fraction`` of the
+    questions (stratified by intent) goes to ``dev.jsonl`` for selection, the rest to
+    ``train.jsonl``. The test split is never read.
+    """
+    import numpy as np
+
+    docs = {d.id: d for d in articles()}
+    mapping = intent_articles()
+    by_intent: dict[str, list[str]] = {}
+    for question, intent in banking77_questions("train"):
+        by_intent.setdefault(intent, []).append(question)
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = out / "train.jsonl", out / "dev.jsonl"
+    with paths[0].open("w", encoding="utf-8") as train, paths[1].open("w", encoding="utf-8") as dev:
+        for intent in sorted(by_intent):
+            doc = docs[mapping[intent]]
+            positive = f"{doc.title}\n{doc.text}"
+            questions = by_intent[intent]
+            held = set(
+                rng.choice(
+                    len(questions), max(1, round(dev_fraction * len(questions))), replace=False
+                ).tolist()
+            )
+            for i, question in enumerate(questions):
+                row = json.dumps({"anchor": question, "positive": positive, "intent": intent})
+                (dev if i in held else train).write(row + "\n")
+    return paths

@@ -11,7 +11,7 @@ inner product). On disk, a folder holds::
 Each ``add``/``delete`` is one SQLite transaction, so a crash leaves the state after the last
 returned commit (or the one in flight, if it reached the disk). The search cache is rebuilt or
 caught up from SQLite when it is stale, missing or corrupt; deleted passages are tombstones in it
-until more than :data:`COMPACT_RATIO` of its rows are dead, when the writer rebuilds it.
+until more than :data:`COMPACT_RATIO` of its rows are dead, when it is rebuilt without them.
 
 A read-only index holds an SQLite read transaction as its snapshot: its results, and ``get`` of
 any document it returned, stay fixed while a writer commits, until :meth:`Index.refresh`. (The
@@ -26,12 +26,10 @@ then.) One writer at a time; a second gets :class:`~sentsim.errors.IndexLockedEr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import math
 import os
-import secrets
-import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,8 +38,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from sentsim.errors import EncoderMismatchError, IndexExistsError
+from sentsim.errors import EncoderMismatchError, IndexFormatError
 from sentsim.index_cache import AnnCache, AnnKind, AnnSettings
+from sentsim.index_checks import (
+    check_ids,
+    check_k,
+    check_queries,
+    check_vectors,
+    document_rows,
+    passage_lists,
+)
 from sentsim.index_store import (
     CACHE_DIR,
     DATABASE,
@@ -50,16 +56,14 @@ from sentsim.index_store import (
     REBUILD,
     Store,
     WriterLock,
-    create_database,
-    fsync_dir,
+    create_folder,
     read_manifest,
-    write_manifest,
 )
 
 __all__ = ["AnnKind", "Document", "EncoderIdentity", "Index", "IndexHit", "IndexInfo"]
 
 COMPACT_RATIO = 0.2  # rebuild the cache when more than this share of its rows are tombstones
-SAVE_RATIO, SAVE_MIN = 0.1, 1000  # persist the cache when this many rows changed since a save
+SAVE_RATIO, SAVE_MIN = 0.25, 1000  # the writer saves the cache once this many rows changed
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class Document:
 
 @dataclass(frozen=True)
 class EncoderIdentity:
-    """Which encoder made the vectors: an index refuses vectors from another one."""
+    """Which encoder made the vectors: an index refuses to open for another one."""
 
     name: str
     weights_hash: str
@@ -83,7 +87,7 @@ class EncoderIdentity:
 
 @dataclass(frozen=True)
 class IndexHit:
-    """One ranked document; ``passage`` is the ordinal of its best passage (None for BM25)."""
+    """One ranked document (rank from 1); ``passage`` is its best passage's ordinal (None: BM25)."""
 
     doc_id: str
     score: float
@@ -126,12 +130,18 @@ def _locked(method: _F) -> _F:
 class Index:
     """A folder holding documents, passage vectors and a BM25 index; see the module docstring."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], readonly: bool, lock_timeout: float):
+    def __init__(
+        self,
+        path: Path,
+        encoder: EncoderIdentity,
+        settings: AnnSettings,
+        *,
+        readonly: bool,
+        lock_timeout: float,
+    ) -> None:
         """Open an existing folder; use :meth:`create` or :meth:`open` instead."""
-        self.path, self.readonly = path, readonly
-        self.encoder = EncoderIdentity(**manifest["encoder"])
-        ann = dict(manifest["ann"])
-        self._settings = AnnSettings(**{**ann, "kind": AnnKind.parse(ann["kind"])})
+        self.path, self.encoder, self.readonly = path, encoder, readonly
+        self._settings = settings
         self._mutex = threading.RLock()
         self._lock = None if readonly else WriterLock(path, lock_timeout)
         self._store: Store | None = None
@@ -141,8 +151,6 @@ class Index:
         except BaseException:
             self._release()
             raise
-
-    # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
     def create(
@@ -164,44 +172,23 @@ class Index:
         """
         folder = Path(path)
         kind = AnnKind.parse(ann)
-        _check_encoder(encoder)
-        for name, value, low in [
-            ("flat_max", flat_max, 0),
-            ("hnsw_m", hnsw_m, 2),
-            ("ef_construction", ef_construction, 1),
-            ("ef_search", ef_search, 1),
-        ]:
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}={value!r} must be an integer ≥ {low}")
-        if folder.exists():
-            if (folder / MANIFEST).exists() or (folder / DATABASE).exists():
-                raise IndexExistsError(
-                    f"{folder} already holds an index; open it with Index.open or delete it first"
-                )
-            if not folder.is_dir() or any(folder.iterdir()):
-                raise IndexExistsError(f"{folder} exists and is not an empty folder; pick another")
+        if not isinstance(encoder, EncoderIdentity):
+            raise TypeError("encoder must be an EncoderIdentity(name, weights_hash, dim)")
+        if not encoder.name or not isinstance(encoder.weights_hash, str):
+            raise ValueError(f"encoder {encoder!r} needs a name and a weights_hash string")
+        limits = {"dim": 1, "flat_max": 0, "hnsw_m": 2, "ef_construction": 1, "ef_search": 1}
+        values = {"dim": encoder.dim, "flat_max": flat_max, "hnsw_m": hnsw_m}
+        values |= {"ef_construction": ef_construction, "ef_search": ef_search}
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < limits[name]:
+                raise ValueError(f"{name}={value!r} must be an integer ≥ {limits[name]}")
         settings = AnnSettings(kind, flat_max, hnsw_m, ef_construction, ef_search)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = folder.parent / f".{folder.name}.creating-{secrets.token_hex(4)}"
-        try:
-            staging.mkdir()
-            create_database(staging / DATABASE)
-            (staging / CACHE_DIR).mkdir()
-            ann_json = {**asdict(settings), "kind": kind.value}
-            manifest = {
-                "format_version": FORMAT_VERSION,
-                "encoder": asdict(encoder),
-                "ann": ann_json,
-            }
-            write_manifest(staging, manifest)
-            fsync_dir(staging)
-            try:
-                os.replace(staging, folder)  # replaces an empty folder on POSIX
-            except OSError as exc:
-                raise IndexExistsError(f"could not create the index at {folder}: {exc}") from exc
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        fsync_dir(folder.parent)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "encoder": asdict(encoder),
+            "ann": {**asdict(settings), "kind": kind.value},
+        }
+        create_folder(folder, manifest)
         return cls.open(folder, encoder)
 
     @classmethod
@@ -220,13 +207,18 @@ class Index:
         """
         folder = Path(path)
         manifest = read_manifest(folder)
-        stored = EncoderIdentity(**manifest["encoder"])
+        try:
+            stored = EncoderIdentity(**manifest["encoder"])
+            ann = dict(manifest["ann"])
+            settings = AnnSettings(**{**ann, "kind": AnnKind.parse(ann["kind"])})
+        except (TypeError, ValueError, KeyError) as exc:
+            raise IndexFormatError(f"{folder / MANIFEST} is corrupt ({exc}); {REBUILD}") from exc
         if encoder is not None and encoder != stored:
             raise EncoderMismatchError(
                 f"{folder} was built with encoder {_describe(stored)} but is opened with "
                 f"{_describe(encoder)}; encode with the index's encoder or {REBUILD}"
             )
-        return cls(folder, manifest, readonly, lock_timeout)
+        return cls(folder, stored, settings, readonly=readonly, lock_timeout=lock_timeout)
 
     def _load_cache(self) -> None:
         """Load the saved cache and catch it up with the database, within one read snapshot.
@@ -239,8 +231,7 @@ class Index:
         try:
             cache = AnnCache.load(self.path / CACHE_DIR, self._settings, self.encoder.dim)
             if cache is None:
-                keys = store.live_keys()
-                vectors = store.vectors(keys, self.encoder.dim)
+                keys, vectors = store.all_vectors(self.encoder.dim)
                 cache = AnnCache.build(keys, vectors, self._settings, generation)
             elif cache.generation != generation:
                 cache.reconcile(store.live_keys(), self._fetch, generation)
@@ -276,18 +267,15 @@ class Index:
         against the index without ``upsert``, is an error and nothing is written.
         """
         self._check_writable("add documents")
-        docs = list(docs)
-        rows = _check_documents(docs)
-        passages = _check_passages(docs, passages)
-        vectors = _check_vectors(vectors, self.encoder.dim, "vectors")
-        if len(vectors) != sum(len(p) for p in passages):
-            raise ValueError(
-                f"vectors has {len(vectors)} rows but the passages number "
-                f"{sum(len(p) for p in passages)}; pass one vector per passage, in order"
-            )
-        if not docs:
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, Document):
+                raise TypeError(f"document {i} is a {type(doc).__name__}; pass index.Document")
+        rows = document_rows(docs)
+        vectors = check_vectors(vectors, self.encoder.dim, "vectors")
+        texts = passage_lists(rows, passages, len(vectors))
+        if not rows:
             return
-        ids = [d.id for d in docs]
+        ids = [row[0] for row in rows]
 
         def write(store: Store) -> tuple[np.ndarray, np.ndarray]:
             dead = np.empty(0, dtype=np.int64)
@@ -299,7 +287,7 @@ class Index:
                     f"{len(clash)} document id(s) already in the index ({shown}); "
                     "pass upsert=True to replace them or delete them first"
                 )
-            return dead, store.insert(rows, passages, vectors)
+            return dead, store.insert(rows, texts, vectors)
 
         self._commit(write, vectors)
 
@@ -310,14 +298,14 @@ class Index:
         Ids not in the index are ignored (the count tells how many were there).
         """
         self._check_writable("delete documents")
-        ids = _check_ids(ids)
-        if not ids:
+        unique = check_ids(ids)
+        if not unique:
             return 0
         removed = 0
 
         def write(store: Store) -> tuple[np.ndarray, np.ndarray]:
             nonlocal removed
-            removed, dead = store.delete(ids)
+            removed, dead = store.delete(unique)
             return dead, np.empty(0, dtype=np.int64)
 
         self._commit(write, np.empty((0, self.encoder.dim), dtype=np.float32))
@@ -328,8 +316,8 @@ class Index:
     ) -> None:
         """Run ``write`` as one transaction, then apply its (dead, new) passage keys to the cache.
 
-        The cache is updated only after the commit: if this process dies in between, the next
-        open catches the cache up from SQLite.
+        The cache changes only after the commit: if this process dies in between, the next open
+        catches the cache up from SQLite.
         """
         store = self._live_store()
         with store.write() as before:
@@ -342,8 +330,7 @@ class Index:
             self._cache.generation = before + 1
             self._maintain()
         except BaseException:
-            # The commit stands; rebuild the cache from SQLite rather than serve a torn one.
-            self._load_cache()
+            self._load_cache()  # the commit stands; rebuild rather than serve a torn cache
             raise
 
     def _maintain(self) -> None:
@@ -360,7 +347,7 @@ class Index:
         )
         if cache.dead > COMPACT_RATIO * cache.rows or switch:
             self._cache = cache = cache.compacted(cache.generation)
-        if cache.unsaved >= max(SAVE_MIN, SAVE_RATIO * cache.rows):
+        if not self.readonly and cache.unsaved >= max(SAVE_MIN, SAVE_RATIO * cache.rows):
             cache.save(self.path / CACHE_DIR)
 
     @_locked
@@ -382,90 +369,62 @@ class Index:
     def search_dense(self, query_vectors: np.ndarray, k: int = 10) -> list[list[IndexHit]]:
         """Return the top ``k`` documents per query row; a document scores its best passage.
 
-        ``score = max over the document's passages p of <query, vector(p)>``, computed exactly
-        from the stored float32 vectors (HNSW only proposes candidates). Candidates are fetched
-        in growing batches until ``k`` live documents are found or the cache is exhausted.
+        ``score = max over the document's passages p of <query, vector(p)>``, exact for
+        ``flat``; with HNSW the candidates are approximate but their scores exact. Deleted
+        documents are never returned.
         """
-        queries = _check_vectors(query_vectors, self.encoder.dim, "query_vectors")
-        k = _check_k(k)
-        cache, store = self._cache, self._live_store()
-        results: list[list[IndexHit]] = [[] for _ in range(len(queries))]
-        live = cache.rows - cache.dead
-        if live == 0:
-            return results
-        fetch = min(cache.rows, math.ceil(2 * k * cache.rows / live) + 8)
-        pending = list(range(len(queries)))
-        while pending:
-            candidates = cache.search(queries[pending], fetch)
-            rows = [r[(r >= 0)] for r in candidates]
-            rows = [r[cache.live[r]] for r in rows]
-            owners = store.owners(sorted({int(key) for r in rows for key in cache.keys[r]}))
-            unfinished = []
-            for query, found in zip(pending, rows, strict=True):
-                scores = cache.vectors_at(found) @ queries[query]
-                best: dict[str, tuple[float, int]] = {}
-                for i in np.argsort(-scores, kind="stable"):
-                    owner = owners.get(int(cache.keys[found[i]]))
-                    if owner is not None and owner[0] not in best:
-                        best[owner[0]] = (float(scores[i]), owner[1])
-                        if len(best) == k:
-                            break
-                if len(best) < k and fetch < cache.rows:
-                    unfinished.append(query)
-                results[query] = [
-                    IndexHit(doc_id, score, rank, ordinal)
-                    for rank, (doc_id, (score, ordinal)) in enumerate(best.items(), start=1)
-                ]
-            pending, fetch = unfinished, min(cache.rows, fetch * 2)
-        return results
+        queries = check_vectors(query_vectors, self.encoder.dim, "query_vectors")
+        store = self._live_store()
+        ranked = self._cache.top_documents(queries, check_k(k), store.owners, store.document_count)
+        return [
+            [
+                IndexHit(doc, score, rank, passage)
+                for rank, (doc, score, passage) in enumerate(row, 1)
+            ]
+            for row in ranked
+        ]
 
     @_locked
     def search_bm25(self, queries: Sequence[str], k: int = 10) -> list[list[IndexHit]]:
         """Return the top ``k`` documents per query by BM25 over title and text (SQLite FTS5).
 
         Each whitespace-separated word is matched as a quoted token, so punctuation is safe; a
-        query with no word characters matches nothing.
+        query with no word characters matches nothing. An empty query is an error.
         """
-        if isinstance(queries, str) or not isinstance(queries, Sequence):
-            raise TypeError("queries must be a list of strings; for one query pass [query]")
-        for i, query in enumerate(queries):
-            if not isinstance(query, str) or not query.strip():
-                raise ValueError(f"query {i} is empty or not a string; pass text with a word")
-        k = _check_k(k)
+        texts, k = check_queries(queries), check_k(k)
         store = self._live_store()
         return [
-            [IndexHit(doc_id, score, rank) for rank, (doc_id, score) in enumerate(hits, start=1)]
-            for hits in (store.bm25(query, k) for query in queries)
+            [IndexHit(doc_id, score, rank) for rank, (doc_id, score) in enumerate(hits, 1)]
+            for hits in (store.bm25(text, k) for text in texts)
         ]
 
     @_locked
     def get(self, ids: Sequence[str]) -> list[Document]:
         """Return the documents with these ids, in order; raise KeyError naming any missing."""
-        ids = _check_ids(ids)
-        found = self._live_store().documents(ids)
-        missing = [i for i in ids if i not in found]
+        wanted = check_ids(ids)
+        found = self._live_store().documents(wanted)
+        missing = [i for i in wanted if i not in found]
         if missing:
             raise KeyError(f"{len(missing)} id(s) not in the index: {missing[:5]!r}")
-        return [Document(i, found[i][1], found[i][0], json.loads(found[i][2])) for i in ids]
+        return [Document(i, found[i][1], found[i][0], json.loads(found[i][2])) for i in wanted]
 
     @_locked
     def __len__(self) -> int:
         """Return the number of documents."""
-        return self._live_store().counts()[0]
+        return self._live_store().document_count()
 
     @_locked
     def info(self) -> IndexInfo:
         """Return counts, the generation, the ANN kind, tombstones and sizes on disk."""
         store = self._live_store()
-        docs, passages = store.counts()
-        cache_dir = self.path / CACHE_DIR
-        cache_bytes = (
-            sum(p.stat().st_size for p in cache_dir.iterdir()) if cache_dir.is_dir() else 0
-        )
+        documents, passages = store.counts()
+        cache_bytes = 0
+        with contextlib.suppress(OSError):  # a writer may be replacing the files
+            cache_bytes = sum(p.stat().st_size for p in (self.path / CACHE_DIR).iterdir())
         return IndexInfo(
             path=self.path,
             encoder=self.encoder,
-            documents=docs,
+            documents=documents,
             passages=passages,
             generation=store.generation(),
             ann=self._cache.kind,
@@ -477,11 +436,16 @@ class Index:
 
     @_locked
     def refresh(self) -> None:
-        """Move to the latest committed state (a reader's snapshot otherwise stays fixed)."""
+        """Move to the latest committed state (a reader's snapshot otherwise stays fixed).
+
+        A reader catches its in-memory cache up with the commits since its snapshot and, past
+        COMPACT_RATIO tombstones, compacts it in memory (it never writes files).
+        """
         store = self._live_store()
         generation = store.begin_snapshot() if self.readonly else store.generation()
         if generation != self._cache.generation:
             self._cache.reconcile(store.live_keys(), self._fetch, generation)
+            self._maintain()
 
     def close(self) -> None:
         """Save the search cache if it changed (writer), close the database and release the lock."""
@@ -510,98 +474,5 @@ class Index:
         return f"Index({str(self.path)!r}, encoder={_describe(self.encoder)})"
 
 
-# -- validation at the boundary ------------------------------------------------------------------
-
-
 def _describe(encoder: EncoderIdentity) -> str:
     return f"{encoder.name!r} (weights {encoder.weights_hash!r}, dim {encoder.dim})"
-
-
-def _check_encoder(encoder: EncoderIdentity) -> None:
-    if not isinstance(encoder, EncoderIdentity):
-        raise TypeError("encoder must be an EncoderIdentity(name, weights_hash, dim)")
-    if not encoder.name or not isinstance(encoder.weights_hash, str):
-        raise ValueError(f"encoder {encoder!r} needs a name and a weights_hash string")
-    if isinstance(encoder.dim, bool) or not isinstance(encoder.dim, int) or encoder.dim < 1:
-        raise ValueError(f"encoder {encoder!r} needs an integer dim ≥ 1")
-
-
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k={k!r} must be an integer ≥ 1")
-    return int(k)
-
-
-def _check_ids(ids: Sequence[str]) -> list[str]:
-    if isinstance(ids, str) or not isinstance(ids, Sequence | set | frozenset):
-        raise TypeError("ids must be a list of strings; for one id pass [id]")
-    ids = list(dict.fromkeys(ids))
-    for i, doc_id in enumerate(ids):
-        if not isinstance(doc_id, str):
-            raise TypeError(f"id {i} is {type(doc_id).__name__}; ids are strings")
-    return ids
-
-
-def _check_vectors(vectors: np.ndarray, dim: int, name: str) -> np.ndarray:
-    array = np.asarray(vectors)
-    if array.ndim != 2 or array.shape[1] != dim:
-        raise ValueError(
-            f"{name} has shape {array.shape}; the index's encoder gives (n, {dim}) "
-            "(for one vector use v[None, :])"
-        )
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} has dtype {array.dtype}; pass float32 vectors")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
-    if len(bad):
-        raise ValueError(f"{name} row {int(bad[0])} has NaN or infinite values; fix the encoder")
-    return array
-
-
-def _check_documents(docs: list[Document]) -> list[tuple[str, str, str, str]]:
-    """Return (id, title, text, metadata JSON) rows, naming the position of any bad document."""
-    rows: list[tuple[str, str, str, str]] = []
-    seen: dict[str, int] = {}
-    for i, doc in enumerate(docs):
-        if not isinstance(doc, Document):
-            raise TypeError(f"document {i} is {type(doc).__name__}; pass sentsim.index.Document")
-        if not isinstance(doc.id, str) or not doc.id.strip():
-            raise ValueError(f"document {i} has an empty id; give every document a unique id")
-        if not isinstance(doc.text, str) or not doc.text.strip():
-            raise ValueError(f"document {i} (id {doc.id!r}) has empty text")
-        if not isinstance(doc.title, str):
-            raise TypeError(f"document {i} (id {doc.id!r}) has a non-string title")
-        if doc.id in seen:
-            raise ValueError(
-                f"documents {seen[doc.id]} and {i} share the id {doc.id!r}; ids must be unique"
-            )
-        seen[doc.id] = i
-        try:
-            meta = json.dumps(dict(doc.metadata), allow_nan=False, sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"document {i} (id {doc.id!r}) has metadata that is not plain JSON ({exc})"
-            ) from None
-        rows.append((doc.id, doc.title, doc.text, meta))
-    return rows
-
-
-def _check_passages(
-    docs: list[Document], passages: Sequence[Sequence[str]] | None
-) -> list[list[str]]:
-    if passages is None:
-        return [[d.text] for d in docs]
-    if len(passages) != len(docs):
-        raise ValueError(
-            f"passages has {len(passages)} entries for {len(docs)} documents; give one list each"
-        )
-    out = []
-    for i, texts in enumerate(passages):
-        if isinstance(texts, str) or not texts:
-            raise ValueError(
-                f"passages[{i}] (document {docs[i].id!r}) must be a non-empty list of strings"
-            )
-        if not all(isinstance(t, str) and t.strip() for t in texts):
-            raise ValueError(f"passages[{i}] (document {docs[i].id!r}) has an empty passage")
-        out.append(list(texts))
-    return out

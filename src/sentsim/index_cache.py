@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,27 @@ def _new_faiss(kind: AnnKind, dim: int, settings: AnnSettings) -> faiss.Index:
     return index
 
 
+class _Growable:
+    """An array with amortised O(1) appends (capacity doubles); ``view`` is its current content."""
+
+    def __init__(self, initial: np.ndarray) -> None:
+        self._data, self.size = initial, len(initial)
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._data[: self.size]
+
+    def extend(self, values: np.ndarray) -> None:
+        need = self.size + len(values)
+        if need > len(self._data):
+            shape = (max(need, 2 * len(self._data), 64), *self._data.shape[1:])
+            grown = np.empty(shape, dtype=self._data.dtype)
+            grown[: self.size] = self.view
+            self._data = grown
+        self._data[self.size : need] = values
+        self.size = need
+
+
 class AnnCache:
     """Vectors, keys, live mask and faiss index of one set of passages, at one generation."""
 
@@ -85,11 +107,13 @@ class AnnCache:
         generation: int,
     ) -> None:
         self.kind, self.settings, self.generation = kind, settings, generation
-        self.keys, self.live = keys, live
+        self._keys, self._live = _Growable(keys), _Growable(live)
         self._base = vectors  # memory-mapped after a load
-        self._tail = np.empty((0, vectors.shape[1]), dtype=np.float32)
+        self._tail = _Growable(np.empty((0, vectors.shape[1]), dtype=np.float32))
         self._index = index
-        self._order: np.ndarray | None = None
+        self._order: np.ndarray | None = None  # argsort of keys, None while keys ascend
+        if len(keys) > 1 and not bool(np.all(np.diff(keys) > 0)):
+            self._order = np.argsort(keys, kind="stable")
         self.unsaved = 0  # rows appended or killed since the last save or load
 
     @classmethod
@@ -105,6 +129,16 @@ class AnnCache:
         cache = cls(kind, settings, keys, live, vectors, index, generation)
         cache.unsaved = len(keys)
         return cache
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Passage key of each row."""
+        return self._keys.view
+
+    @property
+    def live(self) -> np.ndarray:
+        """Whether each row's passage is live (False: a tombstone)."""
+        return self._live.view
 
     @property
     def rows(self) -> int:
@@ -126,23 +160,27 @@ class AnnCache:
         if len(keys) == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ascending = self._order is None and bool(np.all(np.diff(keys) > 0))
+        if self.rows and ascending:
+            ascending = bool(keys[0] > self.keys[-1])
         self._index.add(vectors)
-        self._tail = np.concatenate([self._tail, vectors])
-        self.keys = np.concatenate([self.keys, keys.astype(np.int64)])
-        self.live = np.concatenate([self.live, np.ones(len(keys), dtype=bool)])
-        self._order = None
+        self._tail.extend(vectors)
+        self._keys.extend(keys.astype(np.int64))
+        self._live.extend(np.ones(len(keys), dtype=bool))
+        self._order = None if ascending else np.argsort(self.keys, kind="stable")
         self.unsaved += len(keys)
 
     def kill(self, keys: np.ndarray) -> None:
         """Mark the rows of deleted passages as tombstones (unknown keys are ignored)."""
         if len(keys) == 0:
             return
-        order = self._sorted()
-        ordered = self.keys[order]
+        ordered = self.keys if self._order is None else self.keys[self._order]
         at = np.searchsorted(ordered, keys)
         inside = at < self.rows
         at, keys = at[inside], keys[inside]
-        rows = order[at[ordered[at] == keys]]
+        rows = at[ordered[at] == keys]
+        if self._order is not None:
+            rows = self._order[rows]
         rows = rows[self.live[rows]]
         self.live[rows] = False
         self.unsaved += len(rows)
@@ -160,16 +198,11 @@ class AnnCache:
         """
         live = np.isin(self.keys, live_keys)
         self.unsaved += int(np.count_nonzero(live != self.live))
-        self.live = live
+        self.live[:] = live
         missing = np.setdiff1d(live_keys, self.keys)
         if len(missing):
             self.append(missing, fetch(missing))
         self.generation = generation
-
-    def _sorted(self) -> np.ndarray:
-        if self._order is None:
-            self._order = np.argsort(self.keys, kind="stable")
-        return self._order
 
     def vectors_at(self, rows: np.ndarray) -> np.ndarray:
         """Return the float32 vectors of cache rows (from the memory map or the appended tail)."""
@@ -177,7 +210,7 @@ class AnnCache:
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         head = rows < base
         out[head] = self._base[rows[head]]
-        out[~head] = self._tail[rows[~head] - base]
+        out[~head] = self._tail.view[rows[~head] - base]
         return out
 
     def search(self, queries: np.ndarray, k: int) -> np.ndarray:
@@ -191,6 +224,48 @@ class AnnCache:
         else:
             _, rows = self._index.search(queries, k)
         return np.asarray(rows, dtype=np.int64)
+
+    def top_documents(
+        self,
+        queries: np.ndarray,
+        k: int,
+        owners: Callable[[list[int]], dict[int, tuple[str, int]]],
+        count_documents: Callable[[], int],
+    ) -> list[list[tuple[str, float, int]]]:
+        """Return per query the top ``k`` (document id, score, passage ordinal), best first.
+
+        A document scores its best passage, ``max_p <query, vector(p)>``, computed exactly from
+        the stored float32 vectors (faiss only proposes candidates). Tombstones are skipped, and
+        candidates are fetched in doubling batches until ``k`` documents are found, or all of
+        them, or the cache is exhausted. ``owners(keys)`` maps passage keys to (id, ordinal).
+        """
+        results: list[list[tuple[str, float, int]]] = [[] for _ in queries]
+        live = self.rows - self.dead
+        if live == 0:
+            return results
+        fetch = min(self.rows, math.ceil(2 * k * self.rows / live) + 8)
+        want, pending = k, list(range(len(queries)))
+        while pending:
+            rows = [r[r >= 0] for r in self.search(queries[pending], fetch)]
+            rows = [r[self.live[r]] for r in rows]
+            owner = owners(sorted({int(key) for r in rows for key in self.keys[r]}))
+            for query, found in zip(pending, rows, strict=True):
+                scores = self.vectors_at(found) @ queries[query]
+                best: dict[str, tuple[float, int]] = {}
+                for i in np.argsort(-scores, kind="stable"):
+                    hit = owner.get(int(self.keys[found[i]]))
+                    if hit is not None and hit[0] not in best:
+                        best[hit[0]] = (float(scores[i]), hit[1])
+                        if len(best) == want:
+                            break
+                results[query] = [(doc, score, ordinal) for doc, (score, ordinal) in best.items()]
+            short = [query for query in pending if len(results[query]) < want]
+            if not short or fetch >= self.rows:
+                break
+            want = min(want, count_documents())  # fewer than k documents may exist at all
+            pending = [query for query in short if len(results[query]) < want]
+            fetch = min(self.rows, fetch * 2)
+        return results
 
     def compacted(self, generation: int) -> AnnCache:
         """Return a cache rebuilt from the live rows only (and re-chosen flat or hnsw)."""
@@ -229,13 +304,13 @@ class AnnCache:
         fsync_dir(folder)
         # Serve from the new file from now on, which frees the appended rows' memory.
         self._base = np.load(folder / vectors, mmap_mode="r", allow_pickle=False)
-        self._tail = self._tail[:0]
+        self._tail = _Growable(np.empty((0, self.dim), dtype=np.float32))
         self.unsaved = 0
 
     def _write_vectors(self, handle: IO[bytes]) -> None:
         header = {"descr": "<f4", "fortran_order": False, "shape": (self.rows, self.dim)}
         np.lib.format.write_array_header_1_0(handle, header)
-        for part in (self._base, self._tail):
+        for part in (self._base, self._tail.view):
             for start in range(0, len(part), 65_536):
                 handle.write(np.ascontiguousarray(part[start : start + 65_536]).tobytes())
 

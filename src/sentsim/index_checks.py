@@ -1,4 +1,4 @@
-"""Validation of what callers hand to :class:`sentsim.index.Index`: each message says how to fix it."""
+"""Checks on what callers hand to :class:`sentsim.index.Index`; each message says how to fix it."""
 
 from __future__ import annotations
 

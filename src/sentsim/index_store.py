@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from sentsim.errors import IndexFormatError, IndexLockedError
+from sentsim.errors import IndexExistsError, IndexFormatError, IndexLockedError
 
 try:  # POSIX only; elsewhere SQLite's own write lock is the only guard
     import fcntl
@@ -177,14 +178,39 @@ class WriterLock:
             self._fd = None
 
 
-def create_database(path: Path) -> None:
-    """Create an empty index database in WAL mode."""
-    conn = sqlite3.connect(path, isolation_level=None)
+def create_folder(folder: Path, manifest: dict[str, Any]) -> None:
+    """Create an index folder (manifest, empty database, cache folder), all or nothing.
+
+    The folder is built under a temporary sibling name and renamed into place, so a crash
+    never leaves a half-made index; an existing empty folder is replaced (POSIX rename).
+    """
+    if folder.exists():
+        if (folder / MANIFEST).exists() or (folder / DATABASE).exists():
+            raise IndexExistsError(
+                f"{folder} already holds an index; open it with Index.open or delete it first"
+            )
+        if not folder.is_dir() or any(folder.iterdir()):
+            raise IndexExistsError(f"{folder} exists and is not an empty folder; pick another")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.creating-{secrets.token_hex(4)}"
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(f"BEGIN;{_SCHEMA}COMMIT;")
+        staging.mkdir()
+        conn = sqlite3.connect(staging / DATABASE, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(f"BEGIN;{_SCHEMA}COMMIT;")
+        finally:
+            conn.close()
+        (staging / CACHE_DIR).mkdir()
+        write_manifest(staging, manifest)
+        fsync_dir(staging)
+        try:
+            os.replace(staging, folder)
+        except OSError as exc:
+            raise IndexExistsError(f"could not create the index at {folder}: {exc}") from exc
     finally:
-        conn.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    fsync_dir(folder.parent)
 
 
 class Store:
@@ -246,6 +272,10 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
 
+    def document_count(self) -> int:
+        """Return the number of documents."""
+        return int(self.conn.execute("SELECT count(*) FROM documents").fetchone()[0])
+
     def counts(self) -> tuple[int, int]:
         """Return (documents, passages)."""
         docs = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
@@ -298,6 +328,21 @@ class Store:
         rows = self.conn.execute("SELECT key FROM passages ORDER BY key").fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (keys ascending, (n, dim) vectors) of every passage, read in one pass."""
+        count = int(self.conn.execute("SELECT count(*) FROM passages").fetchone()[0])
+        keys = np.empty(count, dtype=np.int64)
+        out = np.empty((count, dim), dtype=np.float32)
+        cursor = self.conn.execute("SELECT key, vector FROM passages ORDER BY key")
+        done = 0
+        while batch := cursor.fetchmany(65_536):
+            end = done + len(batch)
+            keys[done:end] = [key for key, _ in batch]
+            flat = np.frombuffer(b"".join(blob for _, blob in batch), dtype="<f4")
+            out[done:end] = flat.reshape(len(batch), dim)
+            done = end
+        return keys, out
+
     def vectors(self, keys: np.ndarray, dim: int) -> np.ndarray:
         """Return the stored vectors of ``keys`` (in that order) as a (len(keys), dim) array."""
         out = np.empty((len(keys), dim), dtype=np.float32)
@@ -313,8 +358,14 @@ class Store:
 
     def owners(self, keys: Sequence[int]) -> dict[int, tuple[str, int]]:
         """Return {passage key: (document id, passage ordinal)} for the keys that exist."""
-        sql = f"SELECT key, doc_id, ordinal FROM passages WHERE key IN {_IN_KEYS}"
-        return {k: (d, o) for k, d, o in self.conn.execute(sql, (json.dumps(list(keys)),))}
+        if len(keys) <= 5000:  # host parameters are faster than json_each on the search path
+            marks = ",".join("?" * len(keys))
+            sql = f"SELECT key, doc_id, ordinal FROM passages WHERE key IN ({marks})"
+            rows = self.conn.execute(sql, list(keys))
+        else:
+            sql = f"SELECT key, doc_id, ordinal FROM passages WHERE key IN {_IN_KEYS}"
+            rows = self.conn.execute(sql, (json.dumps(list(keys)),))
+        return {k: (d, o) for k, d, o in rows}
 
     def documents(self, ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
         """Return {id: (title, text, metadata JSON)} for the ids that exist."""
@@ -324,7 +375,9 @@ class Store:
     def bm25(self, query: str, k: int) -> list[tuple[str, float]]:
         """Return up to ``k`` (document id, BM25 score) pairs, best first (higher is better).
 
-        FTS5's ``bm25()`` is negated Okapi BM25 (k1 = 1.2, b = 0.75) over title and text.
+        FTS5's ``bm25()`` is negated Okapi BM25 over title and text taken as one field:
+        ``sum_t idf(t) tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))`` with k1 = 1.2, b = 0.75
+        and ``idf(t) = max(ln((N - n_t + 0.5) / (n_t + 0.5)), 1e-6)``.
         """
         match = fts_query(query)
         if not match:

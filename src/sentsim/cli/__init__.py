@@ -11,8 +11,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sentsim.errors import SentsimError
+
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 # Command modules, in the order they appear in --help.
 _MODULES = ["basic", "evaluate", "train", "search"]
@@ -61,4 +64,8 @@ def _raised_by_sentsim(exc: BaseException) -> bool:
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb is not None and "/sentsim/" in tb.tb_frame.f_code.co_filename.replace("\\", "/")
+    # Compare with the package folder, not a "/sentsim/" substring: a checkout named sentsim holds
+    # .venv/, and third-party bugs in there must keep their traceback.
+    if tb is None:
+        return False
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)

@@ -36,6 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_distill)
 
+    p = subparsers.add_parser(
+        "helpcenter-data",
+        help="write Banking77 train questions paired with help-center articles (train/dev JSONL)",
+    )
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--dev-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_helpcenter_data)
+
     p = subparsers.add_parser("demo", help="the main job, end to end")
     p.set_defaults(func=_demo)
 
@@ -83,6 +92,15 @@ def _distill(args: argparse.Namespace) -> int:
         },
     )
     print(f"wrote {args.out} ({encoder.embeddings.shape[0]} tokens × {encoder.dim}) in {took:.0f}s")
+    return 0
+
+
+def _helpcenter_data(args: argparse.Namespace) -> int:
+    from sentsim.helpcenter import write_training_triples
+
+    train, dev = write_training_triples(args.out, dev_fraction=args.dev_fraction, seed=args.seed)
+    for path in (train, dev):
+        print(f"wrote {path}: {sum(1 for _ in path.open())} rows")
     return 0
 
 

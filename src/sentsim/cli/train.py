@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = kinds.add_parser("bi-encoder", help="fine-tune a bi-encoder on graded pairs")
     _common_options(p, default_lr=2e-5)
-    p.add_argument("--loss", default="cosent", help="cosent or cosine-mse")
+    p.add_argument(
+        "--loss",
+        default="cosent",
+        help="cosent or cosine-mse (graded pairs); mnrl (anchor, positive[, negative] rows)",
+    )
     p.set_defaults(func=_train_bi)
 
 
@@ -111,14 +115,26 @@ def _train_cross(args: argparse.Namespace) -> int:
 def _train_bi(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.training import fit
-    from sentsim.training.bi import BiEncoderTask
-    from sentsim.training.data import load_train_data
+    from sentsim.training.bi import LOSSES, BiEncoderTask, RetrievalTask
+    from sentsim.training.data import load_train_data, read_triples
 
-    train = load_train_data(
-        args.train, both_orders=args.both_orders, skip_bad_rows=args.skip_bad_rows
-    )
-    model = BiEncoder.load(args.base)
-    task = BiEncoderTask(model, train, _dev(args), loss=args.loss)
+    task: BiEncoderTask | RetrievalTask
+    if args.loss == "mnrl":
+        triples = [t for path in args.train for t in read_triples(path)]
+        dev = read_triples(args.dev) if args.dev else None
+        task = RetrievalTask(BiEncoder.load(args.base), triples, dev)
+    else:
+        if args.loss not in LOSSES:
+            raise ValueError(f"unknown loss {args.loss!r}; expected mnrl or one of {list(LOSSES)}")
+        train = load_train_data(
+            args.train, both_orders=args.both_orders, skip_bad_rows=args.skip_bad_rows
+        )
+        pairs_dev = _dev(args)
+        if pairs_dev is not None and not pairs_dev.has_scores:
+            raise ValueError(
+                f"dev file {pairs_dev.path} has no scores; {args.loss} selects on them"
+            )
+        task = BiEncoderTask(BiEncoder.load(args.base), train, pairs_dev, loss=args.loss)
     report = fit(
         task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
     )

@@ -11,7 +11,14 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.data import PairDataset
 from sentsim.evaluation.scorers import EncoderPairScorer
 from sentsim.evaluation.sts import correlations
-from sentsim.training.data import TargetKind, TrainData, TrainPair, shuffled_batches
+from sentsim.training.data import (
+    TargetKind,
+    TrainData,
+    TrainPair,
+    Triple,
+    distinct_positive_batches,
+    shuffled_batches,
+)
 
 
 def cosent_loss(cos: torch.Tensor, target: torch.Tensor, scale: float = 20.0) -> torch.Tensor:
@@ -84,4 +91,80 @@ class BiEncoderTask:
             "train_pairs": len(self.train.pairs),
             "train_files": self.train.sources,
             "dev_file": str(self.dev.path) if self.dev else None,
+        }
+
+
+def mnrl_loss(anchors: torch.Tensor, candidates: torch.Tensor, scale: float = 20.0) -> torch.Tensor:
+    """Multiple-negatives ranking: cross-entropy of ``scale · cos(a_i, c_j)`` with target ``j = i``.
+
+    ``candidates`` stacks the batch's positives, then its hard negatives if any (Henderson et
+    al., 2017); every other positive in the batch is a negative for anchor ``i``.
+    """
+    logits = (
+        scale
+        * torch.nn.functional.normalize(anchors, dim=-1)
+        @ (torch.nn.functional.normalize(candidates, dim=-1).T)
+    )
+    target = torch.arange(len(anchors), device=anchors.device)
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+class RetrievalTask:
+    """MNRL on (anchor, positive[, negative]) triples; dev: anchors ranked over all positives."""
+
+    def __init__(
+        self,
+        model: BiEncoder,
+        train: list[Triple],
+        dev: list[Triple] | None = None,
+        *,
+        scale: float = 20.0,
+    ) -> None:
+        self.model = model
+        self.module = model.transformer.model
+        self.train = train
+        self.dev = dev
+        self.scale = scale
+
+    def batches(self, epoch: int, seed: int, batch_size: int) -> list[list[Triple]]:
+        """Batches without a shared positive."""
+        return distinct_positive_batches(self.train, epoch=epoch, seed=seed, batch_size=batch_size)
+
+    def loss(self, batch: list[Triple]) -> torch.Tensor:
+        """Encode anchors and candidates, then MNRL."""
+        tok = self.model.transformer.tokenize
+        anchors = self.model.embed(tok([t.anchor for t in batch]))
+        texts = [t.positive for t in batch] + [t.negative for t in batch if t.negative]
+        return mnrl_loss(anchors, self.model.embed(tok(texts)), self.scale)
+
+    def evaluate(self) -> dict[str, float]:
+        """Accuracy@1 and MRR@10 ×100 of dev anchors against every distinct dev/train positive."""
+        if not self.dev:
+            return {}
+        import numpy as np
+
+        docs = sorted({t.positive for t in self.train} | {t.positive for t in self.dev})
+        row = {d: i for i, d in enumerate(docs)}
+        doc_vecs = self.model.encode(docs, batch_size=32, show_progress=False)
+        query_vecs = self.model.encode(
+            [t.anchor for t in self.dev], batch_size=64, show_progress=False
+        )
+        scores = query_vecs @ doc_vecs.T
+        gold = np.array([row[t.positive] for t in self.dev])
+        ranks = (scores > scores[np.arange(len(gold)), gold][:, None]).sum(1) + 1
+        acc = 100 * float((ranks == 1).mean())
+        mrr = 100 * float(np.where(ranks <= 10, 1.0 / ranks, 0.0).mean())
+        return {"score": mrr, "accuracy@1": acc, "mrr@10": mrr}
+
+    def save(self, out: Path) -> None:
+        """Write the model in sentence-transformers layout."""
+        self.model.save(out)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the model card."""
+        return {
+            "loss": "mnrl",
+            "train_triples": len(self.train),
+            "hard_negatives": sum(1 for t in self.train if t.negative),
+            "dev_triples": len(self.dev or []),
         }

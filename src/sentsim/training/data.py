@@ -100,3 +100,87 @@ def shuffled_batches(
     """Split a fresh permutation of ``items`` (fixed by ``seed`` and ``epoch``) into batches."""
     order = np.random.default_rng([seed, epoch]).permutation(len(items))
     return [[items[i] for i in order[s : s + batch_size]] for s in range(0, len(order), batch_size)]
+
+
+@dataclass(frozen=True)
+class Triple:
+    """An (anchor, positive[, negative]) example for in-batch-negative training."""
+
+    anchor: str
+    positive: str
+    negative: str | None = None
+
+
+def read_triples(path: str | Path) -> list[Triple]:
+    """Read JSON lines or CSV/TSV with ``anchor``, ``positive`` and optional ``negative``."""
+    import csv
+    import json
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"training file not found: {file.resolve()}")
+    rows: list[tuple[int, dict[str, object]]] = []
+    if file.suffix.lower() in (".jsonl", ".ndjson"):
+        with file.open(encoding="utf-8") as handle:
+            for n, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        rows.append((n, json.loads(line)))
+                    except json.JSONDecodeError as exc:
+                        raise DataError(f"{file}, line {n}: not valid JSON ({exc.msg})") from None
+    else:
+        delimiter = "\t" if file.suffix.lower() == ".tsv" else ","
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            if not {"anchor", "positive"} <= set(reader.fieldnames or []):
+                raise DataError(
+                    f"{file}, line 1: header has {reader.fieldnames}; the loss needs anchor, "
+                    "positive and optionally negative columns"
+                )
+            rows = [(reader.line_num, dict(r)) for r in reader]
+    triples = []
+    for n, row in rows:
+        anchor, positive, negative = row.get("anchor"), row.get("positive"), row.get("negative")
+        if (
+            not isinstance(anchor, str)
+            or not isinstance(positive, str)
+            or not anchor
+            or not positive
+        ):
+            raise DataError(
+                f"{file}, line {n}: needs non-empty 'anchor' and 'positive' text for this loss"
+            )
+        triples.append(
+            Triple(anchor, positive, negative if isinstance(negative, str) and negative else None)
+        )
+    if len(triples) < MIN_TRAIN_ROWS:
+        raise DataError(f"{file}: {len(triples)} rows; training needs at least {MIN_TRAIN_ROWS}")
+    return triples
+
+
+def distinct_positive_batches(
+    items: Sequence[Triple], *, epoch: int, seed: int, batch_size: int
+) -> list[list[Triple]]:
+    """Shuffled batches in which no two examples share a positive (or a negative is no positive).
+
+    With in-batch negatives, every other example's positive is a negative for an anchor; if two
+    questions share one article, that article would be taught as both right and wrong. Examples
+    that would clash wait for a later batch.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(len(items))
+    pending = [items[i] for i in order]
+    batches: list[list[Triple]] = []
+    while pending:
+        batch: list[Triple] = []
+        texts: set[str] = set()
+        rest: list[Triple] = []
+        for t in pending:
+            own = {t.positive} | ({t.negative} if t.negative else set())
+            if len(batch) < batch_size and not own & texts:
+                batch.append(t)
+                texts |= own
+            else:
+                rest.append(t)
+        batches.append(batch)
+        pending = rest
+    return batches
