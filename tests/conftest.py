@@ -9,7 +9,7 @@ import pytest
 
 from sentsim.settings import data_root
 
-WORDS = (
+WORDS = (  # noqa: SIM905 - a word list reads better as one string
     "a an the is are was be to of and in on for with my your card cards bank money account "
     "transfer transfers payment payments pay paid cash atm pin top up topup balance fee fees "
     "exchange rate currency euro dollar pound abroad travel country declined decline refund "
@@ -29,13 +29,15 @@ def _vocab() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A plain Hugging Face BERT directory: 2 layers, width 32, a ~250-token vocabulary."""
+    """A plain Hugging Face BERT directory: 2 layers, width 32, a ~190-token vocabulary."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     out = tmp_path_factory.mktemp("tiny-bert")
     (out / "vocab.txt").write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True)
+    # transformers 5 takes ``vocab=``; ``vocab_file=`` is ignored and leaves only 5 special tokens.
+    tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"), do_lower_case=True)
+    assert len(tokenizer) == len(_vocab()), "tiny tokenizer lost its vocabulary"
     config = BertConfig(
         vocab_size=len(_vocab()),
         hidden_size=32,
@@ -63,3 +65,13 @@ def no_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def have_data(*parts: str) -> bool:
     """Return whether a file under the shared data root exists."""
     return data_root().joinpath(*parts).exists()
+
+
+@pytest.fixture(scope="session")
+def tiny_st_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT saved by ``BiEncoder.save``: sentence-transformers layout, mean + normalize."""
+    from sentsim.bi_encoder import BiEncoder
+
+    out = tmp_path_factory.mktemp("tiny-st") / "model"
+    BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu").save(out)
+    return out

@@ -81,9 +81,9 @@ def write_training_triples(
 ) -> tuple[Path, Path]:
     """Write Banking77 **train** questions paired with their intent's article as JSON lines.
 
-    Rows are ``{"anchor": question, "positive": title + newline + text}``; a fixed ``dev_fraction`` of the
-    questions (stratified by intent) goes to ``dev.jsonl`` for selection, the rest to
-    ``train.jsonl``. The test split is never read.
+    Rows hold ``anchor`` (the question) and ``positive`` (the article's title, a newline, its
+    text); a fixed ``dev_fraction`` of the questions (stratified by intent) goes to ``dev.jsonl``
+    for selection, the rest to ``train.jsonl``. The test split is never read.
     """
     import numpy as np
 
