@@ -1,9 +1,50 @@
-"""sentsim: sentence similarity offline — recruit with a bi-encoder, judge with a cross-encoder."""
+"""sentsim: sentence similarity offline — recruit with a bi-encoder, judge with a cross-encoder.
 
-from sentsim.bi_encoder import BiEncoder
-from sentsim.cross_encoder import CrossEncoder, RankedDoc
-from sentsim.errors import SentsimError
-from sentsim.similarity import Metric, similarity
+Names are imported lazily (PEP 562), so ``import sentsim`` costs nothing until a model is used.
+"""
 
-__all__ = ["BiEncoder", "CrossEncoder", "Metric", "RankedDoc", "SentsimError", "similarity"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.cross_encoder import CrossEncoder, RankedDoc
+    from sentsim.errors import SentsimError
+    from sentsim.index import Document, Index
+    from sentsim.search import SearchPipeline, SearchResult
+    from sentsim.similarity import Metric, similarity
+
+__all__ = [
+    "BiEncoder",
+    "CrossEncoder",
+    "Document",
+    "Index",
+    "Metric",
+    "RankedDoc",
+    "SearchPipeline",
+    "SearchResult",
+    "SentsimError",
+    "similarity",
+]
 __version__ = "0.1.0"
+
+_HOME = {
+    "BiEncoder": "sentsim.bi_encoder",
+    "CrossEncoder": "sentsim.cross_encoder",
+    "RankedDoc": "sentsim.cross_encoder",
+    "SentsimError": "sentsim.errors",
+    "Document": "sentsim.index",
+    "Index": "sentsim.index",
+    "SearchPipeline": "sentsim.search",
+    "SearchResult": "sentsim.search",
+    "Metric": "sentsim.similarity",
+    "similarity": "sentsim.similarity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module 'sentsim' has no attribute {name!r}")
