@@ -29,6 +29,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="cosent or cosine-mse (graded pairs); mnrl (anchor, positive[, negative] rows)",
     )
     p.set_defaults(func=_train_bi)
+    register_mine(subparsers)
+
+
+def register_mine(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mine``."""
+    p = subparsers.add_parser("mine", help="mine hard negatives for (anchor, positive) rows")
+    p.add_argument("--train", required=True, type=Path, help="JSONL/CSV with anchor, positive")
+    p.add_argument("--corpus", type=Path, help="extra candidate texts (corpus JSONL/CSV/folder)")
+    p.add_argument("--model", default="minilm", help="bi-encoder that finds candidates")
+    p.add_argument("--bm25", action="store_true", help="also take candidates from BM25")
+    p.add_argument("--cross-encoder", help="drop candidates this judge scores as positive")
+    p.add_argument("--negatives", type=int, default=3, help="negatives per anchor")
+    p.add_argument("--rank-window", nargs=2, type=int, default=[1, 30], metavar=("FROM", "TO"))
+    p.add_argument("--margin", type=float, default=0.0, help="cosine margin below the positive")
+    p.add_argument("--pairs", action="store_true", help="write labelled pairs (for cross-encoders)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=_mine)
+
+
+def _mine(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.training.data import read_triples
+    from sentsim.training.mining import MiningSettings, mine_negatives
+
+    start = time.perf_counter()
+    triples = read_triples(args.train)
+    corpus: list[str] = []
+    if args.corpus:
+        from sentsim.corpus import read_corpus
+
+        corpus = [f"{d.title}\n{d.text}" if d.title else d.text for d in read_corpus(args.corpus)]
+    judge = None
+    if args.cross_encoder:
+        from sentsim.cross_encoder import CrossEncoder
+
+        judge = CrossEncoder.load(args.cross_encoder)
+    settings = MiningSettings(
+        negatives=args.negatives,
+        rank_window=tuple(args.rank_window),
+        margin=args.margin,
+        use_bm25=args.bm25,
+    )
+    mined = mine_negatives(
+        triples, BiEncoder.load(args.model), corpus=corpus, settings=settings, judge=judge
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", encoding="utf-8") as handle:
+        if args.pairs:
+            for t in triples:
+                row = {"sentence1": t.anchor, "sentence2": t.positive, "label": 1}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for t in mined:
+                row = {"sentence1": t.anchor, "sentence2": t.negative, "label": 0}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            for t in mined:
+                row = {"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    took = time.perf_counter() - start
+    anchors = len({t.anchor for t in triples})
+    print(f"mined {len(mined)} negatives for {anchors} anchors into {args.out} in {took:.0f}s")
+    return 0
 
 
 def _common_options(p: argparse.ArgumentParser, *, default_lr: float) -> None:

@@ -1,0 +1,83 @@
+"""Hard-negative mining: for each anchor, texts that look relevant but are not labelled so.
+
+Candidates come from the bi-encoder (cosine) and/or BM25 over a pool of texts (every positive in
+the file, plus an optional corpus). A candidate is kept only if it is not a labelled positive of
+that anchor, its rank lies in ``rank_window`` (skipping the very top, where unlabelled positives
+hide), its score is below the positive's by at least ``margin`` (bi-encoder scores), and — when a
+cross-encoder is given — the judge scores it below ``max_judge_score``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain, zip_longest
+
+import numpy as np
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.cross_encoder import CrossEncoder
+from sentsim.training.data import Triple
+
+
+@dataclass(frozen=True)
+class MiningSettings:
+    """How negatives are chosen (see the module docstring)."""
+
+    negatives: int = 3
+    rank_window: tuple[int, int] = (1, 30)
+    margin: float = 0.0
+    use_bm25: bool = False
+    max_judge_score: float = 0.5
+
+
+def _bm25_ranks(anchors: Sequence[str], pool: Sequence[str], depth: int) -> list[list[int]]:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(
+        bm25s.tokenize(list(pool), stopwords="en", show_progress=False), show_progress=False
+    )
+    tokens = bm25s.tokenize(list(anchors), stopwords="en", show_progress=False)
+    docs, _ = retriever.retrieve(tokens, k=min(depth, len(pool)), show_progress=False)
+    return [list(map(int, row)) for row in docs]
+
+
+def mine_negatives(
+    triples: Sequence[Triple],
+    encoder: BiEncoder,
+    *,
+    corpus: Sequence[str] = (),
+    settings: MiningSettings = MiningSettings(),
+    judge: CrossEncoder | None = None,
+) -> list[Triple]:
+    """Return one triple per kept negative (``settings.negatives`` per anchor at most)."""
+    pool = sorted({t.positive for t in triples} | set(corpus))
+    row = {text: i for i, text in enumerate(pool)}
+    positives: dict[str, set[int]] = {}
+    for t in triples:
+        positives.setdefault(t.anchor, set()).add(row[t.positive])
+    anchors = list(positives)
+    lo, hi = settings.rank_window
+    pool_vecs = encoder.encode(pool, show_progress=None)
+    anchor_vecs = encoder.encode(anchors, show_progress=None)
+    scores = anchor_vecs @ pool_vecs.T
+    most_gold = max(len(g) for g in positives.values())
+    dense_order = np.argsort(-scores, axis=1)[:, : hi + most_gold]
+    lexical = _bm25_ranks(anchors, pool, hi + most_gold) if settings.use_bm25 else None
+    out: list[Triple] = []
+    for a, anchor in enumerate(anchors):
+        gold = positives[anchor]
+        pos_score = max(scores[a, g] for g in gold)
+        ranked = [int(i) for i in dense_order[a] if int(i) not in gold][lo - 1 : hi]
+        if lexical is not None:
+            extra = [i for i in lexical[a] if i not in gold][lo - 1 : hi]
+            mixed = chain.from_iterable(zip_longest(ranked, extra))
+            ranked = list(dict.fromkeys(x for x in mixed if x is not None))
+        kept = [i for i in ranked if scores[a, i] <= pos_score - settings.margin]
+        if judge is not None and kept:
+            judged = judge.predict([(anchor, pool[i]) for i in kept], show_progress=False)
+            kept = [i for i, s in zip(kept, judged, strict=True) if s < settings.max_judge_score]
+        positive = pool[next(iter(sorted(gold)))]
+        out += [Triple(anchor, positive, pool[i]) for i in kept[: settings.negatives]]
+    return out
