@@ -75,3 +75,25 @@ def tiny_st_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("tiny-st") / "model"
     BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu").save(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ce_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT with one scoring output, saved by ``CrossEncoder.save``.
+
+    Every weight matrix is re-drawn with std 0.3 so that scores spread over 0–1 (with BERT's
+    0.02-std initialization every pair scores 0.47 ± 0.002, too flat for tests to tell apart).
+    """
+    import torch
+
+    from sentsim.cross_encoder import CrossEncoder
+
+    out = tmp_path_factory.mktemp("tiny-ce") / "model"
+    torch.manual_seed(1)
+    judge = CrossEncoder.load(tiny_bert_dir, device="cpu")
+    with torch.no_grad():
+        for param in judge.model.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.3)
+    judge.save(out)
+    return out

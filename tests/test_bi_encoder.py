@@ -1,0 +1,442 @@
+"""BiEncoder on a tiny BERT: shapes, order, truncation, layouts, sentence-transformers parity."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.errors import ModelLoadError
+from sentsim.models import weights_hash
+from sentsim.pooling import PoolingMode
+
+DIM = 32
+# Every word here is one token of the tiny vocabulary, so n words are n tokens.
+ONE_TOKEN_WORDS = ["dog", "cat", "man", "woman", "girl", "boy", "guitar", "piano", "beach"]
+
+TEXTS = [
+    "a man is playing the guitar",
+    "",
+    "dog",
+    " ".join(ONE_TOKEN_WORDS * 3),
+    "my card was declined abroad, why?",
+    "Café 東京 🙂 naïve",
+    "a woman plays the piano on the beach",
+]
+
+
+def words(n: int) -> str:
+    """A text of exactly ``n`` tokens."""
+    return " ".join(ONE_TOKEN_WORDS[i % len(ONE_TOKEN_WORDS)] for i in range(n))
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_bert_dir: Path) -> BiEncoder:
+    """The plain Hugging Face directory: mean pooling, no normalization."""
+    return BiEncoder.load(tiny_bert_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def normalized(tiny_st_dir: Path) -> BiEncoder:
+    return BiEncoder.load(tiny_st_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def hf_reference(tiny_bert_dir: Path):  # type: ignore[no-untyped-def]
+    """The tiny BERT run directly by transformers: (tokenizer, model)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    model = AutoModel.from_pretrained(tiny_bert_dir).eval()
+    return tokenizer, model
+
+
+def st_model(path: Path):  # type: ignore[no-untyped-def]
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), device="cpu")
+
+
+# --- shapes and edges ---------------------------------------------------------------------------
+
+
+def test_shape_and_dtype(plain: BiEncoder) -> None:
+    out = plain.encode(TEXTS)
+    assert out.shape == (len(TEXTS), DIM)
+    assert out.dtype == np.float32
+    assert np.isfinite(out).all()
+    assert plain.dim == DIM
+
+
+def test_empty_list_gives_zero_rows(plain: BiEncoder) -> None:
+    out = plain.encode([])
+    assert out.shape == (0, DIM)
+    assert out.dtype == np.float32
+
+
+def test_one_item(plain: BiEncoder) -> None:
+    assert plain.encode(["dog"]).shape == (1, DIM)
+
+
+def test_empty_string_embeds_as_cls_sep(plain: BiEncoder, hf_reference) -> None:  # type: ignore[no-untyped-def]
+    """An empty (or blank) text is the mean of the [CLS] and [SEP] token vectors."""
+    tokenizer, model = hf_reference
+    with torch.inference_mode():
+        enc = tokenizer([""], return_tensors="pt")
+        expected = model(**enc).last_hidden_state.mean(1).numpy()
+    assert enc["input_ids"].shape == (1, 2)
+    np.testing.assert_allclose(plain.encode([""]), expected, atol=1e-6)
+    np.testing.assert_allclose(plain.encode(["   "]), expected, atol=1e-6)
+
+
+def test_non_string_item_raises_naming_its_index(plain: BiEncoder) -> None:
+    with pytest.raises(TypeError, match="item 2 is int, expected str"):
+        plain.encode(["a", "b", 3, "d"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="item 0 is NoneType"):
+        plain.encode([None])  # type: ignore[list-item]
+
+
+def test_single_string_raises(plain: BiEncoder) -> None:
+    with pytest.raises(TypeError, match="got a single str; wrap it in a list"):
+        plain.encode("a dog")
+
+
+def test_batch_size_below_one_raises(plain: BiEncoder) -> None:
+    with pytest.raises(ValueError, match="batch_size must be ≥ 1, got 0"):
+        plain.encode(["dog"], batch_size=0)
+
+
+# --- smart batching and order -------------------------------------------------------------------
+
+
+def test_batch_size_does_not_change_vectors(normalized: BiEncoder) -> None:
+    """Texts of 0 to ~40 tokens: batch sizes 1, 3 and all give the same rows to 1e-6."""
+    one = normalized.encode(TEXTS, batch_size=1)
+    three = normalized.encode(TEXTS, batch_size=3)
+    every = normalized.encode(TEXTS, batch_size=len(TEXTS))
+    np.testing.assert_allclose(three, one, atol=1e-6)
+    np.testing.assert_allclose(every, one, atol=1e-6)
+
+
+def test_rows_come_back_in_input_order(plain: BiEncoder) -> None:
+    """Row i is text i encoded alone, although batching sorts texts longest first."""
+    batched = plain.encode(TEXTS, batch_size=2)
+    alone = np.vstack([plain.encode([t]) for t in TEXTS])
+    np.testing.assert_allclose(batched, alone, atol=1e-6)
+    # The texts differ, so a permutation of rows would be caught.
+    assert len({tuple(np.round(r, 4)) for r in batched}) == len(TEXTS)
+
+
+def test_duplicate_texts_get_identical_rows(plain: BiEncoder) -> None:
+    out = plain.encode(["dog", "a cat", "dog"], batch_size=1)
+    np.testing.assert_array_equal(out[0], out[2])
+
+
+def test_progress_bar_does_not_change_result(plain: BiEncoder) -> None:
+    np.testing.assert_array_equal(
+        plain.encode(TEXTS, show_progress=True), plain.encode(TEXTS, show_progress=False)
+    )
+
+
+def test_encode_uses_eval_mode_and_restores_training_mode(tiny_bert_dir: Path) -> None:
+    """Dropout is off while encoding (twice gives the same), and train mode is given back."""
+    model = BiEncoder.load(tiny_bert_dir, device="cpu")
+    model.transformer.model.train()
+    first = model.encode(TEXTS)
+    np.testing.assert_array_equal(model.encode(TEXTS), first)
+    assert model.transformer.model.training
+
+
+# --- truncation ---------------------------------------------------------------------------------
+
+
+def test_default_max_seq_length_is_the_position_limit(plain: BiEncoder) -> None:
+    assert plain.max_seq_length == 64
+
+
+def test_text_longer_than_limit_equals_its_truncation(plain: BiEncoder) -> None:
+    """64 positions = [CLS] + 62 words + [SEP]: 300 words encode like their first 62."""
+    long_text, cut = words(300), words(62)
+    out = plain.encode([long_text, cut, words(61)])
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)
+    assert not np.allclose(out[1], out[2], atol=1e-4)  # the 62nd word still counts
+
+
+def test_very_long_text_does_not_fail(plain: BiEncoder) -> None:
+    out = plain.encode(["word " * 20_000, "dog"])
+    assert out.shape == (2, DIM)
+    assert np.isfinite(out).all()
+
+
+def test_max_seq_length_override(tiny_bert_dir: Path) -> None:
+    short = BiEncoder.load(tiny_bert_dir, max_seq_length=8, device="cpu")
+    assert short.max_seq_length == 8
+    out = short.encode([words(20), words(6), words(5)])
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)
+    assert not np.allclose(out[1], out[2], atol=1e-4)
+
+
+# --- pooling and normalization ------------------------------------------------------------------
+
+
+def test_plain_hf_dir_defaults_to_mean_without_normalization(
+    plain: BiEncoder, hf_reference
+) -> None:  # type: ignore[no-untyped-def]
+    """Against transformers directly: masked mean of last_hidden_state, not unit length."""
+    tokenizer, model = hf_reference
+    with torch.inference_mode():
+        enc = tokenizer(TEXTS, padding=True, return_tensors="pt")
+        hidden = model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    assert plain.pooling == PoolingMode.MEAN
+    assert plain.normalize is False
+    out = plain.encode(TEXTS)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert not np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-3)
+
+
+def test_pooling_override_cls(tiny_bert_dir: Path, hf_reference) -> None:  # type: ignore[no-untyped-def]
+    tokenizer, model = hf_reference
+    with torch.inference_mode():
+        enc = tokenizer(TEXTS, padding=True, return_tensors="pt")
+        expected = model(**enc).last_hidden_state[:, 0].numpy()
+    cls = BiEncoder.load(tiny_bert_dir, pooling="CLS", device="cpu")
+    assert cls.pooling == PoolingMode.CLS
+    np.testing.assert_allclose(cls.encode(TEXTS), expected, atol=1e-5)
+
+
+def test_pooling_override_wins_over_the_directory(tiny_st_dir: Path) -> None:
+    model = BiEncoder.load(tiny_st_dir, pooling="max", normalize=False, device="cpu")
+    assert (model.pooling, model.normalize) == (PoolingMode.MAX, False)
+
+
+def test_bad_pooling_override_lists_valid_names(tiny_bert_dir: Path) -> None:
+    with pytest.raises(ValueError, match="expected one of: mean, cls, max"):
+        BiEncoder.load(tiny_bert_dir, pooling="sum", device="cpu")
+
+
+def test_normalize_on_gives_unit_vectors_in_the_same_direction(
+    plain: BiEncoder, tiny_bert_dir: Path
+) -> None:
+    unit = BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu").encode(TEXTS)
+    raw = plain.encode(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(unit, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_normalize_off_overrides_the_directory(tiny_st_dir: Path, plain: BiEncoder) -> None:
+    model = BiEncoder.load(tiny_st_dir, normalize=False, device="cpu")
+    np.testing.assert_allclose(model.encode(TEXTS), plain.encode(TEXTS), atol=1e-6)
+
+
+# --- save / load and sentence-transformers ------------------------------------------------------
+
+
+def test_save_load_round_trip(normalized: BiEncoder, tmp_path: Path) -> None:
+    out = normalized.save(tmp_path / "copy", card="# tiny\n")
+    loaded = BiEncoder.load(out, device="cpu")
+    assert (loaded.pooling, loaded.normalize, loaded.max_seq_length) == (
+        normalized.pooling,
+        normalized.normalize,
+        normalized.max_seq_length,
+    )
+    np.testing.assert_array_equal(loaded.encode(TEXTS), normalized.encode(TEXTS))
+    assert (out / "README.md").read_text() == "# tiny\n"
+
+
+@pytest.mark.parametrize("mode", ["cls", "max"])
+def test_save_load_keeps_pooling_and_no_normalize(
+    tiny_bert_dir: Path, tmp_path: Path, mode: str
+) -> None:
+    model = BiEncoder.load(tiny_bert_dir, pooling=mode, max_seq_length=16, device="cpu")
+    loaded = BiEncoder.load(model.save(tmp_path / mode), device="cpu")
+    assert (loaded.pooling, loaded.normalize, loaded.max_seq_length) == (mode, False, 16)
+    assert not (tmp_path / mode / "2_Normalize").exists()
+    np.testing.assert_array_equal(loaded.encode(TEXTS), model.encode(TEXTS))
+
+
+def test_saved_dir_loads_in_sentence_transformers(normalized: BiEncoder, tiny_st_dir: Path) -> None:
+    """Our layout read by sentence-transformers gives our embeddings (to 1e-5)."""
+    reference = st_model(tiny_st_dir).encode(TEXTS, convert_to_numpy=True)
+    np.testing.assert_allclose(normalized.encode(TEXTS), reference, atol=1e-5)
+
+
+def test_saved_max_pool_and_truncation_load_in_sentence_transformers(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    model = BiEncoder.load(tiny_bert_dir, pooling="max", max_seq_length=10, device="cpu")
+    out = model.save(tmp_path / "max10")
+    texts = [*TEXTS, words(50)]
+    reference = st_model(out).encode(texts, convert_to_numpy=True)
+    np.testing.assert_allclose(model.encode(texts), reference, atol=1e-5)
+
+
+@pytest.mark.parametrize(("mode", "normalize"), [("max", True), ("cls", True), ("mean", False)])
+def test_sentence_transformers_dir_loads_in_sentsim(
+    tiny_bert_dir: Path, tmp_path: Path, mode: str, normalize: bool
+) -> None:
+    """A model built and saved by sentence-transformers gives its embeddings through sentsim."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    transformer = Transformer(str(tiny_bert_dir), max_seq_length=24)
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), mode)]
+    if normalize:
+        modules.append(Normalize())
+    reference_model = SentenceTransformer(modules=modules, device="cpu")
+    reference_model.save(str(tmp_path / "st"))
+    texts = [*TEXTS, words(50)]
+    reference = reference_model.encode(texts, convert_to_numpy=True)
+
+    ours = BiEncoder.load(tmp_path / "st", device="cpu")
+    assert (ours.pooling, ours.normalize, ours.max_seq_length) == (mode, normalize, 24)
+    np.testing.assert_allclose(ours.encode(texts), reference, atol=1e-5)
+
+
+def test_old_style_module_types_load(tiny_st_dir: Path) -> None:
+    """``sentence_transformers.models.*`` (what MiniLM and BiEncoder.save write) is understood."""
+    modules = json.loads((tiny_st_dir / "modules.json").read_text())
+    assert [m["type"] for m in modules] == [
+        "sentence_transformers.models.Transformer",
+        "sentence_transformers.models.Pooling",
+        "sentence_transformers.models.Normalize",
+    ]
+    model = BiEncoder.load(tiny_st_dir, device="cpu")
+    assert (model.pooling, model.normalize) == (PoolingMode.MEAN, True)
+
+
+# --- load errors --------------------------------------------------------------------------------
+
+
+def copy_model(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_missing_directory_raises_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelLoadError, match="neither a built-in name") as info:
+        BiEncoder.load(missing)
+    assert str(missing) in str(info.value)
+    assert "minilm" in str(info.value)  # the valid names are listed
+
+
+def test_file_instead_of_directory_raises(tmp_path: Path) -> None:
+    file = tmp_path / "model.bin"
+    file.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match=f"model path {re.escape(str(file))} is a file"):
+        BiEncoder.load(file)
+
+
+def test_missing_config_json_raises_naming_the_file(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    model_dir = copy_model(tiny_bert_dir, tmp_path / "m")
+    (model_dir / "config.json").unlink()
+    with pytest.raises(ModelLoadError, match="is not a model directory: expected") as info:
+        BiEncoder.load(model_dir)
+    assert str(model_dir / "config.json") in str(info.value)
+
+
+def test_missing_weights_raises(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    model_dir = copy_model(tiny_bert_dir, tmp_path / "m")
+    (model_dir / "model.safetensors").unlink()
+    with pytest.raises(
+        ModelLoadError, match=re.escape("has no weights: expected model.safetensors")
+    ) as info:
+        BiEncoder.load(model_dir)
+    assert str(model_dir) in str(info.value)
+
+
+def test_missing_tokenizer_raises(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    model_dir = copy_model(tiny_bert_dir, tmp_path / "m")
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model_dir / name).unlink(missing_ok=True)
+    with pytest.raises(
+        ModelLoadError, match=re.escape("has no tokenizer: expected tokenizer.json or vocab.txt")
+    ):
+        BiEncoder.load(model_dir)
+
+
+def test_unsupported_module_type_raises_naming_it(tiny_st_dir: Path, tmp_path: Path) -> None:
+    model_dir = copy_model(tiny_st_dir, tmp_path / "m")
+    modules = json.loads((model_dir / "modules.json").read_text())
+    modules.append(
+        {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}
+    )
+    (model_dir / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(
+        ModelLoadError, match=re.escape("'sentence_transformers.models.Dense' is not supported")
+    ) as info:
+        BiEncoder.load(model_dir)
+    message = str(info.value)
+    assert str(model_dir / "modules.json") in message
+    assert "supported: Transformer, Pooling, Normalize" in message
+
+
+def test_module_type_from_another_library_is_unsupported(tiny_st_dir: Path, tmp_path: Path) -> None:
+    model_dir = copy_model(tiny_st_dir, tmp_path / "m")
+    modules = json.loads((model_dir / "modules.json").read_text())
+    modules[1]["type"] = "mylib.Pooling"
+    (model_dir / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelLoadError, match=re.escape("'mylib.Pooling' is not supported")):
+        BiEncoder.load(model_dir)
+
+
+def test_invalid_modules_json_raises(tiny_st_dir: Path, tmp_path: Path) -> None:
+    model_dir = copy_model(tiny_st_dir, tmp_path / "m")
+    (model_dir / "modules.json").write_text("[{")
+    with pytest.raises(ModelLoadError, match=re.escape("modules.json is not valid JSON")):
+        BiEncoder.load(model_dir)
+
+
+def test_missing_pooling_config_raises_naming_it(tiny_st_dir: Path, tmp_path: Path) -> None:
+    model_dir = copy_model(tiny_st_dir, tmp_path / "m")
+    (model_dir / "1_Pooling" / "config.json").unlink()
+    with pytest.raises(ModelLoadError, match="pooling config missing") as info:
+        BiEncoder.load(model_dir)
+    assert str(model_dir / "1_Pooling" / "config.json") in str(info.value)
+
+
+# --- identity -----------------------------------------------------------------------------------
+
+
+def test_identity_is_name_at_weights_hash(normalized: BiEncoder, tiny_st_dir: Path) -> None:
+    identity = normalized.identity()
+    assert re.fullmatch(re.escape(str(tiny_st_dir)) + r"@[0-9a-f]{16}", identity)
+    assert identity == f"{tiny_st_dir}@{weights_hash(tiny_st_dir)}"
+
+
+def test_identity_follows_the_weights(normalized: BiEncoder, tmp_path: Path) -> None:
+    """A byte-identical copy has the same hash; changed weights a different one."""
+    same = normalized.save(tmp_path / "same")
+    assert weights_hash(same) == weights_hash(normalized.source)  # type: ignore[arg-type]
+
+    changed = BiEncoder.load(same, device="cpu")
+    with torch.no_grad():
+        changed.transformer.model.embeddings.word_embeddings.weight[5] += 1.0
+    changed.save(tmp_path / "changed")
+    assert weights_hash(tmp_path / "changed") != weights_hash(same)
+
+
+def test_identity_of_an_unsaved_encoder_raises(plain: BiEncoder) -> None:
+    unsaved = BiEncoder(plain.transformer)
+    with pytest.raises(ModelLoadError, match="not loaded from disk; save it first"):
+        unsaved.identity()
+
+
+def test_saving_sets_the_source(plain: BiEncoder, tmp_path: Path) -> None:
+    unsaved = BiEncoder(plain.transformer, name="fresh")
+    unsaved.save(tmp_path / "fresh")
+    assert unsaved.identity().startswith("fresh@")
+
+
+def test_weights_hash_without_weights_raises(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no weights in") as info:
+        weights_hash(tmp_path)
+    assert str(tmp_path) in str(info.value)

@@ -1,0 +1,368 @@
+"""The command line, run in-process: outputs against the library, and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentsim.baselines import OverlapPairScorer
+from sentsim.bi_encoder import BiEncoder
+from sentsim.cli import basic, main
+from sentsim.data import read_pairs
+from sentsim.evaluation.scorers import model_scorer
+from sentsim.evaluation.sts import evaluate_sts
+
+STS_ROWS = [
+    ("a man plays the guitar", "a man is playing a guitar", 4.8),
+    ("a woman eats food", "a woman is eating", 4.0),
+    ("a dog on the beach", "a dog plays on the beach", 3.2),
+    ("my card was declined", "the cat plays piano", 0.2),
+    ("a boy plays soccer", "a girl plays piano", 1.5),
+    ("cash at the atm", "money from the atm", 3.9),
+]
+JSON_KEYS = {"task", "data", "pairs", "model", "spearman", "pearson", "seconds"}
+
+
+@pytest.fixture
+def sts_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "sts.csv"
+    lines = ["sentence1,sentence2,score", *(f"{a},{b},{s}" for a, b, s in STS_ROWS)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def user_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run argv, expect exit 1 with exactly one ``sentsim: error:`` line on stderr; return it."""
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("sentsim: error: ")
+    assert "Traceback" not in err
+    assert out == ""
+    return lines[0]
+
+
+# --- similarity and encode ----------------------------------------------------------------------
+
+
+def test_similarity_prints_the_cosine(
+    capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    assert main(["similarity", "a dog plays", "a cat plays", "--model", str(tiny_st_dir)]) == 0
+    out = capsys.readouterr().out.strip()
+    vectors = BiEncoder.load(tiny_st_dir).encode(["a dog plays", "a cat plays"])
+    assert re.fullmatch(r"-?\d\.\d{4}", out)
+    assert float(out) == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
+
+
+def test_similarity_other_metric(capsys: pytest.CaptureFixture[str], tiny_bert_dir: Path) -> None:
+    argv = ["similarity", "dog", "dog", "--model", str(tiny_bert_dir), "--metric", "euclidean"]
+    assert main(argv) == 0
+    assert float(capsys.readouterr().out) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_similarity_bad_metric_is_a_user_error(
+    capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    argv = ["similarity", "a", "b", "--model", str(tiny_st_dir), "--metric", "l1"]
+    line = user_error(capsys, argv)
+    assert "unknown metric 'l1'; expected one of: cosine, dot, euclidean" in line
+
+
+def test_encode_txt_writes_npy(
+    capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    texts = ["a dog plays", "", "Café 東京 🙂", "my card was declined abroad"]
+    src = tmp_path / "texts.txt"
+    src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "sub" / "vectors.npy"
+    argv = ["encode", str(src), "--out", str(out), "--model", str(tiny_st_dir), "--batch-size", "1"]
+    assert main(argv) == 0
+    assert f"wrote {out}: 4 × 32 float32" in capsys.readouterr().out
+    vectors = np.load(out)
+    assert vectors.shape == (4, 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, BiEncoder.load(tiny_st_dir).encode(texts), atol=1e-6)
+
+
+def test_encode_jsonl(
+    tmp_path: Path, tiny_st_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [{"text": "a dog", "id": 1}, {"text": "Café 🙂"}]
+    src = tmp_path / "texts.jsonl"
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n")
+    out = tmp_path / "v.npy"
+    assert main(["encode", str(src), "--out", str(out), "--model", str(tiny_st_dir)]) == 0
+    expected = BiEncoder.load(tiny_st_dir).encode(["a dog", "Café 🙂"])
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-6)
+
+
+def test_encode_missing_input_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    missing = tmp_path / "nope.txt"
+    argv = ["encode", str(missing), "--out", str(tmp_path / "v.npy"), "--model", str(tiny_st_dir)]
+    line = user_error(capsys, argv)
+    assert f"input file not found: {missing}" in line
+    assert not (tmp_path / "v.npy").exists()
+
+
+@pytest.mark.parametrize(
+    ("second_line", "fragment"),
+    [
+        ("{not json", "line 2: not valid JSON"),
+        ('{"txt": "a"}', "line 2: expected an object with a string 'text' field"),
+        ('["a"]', "line 2: expected an object with a string 'text' field"),
+    ],
+)
+def test_encode_malformed_jsonl_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    second_line: str,
+    fragment: str,
+) -> None:
+    src = tmp_path / "texts.jsonl"
+    src.write_text('{"text": "ok"}\n' + second_line + "\n")
+    argv = ["encode", str(src), "--out", str(tmp_path / "v.npy"), "--model", str(tiny_st_dir)]
+    line = user_error(capsys, argv)
+    assert str(src) in line and fragment in line
+
+
+def test_missing_model_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "no-model"
+    line = user_error(capsys, ["similarity", "a", "b", "--model", str(missing)])
+    assert f"model '{missing}' not found" in line
+
+
+def test_incomplete_model_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = user_error(capsys, ["similarity", "a", "b", "--model", str(tmp_path)])
+    assert f"expected {tmp_path / 'config.json'}" in line
+
+
+def test_distill_static(
+    capsys: pytest.CaptureFixture[str], tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from sentsim.baselines import StaticEncoder
+
+    out = tmp_path / "static"
+    argv = ["distill-static", "--teacher", str(tiny_bert_dir), "--dim", "8", "--out", str(out)]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert (config["teacher"], config["pca_dim"]) == (str(tiny_bert_dir), 8)
+    assert StaticEncoder.load(out).encode(["a dog"]).shape == (1, 8)
+
+
+# --- eval sts -----------------------------------------------------------------------------------
+
+
+def last_json(out: str) -> dict[str, object]:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_eval_sts_model_json(
+    capsys: pytest.CaptureFixture[str], sts_csv: Path, tiny_st_dir: Path
+) -> None:
+    """The JSON line agrees with evaluate_sts called directly on the same file and model."""
+    argv = ["eval", "sts", "--data", str(sts_csv), "--model", str(tiny_st_dir), "--json"]
+    assert main(argv) == 0
+    result = last_json(capsys.readouterr().out)
+    assert set(result) >= JSON_KEYS
+    expected = evaluate_sts(read_pairs(sts_csv), model_scorer(str(tiny_st_dir)))
+    assert result["task"] == "sts"
+    assert result["data"] == str(sts_csv)
+    assert result["pairs"] == len(STS_ROWS)
+    assert result["model"] == str(tiny_st_dir)
+    assert result["spearman"] == pytest.approx(expected.spearman, abs=0.01)
+    assert result["pearson"] == pytest.approx(expected.pearson, abs=0.01)
+    assert isinstance(result["seconds"], float)
+
+
+def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:
+    assert main(["eval", "sts", "--data", str(sts_csv), "--baseline", "overlap", "--json"]) == 0
+    out = capsys.readouterr().out
+    result = last_json(out)
+    expected = evaluate_sts(read_pairs(sts_csv), OverlapPairScorer())
+    assert result["model"] == "word-overlap"
+    assert result["spearman"] == expected.spearman
+    assert f"word-overlap on {sts_csv} (6 pairs): Spearman {expected.spearman:.2f}" in out
+
+
+def test_eval_sts_without_json_prints_one_summary_line(
+    capsys: pytest.CaptureFixture[str], sts_csv: Path
+) -> None:
+    assert main(["eval", "sts", "--data", str(sts_csv), "--baseline", "overlap"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("word-overlap on ")
+
+
+def test_eval_sts_malformed_row(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("sentence1,sentence2,score\na,b,1\nc,d,high\ne,f,2\n")
+    line = user_error(capsys, ["eval", "sts", "--data", str(path), "--baseline", "overlap"])
+    assert f"{path}, line 3: score 'high' is not a number" in line
+
+
+def test_eval_sts_skip_bad_rows_reports_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("sentence1,sentence2,score\na b,b,1\nc,d,high\ne,e f,2\ng,h,0\n")
+    argv = [
+        "eval",
+        "sts",
+        "--data",
+        str(path),
+        "--baseline",
+        "overlap",
+        "--skip-bad-rows",
+        "--json",
+    ]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert f"skipped 1 bad rows of {path} (line 3: score 'high' is not a number)" in err
+    assert last_json(out)["pairs"] == 3
+
+
+def test_eval_sts_score_range(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:
+    argv = [
+        "eval",
+        "sts",
+        "--data",
+        str(sts_csv),
+        "--baseline",
+        "overlap",
+        "--score-range",
+        "0",
+        "4",
+    ]
+    line = user_error(capsys, argv)
+    assert "line 2: score 4.8 is outside --score-range 0.0..4.0" in line
+
+
+def test_eval_sts_unknown_baseline(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:
+    line = user_error(capsys, ["eval", "sts", "--data", str(sts_csv), "--baseline", "nope"])
+    assert (
+        "unknown baseline 'nope'; expected one of: glove, sif, bm25, overlap, static, cls" in line
+    )
+
+
+def test_eval_sts_missing_data_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "none.csv"
+    line = user_error(capsys, ["eval", "sts", "--data", str(missing), "--baseline", "overlap"])
+    assert f"pair file not found: {missing}" in line
+
+
+def test_eval_sts_missing_model_dir(
+    capsys: pytest.CaptureFixture[str], sts_csv: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-model"
+    line = user_error(capsys, ["eval", "sts", "--data", str(sts_csv), "--model", str(missing)])
+    assert str(missing) in line and "not found" in line
+
+
+def test_default_data_set_absent_names_it_and_the_path(
+    capsys: pytest.CaptureFixture[str], no_data: Path
+) -> None:
+    line = user_error(capsys, ["eval", "sts", "--baseline", "overlap"])
+    assert "stsbenchmark/sts-test.csv not found" in line
+    assert str(no_data.resolve() / "stsbenchmark" / "sts-test.csv") in line
+    assert "SENTSIM_DATA" in line
+
+
+def test_compare_sts_table_and_json(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tiny_st_dir: Path,
+) -> None:
+    """The comparison with its MiniLM rows swapped for the tiny model (fast): one table row and
+    one JSON row per method, each equal to ``eval sts`` on its own."""
+    from sentsim.cli import evaluate
+
+    monkeypatch.setattr(
+        evaluate,
+        "COMPARE_ROWS",
+        [("word overlap (Jaccard)", "baseline", "overlap"), ("BM25", "baseline", "bm25")],
+    )
+    monkeypatch.setattr(evaluate, "SHIPPED_JUDGES", [])
+    argv = ["compare", "sts", "--data", str(sts_csv), "--model", str(tiny_st_dir), "--json"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    report = last_json(out)
+    assert (report["task"], report["data"]) == ("compare-sts", str(sts_csv))
+    rows = report["rows"]
+    assert isinstance(rows, list)
+    assert [r["method"] for r in rows] == [
+        "word overlap (Jaccard)",
+        "BM25",
+        f"bi-encoder {tiny_st_dir}",
+    ]
+    data = read_pairs(sts_csv)
+    assert rows[0]["spearman"] == evaluate_sts(data, OverlapPairScorer()).spearman
+    tiny = evaluate_sts(data, model_scorer(str(tiny_st_dir)))
+    assert rows[2]["spearman"] == pytest.approx(tiny.spearman, abs=0.01)
+    table = out.splitlines()
+    assert sum(line.startswith(("word overlap", "BM25", "bi-encoder")) for line in table) == 3
+    assert "published anchors" in out
+
+
+# --- what is and is not a user error ------------------------------------------------------------
+
+
+def test_third_party_value_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ValueError raised outside sentsim's package is a bug: it propagates, even when the path
+    of the code that raised it contains "/sentsim/" (a checkout named sentsim with its .venv)."""
+    namespace: dict[str, object] = {}
+    fake = "/home/user/sentsim/.venv/lib/python3.11/site-packages/thirdparty/mod.py"
+    exec(compile("def boom(args):\n    raise ValueError('inner bug')\n", fake, "exec"), namespace)
+    monkeypatch.setattr(basic, "_similarity", namespace["boom"])
+    with pytest.raises(ValueError, match="inner bug"):
+        main(["similarity", "a", "b"])
+
+
+def test_keyboard_interrupt_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(basic, "_similarity", interrupted)
+    assert main(["similarity", "a", "b"]) == 130
+    assert capsys.readouterr().err.strip() == "sentsim: interrupted"
+
+
+def test_argument_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["similarity", "only-one-text"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["eval", "sts", "--model", "m", "--baseline", "overlap"])  # mutually exclusive
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["encode"],
+        ["similarity"],
+        ["distill-static"],
+        ["demo"],
+        ["eval"],
+        ["eval", "sts"],
+        ["compare"],
+        ["compare", "sts"],
+    ],
+    ids=lambda argv: " ".join(argv) or "sentsim",
+)
+def test_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: sentsim {' '.join(argv)}".rstrip())

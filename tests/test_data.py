@@ -1,0 +1,373 @@
+"""Pair-file readers: every format on small hand-written files, and every malformed case."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentsim.data import PairFormat, detect_format, read_pairs
+from sentsim.errors import DataError
+
+STSB_ROWS = [
+    # genre, file, year, id, score, sentence1, sentence2
+    ["main-captions", "MSRvid", "2012test", "0001", "5.000", "A plane is taking off.",
+     "An air plane is taking off."],
+    ["main-news", "headlines", "2015", "0002", "1.250", 'He said "no way',
+     'The "quote" stays "as is"'],
+    ["main-forums", "answers", "2016", "0003", "0.000", "It's 5'10\" tall.", "Nothing alike."],
+]  # fmt: skip
+
+
+def write(path: Path, text: str, *, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def stsb_file(tmp_path: Path, extra: list[str] | None = None) -> Path:
+    lines = ["\t".join(row + (extra or [])) for row in STSB_ROWS]
+    return write(tmp_path / "sts.csv", "\n".join(lines) + "\n")
+
+
+def assert_data_error(path: Path, line: int, fragment: str, **kwargs: object) -> DataError:
+    """read_pairs raises DataError naming the file, the line and the problem."""
+    with pytest.raises(DataError) as info:
+        read_pairs(path, **kwargs)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert path.name in message
+    assert re.search(rf"\bline {line}\b", message), message
+    assert fragment in message
+    return info.value
+
+
+# --- formats ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [None, ["none", "none"]], ids=["7-columns", "9-columns"])
+def test_stsb_tsv(tmp_path: Path, extra: list[str] | None) -> None:
+    path = stsb_file(tmp_path, extra)
+    data = read_pairs(path)
+    assert data.format == PairFormat.STSB
+    assert len(data) == 3
+    assert data.pairs()[0] == ("A plane is taking off.", "An air plane is taking off.")
+    np.testing.assert_array_equal(data.scores(), [5.0, 1.25, 0.0])
+    assert [e.line for e in data.examples] == [1, 2, 3]
+    assert data.has_scores and not data.has_labels
+
+
+def test_stsb_keeps_unbalanced_quotes_verbatim(tmp_path: Path) -> None:
+    """STS-B is read with csv.QUOTE_NONE: a quote never starts a quoted field or eats a tab."""
+    data = read_pairs(stsb_file(tmp_path))
+    assert data.examples[1].sentence1 == 'He said "no way'
+    assert data.examples[1].sentence2 == 'The "quote" stays "as is"'
+    assert data.examples[2].sentence1 == "It's 5'10\" tall."
+    assert data.examples[2].sentence2 == "Nothing alike."
+
+
+def test_stsb_with_explicit_format(tmp_path: Path) -> None:
+    path = stsb_file(tmp_path)
+    assert read_pairs(path, fmt="stsb").format == PairFormat.STSB
+    assert read_pairs(path, fmt=PairFormat.STSB).format == PairFormat.STSB
+
+
+def test_mrpc_with_bom_and_crlf(tmp_path: Path) -> None:
+    text = (
+        "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n"
+        "1\t101\t102\tThe bank raised its fee.\tThe bank's fee went up.\r\n"
+        '0\t103\t104\tA "quoted\tNothing in common here.\r\n'
+    )
+    path = write(tmp_path / "msr.tsv", text)
+    data = read_pairs(path)
+    assert data.format == PairFormat.MRPC
+    assert data.labels() == ["1", "0"]
+    assert data.pairs() == [
+        ("The bank raised its fee.", "The bank's fee went up."),
+        ('A "quoted', "Nothing in common here."),
+    ]
+    assert [e.line for e in data.examples] == [2, 3]
+    assert data.has_labels and not data.has_scores
+
+
+def test_csv_with_quoted_commas_and_newlines(tmp_path: Path) -> None:
+    text = (
+        "sentence1,sentence2,score\n"
+        '"Hello, world","Line one\nline two",3.5\n'
+        'plain,"He said ""hi""",1\n'
+    )
+    data = read_pairs(write(tmp_path / "pairs.csv", text))
+    assert data.format == PairFormat.CSV
+    assert data.pairs() == [("Hello, world", "Line one\nline two"), ("plain", 'He said "hi"')]
+    np.testing.assert_array_equal(data.scores(), [3.5, 1.0])
+
+
+def test_csv_with_bom_crlf_and_extra_columns(tmp_path: Path) -> None:
+    text = "\ufeffid,sentence1,sentence2,score\r\n7,a cat,a dog,2\r\n8,a car,a road,4\r\n"
+    data = read_pairs(write(tmp_path / "pairs.csv", text))
+    assert data.pairs() == [("a cat", "a dog"), ("a car", "a road")]
+    np.testing.assert_array_equal(data.scores(), [2.0, 4.0])
+
+
+def test_tsv_with_labels(tmp_path: Path) -> None:
+    text = "sentence1\tsentence2\tlabel\nmy card\tthe card\tsame \nhello\tgoodbye\tdifferent\n"
+    data = read_pairs(write(tmp_path / "pairs.tsv", text))
+    assert data.format == PairFormat.TSV
+    assert data.labels() == ["same", "different"]  # stripped
+    assert data.has_labels and not data.has_scores
+
+
+def test_jsonl_with_scores_labels_and_blank_lines(tmp_path: Path) -> None:
+    records = [
+        {"sentence1": "a", "sentence2": "b", "score": 4.2, "label": 1},
+        {"sentence1": "Café 東京", "sentence2": "🙂", "score": "0", "label": 0},
+    ]
+    text = json.dumps(records[0]) + "\n\n" + json.dumps(records[1], ensure_ascii=False) + "\n"
+    data = read_pairs(write(tmp_path / "pairs.jsonl", text))
+    assert data.format == PairFormat.JSONL
+    assert data.pairs() == [("a", "b"), ("Café 東京", "🙂")]
+    np.testing.assert_array_equal(data.scores(), [4.2, 0.0])
+    assert data.labels() == ["1", "0"]
+    assert [e.line for e in data.examples] == [1, 3]
+
+
+def test_jsonl_with_bom(tmp_path: Path) -> None:
+    text = json.dumps({"sentence1": "a", "sentence2": "b", "score": 1}) + "\n"
+    data = read_pairs(write(tmp_path / "pairs.jsonl", text, encoding="utf-8-sig"))
+    assert data.pairs() == [("a", "b")]
+
+
+@pytest.mark.parametrize(
+    ("name", "first_line", "expected"),
+    [
+        ("x.jsonl", '{"sentence1": "a"}', PairFormat.JSONL),
+        ("x.ndjson", '{"sentence1": "a"}', PairFormat.JSONL),
+        ("x.txt", "sentence1,sentence2,score", PairFormat.CSV),
+        ("x.txt", "sentence1\tsentence2\tscore", PairFormat.TSV),
+        ("x.tsv", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", PairFormat.MRPC),
+        ("x.csv", "g\tf\ty\ti\t1.0\ta\tb", PairFormat.STSB),
+    ],
+)
+def test_detect_format(tmp_path: Path, name: str, first_line: str, expected: PairFormat) -> None:
+    assert detect_format(write(tmp_path / name, first_line + "\n")) == expected
+
+
+# --- score normalization ------------------------------------------------------------------------
+
+
+def scores_csv(tmp_path: Path, scores: list[str]) -> Path:
+    rows = [f"a{i},b{i},{s}" for i, s in enumerate(scores)]
+    return write(tmp_path / "scores.csv", "sentence1,sentence2,score\n" + "\n".join(rows) + "\n")
+
+
+def test_normalization_by_found_range(tmp_path: Path) -> None:
+    """(s - lo) / (hi - lo) over the range found in the file: 1, 3, 5 → 0, 0.5, 1."""
+    data = read_pairs(scores_csv(tmp_path, ["1", "3", "5"]))
+    assert data.score_range == (1.0, 5.0)
+    np.testing.assert_allclose(data.normalized_scores(), [0.0, 0.5, 1.0])
+
+
+def test_normalization_by_given_range(tmp_path: Path) -> None:
+    """With score_range=(0, 5): 1, 3, 5 → 0.2, 0.6, 1."""
+    data = read_pairs(scores_csv(tmp_path, ["1", "3", "5"]), score_range=(0.0, 5.0))
+    assert data.score_range == (0.0, 5.0)
+    np.testing.assert_allclose(data.normalized_scores(), [0.2, 0.6, 1.0])
+    np.testing.assert_array_equal(data.scores(), [1.0, 3.0, 5.0])  # raw scores untouched
+
+
+def test_score_range_bounds_are_inclusive(tmp_path: Path) -> None:
+    data = read_pairs(scores_csv(tmp_path, ["0", "5"]), score_range=(0.0, 5.0))
+    assert len(data) == 2
+
+
+def test_constant_scores_cannot_be_normalized(tmp_path: Path) -> None:
+    data = read_pairs(scores_csv(tmp_path, ["2", "2"]))
+    with pytest.raises(DataError, match=re.escape("every score is 2.0; cannot normalize")) as info:
+        data.normalized_scores()
+    assert "scores.csv" in str(info.value)
+
+
+def test_scores_of_a_label_file_raise(tmp_path: Path) -> None:
+    data = read_pairs(write(tmp_path / "l.tsv", "sentence1\tsentence2\tlabel\na\tb\t1\n"))
+    with pytest.raises(DataError, match="has no 'score' column") as info:
+        data.scores()
+    assert "l.tsv" in str(info.value)
+
+
+def test_labels_of_a_score_file_raise(tmp_path: Path) -> None:
+    data = read_pairs(scores_csv(tmp_path, ["1", "2"]))
+    with pytest.raises(DataError, match="has no 'label' column"):
+        data.labels()
+
+
+# --- malformed input ----------------------------------------------------------------------------
+
+
+def test_bad_score(tmp_path: Path) -> None:
+    assert_data_error(scores_csv(tmp_path, ["1", "abc", "3"]), 3, "score 'abc' is not a number")
+
+
+def test_non_finite_score(tmp_path: Path) -> None:
+    assert_data_error(scores_csv(tmp_path, ["1", "2", "nan"]), 4, "score 'nan' is not finite")
+
+
+def test_bad_score_in_stsb(tmp_path: Path) -> None:
+    path = write(tmp_path / "sts.csv", "g\tf\ty\t1\t2.0\ta\tb\ng\tf\ty\t2\thigh\tc\td\n")
+    assert_data_error(path, 2, "score 'high' is not a number")
+
+
+def test_missing_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.csv", "sentence1,text_b,score\na,b,1\n")
+    error = assert_data_error(path, 1, "expected sentence1, sentence2 and score or label")
+    assert "'text_b'" in str(error)
+
+
+def test_header_without_score_or_label(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.tsv", "sentence1\tsentence2\tnote\na\tb\tx\n")
+    assert_data_error(path, 1, "expected sentence1, sentence2 and score or label")
+
+
+def test_too_few_columns_in_stsb(tmp_path: Path) -> None:
+    lines = ["g\tf\ty\t1\t2.0\ta\tb", "g\tf\ty\t1\t2.0\ta\tb", "g\tf\t3.0\tonly five"]
+    path = write(tmp_path / "sts.csv", "\n".join(lines) + "\n")
+    assert_data_error(path, 3, "has 4 tab-separated columns; STS-B rows have 7 to 9")
+
+
+def test_wrong_column_count_in_mrpc(tmp_path: Path) -> None:
+    text = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\ta\tb\n1\t1\ta\tb\n"
+    assert_data_error(write(tmp_path / "msr.tsv", text), 3, "has 4 tab-separated columns")
+
+
+def test_too_few_cells_in_csv_row(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score\na,b,1\nonly one cell\n")
+    assert_data_error(path, 3, "sentence2 is missing or empty")
+
+
+def test_too_many_cells_in_csv_row(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score\na,b,1,extra\n")
+    assert_data_error(path, 2, "has more cells than the 3 header columns")
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_empty_sentence(tmp_path: Path, blank: str) -> None:
+    path = write(tmp_path / "pairs.csv", f"sentence1,sentence2,score\na,b,1\n{blank},b,2\n")
+    assert_data_error(path, 3, "sentence1 is missing or empty")
+
+
+def test_row_without_score_or_label(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score,label\na,b,,\n")
+    assert_data_error(path, 2, "has neither a score nor a label")
+
+
+def test_line_numbers_count_physical_lines_after_multiline_cells(tmp_path: Path) -> None:
+    """A quoted newline in row 1 makes the bad second record start on line 4."""
+    text = 'sentence1,sentence2,score\n"two\nlines",b,1\nc,d,bad\n'
+    assert_data_error(write(tmp_path / "pairs.csv", text), 4, "score 'bad' is not a number")
+
+
+def test_invalid_json(tmp_path: Path) -> None:
+    good = json.dumps({"sentence1": "a", "sentence2": "b", "score": 1})
+    path = write(tmp_path / "pairs.jsonl", f"{good}\n{good}\n{{'sentence1': 'a'}}\n")
+    assert_data_error(path, 3, "not valid JSON")
+
+
+def test_json_line_that_is_not_an_object(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.jsonl", '["a", "b", 1]\n')
+    assert_data_error(path, 1, "expected a JSON object")
+
+
+def test_json_line_missing_a_sentence(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.jsonl", '{"sentence1": "a", "score": 1}\n')
+    assert_data_error(path, 1, "sentence2 is missing or empty")
+
+
+def test_json_sentence_that_is_not_a_string(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.jsonl", '{"sentence1": 5, "sentence2": "b", "score": 1}\n')
+    assert_data_error(path, 1, "sentence1 is missing or empty")
+
+
+def test_score_outside_range(tmp_path: Path) -> None:
+    path = scores_csv(tmp_path, ["1", "6", "3"])
+    assert_data_error(
+        path, 3, "score 6.0 is outside --score-range 0.0..5.0", score_range=(0.0, 5.0)
+    )
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    path = write(tmp_path / "notes.txt", "just some text\nmore text\n")
+    assert_data_error(path, 1, "cannot tell the format")
+
+
+def test_empty_file_is_an_unknown_format(tmp_path: Path) -> None:
+    assert_data_error(write(tmp_path / "empty.csv", ""), 1, "cannot tell the format")
+
+
+def test_unknown_format_name_lists_valid_names(tmp_path: Path) -> None:
+    path = stsb_file(tmp_path)
+    with pytest.raises(
+        DataError, match="unknown format 'xml'; expected one of: auto, stsb"
+    ) as info:
+        read_pairs(path, fmt="xml")
+    assert "sts.csv" in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(DataError, match="pair file not found") as info:
+        read_pairs(missing)
+    assert str(missing) in str(info.value)
+
+
+def test_header_only_file_has_no_pairs(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score\n")
+    with pytest.raises(DataError, match="no usable pairs found") as info:
+        read_pairs(path)
+    assert "pairs.csv" in str(info.value)
+
+
+def test_error_message_suggests_skipping(tmp_path: Path) -> None:
+    assert_data_error(scores_csv(tmp_path, ["x"]), 2, "use --skip-bad-rows to skip")
+
+
+# --- skip_bad_rows ------------------------------------------------------------------------------
+
+
+def test_skip_bad_rows_counts_and_keeps_the_rest(tmp_path: Path) -> None:
+    text = (
+        "sentence1,sentence2,score\n"
+        "a,b,1\n"  # line 2
+        "c,d,oops\n"  # line 3: bad score
+        ",e,2\n"  # line 4: empty sentence
+        "f,g,3\n"  # line 5
+        "h,i,9\n"  # line 6: outside the range
+    )
+    data = read_pairs(write(tmp_path / "p.csv", text), skip_bad_rows=True, score_range=(0, 5))
+    assert data.pairs() == [("a", "b"), ("f", "g")]
+    assert [e.line for e in data.examples] == [2, 5]
+    assert sorted(line for line, _ in data.skipped) == [3, 4, 6]
+    problems = dict(data.skipped)
+    assert "not a number" in problems[3]
+    assert "missing or empty" in problems[4]
+    assert "outside" in problems[6]
+
+
+def test_skip_bad_rows_in_stsb_and_jsonl(tmp_path: Path) -> None:
+    sts = write(tmp_path / "sts.csv", "g\tf\ty\t1\t2.0\ta\tb\nshort row\ng\tf\ty\t1\t4.0\tc\td\n")
+    data = read_pairs(sts, skip_bad_rows=True)
+    assert (len(data), [n for n, _ in data.skipped]) == (2, [2])
+
+    good = json.dumps({"sentence1": "a", "sentence2": "b", "score": 1})
+    jsonl = write(tmp_path / "p.jsonl", f"{good}\nnot json\n[1]\n{good}\n")
+    data = read_pairs(jsonl, skip_bad_rows=True)
+    assert (len(data), [n for n, _ in data.skipped]) == (2, [2, 3])
+
+
+def test_skip_bad_rows_with_nothing_left_still_raises(tmp_path: Path) -> None:
+    path = scores_csv(tmp_path, ["x", "y"])
+    with pytest.raises(DataError, match="no usable pairs found"):
+        read_pairs(path, skip_bad_rows=True)
+
+
+def test_clean_file_skips_nothing(tmp_path: Path) -> None:
+    assert read_pairs(stsb_file(tmp_path), skip_bad_rows=True).skipped == []

@@ -1,0 +1,182 @@
+"""STS evaluation: correlations against scipy and hand-made cases, scorers by name."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from sentsim.base import Encoder, PairScorer
+from sentsim.baselines import BM25PairScorer, OverlapPairScorer, SIFGloveEncoder
+from sentsim.bi_encoder import BiEncoder
+from sentsim.data import read_pairs
+from sentsim.errors import DataError
+from sentsim.evaluation.scorers import (
+    Baseline,
+    EncoderPairScorer,
+    baseline_scorer,
+    model_scorer,
+)
+from sentsim.evaluation.sts import StsResult, correlations, evaluate_sts
+
+
+class TableEncoder:
+    """An encoder with fixed vectors per text, counting what it was asked to encode."""
+
+    name = "table"
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table = table
+        self.calls: list[list[str]] = []
+
+    @property
+    def dim(self) -> int:
+        return len(next(iter(self.table.values())))
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        self.calls.append(list(texts))
+        return np.array([self.table[t] for t in texts], dtype=np.float32)
+
+
+@pytest.fixture
+def sts_csv(tmp_path: Path) -> Path:
+    rows = [
+        ("a man plays the guitar", "a man is playing a guitar", 4.8),
+        ("a woman eats food", "a woman is eating", 4.0),
+        ("a dog on the beach", "a dog plays on the beach", 3.2),
+        ("my card was declined", "the cat plays piano", 0.2),
+        ("a boy plays soccer", "a girl plays piano", 1.5),
+    ]
+    path = tmp_path / "sts.csv"
+    path.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in rows))
+    return path
+
+
+def test_correlations_against_scipy() -> None:
+    from scipy.stats import pearsonr, spearmanr
+
+    rng = np.random.default_rng(0)
+    gold = rng.uniform(0, 5, size=30)
+    predicted = gold + rng.normal(scale=1.0, size=30)
+    spearman, pearson = correlations(predicted, gold)
+    assert spearman == pytest.approx(100 * spearmanr(predicted, gold)[0])
+    assert pearson == pytest.approx(100 * pearsonr(predicted, gold)[0])
+
+
+def test_correlations_hand_made() -> None:
+    """A monotone but non-linear prediction: Spearman 100, Pearson below; reversed order: -100."""
+    gold = np.array([1.0, 2.0, 3.0, 4.0])
+    spearman, pearson = correlations(gold**3, gold)
+    assert spearman == pytest.approx(100.0)
+    assert 90 < pearson < 100
+    assert correlations(-gold, gold) == pytest.approx((-100.0, -100.0))
+
+
+def test_constant_prediction_correlates_zero_without_warning() -> None:
+    assert correlations(np.ones(5), np.arange(5.0)) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_correlation_needs_two_pairs(n: int) -> None:
+    with pytest.raises(DataError, match="at least 2 pairs"):
+        correlations(np.ones(n), np.ones(n))
+
+
+def test_encoder_pair_scorer_encodes_each_distinct_text_once() -> None:
+    table = {"a": [1.0, 0.0], "b": [0.0, 1.0], "c": [1.0, 1.0]}
+    encoder = TableEncoder(table)
+    scorer = EncoderPairScorer(encoder)
+    scores = scorer.score_pairs([("a", "b"), ("a", "c"), ("c", "c"), ("b", "a")])
+    np.testing.assert_allclose(scores, [0.0, np.sqrt(0.5), 1.0, 0.0], atol=1e-6)
+    assert encoder.calls == [["a", "b", "c"]]
+    assert scorer.name == "table"
+    assert isinstance(scorer, PairScorer)
+    assert isinstance(encoder, Encoder)
+
+
+def test_encoder_pair_scorer_fits_sif_on_the_scored_texts() -> None:
+    sif = SIFGloveEncoder()
+    EncoderPairScorer(sif).score_pairs([("a man plays", "a woman eats"), ("a dog", "a cat")])
+    assert sif.component is not None
+
+
+def test_encoder_pair_scorer_rejects_malformed_pairs() -> None:
+    with pytest.raises(TypeError, match="pair 0 must be two strings"):
+        EncoderPairScorer(TableEncoder({"a": [1.0]})).score_pairs([("a",)])  # type: ignore[list-item]
+
+
+def test_evaluate_sts_result(sts_csv: Path) -> None:
+    """Word overlap on a hand-made file; the result agrees with correlations() and is JSON-ready."""
+    data = read_pairs(sts_csv)
+    result = evaluate_sts(data, OverlapPairScorer())
+    predicted = OverlapPairScorer().score_pairs(data.pairs())
+    spearman, pearson = correlations(predicted, data.scores())
+    assert isinstance(result, StsResult)
+    assert (result.task, result.data, result.pairs, result.model) == (
+        "sts",
+        str(sts_csv),
+        5,
+        "word-overlap",
+    )
+    assert result.spearman == round(spearman, 2)
+    assert result.pearson == round(pearson, 2)
+    assert result.spearman > 50  # overlap follows these hand-made scores
+    as_dict = json.loads(json.dumps(result.as_dict()))
+    assert set(as_dict) == {
+        "task", "data", "pairs", "model", "spearman", "pearson", "seconds", "ms_per_1000_pairs"
+    }  # fmt: skip
+    assert result.ms_per_1000_pairs == pytest.approx(1e6 * result.seconds / 5)
+
+
+def test_evaluate_sts_needs_scores(tmp_path: Path) -> None:
+    path = tmp_path / "labels.tsv"
+    path.write_text("sentence1\tsentence2\tlabel\na\tb\t1\nc\td\t0\n")
+    with pytest.raises(DataError, match="has no 'score' column"):
+        evaluate_sts(read_pairs(path), OverlapPairScorer())
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("overlap", OverlapPairScorer),
+        ("BM25", BM25PairScorer),
+        ("glove", EncoderPairScorer),
+        ("sif", EncoderPairScorer),
+        ("static", EncoderPairScorer),
+    ],
+)
+def test_baseline_scorer_by_name(name: str, kind: type) -> None:
+    scorer = baseline_scorer(name)
+    assert isinstance(scorer, kind)
+    scores = scorer.score_pairs([("a man plays guitar", "a man plays a guitar"), ("a", "b c")])
+    assert scores.shape == (2,)
+    assert scores[0] > scores[1]
+
+
+def test_unknown_baseline_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="unknown baseline 'nope'; expected one of: glove, sif"):
+        baseline_scorer("nope")
+    assert [b.value for b in Baseline] == ["glove", "sif", "bm25", "overlap", "static", "cls"]
+
+
+def test_model_scorer_is_cosine_of_the_bi_encoder(tiny_st_dir: Path) -> None:
+    pairs = [("a dog", "a cat"), ("my card", "my card")]
+    scores = model_scorer(str(tiny_st_dir), batch_size=1).score_pairs(pairs)
+    encoder = BiEncoder.load(tiny_st_dir, device="cpu")
+    a, b = encoder.encode([p[0] for p in pairs]), encoder.encode([p[1] for p in pairs])
+    np.testing.assert_allclose(scores, (a * b).sum(1), atol=1e-5)
+    assert scores[1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_constant_gold_scores_raise_instead_of_nan() -> None:
+    with pytest.raises(
+        DataError, match=re.escape("every gold score is 3.0; correlation with a constant")
+    ):
+        correlations(np.arange(4.0), np.full(4, 3.0))

@@ -1,0 +1,185 @@
+"""Input checks (base), model names (models), paths (settings), error types, the backend seam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentsim import errors
+from sentsim.backend import TorchTransformer, check_model_dir, default_device, quiet_transformers
+from sentsim.base import check_pairs, check_texts, length_order
+from sentsim.models import RESOURCES, builtin_names, resolve_model_path
+from sentsim.settings import DATA_ENV, data_root, dataset_path
+
+# --- base ---------------------------------------------------------------------------------------
+
+
+def test_check_texts_accepts_any_sequence_and_returns_a_list() -> None:
+    assert check_texts(("a", "", "é")) == ["a", "", "é"]
+    assert check_texts([]) == []
+    assert check_texts(t for t in ["x"]) == ["x"]  # type: ignore[arg-type]
+
+
+def test_check_texts_names_the_first_bad_item() -> None:
+    with pytest.raises(TypeError, match="item 1 is float, expected str"):
+        check_texts(["a", 1.5, None])  # type: ignore[list-item]
+
+
+def test_check_texts_refuses_a_bare_string() -> None:
+    """A str is a sequence of characters; encoding it letter by letter is never what was meant."""
+    with pytest.raises(TypeError, match="got a single str"):
+        check_texts("hello")
+
+
+def test_check_pairs() -> None:
+    assert check_pairs([("a", "b"), ["c", "d"]]) == [("a", "b"), ("c", "d")]  # type: ignore[list-item]
+    assert check_pairs([]) == []
+    with pytest.raises(
+        TypeError, match=r"pair 1 must be two strings \(text_a, text_b\); got \('x', 'y', 'z'\)"
+    ):
+        check_pairs([("a", "b"), ("x", "y", "z")])  # type: ignore[list-item]
+
+
+def test_length_order_is_longest_first_and_stable() -> None:
+    """Equal lengths keep their input order, so the batching of ties is deterministic."""
+    order = length_order(["bb", "a", "cccc", "dd", ""])
+    assert order.tolist() == [2, 0, 3, 1, 4]
+    assert length_order([]).shape == (0,)
+    assert order.dtype == np.intp
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def test_builtin_names_include_aliases_and_shipped_models() -> None:
+    names = builtin_names()
+    assert {"minilm", "all-minilm-l6-v2", "static-minilm"} <= set(names)
+    assert names == sorted(names)
+
+
+def test_minilm_resolves_to_a_model_directory() -> None:
+    path = resolve_model_path("minilm")
+    assert (path / "config.json").is_file()
+    assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2") == path
+
+
+def test_shipped_model_resolves_into_resources() -> None:
+    assert resolve_model_path("static-minilm") == RESOURCES / "models" / "static-minilm"
+
+
+def test_user_directory_resolves_to_itself(tmp_path: Path) -> None:
+    assert resolve_model_path(tmp_path) == tmp_path
+    assert resolve_model_path(str(tmp_path)) == tmp_path
+
+
+def test_unknown_name_raises_listing_builtins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(errors.ModelLoadError) as info:
+        resolve_model_path("mini-lm")
+    message = str(info.value)
+    assert "model 'mini-lm' not found" in message
+    assert "static-minilm" in message
+    assert str(tmp_path / "mini-lm") in message
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_data_root_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert data_root() == tmp_path
+
+
+def test_data_root_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    assert data_root() == Path("..") / "shared" / "data"
+
+
+def test_dataset_path_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "sts").mkdir()
+    (tmp_path / "sts" / "test.csv").write_text("x")
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert dataset_path("sts", "test.csv") == tmp_path / "sts" / "test.csv"
+
+
+def test_dataset_path_missing_names_the_set_and_where_it_looked(no_data: Path) -> None:
+    with pytest.raises(errors.DatasetMissingError) as info:
+        dataset_path("stsbenchmark", "sts-test.csv")
+    message = str(info.value)
+    assert "stsbenchmark/sts-test.csv not found" in message
+    assert str(no_data.resolve() / "stsbenchmark" / "sts-test.csv") in message
+    assert DATA_ENV in message
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "builtin"),
+    [
+        (errors.DataError, ValueError),
+        (errors.ModelLoadError, FileNotFoundError),
+        (errors.DatasetMissingError, FileNotFoundError),
+        (errors.IndexFormatError, ValueError),
+        (errors.IndexExistsError, FileExistsError),
+        (errors.IndexLockedError, RuntimeError),
+        (errors.EncoderMismatchError, ValueError),
+    ],
+)
+def test_errors_are_sentsim_errors_and_builtin_kinds(error: type, builtin: type) -> None:
+    """Callers can catch either SentsimError (the CLI does) or the familiar built-in type."""
+    assert issubclass(error, errors.SentsimError)
+    assert issubclass(error, builtin)
+
+
+# --- backend ------------------------------------------------------------------------------------
+
+
+def test_default_device_is_cuda_or_cpu() -> None:
+    import torch
+
+    assert default_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_quiet_transformers_restores_verbosity() -> None:
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    with quiet_transformers():
+        assert hf_logging.get_verbosity() == hf_logging.ERROR
+    assert hf_logging.get_verbosity() == before
+
+
+def test_check_model_dir_accepts_the_tiny_bert(tiny_bert_dir: Path) -> None:
+    check_model_dir(tiny_bert_dir)  # raises on failure
+
+
+def test_transformer_tokenize_truncates_and_pads(tiny_bert_dir: Path) -> None:
+    transformer = TorchTransformer(tiny_bert_dir, max_seq_length=6, device="cpu")
+    features = transformer.tokenize(["dog cat man woman girl boy guitar", "  dog  "])
+    assert features["input_ids"].shape == (2, 6)
+    assert features["attention_mask"].tolist() == [[1] * 6, [1, 1, 1, 0, 0, 0]]
+    hidden = transformer.forward(features)
+    assert tuple(hidden.shape) == (2, 6, transformer.dim)
+
+
+@pytest.mark.parametrize(("lower", "expected"), [(True, ["dog café"]), (False, ["DOG Café"])])
+def test_transformer_strips_and_lower_cases_when_configured(
+    tiny_bert_dir: Path, lower: bool, expected: list[str]
+) -> None:
+    """What reaches the tokenizer: stripped, and lower-cased only with do_lower_case."""
+    transformer = TorchTransformer(tiny_bert_dir, do_lower_case=lower, device="cpu")
+    seen: list[list[str]] = []
+    real = transformer.tokenizer
+
+    def recording(texts: list[str], **kwargs: object) -> object:
+        seen.append(list(texts))
+        return real(texts, **kwargs)
+
+    transformer.tokenizer = recording
+    transformer.tokenize(["  DOG Café \n"])
+    assert seen == [expected]
