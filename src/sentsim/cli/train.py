@@ -39,6 +39,7 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", type=Path, help="extra candidate texts (corpus JSONL/CSV/folder)")
     p.add_argument("--model", default="minilm", help="bi-encoder that finds candidates")
     p.add_argument("--bm25", action="store_true", help="also take candidates from BM25")
+    p.add_argument("--no-dense", action="store_true", help="BM25 candidates only (with --bm25)")
     p.add_argument("--cross-encoder", help="drop candidates this judge scores as positive")
     p.add_argument("--negatives", type=int, default=3, help="negatives per anchor")
     p.add_argument("--rank-window", nargs=2, type=int, default=[1, 30], metavar=("FROM", "TO"))
@@ -73,10 +74,10 @@ def _mine(args: argparse.Namespace) -> int:
         rank_window=tuple(args.rank_window),
         margin=args.margin,
         use_bm25=args.bm25,
+        use_dense=not args.no_dense,
     )
-    mined = mine_negatives(
-        triples, BiEncoder.load(args.model), corpus=corpus, settings=settings, judge=judge
-    )
+    encoder = None if args.no_dense else BiEncoder.load(args.model)
+    mined = mine_negatives(triples, encoder, corpus=corpus, settings=settings, judge=judge)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as handle:
         if args.pairs:

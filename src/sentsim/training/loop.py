@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -246,6 +247,12 @@ def _load_checkpoint(
         }
     torch.set_rng_state(tensors["rng"])
     report = TrainReport(**state["report"])
-    for _ in range(report.steps):
-        scheduler.step()
+    # Replaying the schedule without optimizer steps is intended here; torch would warn that
+    # scheduler.step() came before optimizer.step() (an error where warnings are errors).
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Detected call of `lr_scheduler.step\(\)`", category=UserWarning
+        )
+        for _ in range(report.steps):
+            scheduler.step()
     return report, int(state["epoch"]), int(state["step"])

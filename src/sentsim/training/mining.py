@@ -28,6 +28,7 @@ class MiningSettings:
     rank_window: tuple[int, int] = (1, 30)
     margin: float = 0.0
     use_bm25: bool = False
+    use_dense: bool = True
     max_judge_score: float = 0.5
 
 
@@ -45,7 +46,7 @@ def _bm25_ranks(anchors: Sequence[str], pool: Sequence[str], depth: int) -> list
 
 def mine_negatives(
     triples: Sequence[Triple],
-    encoder: BiEncoder,
+    encoder: BiEncoder | None,
     *,
     corpus: Sequence[str] = (),
     settings: MiningSettings = MiningSettings(),
@@ -59,22 +60,30 @@ def mine_negatives(
         positives.setdefault(t.anchor, set()).add(row[t.positive])
     anchors = list(positives)
     lo, hi = settings.rank_window
-    pool_vecs = encoder.encode(pool, show_progress=None)
-    anchor_vecs = encoder.encode(anchors, show_progress=None)
-    scores = anchor_vecs @ pool_vecs.T
+    if not (settings.use_dense or settings.use_bm25):
+        raise ValueError("mining needs candidates from the bi-encoder, BM25 or both")
     most_gold = max(len(g) for g in positives.values())
-    dense_order = np.argsort(-scores, axis=1)[:, : hi + most_gold]
     lexical = _bm25_ranks(anchors, pool, hi + most_gold) if settings.use_bm25 else None
+    scores = dense_order = None
+    if settings.use_dense:
+        if encoder is None:
+            raise ValueError("dense mining needs a bi-encoder")
+        scores = encoder.encode(anchors, show_progress=None) @ encoder.encode(pool).T
+        dense_order = np.argsort(-scores, axis=1)[:, : hi + most_gold]
     out: list[Triple] = []
     for a, anchor in enumerate(anchors):
         gold = positives[anchor]
-        pos_score = max(scores[a, g] for g in gold)
-        ranked = [int(i) for i in dense_order[a] if int(i) not in gold][lo - 1 : hi]
+        ranked: list[int] = []
+        if dense_order is not None:
+            ranked = [int(i) for i in dense_order[a] if int(i) not in gold][lo - 1 : hi]
         if lexical is not None:
             extra = [i for i in lexical[a] if i not in gold][lo - 1 : hi]
             mixed = chain.from_iterable(zip_longest(ranked, extra))
             ranked = list(dict.fromkeys(x for x in mixed if x is not None))
-        kept = [i for i in ranked if scores[a, i] <= pos_score - settings.margin]
+        kept = ranked
+        if scores is not None:
+            pos_score = max(scores[a, g] for g in gold)
+            kept = [i for i in ranked if scores[a, i] <= pos_score - settings.margin]
         if judge is not None and kept:
             judged = judge.predict([(anchor, pool[i]) for i in kept], show_progress=False)
             kept = [i for i, s in zip(kept, judged, strict=True) if s < settings.max_judge_score]
