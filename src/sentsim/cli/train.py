@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--loss",
         default="cosent",
-        help="cosent or cosine-mse (graded pairs); mnrl (anchor, positive[, negative] rows)",
+        help="cosent or cosine-mse (graded pairs); mnrl or corpus-softmax (anchor, positive "
+        "rows; corpus-softmax: every distinct positive is a class, for small fixed corpora)",
     )
     p.set_defaults(func=_train_bi)
     register_mine(subparsers)
@@ -181,14 +182,15 @@ def _train_cross(args: argparse.Namespace) -> int:
 def _train_bi(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.training import fit
-    from sentsim.training.bi import LOSSES, BiEncoderTask, RetrievalTask
+    from sentsim.training.bi import LOSSES, BiEncoderTask, CorpusSoftmaxTask, RetrievalTask
     from sentsim.training.data import load_train_data, read_triples
 
     task: BiEncoderTask | RetrievalTask
-    if args.loss == "mnrl":
+    if args.loss in ("mnrl", "corpus-softmax"):
         triples = [t for path in args.train for t in read_triples(path)]
         dev = read_triples(args.dev) if args.dev else None
-        task = RetrievalTask(BiEncoder.load(args.base), triples, dev)
+        kind = RetrievalTask if args.loss == "mnrl" else CorpusSoftmaxTask
+        task = kind(BiEncoder.load(args.base), triples, dev)
     else:
         if args.loss not in LOSSES:
             raise ValueError(f"unknown loss {args.loss!r}; expected mnrl or one of {list(LOSSES)}")
