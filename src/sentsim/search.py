@@ -136,8 +136,13 @@ class SearchPipeline:
         self.hybrid = hybrid
         self.hybrid_weight = hybrid_weight
 
-    def first_stage(self, queries: Sequence[str]) -> list[list[tuple[str, float]]]:
-        """Candidates per query, best first, as ``(doc_id, score)``."""
+    def first_stage(
+        self, queries: Sequence[str], *, query_vectors: np.ndarray | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Candidates per query, best first, as ``(doc_id, score)``.
+
+        ``query_vectors`` (the encoder's vectors of ``queries``) skips encoding them again.
+        """
         for i, q in enumerate(queries):
             if not isinstance(q, str):
                 raise TypeError(f"query {i} is {type(q).__name__}, expected str")
@@ -146,8 +151,9 @@ class SearchPipeline:
         k = self.k_retrieve
         dense = lexical = None
         if self.retriever in (Retriever.DENSE, Retriever.HYBRID):
-            vectors = self.encoder.encode(list(queries), show_progress=False)
-            dense = self.index.search_dense(vectors, k)
+            if query_vectors is None:
+                query_vectors = self.encoder.encode(list(queries), show_progress=False)
+            dense = self.index.search_dense(query_vectors, k)
         if self.retriever in (Retriever.BM25, Retriever.HYBRID):
             lexical = self.index.search_bm25(list(queries), k)
         out = []

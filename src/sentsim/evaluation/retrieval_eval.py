@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.evaluation.retrieval import BeirData, Run, evaluate_run, per_query
@@ -50,8 +52,12 @@ def evaluate_retrieval(
     hybrid: str = "rrf",
     hybrid_weight: float = 0.5,
     index: Index | None = None,
+    query_vectors: np.ndarray | None = None,
 ) -> RetrievalOutcome:
-    """Search every query of ``data``; rank by the re-ranker when given, else by the first stage."""
+    """Search every query of ``data``; rank by the re-ranker when given, else by the first stage.
+
+    ``query_vectors`` (rows in ``data.queries`` order) saves encoding the queries again.
+    """
     own = index is None
     idx = index or corpus_index(data, encoder)
     try:
@@ -67,7 +73,7 @@ def evaluate_retrieval(
         qids = list(data.queries)
         texts = [data.queries[q] for q in qids]
         start = time.perf_counter()
-        candidates = pipeline.first_stage(texts)
+        candidates = pipeline.first_stage(texts, query_vectors=query_vectors)
         first = (time.perf_counter() - start) / len(qids)
         run: Run = {}
         rerank_seconds = 0.0
