@@ -1,4 +1,4 @@
-"""Paired bootstrap intervals: is system B really better than system A on the same queries?"""
+"""Paired bootstrap intervals: is system B better than system A on the same queries."""
 
 from __future__ import annotations
 
