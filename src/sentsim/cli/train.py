@@ -32,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train_bi)
     register_mine(subparsers)
 
+    p = subparsers.add_parser(
+        "fuse", help="fuse a cross-encoder with a bi-encoder's cosine, weight chosen on dev"
+    )
+    p.add_argument("--cross-encoder", required=True, type=Path, help="cross-encoder directory")
+    p.add_argument("--bi-encoder", required=True, help="bi-encoder name or directory")
+    p.add_argument("--dev", required=True, type=Path, help="graded pair file (never test)")
+    p.set_defaults(func=_fuse)
+
 
 def register_mine(subparsers: argparse._SubParsersAction) -> None:
     """Add ``mine``."""
@@ -95,6 +103,30 @@ def _mine(args: argparse.Namespace) -> int:
     took = time.perf_counter() - start
     anchors = len({t.anchor for t in triples})
     print(f"mined {len(mined)} negatives for {anchors} anchors into {args.out} in {took:.0f}s")
+    return 0
+
+
+def _fuse(args: argparse.Namespace) -> int:
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.data import read_pairs
+    from sentsim.evaluation.scorers import EncoderPairScorer
+    from sentsim.evaluation.sts import correlations
+    from sentsim.fusion import choose_weight, write_fusion
+
+    dev = read_pairs(args.dev)
+    pairs, gold = dev.pairs(), dev.scores()
+    ce = CrossEncoder.load(args.cross_encoder).predict(pairs, symmetric=True)
+    cos = EncoderPairScorer(BiEncoder.load(args.bi_encoder)).score_pairs(pairs)
+    config, fused = choose_weight(
+        ce, cos, gold, bi_encoder=args.bi_encoder, selected_on=str(args.dev)
+    )
+    write_fusion(args.cross_encoder, config)
+    print(
+        f"dev Spearman: cross-encoder {correlations(ce, gold)[0]:.2f}, "
+        f"{args.bi_encoder} {correlations(cos, gold)[0]:.2f}, "
+        f"fused {fused:.2f} at w={config.weight}"
+    )
     return 0
 
 
