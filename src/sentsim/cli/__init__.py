@@ -18,7 +18,7 @@ from sentsim.errors import SentsimError
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 # Command modules, in the order they appear in --help.
-_MODULES = ["basic", "evaluate", "train", "search"]
+_MODULES = ["basic", "evaluate", "train", "augsbert", "search"]
 
 
 def build_parser() -> argparse.ArgumentParser:

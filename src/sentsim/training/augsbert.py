@@ -1,0 +1,262 @@
+"""AugSBERT: a cross-encoder labels unlabelled pairs (silver); a bi-encoder learns gold + silver.
+
+Thakur, Reimers, Daxenberger and Gurevych (2021), "Augmented SBERT: Data Augmentation Method for
+Improving Bi-Encoders for Pairwise Sentence Scoring Tasks", NAACL. :func:`run_augsbert` runs the
+recipe in an output folder; each step is skipped when its output is already complete, and a
+training run that was cut off resumes from its checkpoint:
+
+1. the judge: a given cross-encoder (or fused judge), or one trained on gold → ``cross-encoder/``
+2. gold only: the bi-encoder on gold → ``model-gold/`` (the baseline, and the ``knn`` encoder)
+3. per strategy: sampled pairs → ``silver-<s>-pairs.jsonl``; labelled → ``silver-<s>.jsonl``;
+   the bi-encoder on gold (scores normalized to 0–1) + silver → ``model-<s>/``
+4. every model on dev (and on test: reported, never used for selection) → ``results.json`` and
+   ``results.md``; step times and counts → ``steps.json``
+
+Domain transfer (no gold): the judge was trained elsewhere, silver comes from target sentences,
+and each bi-encoder trains on silver alone. Which pairs to label: :mod:`sentsim.training.sampling`;
+labelling and silver files: :mod:`sentsim.training.silver`; the table:
+:mod:`sentsim.training.augsbert_results`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentsim.base import PairScorer
+from sentsim.errors import DataError, SentsimError
+from sentsim.training.augsbert_inputs import AugSbertConfig, RunInputs, check_inputs
+from sentsim.training.augsbert_results import (
+    ResultRow,
+    evaluate_rows,
+    results_json,
+    results_table,
+)
+from sentsim.training.data import MIN_TRAIN_ROWS, TargetKind, TrainData, TrainPair, load_train_data
+from sentsim.training.sampling import Sampling, sample_pairs
+from sentsim.training.silver import (
+    label_pairs,
+    label_to_file,
+    read_pair_list,
+    read_silver,
+    write_atomic,
+    write_pairs,
+)
+
+__all__ = [
+    "AugSbertConfig",
+    "AugSbertReport",
+    "ResultRow",
+    "Sampling",
+    "label_pairs",
+    "run_augsbert",
+    "sample_pairs",
+]
+
+
+@dataclass(frozen=True)
+class AugSbertReport:
+    """The rows of ``results.md`` and the recorded steps."""
+
+    out: Path
+    rows: list[ResultRow]
+    steps: dict[str, dict[str, Any]]
+
+
+def run_augsbert(
+    config: AugSbertConfig, *, log: Callable[[str], None] = print, show_progress: bool = False
+) -> AugSbertReport:
+    """Run the recipe of the module docstring in ``config.out``; return the results table."""
+    from sentsim.evaluation.scorers import model_scorer
+    from sentsim.fusion import load_judge
+
+    inputs = check_inputs(config)
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    steps = _Steps(out / "steps.json")
+    judge = inputs.judge
+    if judge is None:  # train one on gold
+        _train(config, "cross-encoder", inputs, [], steps, log, show_progress)
+        judge = load_judge(out / "cross-encoder")
+    if inputs.gold is not None:
+        _train(config, "gold", inputs, [], steps, log, show_progress)
+    for strategy in inputs.strategies:
+        silver = _silver(config, strategy, inputs, judge, steps, log)
+        _train(config, str(strategy), inputs, silver, steps, log, show_progress)
+    rows = evaluate_rows(
+        _rows(config, inputs, steps),
+        lambda row: judge if row.model == "judge" else model_scorer(row.path),
+        dev=inputs.dev,
+        test=inputs.test,
+        cache=out / "results.json",
+        log=log,
+    )
+    write_atomic(out / "results.json", results_json(rows, steps.data))
+    dev, test = (str(p) if p else None for p in (config.dev, config.test))
+    write_atomic(
+        out / "results.md", results_table(rows, dev=dev, test=test, with_gold=bool(inputs.gold))
+    )
+    log(f"results in {out / 'results.md'}")
+    return AugSbertReport(out, rows, steps.data)
+
+
+class _Steps:
+    """``steps.json``: each finished step's seconds, counts and parameters."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, dict[str, Any]] = (
+            json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        )
+
+    def record(self, name: str, **facts: Any) -> None:
+        self.data[name] = facts
+        write_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
+
+
+def _model_dir(out: Path, name: str) -> Path:
+    return out / "cross-encoder" if name == "cross-encoder" else out / f"model-{name}"
+
+
+def _done(model_dir: Path) -> bool:
+    """A finished run: ``fit`` writes its report last and then removes the checkpoint."""
+    return (model_dir / "train_report.json").is_file() and not (model_dir / "checkpoint").exists()
+
+
+def _train(
+    config: AugSbertConfig,
+    name: str,
+    inputs: RunInputs,
+    silver: list[TrainPair],
+    steps: _Steps,
+    log: Callable[[str], None],
+    show_progress: bool,
+) -> None:
+    """Train (or resume, or skip) one model: the judge, the gold-only or a gold + silver model."""
+    from sentsim.training.card import write_card
+    from sentsim.training.loop import fit
+
+    out = _model_dir(config.out, name)
+    if _done(out):
+        log(f"[{name}] done already ({out}); skipped")
+        return
+    task: Any
+    if name == "cross-encoder":
+        from sentsim.cross_encoder import CrossEncoder
+        from sentsim.training.cross import CrossEncoderTask
+
+        assert config.gold is not None
+        pairs = load_train_data([config.gold], both_orders=True)  # order carries no meaning
+        model = CrossEncoder.load(config.cross_base or config.base, num_labels=1)
+        task, settings = CrossEncoderTask(model, pairs, inputs.dev), config.cross_settings
+    else:
+        from sentsim.bi_encoder import BiEncoder
+        from sentsim.training.bi import BiEncoderTask
+
+        gold = inputs.gold or TrainData(TargetKind.GRADED, [], [], [])
+        sources = gold.sources + ([str(config.out / f"silver-{name}.jsonl")] if silver else [])
+        data = TrainData(TargetKind.GRADED, gold.pairs + silver, [], sources)
+        task = BiEncoderTask(BiEncoder.load(config.base), data, inputs.dev, loss=config.loss)
+        settings = config.settings
+    resume = (out / "checkpoint").is_dir()
+    log(f"[{name}] {'resuming' if resume else 'training'} on {len(task.train.pairs)} pairs → {out}")
+    report = fit(task, out, settings, resume=resume, show_progress=show_progress, log=log)
+    facts = {**task.describe(), "silver_pairs": len(silver)}
+    write_card(out, title=f"AugSBERT {name}", command=config.command, facts=facts, report=report)
+    steps.record(f"train-{name}", seconds=round(report.seconds, 1), pairs=len(task.train.pairs))
+    log(f"[{name}] {report.steps} steps in {report.seconds / 60:.1f} min")
+
+
+def _silver(
+    config: AugSbertConfig,
+    strategy: Sampling,
+    inputs: RunInputs,
+    judge: PairScorer,
+    steps: _Steps,
+    log: Callable[[str], None],
+) -> list[TrainPair]:
+    """Sample (→ ``silver-<s>-pairs.jsonl``) and label (→ ``silver-<s>.jsonl``), or reuse them."""
+    pairs_file, silver_file = (config.out / f"silver-{strategy}{x}.jsonl" for x in ("-pairs", ""))
+    encoder = str(config.knn_encoder or "model-gold")  # relative: the folder may move
+    params = {
+        "source": str(config.unlabelled or config.gold),
+        "sentences": len(inputs.sentences),
+        "cap": config.cap,
+        "top_k": config.top_k,
+        "seed": config.settings.seed,
+        "encoder": encoder if strategy.needs_encoder else None,
+    }
+    recorded = steps.data.get(f"sample-{strategy}", {}).get("params", params)
+    if pairs_file.is_file() and recorded != params:
+        changed = {k: (recorded.get(k), v) for k, v in params.items() if recorded.get(k) != v}
+        raise SentsimError(
+            f"{pairs_file} was sampled with other settings {changed} (then, now); delete it, "
+            f"silver-{strategy}.jsonl and model-{strategy}/, or choose another --out"
+        )
+    if pairs_file.is_file():
+        log(f"[{strategy}] sampled pairs found ({pairs_file}); skipped")
+        pairs = read_pair_list(pairs_file)
+    else:
+        from sentsim.bi_encoder import BiEncoder
+
+        start = time.perf_counter()
+        where = config.knn_encoder or _model_dir(config.out, "gold")
+        knn = BiEncoder.load(where) if strategy.needs_encoder else None
+        pairs = sample_pairs(
+            inputs.sentences,
+            strategy,
+            cap=config.cap,
+            top_k=config.top_k,
+            exclude=inputs.exclude,
+            encoder=knn,
+            seed=config.settings.seed,
+        )
+        if inputs.gold is None and len(pairs) < MIN_TRAIN_ROWS:
+            raise DataError(
+                f"{strategy} sampling found {len(pairs)} pairs among {len(inputs.sentences)} "
+                f"sentences; training on silver alone needs at least {MIN_TRAIN_ROWS}: add "
+                "sentences or raise --top-k"
+            )
+        write_pairs(pairs_file, pairs)
+        seconds = round(time.perf_counter() - start, 1)
+        steps.record(f"sample-{strategy}", seconds=seconds, pairs=len(pairs), params=params)
+        log(f"[{strategy}] sampled {len(pairs)} pairs of {len(inputs.sentences)} sentences in "
+            f"{seconds}s → {pairs_file}")  # fmt: skip
+    if silver_file.is_file():
+        log(f"[{strategy}] silver labels found ({silver_file}); skipped")
+        return read_silver(silver_file)
+    start = time.perf_counter()
+    batch = config.label_batch_size
+    label_to_file(
+        silver_file, pairs, judge, batch_size=batch, log=lambda x: log(f"[{strategy}] {x}")
+    )
+    seconds = round(time.perf_counter() - start, 1)
+    steps.record(f"label-{strategy}", seconds=seconds, pairs=len(pairs))
+    log(f"[{strategy}] labelled {len(pairs)} pairs with {judge.name} in {seconds}s → {silver_file}")
+    return read_silver(silver_file)
+
+
+def _rows(config: AugSbertConfig, inputs: RunInputs, steps: _Steps) -> list[ResultRow]:
+    """The models to compare, with their counts and minutes (scores are filled in later)."""
+    gold = len(inputs.gold.pairs) if inputs.gold else 0
+    judge_at = config.cross_encoder if inputs.judge else _model_dir(config.out, "cross-encoder")
+    rows = [
+        ("base", str(config.base), 0, 0),
+        ("judge", str(judge_at), 0, 0 if inputs.judge else 2 * gold),
+    ]
+    for name in (["gold"] if inputs.gold else []) + [str(s) for s in inputs.strategies]:
+        silver = steps.data.get(f"label-{name}", {}).get("pairs", 0)
+        rows.append((name, str(_model_dir(config.out, name)), silver, gold + silver))
+    out = []
+    for name, path, silver, pairs in rows:
+        step = "cross-encoder" if name == "judge" else name
+        seconds = sum(steps.data.get(f"{k}-{step}", {}).get("seconds", 0.0) for k in _KINDS)
+        out.append(ResultRow(name, path, silver, pairs, None, None, round(seconds / 60, 2)))
+    return out
+
+
+_KINDS = ("sample", "label", "train")

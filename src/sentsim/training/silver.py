@@ -1,0 +1,182 @@
+"""Silver data for AugSBERT: unlabelled pairs scored 0–1 by a judge (a cross-encoder).
+
+Thakur et al. (2021), "Augmented SBERT", NAACL, §3: the bi-encoder then trains on gold + silver.
+Silver files are JSON lines with ``sentence1``, ``sentence2`` and ``score`` in 0–1, readable by
+:func:`sentsim.data.read_pairs` with ``score_range=(0, 1)``; labelling appends chunk by chunk so
+that a run that was cut off resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sentsim.base import PairScorer, check_pairs
+from sentsim.data import read_pairs
+from sentsim.errors import DataError
+from sentsim.training.data import TrainPair
+from sentsim.training.sampling import Pair
+
+
+def label_pairs(
+    pairs: Sequence[Pair], judge: PairScorer, *, batch_size: int = 1024
+) -> list[TrainPair]:
+    """Score ``pairs`` with ``judge`` (0–1, e.g. a cross-encoder); return them as silver pairs.
+
+    ``batch_size`` pairs go to the judge per call (the judge batches its own forward passes).
+    """
+    return [p for chunk in iter_labels(pairs, judge, batch_size=batch_size) for p in chunk]
+
+
+def iter_labels(
+    pairs: Sequence[Pair], judge: PairScorer, *, batch_size: int = 1024
+) -> Iterator[list[TrainPair]]:
+    """Yield labelled chunks of ``batch_size`` pairs, in order (to save progress as it goes)."""
+    items = check_pairs(pairs)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        scores = np.asarray(judge.score_pairs(chunk, show_progress=False), dtype=np.float64)
+        if scores.shape != (len(chunk),):
+            raise ValueError(
+                f"judge {judge.name} returned shape {scores.shape} for {len(chunk)} pairs; "
+                "silver labels need one score per pair (a cross-encoder with one output)"
+            )
+        if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
+            raise ValueError(
+                f"judge {judge.name} returned scores outside 0–1 ({scores.min():.3g} to "
+                f"{scores.max():.3g}); label with a 0–1 scorer such as a one-output cross-encoder"
+            )
+        yield [TrainPair(a, b, float(s)) for (a, b), s in zip(chunk, scores, strict=True)]
+
+
+def label_to_file(
+    path: Path,
+    pairs: Sequence[Pair],
+    judge: PairScorer,
+    *,
+    batch_size: int = 1024,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Label ``pairs`` into the silver file ``path``, resumably.
+
+    Chunks are appended (and fsynced) to ``path.partial``, renamed to ``path`` when all are done;
+    a run that was cut off keeps the partial file's complete lines that match ``pairs``.
+    """
+    partial = path.with_name(path.name + ".partial")
+    done = _resume_partial(partial, pairs)
+    if done:
+        log(f"resuming labelling at pair {done} of {len(pairs)}")
+    with partial.open("a", encoding="utf-8") as handle:
+        for chunk in iter_labels(pairs[done:], judge, batch_size=batch_size):
+            handle.write("".join(_silver_line(p) for p in chunk))
+            handle.flush()
+            os.fsync(handle.fileno())
+            done += len(chunk)
+            log(f"labelled {done}/{len(pairs)} pairs")
+    os.replace(partial, path)
+
+
+def read_silver(path: Path) -> list[TrainPair]:
+    """Read a silver file (through :func:`sentsim.data.read_pairs`, scores checked in 0–1)."""
+    if path.stat().st_size == 0:  # no pair was sampled; read_pairs refuses an empty file
+        return []
+    silver = read_pairs(path, score_range=(0.0, 1.0))
+    return [TrainPair(e.sentence1, e.sentence2, float(e.score or 0.0)) for e in silver.examples]
+
+
+def _silver_line(pair: TrainPair) -> str:
+    row = {"sentence1": pair.a, "sentence2": pair.b, "score": round(pair.target, 6)}
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def _resume_partial(partial: Path, pairs: Sequence[Pair]) -> int:
+    """Keep the complete lines of ``partial`` that match ``pairs`` in order; return how many."""
+    if not partial.is_file():
+        return 0
+    lines = partial.read_text(encoding="utf-8").split("\n")[:-1]  # the last piece is cut off
+    kept = 0
+    for line, pair in zip(lines, pairs, strict=False):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if not isinstance(row, dict) or (row.get("sentence1"), row.get("sentence2")) != pair:
+            break
+        kept += 1
+    write_atomic(partial, "".join(line + "\n" for line in lines[:kept]))
+    return kept
+
+
+def write_pairs(path: Path, pairs: Sequence[Pair]) -> None:
+    """Write unlabelled pairs as JSON lines ``{"sentence1", "sentence2"}`` (atomically)."""
+    rows = (json.dumps({"sentence1": a, "sentence2": b}, ensure_ascii=False) for a, b in pairs)
+    write_atomic(path, "".join(r + "\n" for r in rows))
+
+
+def read_pair_list(path: Path) -> list[Pair]:
+    """Read the pairs :func:`write_pairs` wrote."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [(r["sentence1"], r["sentence2"]) for r in rows]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name, fsync, then rename over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    """Distinct non-empty sentences of an unlabelled file, in order of first appearance.
+
+    ``.txt``: one per line; ``.jsonl``: objects with ``text`` or ``sentence1``/``sentence2``;
+    ``.csv``/``.tsv``: a header with ``text`` or ``sentence1``/``sentence2`` (scores not needed).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"unlabelled file not found: {file.resolve()}")
+    suffix = file.suffix.lower()
+    texts: list[str] = []
+    if suffix in (".jsonl", ".ndjson"):
+        with file.open(encoding="utf-8-sig") as handle:
+            for n, line in enumerate(handle, start=1):
+                if line.strip():
+                    texts += _row_texts(file, n, _json_object(file, n, line))
+    elif suffix in (".csv", ".tsv"):
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+            for record in reader:
+                texts += _row_texts(file, reader.line_num, record)
+    else:
+        texts = file.read_text(encoding="utf-8").splitlines()
+    return list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
+
+
+def _json_object(file: Path, n: int, line: str) -> dict[str, object]:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{file}, line {n}: not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise DataError(f"{file}, line {n}: expected a JSON object with 'text' or 'sentence1'")
+    return value
+
+
+def _row_texts(file: Path, n: int, row: dict[str, object]) -> list[str]:
+    values = [row.get(k) for k in ("text", "sentence1", "sentence2") if k in row]
+    if not values:
+        raise DataError(
+            f"{file}, line {n}: has {sorted(map(str, row))}; expected 'text' (sentences) or "
+            "'sentence1' and 'sentence2' (pairs)"
+        )
+    return [v for v in values if isinstance(v, str)]

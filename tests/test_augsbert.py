@@ -1,0 +1,796 @@
+"""AugSBERT: sampling invariants, labelling, silver files, the resumable recipe and its CLI.
+
+Sampling is checked on hand-built sentences (and a hand-built encoder for kNN); the recipe runs
+end to end on the tiny BERT of ``conftest.py`` with 24 gold pairs and one epoch per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from sentsim.baselines import OverlapPairScorer
+from sentsim.cli import augsbert as cli_augsbert
+from sentsim.data import read_pairs
+from sentsim.errors import DataError, ModelLoadError, SentsimError
+from sentsim.training import TrainSettings
+from sentsim.training.augsbert import (
+    AugSbertConfig,
+    Sampling,
+    label_pairs,
+    run_augsbert,
+    sample_pairs,
+)
+from sentsim.training.sampling import pair_key
+from sentsim.training.silver import label_to_file, read_sentences, read_silver
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+GOLD = [
+    ("a man plays the guitar", "a man is playing a guitar", 4.8),
+    ("a woman plays the piano", "a woman is playing piano", 4.6),
+    ("a dog plays on the beach", "a dog is on the beach", 3.9),
+    ("a cat eats food", "the cat is eating", 4.0),
+    ("a boy plays soccer", "a girl plays piano", 1.2),
+    ("my card was declined", "why was my payment declined", 4.2),
+    ("my card was lost", "my card was stolen", 3.6),
+    ("freeze my card", "block my card", 4.7),
+    ("top up my account", "how can i top up", 4.1),
+    ("exchange rate for euro", "dollar to pound rate", 2.6),
+    ("cash from the atm", "money from the atm", 4.3),
+    ("the atm fee", "a fee for the transfer", 2.1),
+    ("a man eats food", "a woman plays guitar", 0.6),
+    ("where is my new card", "my card has not arrived", 3.4),
+    ("a refund for my payment", "my money back please", 3.7),
+    ("a girl with hair", "a house on the road", 0.1),
+    ("a car on the road", "a car on the beach", 2.4),
+    ("the bank transfer", "transfer money to the bank", 4.0),
+    ("my pin is blocked", "my card pin was blocked", 4.4),
+    ("a dog eats food", "a dog is eating", 4.5),
+    ("travel abroad with my card", "my card abroad is not working", 3.1),
+    ("a boy plays piano", "a boy is playing the piano", 4.9),
+    ("a cat on the house", "a dog in the car", 0.8),
+    ("pay with cash", "a payment with my card", 2.2),
+]
+DEV = [
+    ("a woman plays guitar", "a woman is playing the guitar", 4.7),
+    ("my card was declined abroad", "my payment abroad was declined", 4.1),
+    ("a dog on the road", "a cat in the house", 0.9),
+    ("top up with cash", "cash at the atm", 2.3),
+    ("the exchange fee", "a fee for exchange", 3.8),
+    ("a man plays soccer", "a girl eats food", 0.3),
+]
+TEST = [
+    ("a girl plays piano", "a girl is playing the piano", 4.8),
+    ("my new card arrived", "when will my card arrive", 2.9),
+    ("a boy eats food", "a house on the beach", 0.2),
+    ("block my account", "freeze my account", 4.6),
+]
+TARGET = [  # domain transfer: unlabelled target sentences
+    "my card payment was declined",
+    "why is my card declined",
+    "how do i top up my account",
+    "top up with a card",
+    "the exchange rate for pound",
+    "exchange euro to dollar",
+    "my card was stolen abroad",
+    "i lost my card",
+    "a refund for a payment",
+    "where is my refund",
+    "cash from an atm abroad",
+    "the atm fee for cash",
+]
+QUIET = {"log": lambda line: None, "show_progress": False}
+
+
+def write_pairs_csv(path: Path, rows: Sequence[tuple[str, str, float]]) -> Path:
+    lines = ["sentence1,sentence2,score", *(f"{a},{b},{s}" for a, b, s in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("augsbert-data")
+    target = root / "target.txt"
+    target.write_text("\n".join(TARGET) + "\n", encoding="utf-8")
+    return {
+        "gold": write_pairs_csv(root / "gold.csv", GOLD),
+        "dev": write_pairs_csv(root / "dev.csv", DEV),
+        "test": write_pairs_csv(root / "test.csv", TEST),
+        "target": target,
+    }
+
+
+SETTINGS = TrainSettings(epochs=1, batch_size=8, lr=1e-4, seed=3, checkpoint_every=2)
+
+
+def config_for(out: Path, tiny_bert_dir: Path, **changes: Any) -> AugSbertConfig:
+    base = AugSbertConfig(
+        out=out,
+        cross_encoder="train",
+        strategies=(Sampling.BM25, Sampling.RANDOM, Sampling.KNN),
+        cap=30,
+        base=tiny_bert_dir,
+        settings=SETTINGS,
+        cross_settings=SETTINGS,
+        label_batch_size=16,
+    )
+    return replace(base, **changes)
+
+
+class PointEncoder:
+    """A hand-built encoder: each sentence maps to a fixed vector (for exact kNN checks)."""
+
+    name = "points"
+    dim = 3
+
+    def __init__(self, vectors: dict[str, Sequence[float]]) -> None:
+        self.vectors = vectors
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        return np.array([self.vectors[t] for t in texts], dtype=np.float32)
+
+
+SENTENCES = [a for a, _, _ in GOLD] + [b for _, b, _ in GOLD]
+GOLD_PAIRS = [(a, b) for a, b, _ in GOLD]
+
+
+def random_encoder(sentences: Sequence[str], seed: int = 0) -> PointEncoder:
+    rng = np.random.default_rng(seed)
+    return PointEncoder({t: rng.normal(size=3).tolist() for t in sentences})
+
+
+# --- sampling -----------------------------------------------------------------------------------
+
+
+def test_sampling_parse_names_lists_and_errors() -> None:
+    assert Sampling.parse(" BM25+KNN ") is Sampling.BM25_KNN
+    assert Sampling.parse_many(["bm25,knn", "random", "bm25"]) == [
+        Sampling.BM25,
+        Sampling.KNN,
+        Sampling.RANDOM,
+    ]
+    with pytest.raises(ValueError, match=r"unknown sampling 'nn'; expected one of: random, bm25"):
+        Sampling.parse("nn")
+    with pytest.raises(ValueError, match="no sampling strategy given; choose from: random"):
+        Sampling.parse_many([" , "])
+
+
+@pytest.mark.parametrize("strategy", list(Sampling))
+def test_sampling_invariants(strategy: Sampling) -> None:
+    """No self-pairs, no gold pair and no repeat in either order, only given sentences, ≤ cap."""
+    encoder = random_encoder(SENTENCES)
+    for cap in (1000, 10):
+        pairs = sample_pairs(
+            SENTENCES, strategy, cap=cap, top_k=3, exclude=GOLD_PAIRS, encoder=encoder, seed=5
+        )
+        keys = [pair_key(a, b) for a, b in pairs]
+        assert 0 < len(pairs) <= cap
+        assert all(a != b for a, b in pairs)
+        assert len(set(keys)) == len(keys)
+        assert not set(keys) & {pair_key(a, b) for a, b in GOLD_PAIRS}
+        assert {t for p in pairs for t in p} <= set(SENTENCES)
+
+
+@pytest.mark.parametrize("strategy", list(Sampling))
+def test_sampling_is_deterministic_and_cap_keeps_an_ordered_subset(strategy: Sampling) -> None:
+    encoder = random_encoder(SENTENCES)
+
+    def run(seed: int, cap: int) -> list[tuple[str, str]]:
+        return sample_pairs(
+            SENTENCES, strategy, cap=cap, exclude=GOLD_PAIRS, encoder=encoder, seed=seed
+        )
+
+    full = run(1, 10_000)
+    assert run(1, 10_000) == full
+    capped = run(1, 7)
+    assert capped == run(1, 7)
+    assert len(capped) == 7
+    positions = [full.index(p) for p in capped]
+    assert positions == sorted(positions)
+    if strategy == Sampling.RANDOM:
+        assert run(2, 10_000) != full
+        assert len(full) > 2 * len(set(SENTENCES))  # about top_k partners per sentence
+
+
+def test_bm25_pairs_share_a_word_and_prefer_the_best_match() -> None:
+    """Every pair shares a word that is not a stopword (bm25s' English list)."""
+    import bm25s
+
+    pairs = sample_pairs(SENTENCES, "bm25", cap=1000, top_k=2, exclude=GOLD_PAIRS)
+    assert len(pairs) > len(GOLD)
+    for a, b in pairs:
+        words_a, words_b = bm25s.tokenize(
+            [a, b], stopwords="en", return_ids=False, show_progress=False
+        )
+        assert set(words_a) & set(words_b), (a, b)
+    mini = ["a red car", "a red car on the road", "my cat eats", "the piano"]
+    assert sample_pairs(mini, "bm25", cap=10, top_k=1)[0] == ("a red car", "a red car on the road")
+    assert sample_pairs(["the", "a", "of the"], "bm25", cap=10) == []  # stopwords only
+
+
+def test_knn_pairs_are_nearest_neighbours_by_cosine() -> None:
+    """Each pair (a, b): b is among a's top_k others by brute-force cosine, gold skipped."""
+    encoder = random_encoder(SENTENCES, seed=7)
+    texts = list(dict.fromkeys(SENTENCES))
+    vectors = encoder.encode(texts)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    gold = {pair_key(a, b) for a, b in GOLD_PAIRS}
+    top_k = 2
+    pairs = sample_pairs(texts, "knn", cap=1000, top_k=top_k, exclude=GOLD_PAIRS, encoder=encoder)
+    for a, b in pairs:
+        i = texts.index(a)
+        sims = vectors @ vectors[i]
+        order = [int(j) for j in np.argsort(-sims, kind="stable") if j != i]
+        allowed = [texts[j] for j in order if pair_key(a, texts[j]) not in gold]
+        assert b in allowed[:top_k]
+    # every sentence's nearest allowed neighbour appears, in one order or the other
+    keys = {pair_key(a, b) for a, b in pairs}
+    for i, a in enumerate(texts):
+        sims = vectors @ vectors[i]
+        nearest = next(
+            texts[int(j)]
+            for j in np.argsort(-sims, kind="stable")
+            if j != i and pair_key(a, texts[int(j)]) not in gold
+        )
+        assert pair_key(a, nearest) in keys
+
+
+def test_excluded_partners_do_not_use_up_top_k() -> None:
+    encoder = PointEncoder(
+        {"a": [1, 0, 0], "b": [0.9, 0.1, 0], "c": [0.7, 0.3, 0], "d": [0.1, 0.5, 1]}
+    )
+    assert sample_pairs(list("abcd"), "knn", cap=10, top_k=1, encoder=encoder) == [
+        ("a", "b"),
+        ("c", "b"),
+        ("d", "c"),
+    ]
+    without = sample_pairs(
+        list("abcd"), "knn", cap=10, top_k=1, exclude=[("b", "a")], encoder=encoder
+    )
+    assert without[0] == ("a", "c")
+    assert ("a", "b") not in without and ("b", "a") not in without
+
+
+def test_sampling_edges() -> None:
+    """No sentence, one, one repeated (plus a blank one), two: at most the one possible pair."""
+    two = ["red car", "blue car"]
+    encoder = random_encoder(two)
+    for strategy in Sampling:
+        assert sample_pairs([], strategy, cap=5, encoder=encoder) == []
+        assert sample_pairs(two[:1], strategy, cap=5, encoder=encoder) == []
+        assert sample_pairs([*two[:1], " ", two[0]], strategy, cap=5, encoder=encoder) == []
+        assert sample_pairs(two, strategy, cap=5, encoder=encoder) == [tuple(two)]
+        assert sample_pairs(two, strategy, cap=5, exclude=[two[::-1]], encoder=encoder) == []
+    with pytest.raises(TypeError, match="got a single str; wrap it in a list"):
+        sample_pairs("red car", "bm25", cap=5)
+
+
+def test_sampling_errors() -> None:
+    with pytest.raises(ValueError, match="cap must be at least 1"):
+        sample_pairs(SENTENCES, "bm25", cap=0)
+    with pytest.raises(ValueError, match="top_k must be at least 1"):
+        sample_pairs(SENTENCES, "bm25", cap=5, top_k=0)
+    for strategy in ("knn", "bm25+knn"):
+        with pytest.raises(ValueError, match=re.escape(f"sampling {strategy} ranks by bi-encoder")):
+            sample_pairs(SENTENCES, strategy, cap=5)
+    with pytest.raises(ValueError, match="unknown sampling 'best'"):
+        sample_pairs(SENTENCES, "best", cap=5)
+    flat = PointEncoder({t: [1.0] for t in ["a", "b"]})
+    with pytest.raises(ValueError, match=r"returned shape \(2, 1\) for 2 texts; expected \(2, 3\)"):
+        sample_pairs(["a", "b"], "knn", cap=5, encoder=flat)
+
+
+# --- labelling and silver files -----------------------------------------------------------------
+
+
+class ConstantJudge:
+    """Gives every pair the same score (to check the 0–1 range)."""
+
+    name = "constant"
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        return np.full(len(pairs), self.value, dtype=np.float32)
+
+
+class ShortJudge:
+    """A broken judge that drops the last score."""
+
+    name = "short"
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        return np.full(max(len(pairs) - 1, 0), 0.5, dtype=np.float32)
+
+
+class FailingJudge:
+    """Scores like word overlap for ``calls`` calls, then raises (a run that is cut off)."""
+
+    name = "failing"
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self.pairs_scored = 0
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        self.calls -= 1
+        self.pairs_scored += len(pairs)
+        return OverlapPairScorer().score_pairs(pairs)
+
+
+def test_label_pairs_uses_the_judges_scores_in_any_batch_size() -> None:
+    pairs = sample_pairs(SENTENCES, "bm25", cap=40, exclude=GOLD_PAIRS)
+    expected = OverlapPairScorer().score_pairs(pairs)
+    for batch_size in (1, 7, 1000):
+        silver = label_pairs(pairs, OverlapPairScorer(), batch_size=batch_size)
+        assert [(p.a, p.b) for p in silver] == pairs
+        assert np.allclose([p.target for p in silver], expected)
+    assert label_pairs([], OverlapPairScorer()) == []
+
+
+def test_label_pairs_errors() -> None:
+    pairs = [("a red car", "a red car on the road"), ("red car", "blue car")]
+    for value in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="judge constant returned scores outside 0–1"):
+            label_pairs(pairs, ConstantJudge(value))
+    assert [p.target for p in label_pairs(pairs, ConstantJudge(1.0))] == [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"returned shape \(1,\) for 2 pairs"):
+        label_pairs(pairs, ShortJudge())
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        label_pairs(pairs, OverlapPairScorer(), batch_size=0)
+
+
+def test_silver_file_is_read_by_read_pairs_and_labelling_resumes(tmp_path: Path) -> None:
+    """Cut off after 2 chunks (and a half-written line): the rerun labels only the rest."""
+    pairs = sample_pairs(SENTENCES, "bm25", cap=23, exclude=GOLD_PAIRS)
+    path = tmp_path / "silver-bm25.jsonl"
+    first = FailingJudge(calls=2)
+    with pytest.raises(KeyboardInterrupt):
+        label_to_file(path, pairs, first, batch_size=5, log=lambda line: None)
+    partial = path.with_name(path.name + ".partial")
+    assert not path.exists()
+    with partial.open("a", encoding="utf-8") as handle:
+        handle.write('{"sentence1": "cut of')  # a crash in the middle of a line
+    second = FailingJudge(calls=100)
+    messages: list[str] = []
+    label_to_file(path, pairs, second, batch_size=5, log=messages.append)
+    assert messages[0] == f"resuming labelling at pair 10 of {len(pairs)}"
+    assert second.pairs_scored == len(pairs) - 10
+    assert not partial.exists()
+    expected = label_pairs(pairs, OverlapPairScorer())
+    assert read_silver(path) == [replace(p, target=round(p.target, 6)) for p in expected]
+    dataset = read_pairs(path, score_range=(0.0, 1.0))
+    assert dataset.pairs() == pairs
+    assert np.allclose(dataset.normalized_scores(), [p.target for p in expected], atol=1e-6)
+
+
+def test_read_sentences_formats(tmp_path: Path) -> None:
+    txt = tmp_path / "s.txt"
+    txt.write_text("one dog\n\n  \none dog\ntwo cats\n", encoding="utf-8")
+    assert read_sentences(txt) == ["one dog", "two cats"]
+    jsonl = tmp_path / "s.jsonl"
+    rows = [{"text": "a"}, {"sentence1": "b", "sentence2": "a"}, {"sentence1": "c", "score": 1}]
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
+    assert read_sentences(jsonl) == ["a", "b", "c"]
+    csv_file = tmp_path / "s.csv"
+    csv_file.write_text("sentence1,sentence2\nx y,y z\ny z,z w\n", encoding="utf-8")
+    assert read_sentences(csv_file) == ["x y", "y z", "z w"]
+
+
+def test_read_sentences_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="unlabelled file not found"):
+        read_sentences(tmp_path / "missing.txt")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\n{oops\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.jsonl, line 2: not valid JSON"):
+        read_sentences(bad)
+    bad.write_text('["a", "b"]\n', encoding="utf-8")
+    with pytest.raises(DataError, match="line 1: expected a JSON object"):
+        read_sentences(bad)
+    bad.write_text('{"query": "a"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 1: has \['query'\]; expected 'text'"):
+        read_sentences(bad)
+    tsv = tmp_path / "bad.tsv"
+    tsv.write_text("query\tdoc\na\tb\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.tsv, line 2: has \['doc', 'query'\]"):
+        read_sentences(tsv)
+
+
+# --- the recipe, end to end ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def full_run(
+    data: dict[str, Path], tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[AugSbertConfig, Any, list[str]]:
+    """Gold mode: judge trained on gold; bm25, random and knn silver; dev and test."""
+    out = tmp_path_factory.mktemp("augsbert-run") / "out"
+    config = config_for(out, tiny_bert_dir, gold=data["gold"], dev=data["dev"], test=data["test"])
+    messages: list[str] = []
+    report = run_augsbert(config, log=messages.append)
+    return config, report, messages
+
+
+def test_run_writes_every_step_and_the_results_table(
+    full_run: tuple[AugSbertConfig, Any, list[str]],
+) -> None:
+    config, report, messages = full_run
+    out = config.out
+    for model in ("cross-encoder", "model-gold", "model-bm25", "model-random", "model-knn"):
+        assert (out / model / "train_report.json").is_file(), model
+        assert (out / model / "README.md").is_file()
+        assert not (out / model / "checkpoint").exists()
+    names = {p.name for p in out.iterdir()}
+    for s in ("bm25", "random", "knn"):
+        assert {f"silver-{s}-pairs.jsonl", f"silver-{s}.jsonl"} <= names
+        assert not any(n.endswith((".partial", ".tmp")) for n in names)
+    assert {"results.json", "results.md", "steps.json"} <= names
+    rows = {r.model: r for r in report.rows}
+    assert list(rows) == ["base", "judge", "gold", "bm25", "random", "knn"]
+    gold_pairs = {pair_key(a, b) for a, b in GOLD_PAIRS}
+    eval_pairs = {pair_key(a, b) for a, b, _ in DEV + TEST}
+    for s in ("bm25", "random", "knn"):
+        silver = read_pairs(out / f"silver-{s}.jsonl", score_range=(0.0, 1.0))
+        assert rows[s].silver_pairs == len(silver) <= config.cap
+        assert rows[s].train_pairs == len(GOLD) + len(silver)
+        assert not {pair_key(a, b) for a, b in silver.pairs()} & (gold_pairs | eval_pairs)
+        assert rows[s].minutes >= 0
+    assert rows["gold"].train_pairs == len(GOLD) and rows["gold"].silver_pairs == 0
+    assert rows["judge"].train_pairs == 2 * len(GOLD)  # both orders
+    for row in report.rows:
+        assert row.dev_spearman is not None and -100 <= row.dev_spearman <= 100
+        assert row.test_spearman is not None
+    table = (out / "results.md").read_text(encoding="utf-8")
+    assert (
+        "| model | silver pairs | train pairs | Spearman dev | Spearman test | minutes |" in table
+    )
+    assert f"| gold + silver bm25 | {rows['bm25'].silver_pairs} | " in table
+    assert "| gold only | 0 | 24 | " in table
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [r["model"] for r in saved["rows"]] == list(rows)
+    assert saved["steps"]["label-bm25"]["pairs"] == rows["bm25"].silver_pairs
+    assert any(m.startswith("[bm25] sampled ") for m in messages)
+    assert any(m.startswith("[knn] labelled ") for m in messages)
+
+
+def unplaced(rows: Sequence[Any]) -> list[Any]:
+    """Rows without their paths (the folder was copied elsewhere)."""
+    return [replace(r, path="") for r in rows]
+
+
+def test_second_run_skips_every_done_step(
+    full_run: tuple[AugSbertConfig, Any, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Nothing is trained, sampled, labelled or evaluated again; adding a strategy runs only it."""
+    config, report, _ = full_run
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    config = replace(config, out=out)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a done step ran again")
+
+    import sentsim.evaluation.sts
+    import sentsim.training.augsbert as recipe
+    import sentsim.training.loop
+
+    monkeypatch.setattr(sentsim.training.loop, "fit", refuse)
+    monkeypatch.setattr(recipe, "sample_pairs", refuse)
+    monkeypatch.setattr(recipe, "label_to_file", refuse)
+    monkeypatch.setattr(sentsim.evaluation.sts, "evaluate_sts", refuse)
+    messages: list[str] = []
+    again = run_augsbert(config, log=messages.append)
+    assert unplaced(again.rows) == unplaced(report.rows)
+    rewritten = {"results.json", "results.md"}
+    for path, mtime in mtimes.items():
+        if path.name not in rewritten:
+            assert path.stat().st_mtime_ns == mtime, path
+    assert sum("skipped" in m for m in messages) == 1 + 1 + 3 * 3  # judge, gold, 3 × 3 steps
+
+    monkeypatch.undo()
+    trained: list[str] = []
+    real_fit = sentsim.training.loop.fit
+
+    def counted_fit(task: Any, where: Path, *args: Any, **kwargs: Any) -> Any:
+        trained.append(where.name)
+        return real_fit(task, where, *args, **kwargs)
+
+    evaluated: list[str] = []
+    real_eval = sentsim.evaluation.sts.evaluate_sts
+    monkeypatch.setattr(sentsim.training.loop, "fit", counted_fit)
+    monkeypatch.setattr(
+        sentsim.evaluation.sts,
+        "evaluate_sts",
+        lambda d, scorer, **kw: evaluated.append(scorer.name) or real_eval(d, scorer, **kw),
+    )
+    more = replace(config, strategies=(*config.strategies, Sampling.BM25_KNN))
+    grown = run_augsbert(more, **QUIET)
+    assert trained == ["model-bm25+knn"]
+    assert evaluated == [str(out / "model-bm25+knn")] * 2  # dev and test
+    assert [r.model for r in grown.rows][-1] == "bm25+knn"
+    assert unplaced(grown.rows[:-1]) == unplaced(report.rows)
+
+
+def test_cut_off_training_resumes_from_its_checkpoint(
+    data: dict[str, Path],
+    tiny_bert_dir: Path,
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sentsim.training.bi import BiEncoderTask
+
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        gold=data["gold"],
+        cross_encoder=tiny_ce_dir,
+        strategies=(Sampling.BM25,),
+        settings=replace(SETTINGS, batch_size=4),
+    )
+    real_loss = BiEncoderTask.loss
+    calls = 0
+
+    def cut(self: BiEncoderTask, batch: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise KeyboardInterrupt
+        return real_loss(self, batch)
+
+    monkeypatch.setattr(BiEncoderTask, "loss", cut)
+    with pytest.raises(KeyboardInterrupt):
+        run_augsbert(config, **QUIET)
+    gold_dir = config.out / "model-gold"
+    assert (gold_dir / "checkpoint" / "state.json").is_file()
+    assert not (gold_dir / "train_report.json").exists()
+    monkeypatch.undo()
+    messages: list[str] = []
+    report = run_augsbert(config, log=messages.append)
+    assert "[gold] resuming on 24 pairs → " + str(gold_dir) in messages
+    assert "resuming at epoch 1, step 2 of 6" in messages
+    steps = json.loads((gold_dir / "train_report.json").read_text())["steps"]
+    assert steps == 6
+    assert not (gold_dir / "checkpoint").exists()
+    assert [r.model for r in report.rows] == ["base", "judge", "gold", "bm25"]
+    assert [r.dev_spearman for r in report.rows] == [None] * 4  # no dev given
+    assert report.rows[1].train_pairs == 0  # the judge was given, not trained here
+
+
+def test_domain_transfer_trains_on_silver_only(
+    data: dict[str, Path], tiny_bert_dir: Path, tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        unlabelled=data["target"],
+        cross_encoder=tiny_ce_dir,
+        knn_encoder=tiny_st_dir,
+        strategies=(Sampling.BM25_KNN,),
+        dev=data["dev"],
+    )
+    report = run_augsbert(config, **QUIET)
+    assert not (config.out / "model-gold").exists()
+    assert not (config.out / "cross-encoder").exists()
+    assert [r.model for r in report.rows] == ["base", "judge", "bm25+knn"]
+    row = report.rows[-1]
+    assert row.train_pairs == row.silver_pairs >= 8
+    silver = read_pairs(config.out / "silver-bm25+knn.jsonl", score_range=(0.0, 1.0))
+    assert {t for p in silver.pairs() for t in p} <= set(TARGET)
+    table = (config.out / "results.md").read_text(encoding="utf-8")
+    assert f"| bm25+knn | {row.silver_pairs} | {row.train_pairs} | " in table
+    assert "| — | " in table  # no test file
+
+
+# --- errors: each one before any training -------------------------------------------------------
+
+
+def bad_file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"strategies": ("nearest",)}, ValueError, "unknown sampling 'nearest'"),
+        ({"strategies": ()}, ValueError, "no sampling strategy given"),
+        ({"cap": 0}, ValueError, "--cap must be at least 1, got 0"),
+        ({"top_k": 0}, ValueError, "--top-k must be at least 1"),
+        ({"settings": replace(SETTINGS, epochs=0)}, ValueError, "--epochs must be at least 1"),
+        ({"settings": replace(SETTINGS, batch_size=0)}, ValueError, "--batch-size must be"),
+        ({"loss": "mse"}, ValueError, "unknown loss 'mse'; expected one of: cosent"),
+        ({"gold": None, "unlabelled": "target"}, ValueError, "--cross-encoder train needs --gold"),
+        ({"gold": None, "cross_encoder": "ce"}, ValueError, "without --gold, --unlabelled must"),
+        (
+            {"gold": None, "cross_encoder": "ce", "unlabelled": "target"},
+            ValueError,
+            "knn sampling searches with a bi-encoder; without --gold",
+        ),
+        ({"gold": "labels"}, DataError, "has no 'score' column .binary labels.; AugSBERT"),
+        ({"gold": "short"}, DataError, "3 usable rows; training needs at least 8"),
+        ({"dev": "labels"}, DataError, "--dev .*: Spearman needs graded scores that differ"),
+        ({"test": "flat"}, DataError, "--test .*: Spearman needs graded scores that differ"),
+        ({"unlabelled": "one"}, DataError, "1 distinct sentences; sampling needs at least 2"),
+        ({"base": "missing-model"}, ModelLoadError, "model '.*missing-model' not found"),
+        ({"cross_encoder": "missing-model"}, ModelLoadError, "missing-model' not found"),
+    ],
+)
+def test_bad_input_fails_before_any_training(
+    changes: dict[str, Any],
+    error: type[Exception],
+    message: str,
+    data: dict[str, Path],
+    tiny_bert_dir: Path,
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+) -> None:
+    files = {
+        "target": data["target"],
+        "ce": tiny_ce_dir,
+        "labels": bad_file(
+            tmp_path, "labels.csv", "sentence1,sentence2,label\n" + "a,b,1\nc,d,0\n" * 5
+        ),
+        "short": write_pairs_csv(tmp_path / "short.csv", GOLD[:3]),
+        "flat": bad_file(tmp_path, "flat.csv", "sentence1,sentence2,score\na,b,2\nc,d,2\n"),
+        "one": bad_file(tmp_path, "one.txt", "the only sentence\n"),
+        "missing-model": tmp_path / "missing-model",
+    }
+    resolved = {k: files.get(v, v) if isinstance(v, str) else v for k, v in changes.items()}
+    out = tmp_path / "out"
+    config = config_for(out, tiny_bert_dir, **{"gold": data["gold"], **resolved})
+    with pytest.raises(error, match=message):
+        run_augsbert(config, **QUIET)
+    assert not out.exists()
+
+
+def test_domain_transfer_with_too_few_silver_pairs(
+    tiny_bert_dir: Path, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    target = bad_file(tmp_path, "t.txt", "a red car\na blue car\na red house\n")
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        unlabelled=target,
+        cross_encoder=tiny_ce_dir,
+        strategies=(Sampling.RANDOM,),
+    )
+    with pytest.raises(
+        DataError, match="random sampling found 3 pairs among 3 sentences; training"
+    ):
+        run_augsbert(config, **QUIET)
+    assert not any(p.is_dir() for p in config.out.iterdir())
+
+
+def test_changed_sampling_settings_are_refused(
+    data: dict[str, Path],
+    tiny_bert_dir: Path,
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sentsim.training.loop
+
+    def stop(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # stop after labelling: only the silver files matter here
+
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        unlabelled=data["target"],
+        cross_encoder=tiny_ce_dir,
+        strategies=(Sampling.BM25,),
+    )
+    monkeypatch.setattr(sentsim.training.loop, "fit", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_augsbert(config, **QUIET)
+    assert (config.out / "silver-bm25.jsonl").is_file()
+    with pytest.raises(
+        SentsimError, match=r"was sampled with other settings \{'cap': \(30, 12\)\}"
+    ):
+        run_augsbert(replace(config, cap=12), **QUIET)
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> int:
+    import sentsim.cli
+
+    monkeypatch.setattr(sentsim.cli, "_MODULES", ["augsbert"])
+    return sentsim.cli.main(argv)
+
+
+def test_register_adds_the_command() -> None:
+    parser = argparse.ArgumentParser()
+    cli_augsbert.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            *["augsbert", "--cross-encoder", "train", "--sampling", "bm25,knn"],
+            *["--sampling", "random", "--cap", "100", "--out", "o", "--gold", "g.csv"],
+        ]
+    )
+    assert args.sampling == ["bm25,knn", "random"]
+    assert args.unlabelled == "from-gold" and args.epochs == 1 and args.base == "minilm"
+
+
+def test_cli_domain_transfer_prints_the_table_and_json(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    data: dict[str, Path],
+    tiny_bert_dir: Path,
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    argv = ["augsbert", "--unlabelled", str(data["target"]), "--cross-encoder", str(tiny_ce_dir)]
+    argv += ["--sampling", "bm25", "--cap", "20", "--out", str(out), "--base", str(tiny_bert_dir)]
+    argv += ["--batch-size", "8", "--no-progress", "--json", "--dev", str(data["dev"])]
+    monkeypatch.setattr("sys.argv", ["sentsim", *argv])  # the model card quotes the command
+    assert run_cli(monkeypatch, argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert [r["model"] for r in result["rows"]] == ["base", "judge", "bm25"]
+    assert "| bm25 | " in "\n".join(lines)
+    card = (out / "model-bm25" / "README.md").read_text(encoding="utf-8")
+    assert "    sentsim augsbert --unlabelled " in card and " --sampling bm25 --cap 20 " in card
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--sampling", "bm25,near"], "unknown sampling 'near'; expected one of: random, bm25"),
+        (["--sampling", "knn", "--unlabelled", "TARGET"], "knn sampling searches with a bi-enc"),
+        (["--sampling", "bm25"], "without --gold, --unlabelled must name a file"),
+        (["--sampling", "bm25", "--gold", "GOLD", "--dev", "TARGET"], "TARGET.* cannot tell"),
+    ],
+)
+def test_cli_bad_input_is_one_line(
+    extra: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    data: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+) -> None:
+    extra = [
+        str(data["target"]) if a == "TARGET" else str(data["gold"]) if a == "GOLD" else a
+        for a in extra
+    ]
+    message = message.replace("TARGET", "target.txt")
+    argv = ["augsbert", "--cross-encoder", str(tiny_ce_dir), "--cap", "5"]
+    argv += ["--out", str(tmp_path / "out"), *extra]
+    assert run_cli(monkeypatch, argv) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sentsim: error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "out").exists()
