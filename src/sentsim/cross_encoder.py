@@ -147,6 +147,8 @@ class CrossEncoder:
         order carries no meaning).
         """
         items = check_pairs(pairs)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         if symmetric:
             forward = self.predict(items, batch_size=batch_size, show_progress=show_progress)
             swapped = [(b, a) for a, b in items]
@@ -174,6 +176,8 @@ class CrossEncoder:
         if not isinstance(query, str):
             raise TypeError(f"query is {type(query).__name__}, expected str")
         texts = check_texts(docs)
+        if top_k is not None and top_k < 0:
+            raise ValueError(f"top_k must be ≥ 0 (or None for all), got {top_k}")
         if self.num_labels != 1:
             raise ValueError(
                 f"{self.name} has {self.num_labels} outputs ({', '.join(self.labels)}); rank needs "

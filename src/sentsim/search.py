@@ -194,6 +194,8 @@ class SearchPipeline:
         self, queries: Sequence[str], *, top_k: int = 10, rerank: bool = True
     ) -> list[SearchResponse]:
         """Run both stages for several queries (the first stage batched)."""
+        if top_k < 0:
+            raise ValueError(f"top_k must be ≥ 0, got {top_k}")
         start = time.perf_counter()
         candidates = self.first_stage(queries)
         first_seconds = (time.perf_counter() - start) / max(1, len(queries))

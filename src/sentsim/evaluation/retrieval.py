@@ -91,11 +91,8 @@ def load_beir(
 
 
 def _ranked(docs: Sequence[tuple[str, float]]) -> list[str]:
-    return [d for d, _ in sorted(docs, key=lambda x: (-x[1], _neg(x[0])))]
-
-
-def _neg(doc_id: str) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in doc_id)
+    # Score, then id, both descending: trec_eval compares ids with strcmp, so "d2" > "d10" > "d1".
+    return [d for d, _ in sorted(docs, key=lambda x: (x[1], x[0]), reverse=True)]
 
 
 def ndcg_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:

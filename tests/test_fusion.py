@@ -1,0 +1,168 @@
+"""Fusing a cross-encoder with a bi-encoder's cosine: formula, weight choice, stored config."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.cross_encoder import CrossEncoder
+from sentsim.evaluation.scorers import EncoderPairScorer
+from sentsim.fusion import (
+    CrossEncoderScorer,
+    FusedScorer,
+    FusionConfig,
+    choose_weight,
+    fuse,
+    load_judge,
+    read_fusion,
+    write_fusion,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CONFIG = FusionConfig(
+    bi_encoder="tiny-bi",
+    weight=0.25,
+    ce_mean=0.5,
+    ce_std=0.2,
+    bi_mean=0.6,
+    bi_std=0.1,
+    selected_on="dev.csv",
+)
+PAIRS = [
+    ("my card was declined", "why was my payment declined"),
+    ("a man plays guitar", "a woman is eating food"),
+    ("the dog", "cat"),
+]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_fuse_by_hand() -> None:
+    """``sigmoid(w (ce − μ_ce)/σ_ce + (1 − w)(cos − μ_cos)/σ_cos)``, elementwise, float32."""
+    ce = np.array([0.9, 0.5, 0.1])
+    cos = np.array([0.7, 0.6, 0.8])
+    # z_ce = (2, 0, −2); z_cos = (1, 0, 2); 0.25 z_ce + 0.75 z_cos = (1.25, 0, 1.0).
+    expected = [_sigmoid(1.25), 0.5, _sigmoid(1.0)]
+    got = fuse(ce, cos, CONFIG)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_fuse_extreme_weights_follow_one_score() -> None:
+    """``w = 1`` ignores the cosine; ``w = 0`` ignores the cross-encoder."""
+    ce, cos = np.array([0.9, 0.1]), np.array([0.2, 0.95])
+    only_ce = fuse(ce, cos, replace(CONFIG, weight=1.0))
+    only_cos = fuse(ce, cos, replace(CONFIG, weight=0.0))
+    np.testing.assert_allclose(only_ce, [_sigmoid(2.0), _sigmoid(-2.0)], rtol=1e-6)
+    np.testing.assert_allclose(only_cos, [_sigmoid(-4.0), _sigmoid(3.5)], rtol=1e-6)
+
+
+def _fine_gold_and_noise(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Gold scores spaced finely, and an unrelated score: any weight on the noise breaks ties."""
+    rng = np.random.default_rng(0)
+    return np.linspace(0.0, 5.0, n), rng.normal(size=n)
+
+
+def test_choose_weight_picks_1_when_the_cross_encoder_equals_gold() -> None:
+    gold, noise = _fine_gold_and_noise()
+    config, spearman = choose_weight(gold, noise, gold, bi_encoder="bi", selected_on="dev.csv")
+    assert config.weight == 1.0
+    assert spearman == pytest.approx(100.0)
+    assert (config.bi_encoder, config.selected_on) == ("bi", "dev.csv")
+    assert config.ce_mean == pytest.approx(gold.mean())
+    assert config.ce_std == pytest.approx(gold.std())
+    assert config.bi_mean == pytest.approx(noise.mean())
+    assert config.bi_std == pytest.approx(noise.std())
+
+
+def test_choose_weight_picks_0_when_the_cosine_equals_gold() -> None:
+    gold, noise = _fine_gold_and_noise()
+    config, spearman = choose_weight(noise, gold, gold, bi_encoder="bi", selected_on="dev.csv")
+    assert config.weight == 0.0
+    assert spearman == pytest.approx(100.0)
+
+
+def test_choose_weight_with_a_constant_score_does_not_divide_by_zero() -> None:
+    """A constant cross-encoder has σ = 0, stored as 1 so that fusing stays finite."""
+    gold, _ = _fine_gold_and_noise(20)
+    config, spearman = choose_weight(np.full(20, 0.5), gold, gold, bi_encoder="bi", selected_on="")
+    assert config.ce_std == 1.0
+    assert spearman == pytest.approx(100.0)
+    assert np.isfinite(fuse(np.full(20, 0.5), gold, config)).all()
+
+
+def test_write_fusion_keeps_other_keys_and_reads_back(tmp_path: Path) -> None:
+    (tmp_path / "sentsim_config.json").write_text(json.dumps({"max_length": 77, "note": "x"}))
+    write_fusion(tmp_path, CONFIG)
+    stored = json.loads((tmp_path / "sentsim_config.json").read_text())
+    assert stored["max_length"] == 77 and stored["note"] == "x"
+    assert read_fusion(tmp_path) == CONFIG
+    newer = replace(CONFIG, weight=0.8)
+    write_fusion(tmp_path, newer)  # overwriting keeps the other keys too
+    assert read_fusion(tmp_path) == newer
+    assert json.loads((tmp_path / "sentsim_config.json").read_text())["max_length"] == 77
+
+
+def test_write_fusion_without_a_config_file(tmp_path: Path) -> None:
+    assert read_fusion(tmp_path) is None
+    write_fusion(tmp_path, CONFIG)
+    assert read_fusion(tmp_path) == CONFIG
+
+
+def test_read_fusion_without_fusion_key(tmp_path: Path) -> None:
+    (tmp_path / "sentsim_config.json").write_text(json.dumps({"max_length": 77}))
+    assert read_fusion(tmp_path) is None
+
+
+def test_fused_cross_encoder_still_loads_alone(tiny_ce_dir: Path, tmp_path: Path) -> None:
+    """A fusion written beside a cross-encoder leaves it loadable, and a re-save keeps it."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    before = CrossEncoder.load(judge_dir, max_length=40, device="cpu").save(judge_dir)
+    write_fusion(before, CONFIG)
+    model = CrossEncoder.load(judge_dir, device="cpu")
+    assert model.max_length == 40
+    model.save(judge_dir)
+    assert read_fusion(judge_dir) == CONFIG
+
+
+def test_cross_encoder_scorer_refuses_several_outputs(tiny_bert_dir: Path) -> None:
+    nli = CrossEncoder.load(tiny_bert_dir, num_labels=3, device="cpu")
+    with pytest.raises(ValueError, match="has 3 outputs; similarity needs one score"):
+        CrossEncoderScorer(nli)
+
+
+def test_load_judge_fuses_as_its_config_says(
+    tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """``load_judge`` scores ``fuse(symmetric ce, cos)``; with ``fused=False`` the CE alone."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    config = replace(CONFIG, bi_encoder=str(tiny_st_dir), symmetric=True)
+    write_fusion(judge_dir, config)
+    ce = CrossEncoder.load(judge_dir, device="cpu").predict(PAIRS, symmetric=True)
+    cos = EncoderPairScorer(BiEncoder.load(tiny_st_dir, device="cpu")).score_pairs(PAIRS)
+
+    fused = load_judge(judge_dir)
+    assert isinstance(fused, FusedScorer)
+    assert "w=0.25" in fused.name
+    np.testing.assert_allclose(fused.score_pairs(PAIRS), fuse(ce, cos, config), atol=1e-6)
+
+    alone = load_judge(judge_dir, fused=False)
+    assert isinstance(alone, CrossEncoderScorer)
+    np.testing.assert_allclose(alone.score_pairs(PAIRS), ce, atol=1e-6)
+
+
+def test_load_judge_without_fusion_is_the_symmetric_cross_encoder(tiny_ce_dir: Path) -> None:
+    judge = load_judge(tiny_ce_dir)
+    assert isinstance(judge, CrossEncoderScorer) and judge.symmetric

@@ -1,0 +1,347 @@
+"""Pair-classification and retrieval metrics: hand-computed cases and trec_eval as reference."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentsim.data import read_pairs
+from sentsim.errors import DataError
+from sentsim.evaluation.pairs import at_threshold, average_precision, best_threshold, evaluate_pairs
+from sentsim.evaluation.retrieval import (
+    METRICS,
+    Qrels,
+    Run,
+    evaluate_run,
+    load_beir,
+    per_query,
+    read_qrels,
+    write_trec_run,
+)
+
+# -- pair classification ---------------------------------------------------------------------------
+
+
+def test_average_precision_by_hand() -> None:
+    """Sorted by score the gold reads 1 0 1 0: AP = (1/1 + 2/3) / 2."""
+    scores = np.array([0.6, 0.9, 0.7, 0.8])
+    gold = np.array([0, 1, 1, 0])
+    assert average_precision(scores, gold) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_average_precision_edges() -> None:
+    assert average_precision(np.array([0.3, 0.2]), np.array([0, 0])) == 0.0
+    assert average_precision(np.array([0.1, 0.9]), np.array([1, 1])) == 1.0
+    assert average_precision(np.array([0.5]), np.array([1])) == 1.0
+    # Ties keep input order: the positive listed second ranks second.
+    assert average_precision(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
+    assert average_precision(np.array([0.5, 0.5]), np.array([1, 0])) == 1.0
+
+
+def test_at_threshold_by_hand() -> None:
+    """``score ≥ t`` predicts 1: at 0.7, predictions 1 1 1 0 0 against gold 1 0 1 0 0."""
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.3])
+    gold = np.array([1, 0, 1, 0, 0])
+    r = at_threshold(scores, gold, 0.7)
+    assert r.threshold == 0.7
+    assert r.accuracy == pytest.approx(80.0)
+    assert r.precision == pytest.approx(100 * 2 / 3)
+    assert r.recall == pytest.approx(100.0)
+    assert r.f1 == pytest.approx(80.0)
+
+
+def test_at_threshold_with_nothing_predicted_or_nothing_relevant() -> None:
+    none_predicted = at_threshold(np.array([0.1, 0.2]), np.array([1, 0]), 0.5)
+    assert (none_predicted.precision, none_predicted.recall, none_predicted.f1) == (0, 0, 0)
+    assert none_predicted.accuracy == 50.0
+    none_relevant = at_threshold(np.array([0.1, 0.9]), np.array([0, 0]), 0.5)
+    assert (none_relevant.recall, none_relevant.f1, none_relevant.accuracy) == (0, 0, 50.0)
+
+
+def test_best_threshold_by_hand() -> None:
+    """Midpoints of 0.3 0.6 0.7 0.8 0.9 are tried; F1 is best (80) at 0.65, between 0.6 and 0.7."""
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.3])
+    gold = np.array([1, 0, 1, 0, 0])
+    best = best_threshold(scores, gold)
+    assert best.threshold == pytest.approx(0.65)
+    assert best.f1 == pytest.approx(80.0)
+    # Accuracy: 80 at 0.65, also 80 at 0.85 (predict only 0.9); the first wins.
+    by_accuracy = best_threshold(scores, gold, by="accuracy")
+    assert by_accuracy.threshold == pytest.approx(0.65)
+    assert by_accuracy.accuracy == pytest.approx(80.0)
+
+
+def test_best_threshold_can_predict_everything_and_one_score() -> None:
+    """All positive: the threshold below the lowest score predicts all and gives F1 100."""
+    best = best_threshold(np.array([0.2, 0.4]), np.array([1, 1]))
+    assert best.threshold < 0.2 and best.f1 == 100.0
+    single = best_threshold(np.array([0.5]), np.array([1]))
+    assert single.f1 == 100.0
+
+
+class TableScorer:
+    """A pair scorer that looks each pair's score up in a table."""
+
+    name = "table"
+
+    def __init__(self, table: dict[tuple[str, str], float]) -> None:
+        self.table = table
+
+    def score_pairs(
+        self, pairs: list[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> np.ndarray:
+        return np.array([self.table[p] for p in pairs], dtype=np.float32)
+
+
+def _label_file(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    lines = ["sentence1,sentence2,label"] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_evaluate_pairs_oracle_and_dev_threshold(tmp_path: Path) -> None:
+    """AP on the data; F1 at the data's own best threshold (oracle) or at the dev set's."""
+    rows = [("a", "1", "1"), ("b", "2", "0"), ("c", "3", "1"), ("d", "4", "0"), ("e", "5", "0")]
+    dev_rows = [("f", "6", "1"), ("g", "7", "0"), ("h", "8", "0")]
+    table = {("a", "1"): 0.9, ("b", "2"): 0.8, ("c", "3"): 0.7, ("d", "4"): 0.6, ("e", "5"): 0.3}
+    table |= {("f", "6"): 0.95, ("g", "7"): 0.8, ("h", "8"): 0.7}
+    data = read_pairs(_label_file(tmp_path / "test.csv", rows))
+    dev = read_pairs(_label_file(tmp_path / "dev.csv", dev_rows))
+    oracle = evaluate_pairs(data, TableScorer(table))
+    assert oracle["average_precision"] == pytest.approx(100 * (1 + 2 / 3) / 2, abs=0.01)
+    assert oracle["threshold_from"] == "oracle"
+    assert oracle["threshold"] == pytest.approx(0.65)
+    assert (oracle["accuracy"], oracle["f1"], oracle["recall"]) == (80.0, 80.0, 100.0)
+    assert (oracle["pairs"], oracle["positive_rate"]) == (5, 40.0)
+    # Dev: 0.95 is the only positive; the best F1 cut is between 0.8 and 0.95.
+    chosen = evaluate_pairs(data, TableScorer(table), dev=dev)
+    assert chosen["threshold_from"] == f"dev:{dev.path}"
+    assert chosen["threshold"] == pytest.approx(0.875)
+    assert (chosen["accuracy"], chosen["precision"], chosen["recall"]) == (80.0, 100.0, 50.0)
+    assert chosen["f1"] == pytest.approx(66.67)
+
+
+def test_evaluate_pairs_needs_binary_labels(tmp_path: Path) -> None:
+    data = read_pairs(_label_file(tmp_path / "nli.csv", [("a", "b", "entailment")]))
+    with pytest.raises(DataError, match=r"nli\.csv: labels must be 0 or 1 .*\['entailment'\]"):
+        evaluate_pairs(data, TableScorer({("a", "b"): 0.5}))
+
+
+# -- retrieval: by hand ----------------------------------------------------------------------------
+
+QRELS: Qrels = {
+    "q1": {"d1": 2, "d2": 1, "d3": 0, "d4": -1, "d5": 1},
+    "q2": {"d1": 1},
+    "q3": {"d2": 0, "d3": -1},  # nothing relevant: dropped
+    "q4": {"d9": 1},  # relevant document never retrieved
+}
+RUN: Run = {
+    "q1": [("d3", 0.9), ("d4", 0.7), ("d1", 0.8), ("d2", 0.6), ("dx", 0.5)],
+    "q2": [("d1", 0.3)],
+    "q3": [("d2", 0.9)],
+    "q4": [("d1", 0.9)],
+}
+
+
+def test_retrieval_metrics_by_hand() -> None:
+    """q1 ranks d3 (0), d1 (2), d4 (−1), d2 (1), dx: relevant are d1, d2, d5.
+
+    nDCG@10 = (2/log2 3 + 1/log2 5) / (2 + 1/log2 3 + 1/log2 4); MRR = 1/2; recall = 2/3;
+    AP = (1/2 + 2/4) / 3; accuracy@1 = 0. A negative judgement counts as 0, not as a penalty.
+    """
+    scores = per_query(RUN, QRELS)
+    assert set(scores) == {"q1", "q2", "q4"}
+    q1 = scores["q1"]
+    ndcg = (2 / math.log2(3) + 1 / math.log2(5)) / (2 + 1 / math.log2(3) + 1 / math.log2(4))
+    assert q1["ndcg@10"] == pytest.approx(ndcg)
+    assert q1["mrr@10"] == pytest.approx(1 / 2)
+    assert q1["recall@100"] == pytest.approx(2 / 3)
+    assert q1["map@100"] == pytest.approx((1 / 2 + 2 / 4) / 3)
+    assert q1["accuracy@1"] == 0.0
+    assert scores["q2"] == dict.fromkeys(METRICS, 1.0)
+    assert scores["q4"] == dict.fromkeys(METRICS, 0.0)
+
+
+def test_evaluate_run_means_over_queries_with_a_relevant_document() -> None:
+    result = evaluate_run(RUN, QRELS)
+    assert result["queries"] == 3.0
+    ndcg = (2 / math.log2(3) + 1 / math.log2(5)) / (2 + 1 / math.log2(3) + 1 / math.log2(4))
+    assert result["ndcg@10"] == round(100 * (ndcg + 1 + 0) / 3, 2)
+    assert result["mrr@10"] == round(100 * (0.5 + 1) / 3, 2)
+    assert result["accuracy@1"] == round(100 / 3, 2)
+
+
+def test_metric_cutoffs() -> None:
+    """A relevant document at rank 11 counts for recall@100 and MAP@100, not nDCG@10 or MRR@10."""
+    run: Run = {"q": [(f"n{i:02d}", 1 - i / 100) for i in range(10)] + [("rel", 0.5)]}
+    scores = per_query(run, {"q": {"rel": 1}})["q"]
+    assert (scores["ndcg@10"], scores["mrr@10"]) == (0.0, 0.0)
+    assert scores["recall@100"] == 1.0
+    assert scores["map@100"] == pytest.approx(1 / 11)
+
+
+def test_ties_are_broken_by_descending_document_id() -> None:
+    """trec_eval compares ids as strings, descending: d2 before d10 before d1."""
+    run: Run = {"q": [("d1", 1.0), ("d10", 1.0), ("d2", 1.0)]}
+    assert per_query(run, {"q": {"d1": 1}})["q"]["mrr@10"] == pytest.approx(1 / 3)
+    assert per_query(run, {"q": {"d2": 1}})["q"]["mrr@10"] == 1.0
+
+
+def test_evaluate_run_without_relevant_documents_errors() -> None:
+    with pytest.raises(DataError, match="no query has a relevant document"):
+        evaluate_run({"q": [("d", 1.0)]}, {"q": {"d": 0}})
+
+
+# -- retrieval: against trec_eval ------------------------------------------------------------------
+
+
+def _random_case(ties: bool) -> tuple[Run, Qrels]:
+    """50 queries, 120 retrieved of 300 documents each, 20 judgements from −1 to 3.
+
+    The first 5 queries judge nothing relevant; with ``ties`` scores have one decimal, so many
+    documents tie and ids like d1 / d10 / d100 must be ordered as trec_eval orders them.
+    """
+    rng = np.random.default_rng(7 if ties else 3)
+    docs = np.array([f"d{i}" for i in range(300)])
+    run: Run = {}
+    qrels: Qrels = {}
+    for q in range(50):
+        qid = f"q{q}"
+        retrieved = rng.choice(docs, size=120, replace=False)
+        scores = rng.permutation(10_000)[:120] / 10_000
+        if ties:
+            scores = np.round(scores, 1)
+        run[qid] = [(str(d), float(s)) for d, s in zip(retrieved, scores, strict=True)]
+        judged = rng.choice(docs, size=20, replace=False)
+        grades = rng.choice([-1, 0, 0, 1, 2, 3], size=20) if q >= 5 else rng.choice([-1, 0], 20)
+        qrels[qid] = {str(d): int(g) for d, g in zip(judged, grades, strict=True)}
+    return run, qrels
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct-scores", "tied-scores"])
+def test_retrieval_metrics_match_trec_eval(ties: bool) -> None:
+    """Per query, our metrics equal pytrec_eval's: ndcg_cut_10, recall_100, map_cut_100, P_1, and
+    recip_rank on the run cut to its top 10 (trec's recip_rank has no cut-off)."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    run, qrels = _random_case(ties)
+    ours = per_query(run, qrels)
+    assert set(ours) == {f"q{q}" for q in range(5, 50)}
+    as_dict = {q: dict(docs) for q, docs in run.items()}
+    measures = {"ndcg_cut_10", "recall_100", "map_cut_100", "P_1"}
+    trec = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(as_dict)
+    top10 = {
+        q: dict(sorted(docs, key=lambda x: (x[1], x[0]), reverse=True)[:10])
+        for q, docs in run.items()
+    }
+    trec_rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
+    pairs = [("ndcg@10", "ndcg_cut_10"), ("recall@100", "recall_100"), ("map@100", "map_cut_100")]
+    pairs.append(("accuracy@1", "P_1"))
+    for qid, mine in ours.items():
+        for name, trec_name in pairs:
+            assert mine[name] == pytest.approx(trec[qid][trec_name], abs=1e-9), (qid, name)
+        assert mine["mrr@10"] == pytest.approx(trec_rr[qid]["recip_rank"], abs=1e-9), qid
+    # The case is not degenerate: every metric takes several values.
+    for name in METRICS:
+        assert len({round(s[name], 6) for s in ours.values()}) > 1, name
+
+
+# -- BEIR folders and run files --------------------------------------------------------------------
+
+
+def _beir(root: Path, *, qrels: str | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    corpus = [
+        {"_id": "d1", "title": "Cards", "text": "my card was declined"},
+        {"_id": "d2", "title": None, "text": "top up with cash"},
+        {"_id": "d3", "text": "exchange rates"},
+    ]
+    queries = [
+        {"_id": "q1", "text": "card declined"},
+        {"_id": "q2", "text": "how to top up"},
+        {"_id": "q3", "text": "not in this split"},
+    ]
+    (root / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in corpus) + "\n")
+    (root / "queries.jsonl").write_text("\n".join(json.dumps(r) for r in queries) + "\n\n")
+    (root / "qrels").mkdir(exist_ok=True)
+    default = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq2\td3\t0\n"
+    (root / "qrels" / "test.tsv").write_text(qrels if qrels is not None else default)
+    return root
+
+
+def test_load_beir(tmp_path: Path) -> None:
+    """Corpus id → (title, text) with a missing title as ''; only the split's queries are kept."""
+    data = load_beir(_beir(tmp_path / "beir"), "test")
+    assert data.corpus == {
+        "d1": ("Cards", "my card was declined"),
+        "d2": ("", "top up with cash"),
+        "d3": ("", "exchange rates"),
+    }
+    assert data.queries == {"q1": "card declined", "q2": "how to top up"}
+    assert data.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2, "d3": 0}}
+    subset = load_beir(tmp_path / "beir", "test", queries_subset=["q2"])
+    assert list(subset.queries) == ["q2"] and list(subset.qrels) == ["q2"]
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "message"),
+    [
+        (
+            "corpus.jsonl",
+            '{"_id": "d1", "text": "a"}\n{broken\n',
+            r"corpus\.jsonl, line 2: not valid",
+        ),
+        (
+            "corpus.jsonl",
+            '{"_id": "d1", "text": "a"}\n\n{"_id": "d3"}\n',
+            r"line 3: missing .*'text'",
+        ),
+        ("queries.jsonl", '{"text": "q"}\n', r"queries\.jsonl, line 1: missing .*\['_id'\]"),
+        ("qrels/test.tsv", "q\td\ts\nq1\td1\t1\n", r"test\.tsv, line 1: expected the header"),
+        (
+            "qrels/test.tsv",
+            "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\n",
+            r"line 3: expected 3",
+        ),
+        ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t0.5\n", r"line 2: score '0\.5'"),
+        ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq9\td1\t1\n", r"absent from queries.*q9"),
+    ],
+)
+def test_load_beir_errors_name_the_file_and_line(
+    tmp_path: Path, file: str, content: str, message: str
+) -> None:
+    root = _beir(tmp_path / "beir")
+    (root / file).write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_beir(root, "test")
+
+
+def test_load_beir_missing_files(tmp_path: Path) -> None:
+    root = _beir(tmp_path / "beir")
+    with pytest.raises(DataError, match=r"qrels file missing: .*dev\.tsv"):
+        load_beir(root, "dev")
+    (root / "queries.jsonl").unlink()
+    with pytest.raises(DataError, match=r"BEIR file missing: .*queries\.jsonl"):
+        load_beir(root, "test")
+    with pytest.raises(DataError, match=r"qrels file missing"):
+        read_qrels(tmp_path / "nowhere.tsv")
+
+
+def test_write_trec_run(tmp_path: Path) -> None:
+    """``qid Q0 docid rank score tag``, best first, ranks from 1; trec_eval reads it back."""
+    run: Run = {"q1": [("d1", 0.25), ("d2", 0.75), ("d10", 0.25)], "q2": [("x", 1.0)]}
+    path = tmp_path / "run.trec"
+    write_trec_run(run, path, tag="mine")
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "q1 Q0 d2 1 0.750000 mine",
+        "q1 Q0 d10 2 0.250000 mine",
+        "q1 Q0 d1 3 0.250000 mine",
+        "q2 Q0 x 1 1.000000 mine",
+    ]
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    with path.open() as handle:
+        parsed = pytrec_eval.parse_run(handle)
+    assert parsed == {q: dict(docs) for q, docs in run.items()}

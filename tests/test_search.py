@@ -1,0 +1,429 @@
+"""Corpus reading, passage splitting, rank fusion, and retrieve-and-rerank on a tiny index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.corpus import read_corpus, split_passages
+from sentsim.cross_encoder import CrossEncoder
+from sentsim.errors import DataError
+from sentsim.index import Document, Index, IndexHit
+from sentsim.search import (
+    Retriever,
+    SearchPipeline,
+    SearchResponse,
+    SearchResult,
+    build_index,
+    encoder_identity,
+    minmax_fuse,
+    passages_for,
+    rrf_fuse,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+VOCAB_WORDS = (  # noqa: SIM905 - a word list reads better as one string
+    "bank money account transfer payment cash atm pin balance fee exchange rate currency euro "
+    "dollar pound abroad travel country refund lost stolen freeze block new order arrive delivery "
+    "help please dog cat man woman girl boy play guitar piano hair soccer beach eat food car road"
+).split()
+
+
+# -- read_corpus -----------------------------------------------------------------------------------
+
+
+def test_read_corpus_jsonl(tmp_path: Path) -> None:
+    """``id``/``title``/``text``; other keys become metadata; an int id becomes a str."""
+    path = tmp_path / "docs.jsonl"
+    rows = [
+        {"id": "a", "title": "Cards", "text": "my card was declined", "lang": "en"},
+        {"id": 7, "text": "top up with cash"},
+    ]
+    path.write_text(json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n", encoding="utf-8")
+    assert read_corpus(path) == [
+        Document("a", "my card was declined", "Cards", {"lang": "en"}),
+        Document("7", "top up with cash", "", {}),
+    ]
+
+
+def test_read_corpus_beir_id(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"_id": "d1", "title": None, "text": "café ☕"}) + "\n")
+    assert read_corpus(path) == [Document("d1", "café ☕", "", {})]
+
+
+@pytest.mark.parametrize(("name", "sep"), [("docs.csv", ","), ("docs.tsv", "\t")])
+def test_read_corpus_csv_and_tsv(tmp_path: Path, name: str, sep: str) -> None:
+    path = tmp_path / name
+    lines = [sep.join(["id", "title", "text"]), sep.join(["a", "Cards", "card declined"])]
+    lines.append(sep.join(["b", "", "top up"]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert read_corpus(path) == [
+        Document("a", "card declined", "Cards", {}),
+        Document("b", "top up", "", {}),
+    ]
+
+
+def test_read_corpus_folder(tmp_path: Path) -> None:
+    """A folder of .md / .txt: id = relative path; title = the ``# `` heading or the file name."""
+    root = tmp_path / "kb"
+    (root / "sub").mkdir(parents=True)
+    (root / "cards.md").write_text("# Declined cards\n\nWhy a card is declined.\n")
+    (root / "sub" / "top-up_cash.txt").write_text("Top up with cash at an ATM.\n")
+    (root / "only-heading.md").write_text("# Nothing below\n")  # no text: skipped
+    (root / "notes.json").write_text("{}")  # not a text file: ignored
+    assert read_corpus(root) == [
+        Document("cards.md", "Why a card is declined.", "Declined cards"),
+        Document("sub/top-up_cash.txt", "Top up with cash at an ATM.\n", "top up cash"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("d.jsonl", '{"id": "a", "text": "x"}\n{"text": "y"}\n', r"d\.jsonl, line 2: missing 'id'"),
+        ("d.jsonl", '{"id": "a", "text": "x"}\n\n{"id": "b"}\n', r"line 3: document 'b' has no"),
+        ("d.jsonl", '{"id": " ", "text": "x"}\n', r"line 1: missing 'id'"),
+        ("d.jsonl", '{"id": "a", "text": "  "}\n', r"line 1: document 'a' has no 'text'"),
+        ("d.jsonl", '{"id": "a", "text": "x"}\n{oops\n', r"d\.jsonl, line 2: not valid JSON"),
+        ("d.jsonl", '["a", "x"]\n', r"line 1: expected a JSON object"),
+        ("d.csv", "id,text\na,x\n,y\n", r"d\.csv, line 3: missing 'id'"),
+        ("d.csv", "id,body\na,x\n", r"d\.csv, line 1: header needs 'id' and 'text'"),
+        ("d.xml", "<doc/>", r"unknown corpus format '\.xml'; expected \.jsonl"),
+        ("d.jsonl", "\n\n", r"d\.jsonl: the corpus has no documents"),
+    ],
+)
+def test_read_corpus_errors(tmp_path: Path, name: str, content: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        read_corpus(path)
+
+
+def test_read_corpus_missing_or_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="corpus not found"):
+        read_corpus(tmp_path / "nowhere.jsonl")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="the corpus has no documents"):
+        read_corpus(tmp_path / "empty")
+
+
+# -- split_passages --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_bert_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_bert_dir, local_files_only=True)
+
+
+def _n_tokens(tokenizer: Any, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _assert_covers(text: str, passages: list[str]) -> None:
+    """Each passage is a verbatim slice, in order, and together they cover every non-space char."""
+    covered = np.zeros(len(text), dtype=bool)
+    start = 0
+    for passage in passages:
+        at = text.find(passage, start)
+        assert at >= 0, f"passage is not a slice of the text after offset {start}: {passage!r}"
+        covered[at : at + len(passage)] = True
+        start = at + 1
+    gaps = [i for i, c in enumerate(text) if not covered[i] and not c.isspace()]
+    assert gaps == [], f"characters in no passage: {[text[i] for i in gaps[:10]]}"
+
+
+def test_split_passages_short_text_is_one_passage(tokenizer: Any) -> None:
+    text = "  my card was declined  "
+    assert split_passages(text, tokenizer, max_tokens=8) == [text]
+    exactly = " ".join(VOCAB_WORDS[:8])
+    assert split_passages(exactly, tokenizer, max_tokens=8) == [exactly]
+
+
+@pytest.mark.parametrize(("max_tokens", "stride"), [(8, 3), (20, 5), (32, 32), (50, 0)])
+def test_split_passages_cover_every_token(tokenizer: Any, max_tokens: int, stride: int) -> None:
+    """A long text: windows of ≤ ``max_tokens`` pieces, overlapping by ``stride``, cover it all."""
+    rng = np.random.default_rng(max_tokens)
+    words = [str(w) for w in rng.choice(VOCAB_WORDS, size=150)]  # one word piece each
+    text = " ".join(words)
+    passages = split_passages(text, tokenizer, max_tokens=max_tokens, stride=stride)
+    assert len(passages) > 1
+    _assert_covers(text, passages)
+    assert all(_n_tokens(tokenizer, p) <= max_tokens for p in passages)
+    step = max(1, max_tokens - stride)
+    assert passages[0] == " ".join(words[:max_tokens])
+    assert passages[1] == " ".join(words[step : step + max_tokens])
+    assert text.endswith(passages[-1])
+
+
+def test_split_passages_covers_unicode_and_word_pieces(tokenizer: Any) -> None:
+    """Words split into pieces and accented text are still covered end to end."""
+    text = " ".join(["zebra café naïve quokka transferring ☕ money"] * 12)
+    passages = split_passages(text, tokenizer, max_tokens=16, stride=4)
+    assert len(passages) > 1
+    _assert_covers(text, passages)
+
+
+def test_split_passages_rejects_tiny_windows(tokenizer: Any) -> None:
+    with pytest.raises(ValueError, match="max_tokens=7 is too small"):
+        split_passages("a b c", tokenizer, max_tokens=7)
+
+
+# -- fusion ----------------------------------------------------------------------------------------
+
+
+def hits(*pairs: tuple[str, float]) -> list[IndexHit]:
+    return [IndexHit(doc, score, rank) for rank, (doc, score) in enumerate(pairs, start=1)]
+
+
+def test_rrf_fuse_by_hand() -> None:
+    """``Σ 1/(60 + rank)``; a document missing from a list gets nothing from it."""
+    dense = hits(("a", 0.9), ("b", 0.8), ("c", 0.1))
+    lexical = hits(("b", 12.0), ("d", 3.0))
+    fused = dict(rrf_fuse([dense, lexical]))
+    assert fused == pytest.approx(
+        {"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 63, "d": 1 / 62}, rel=1e-12
+    )
+    assert [d for d, _ in rrf_fuse([dense, lexical])] == ["b", "a", "d", "c"]
+    assert dict(rrf_fuse([dense], k=0)) == pytest.approx({"a": 1.0, "b": 1 / 2, "c": 1 / 3})
+
+
+def test_rrf_fuse_ties_keep_first_appearance_and_scores_ignored() -> None:
+    """Equal fused scores keep the order of first appearance; raw scores play no part."""
+    fused = rrf_fuse([hits(("x", 0.1)), hits(("y", 99.0))])
+    assert [d for d, _ in fused] == ["x", "y"]
+    assert rrf_fuse([]) == [] and rrf_fuse([[], []]) == []
+
+
+def test_minmax_fuse_by_hand() -> None:
+    """Each list min–max scaled to 0–1, then ``w · dense + (1 − w) · bm25``, missing counts 0."""
+    dense = hits(("a", 0.9), ("c", 0.7), ("b", 0.5))  # a 1, c 0.5, b 0
+    lexical = hits(("b", 10.0), ("d", 4.0))  # b 1, d 0
+    fused = minmax_fuse(dense, lexical, 0.5)
+    assert dict(fused) == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.25, "d": 0.0})
+    assert [d for d, _ in fused] == ["a", "b", "c", "d"]  # a = b: ties by id
+    assert dict(minmax_fuse(dense, lexical, 0.8)) == pytest.approx(
+        {"a": 0.8, "b": 0.2, "c": 0.4, "d": 0.0}
+    )
+
+
+def test_minmax_fuse_single_hit_and_empty_list() -> None:
+    """One hit (no spread) scales to 1; an empty list contributes nothing."""
+    assert minmax_fuse(hits(("a", 0.3)), [], 0.25) == [("a", 0.25)]
+    assert minmax_fuse([], hits(("b", 2.0), ("c", 1.0)), 0.25) == [("b", 0.75), ("c", 0.0)]
+
+
+# -- pipeline --------------------------------------------------------------------------------------
+
+SHORT_DOCS = [
+    Document("declined", "why was my card declined abroad", "Declined card"),
+    Document("topup", "how can i top up my account with cash", "Top up"),
+    Document("rate", "the exchange rate for euro and dollar", "Exchange rate"),
+    Document("lost", "my card was lost or stolen please freeze it", "Lost card"),
+    Document("guitar", "a man plays guitar on the beach", "Guitar"),
+    Document("food", "a woman is eating food in the house"),
+]
+# ~130 word pieces: over the tiny model's 62-token passages, so it is split.
+LONG_TEXT = " ".join(VOCAB_WORDS * 3) + " zebra quokka"
+LONG = Document("long", LONG_TEXT, "Long read")
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert_dir: Path) -> BiEncoder:
+    return BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reranker(tiny_ce_dir: Path) -> CrossEncoder:
+    return CrossEncoder.load(tiny_ce_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def index(encoder: BiEncoder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
+    built = build_index([*SHORT_DOCS, LONG], tmp_path_factory.mktemp("search") / "idx", encoder)
+    yield built
+    built.close()
+
+
+def test_build_index_splits_the_long_document(index: Index, encoder: BiEncoder) -> None:
+    """Short documents are one passage; the long one several, each within the model's limit."""
+    info = index.info()
+    passages = passages_for(LONG, encoder.transformer.tokenizer, encoder.max_seq_length - 2)
+    assert len(passages) > 1
+    assert (info.documents, info.passages) == (7, 6 + len(passages))
+    assert index.encoder == encoder_identity(encoder)
+    assert all(p.startswith("Long read\n") for p in passages)
+    tokenizer = encoder.transformer.tokenizer
+    assert all(_n_tokens(tokenizer, p) <= encoder.max_seq_length - 2 for p in passages)
+
+
+@pytest.mark.parametrize("retriever", ["dense", "bm25", "hybrid"])
+def test_search_returns_typed_ranked_results(
+    index: Index, encoder: BiEncoder, retriever: str
+) -> None:
+    pipeline = SearchPipeline(index, encoder, retriever=retriever, k_retrieve=5)
+    response = pipeline.search("my card was declined", top_k=3)
+    assert isinstance(response, SearchResponse)
+    assert response.query == "my card was declined"
+    assert set(response.timings) == {"first_stage", "rerank"}
+    results = response.results
+    assert 1 <= len(results) <= 3
+    assert all(isinstance(r, SearchResult) for r in results)
+    assert [r.rank for r in results] == list(range(1, len(results) + 1))
+    assert [r.first_stage_rank for r in results] == [r.rank for r in results]  # no re-ranking
+    scores = [r.first_stage_score for r in results]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r.rerank_score is None for r in results)
+    by_id = {d.id: d for d in [*SHORT_DOCS, LONG]}
+    for r in results:
+        assert r.title == by_id[r.doc_id].title
+        assert r.snippet and by_id[r.doc_id].text.startswith(r.snippet.rstrip("…"))
+
+
+def test_bm25_finds_the_document_whose_text_is_the_query(index: Index, encoder: BiEncoder) -> None:
+    pipeline = SearchPipeline(index, encoder, retriever="bm25")
+    for doc in SHORT_DOCS:
+        assert pipeline.search(doc.text).results[0].doc_id == doc.id
+
+
+def test_long_document_is_found_by_words_from_its_end(index: Index, encoder: BiEncoder) -> None:
+    """Words past the first window still reach the index: BM25 and the dense passage vectors."""
+    bm25 = SearchPipeline(index, encoder, retriever="bm25").search("quokka")
+    assert [r.doc_id for r in bm25.results] == ["long"]
+    last = passages_for(LONG, encoder.transformer.tokenizer, encoder.max_seq_length - 2)[-1]
+    assert "quokka" in last and "quokka" not in LONG_TEXT[:200]
+    hit = index.search_dense(encoder.encode([last]), 1)[0][0]
+    assert hit.doc_id == "long"
+    assert hit.score == pytest.approx(1.0, abs=1e-5)
+    assert hit.passage is not None and hit.passage > 0
+    dense = SearchPipeline(index, encoder, retriever="dense").search(last)
+    assert dense.results[0].doc_id == "long"
+
+
+@pytest.mark.parametrize("hybrid", ["rrf", "minmax"])
+def test_hybrid_first_stage_fuses_dense_and_bm25(
+    index: Index, encoder: BiEncoder, hybrid: str
+) -> None:
+    """The hybrid candidates are the fusion of the index's own dense and BM25 lists."""
+    query, k = "card declined abroad", 4
+    pipeline = SearchPipeline(index, encoder, hybrid=hybrid, hybrid_weight=0.3, k_retrieve=k)
+    dense = index.search_dense(encoder.encode([query]), k)[0]
+    lexical = index.search_bm25([query], k)[0]
+    expected = rrf_fuse([dense, lexical]) if hybrid == "rrf" else minmax_fuse(dense, lexical, 0.3)
+    assert pipeline.first_stage([query])[0] == expected[:k]
+
+
+def test_reranking_sets_rerank_scores_and_orders_by_them(
+    index: Index, encoder: BiEncoder, reranker: CrossEncoder
+) -> None:
+    pipeline = SearchPipeline(index, encoder, reranker, retriever="hybrid", k_retrieve=7)
+    response = pipeline.search("card declined", top_k=7)
+    ce = [r.rerank_score for r in response.results]
+    assert all(s is not None and 0 < s < 1 for s in ce)
+    assert ce == sorted(ce, reverse=True)  # type: ignore[type-var]
+    assert [r.rank for r in response.results] == list(range(1, len(ce) + 1))
+    first = pipeline.first_stage(["card declined"])[0]
+    for r in response.results:  # first-stage facts survive re-ordering
+        assert first[r.first_stage_rank - 1][0] == r.doc_id
+        assert first[r.first_stage_rank - 1][1] == pytest.approx(r.first_stage_score)
+    plain = pipeline.search("card declined", top_k=7, rerank=False)
+    assert all(r.rerank_score is None for r in plain.results)
+    assert [r.doc_id for r in plain.results] == [d for d, _ in first]
+
+
+def test_rerank_score_of_a_long_document_is_its_best_passage(
+    index: Index, encoder: BiEncoder, reranker: CrossEncoder
+) -> None:
+    """Reference: the cross-encoder's max over the document's passages (title prepended)."""
+    query = "zebra quokka"
+    pipeline = SearchPipeline(index, encoder, reranker)
+    budget = reranker.max_length - _n_tokens(reranker.tokenizer, query) - 3
+    passages = passages_for(LONG, reranker.tokenizer, budget)
+    assert len(passages) > 1
+    expected = reranker.predict([(query, p) for p in passages]).max()
+    got = pipeline.rerank_scores(query, ["long", "rate"])
+    assert got[0] == pytest.approx(float(expected), abs=1e-6)
+    assert got[1] == pytest.approx(
+        float(reranker.predict([(query, "Exchange rate\n" + SHORT_DOCS[2].text)])[0]), abs=1e-6
+    )
+    assert pipeline.rerank_scores(query, []).shape == (0,)
+
+
+def test_search_many_batches_the_first_stage(index: Index, encoder: BiEncoder) -> None:
+    pipeline = SearchPipeline(index, encoder, retriever="hybrid")
+    queries = ["card declined", "exchange rate", "guitar"]
+    many = pipeline.search_many(queries, top_k=2)
+    assert [r.query for r in many] == queries
+    for query, response in zip(queries, many, strict=True):
+        assert response.results == pipeline.search(query, top_k=2).results
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query_is_refused(index: Index, encoder: BiEncoder, query: str) -> None:
+    for retriever in Retriever:
+        with pytest.raises(ValueError, match="query 0 is empty"):
+            SearchPipeline(index, encoder, retriever=retriever).search(query)
+
+
+def test_top_k_zero_gives_nothing_and_negative_is_refused(index: Index, encoder: BiEncoder) -> None:
+    pipeline = SearchPipeline(index, encoder)
+    assert pipeline.search("card declined", top_k=0).results == []
+    with pytest.raises(ValueError, match="top_k must be ≥ 0, got -1"):
+        pipeline.search("card declined", top_k=-1)
+
+
+def test_non_string_query_is_refused(index: Index, encoder: BiEncoder) -> None:
+    with pytest.raises(TypeError, match="query 1 is int"):
+        SearchPipeline(index, encoder).search_many(["ok", 3])  # type: ignore[list-item]
+
+
+def test_pipeline_settings_are_checked(index: Index, encoder: BiEncoder) -> None:
+    with pytest.raises(ValueError, match="unknown hybrid fusion 'sum'; expected rrf or minmax"):
+        SearchPipeline(index, encoder, hybrid="sum")
+    with pytest.raises(ValueError, match="k_retrieve must be ≥ 1, got 0"):
+        SearchPipeline(index, encoder, k_retrieve=0)
+    with pytest.raises(
+        ValueError, match="unknown retriever 'sparse'; expected one of: dense, bm25"
+    ):
+        SearchPipeline(index, encoder, retriever="sparse")
+    assert Retriever.parse("BM25") is Retriever.BM25
+
+
+def test_encoder_identity_needs_a_saved_encoder(encoder: BiEncoder) -> None:
+    unsaved = BiEncoder(encoder.transformer, normalize=True)
+    with pytest.raises(ValueError, match="not loaded from disk"):
+        encoder_identity(unsaved)
+
+
+def test_deleted_document_is_never_returned(encoder: BiEncoder, tmp_path: Path) -> None:
+    """After ``delete``, no retriever returns the document, even for its exact text."""
+    with build_index([*SHORT_DOCS, LONG], tmp_path / "idx", encoder) as idx:
+        assert idx.delete(["rate", "long"]) == 2
+        for retriever in Retriever:
+            pipeline = SearchPipeline(idx, encoder, retriever=retriever, k_retrieve=10)
+            for query in (SHORT_DOCS[2].text, "quokka exchange rate euro"):
+                found = [r.doc_id for r in pipeline.search(query, top_k=10).results]
+                assert "rate" not in found and "long" not in found
+                assert found or retriever is Retriever.BM25
+
+
+def test_build_index_upsert_replaces_a_document(encoder: BiEncoder, tmp_path: Path) -> None:
+    """Re-running ``build_index`` with ``upsert=True`` replaces a document's text and vectors."""
+    path = tmp_path / "idx"
+    build_index(SHORT_DOCS, path, encoder).close()
+    changed = Document("rate", "the dog plays soccer", "Dogs")
+    with build_index([changed], path, encoder, upsert=True) as idx:
+        assert len(idx) == len(SHORT_DOCS)
+        assert idx.get(["rate"])[0].text == "the dog plays soccer"
+        bm25 = SearchPipeline(idx, encoder, retriever="bm25").search("soccer")
+        assert [r.doc_id for r in bm25.results] == ["rate"]
+        assert SearchPipeline(idx, encoder, retriever="bm25").search("euro").results == []

@@ -1,0 +1,690 @@
+"""Training: losses by hand, batching invariants, data checks, and ``fit`` runs on tiny models.
+
+Every run trains the 2-layer, 32-wide BERT of ``conftest.py`` on a few dozen hand-made pairs for
+a few dozen steps: enough to see the loss fall, the best epoch kept and a resumed run end on the
+very weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.cross_encoder import CrossEncoder
+from sentsim.data import read_pairs
+from sentsim.errors import DataError, SentsimError
+from sentsim.training import TrainReport, TrainSettings, fit
+from sentsim.training.bi import (
+    BiEncoderTask,
+    RetrievalTask,
+    cosent_loss,
+    cosine_mse_loss,
+    mnrl_loss,
+)
+from sentsim.training.card import write_card
+from sentsim.training.cross import CrossEncoderTask
+from sentsim.training.data import (
+    MIN_TRAIN_ROWS,
+    TargetKind,
+    Triple,
+    distinct_positive_batches,
+    load_train_data,
+    read_triples,
+    shuffled_batches,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+GRADED = [
+    ("my card was declined", "why was my payment declined", 4.5),
+    ("a man plays guitar", "a woman is eating food", 0.2),
+    ("the dog", "cat", 1.0),
+    ("pin", "atm cash", 2.0),
+    ("cat", "the dog", 1.5),
+    ("top up", "how can i top up", 4.0),
+    ("where is my card", "my card has not arrived", 3.5),
+    ("exchange rate", "euro dollar pound", 2.5),
+    ("lost card", "my card was stolen", 3.8),
+    ("a boy plays soccer", "a girl plays piano", 1.2),
+    ("refund", "my money back", 3.0),
+    ("freeze my card", "block my card", 4.8),
+    ("the beach", "a house", 0.3),
+    ("fee for atm", "atm cash fee", 4.1),
+    ("pay", "payment", 4.4),
+    ("road", "car", 2.2),
+]
+GRADED_DEV = [
+    ("my payment was declined", "card declined", 4.2),
+    ("a girl plays guitar", "a man is eating", 0.5),
+    ("dog", "the cat", 1.4),
+    ("atm pin", "cash", 2.1),
+    ("new card", "card delivery", 3.3),
+    ("euro rate", "exchange", 3.9),
+    ("soccer", "piano", 0.8),
+    ("block card", "freeze card", 4.9),
+]
+TOPICS = [
+    "my card was declined",
+    "a man plays guitar",
+    "the dog",
+    "pin",
+    "top up",
+    "where is my card",
+    "exchange rate",
+    "lost card",
+]
+# Memorisable: the label is whether the second text says yes.
+YES_NO = [(t, "yes it is", 1) for t in TOPICS] + [(t, "no it is not", 0) for t in TOPICS]
+NLI = [
+    ("a man plays guitar", "a man plays music", "entailment"),
+    ("a man plays guitar", "a woman plays piano", "neutral"),
+    ("a man plays guitar", "nobody plays", "contradiction"),
+    ("the dog is eating", "an animal eats", "entailment"),
+    ("the dog is eating", "the dog is on the beach", "neutral"),
+    ("the dog is eating", "the dog is not eating", "contradiction"),
+    ("my card was declined", "a payment failed", "entailment"),
+    ("my card was declined", "i was abroad", "neutral"),
+    ("my card was declined", "the payment worked", "contradiction"),
+    ("a girl plays soccer", "a girl plays", "entailment"),
+    ("a girl plays soccer", "a girl plays at the beach", "neutral"),
+    ("a girl plays soccer", "a boy eats food", "contradiction"),
+]
+TRIPLES = [
+    ("card declined", "why was my card declined", "how to top up"),
+    ("payment declined", "why was my card declined", None),
+    ("top up with cash", "how to top up", None),
+    ("add money", "how to top up", "exchange rate for euro"),
+    ("euro rate", "exchange rate for euro", None),
+    ("pound rate", "exchange rate for euro", "where is my new card"),
+    ("card not arrived", "where is my new card", None),
+    ("card delivery", "where is my new card", None),
+    ("lost my card", "freeze a lost card", "how to top up"),
+    ("card stolen", "freeze a lost card", None),
+    ("atm fee", "fees for cash at the atm", None),
+    ("cash fee", "fees for cash at the atm", None),
+]
+DEV_TRIPLES = [
+    ("declined card", "why was my card declined", None),
+    ("top up card", "how to top up", None),
+    ("rate for dollar", "exchange rate for euro", None),
+    ("new card when", "where is my new card", None),
+    ("stolen", "freeze a lost card", None),
+    ("fee atm", "fees for cash at the atm", None),
+    ("my card was declined", "why was my card declined", None),
+    ("topup", "how to top up", None),
+]
+QUIET: dict[str, Any] = {"show_progress": False, "log": lambda _: None}
+
+
+def write_pairs(path: Path, rows: list[tuple[str, str, Any]], target: str = "score") -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sentence1", "sentence2", target])
+        writer.writerows(rows)
+    return path
+
+
+def write_triples(path: Path, rows: list[tuple[str, str, str | None]]) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for anchor, positive, negative in rows:
+            row = {"anchor": anchor, "positive": positive}
+            if negative:
+                row["negative"] = negative
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
+def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+def mean_loss(task: Any, batch_size: int = 4) -> float:
+    """Mean training loss over one epoch's batches, without dropout or gradients."""
+    task.module.eval()
+    with torch.no_grad():
+        losses = [float(task.loss(b)) for b in task.batches(0, 0, batch_size)]
+    task.module.train()
+    return sum(losses) / len(losses)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("train-data")
+    return {
+        "graded": write_pairs(root / "graded.csv", GRADED),
+        "graded_dev": write_pairs(root / "graded_dev.csv", GRADED_DEV),
+        "yes_no": write_pairs(root / "yes_no.csv", YES_NO, "label"),
+        "nli": write_pairs(root / "nli.csv", NLI, "label"),
+        "nli_dev": write_pairs(root / "nli_dev.csv", NLI[:6], "label"),
+        "triples": write_triples(root / "triples.jsonl", TRIPLES),
+        "dev_triples": write_triples(root / "dev_triples.jsonl", DEV_TRIPLES),
+    }
+
+
+# -- losses ----------------------------------------------------------------------------------------
+
+
+def test_cosent_loss_by_hand() -> None:
+    """``log(1 + Σ_{y_i > y_j} exp(λ (cos_j − cos_i)))`` over the 3 ordered pairs of 3 items."""
+    cos = torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64)
+    target = torch.tensor([1.0, 0.2, 0.6], dtype=torch.float64)
+    # y_0 > y_1: 20 (0.5 − 0.9); y_0 > y_2: 20 (0.1 − 0.9); y_2 > y_1: 20 (0.5 − 0.1).
+    expected = math.log(1 + math.exp(-8) + math.exp(-16) + math.exp(8))
+    assert float(cosent_loss(cos, target)) == pytest.approx(expected, rel=1e-12)
+    expected_1 = math.log(1 + math.exp(-0.4) + math.exp(-0.8) + math.exp(0.4))
+    assert float(cosent_loss(cos, target, scale=1.0)) == pytest.approx(expected_1, rel=1e-12)
+
+
+def test_cosent_loss_ignores_ties_and_is_near_zero_when_the_order_is_right() -> None:
+    """Equal targets add no term (loss ``log 1 = 0``); a well-ordered batch has a small loss."""
+
+    def t(*values: float) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float64)
+
+    assert float(cosent_loss(t(0.3, 0.8), t(0.5, 0.5))) == 0.0
+    right = cosent_loss(t(0.9, 0.1), t(1.0, 0.0))
+    wrong = cosent_loss(t(0.1, 0.9), t(1.0, 0.0))
+    assert float(right) == pytest.approx(math.log(1 + math.exp(-16)), rel=1e-9)
+    assert float(wrong) > 15
+
+
+def test_cosine_mse_loss_by_hand() -> None:
+    cos = torch.tensor([0.9, 0.5, 0.1])
+    target = torch.tensor([1.0, 0.2, 0.6])
+    assert float(cosine_mse_loss(cos, target)) == pytest.approx((0.01 + 0.09 + 0.25) / 3)
+
+
+def test_mnrl_loss_is_cross_entropy_by_hand() -> None:
+    """``mean_i −log softmax(λ cos(a_i, c_·))_i``; candidates: positives, then hard negatives."""
+    rng = np.random.default_rng(0)
+    anchors = rng.normal(size=(3, 5))
+    candidates = rng.normal(size=(4, 5))  # 3 positives, then one hard negative
+    a = anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
+    c = candidates / np.linalg.norm(candidates, axis=1, keepdims=True)
+    logits = 20.0 * a @ c.T
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -np.mean([log_softmax[i, i] for i in range(3)])
+    got = mnrl_loss(torch.tensor(anchors), torch.tensor(candidates))
+    assert float(got) == pytest.approx(expected, rel=1e-10)
+    # Scaling a vector changes nothing: the loss is on cosines.
+    scaled = mnrl_loss(torch.tensor(anchors) * 7, torch.tensor(candidates) * 0.1)
+    assert float(scaled) == pytest.approx(expected, rel=1e-10)
+
+
+# -- batching --------------------------------------------------------------------------------------
+
+
+def test_shuffled_batches_are_a_seeded_permutation() -> None:
+    items = list(range(10))
+    batches = shuffled_batches(items, epoch=0, seed=1, batch_size=4)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(x for b in batches for x in b) == items
+    assert batches == shuffled_batches(items, epoch=0, seed=1, batch_size=4)
+    assert batches != shuffled_batches(items, epoch=1, seed=1, batch_size=4)
+
+
+def _clashing_triples() -> list[Triple]:
+    """24 triples over 5 positives; some negatives are other triples' positives."""
+    positives = [f"article {i}" for i in range(5)]
+    out = []
+    for i in range(24):
+        negative = positives[(i + 1) % 5] if i % 3 == 0 else (f"other {i}" if i % 3 == 1 else None)
+        out.append(Triple(f"question {i}", positives[i % 5], negative))
+    return out
+
+
+@pytest.mark.parametrize(("seed", "epoch", "batch_size"), [(0, 0, 4), (1, 3, 3), (7, 2, 8)])
+def test_distinct_positive_batches_never_share_a_positive(
+    seed: int, epoch: int, batch_size: int
+) -> None:
+    """In every batch no two triples share a positive, no negative is another's positive, and the
+    batches together hold every triple exactly once."""
+    triples = _clashing_triples()
+    batches = distinct_positive_batches(triples, epoch=epoch, seed=seed, batch_size=batch_size)
+    assert Counter(t for b in batches for t in b) == Counter(triples)
+    for batch in batches:
+        assert 1 <= len(batch) <= batch_size
+        positives = [t.positive for t in batch]
+        assert len(set(positives)) == len(positives)
+        for t in batch:
+            others = {u.positive for u in batch if u is not t}
+            assert t.negative not in others
+    again = distinct_positive_batches(triples, epoch=epoch, seed=seed, batch_size=batch_size)
+    assert again == batches
+
+
+def test_distinct_positive_batches_one_positive_makes_batches_of_one() -> None:
+    triples = [Triple(f"q{i}", "the only article") for i in range(5)]
+    batches = distinct_positive_batches(triples, epoch=0, seed=0, batch_size=4)
+    assert [len(b) for b in batches] == [1] * 5
+    assert distinct_positive_batches([], epoch=0, seed=0, batch_size=4) == []
+
+
+# -- training data ---------------------------------------------------------------------------------
+
+
+def test_load_train_data_graded_is_normalized(files: dict[str, Path]) -> None:
+    """Scores map to 0–1 over the file's range; ``both_orders`` adds each pair reversed."""
+    data = load_train_data([files["graded"]])
+    assert data.kind == TargetKind.GRADED
+    assert data.sources == [str(files["graded"])]
+    targets = [p.target for p in data.pairs]
+    lo, hi = 0.2, 4.8
+    assert targets == pytest.approx([(s - lo) / (hi - lo) for *_, s in GRADED])
+    both = load_train_data([files["graded"]], both_orders=True)
+    assert len(both.pairs) == 2 * len(GRADED)
+    assert (both.pairs[1].a, both.pairs[1].b) == (both.pairs[0].b, both.pairs[0].a)
+    assert both.pairs[1].target == both.pairs[0].target
+
+
+def test_load_train_data_binary_and_classes(files: dict[str, Path]) -> None:
+    binary = load_train_data([files["yes_no"]])
+    assert binary.kind == TargetKind.BINARY
+    assert [p.target for p in binary.pairs] == [float(y) for *_, y in YES_NO]
+    classes = load_train_data([files["nli"]])
+    assert classes.kind == TargetKind.CLASSES
+    assert classes.labels == ["contradiction", "entailment", "neutral"]  # sorted when not given
+    assert [classes.labels[int(p.target)] for p in classes.pairs] == [y for *_, y in NLI]
+    ordered = load_train_data([files["nli"]], labels=["entailment", "neutral", "contradiction"])
+    assert [p.target for p in ordered.pairs[:3]] == [0.0, 1.0, 2.0]
+
+
+def test_load_train_data_too_few_rows(tmp_path: Path) -> None:
+    short = write_pairs(tmp_path / "short.csv", GRADED[: MIN_TRAIN_ROWS - 1])
+    with pytest.raises(DataError, match=r"short\.csv: 7 usable rows; training needs at least 8"):
+        load_train_data([short])
+
+
+def test_load_train_data_mixed_kinds(files: dict[str, Path]) -> None:
+    with pytest.raises(DataError, match=r"mix kinds of target \(graded\.csv: graded, nli\.csv"):
+        load_train_data([files["graded"], files["nli"]])
+
+
+def test_load_train_data_unknown_labels(files: dict[str, Path]) -> None:
+    with pytest.raises(DataError, match=r"nli\.csv: labels \['contradiction'\] are not among"):
+        load_train_data([files["nli"]], labels=["entailment", "neutral"])
+
+
+def test_read_triples_formats(tmp_path: Path) -> None:
+    """JSONL, CSV and TSV; an empty or absent negative is None."""
+    jsonl = read_triples(write_triples(tmp_path / "t.jsonl", TRIPLES))
+    assert jsonl == [Triple(a, p, n) for a, p, n in TRIPLES]
+    for name, delimiter in (("t.csv", ","), ("t.tsv", "\t")):
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, delimiter=delimiter)
+            writer.writerow(["anchor", "positive", "negative"])
+            writer.writerows([(a, p, n or "") for a, p, n in TRIPLES])
+        assert read_triples(path) == jsonl
+
+
+def test_read_triples_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.jsonl"
+    with pytest.raises(DataError, match="training file not found"):
+        read_triples(missing)
+    no_positive = tmp_path / "no_positive.csv"
+    no_positive.write_text("anchor,answer\n" + "q,a\n" * 10, encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"no_positive\.csv, line 1: header has \['anchor', 'answer'"
+    ):
+        read_triples(no_positive)
+    rows = [json.dumps({"anchor": f"q{i}", "positive": f"p{i}"}) for i in range(10)]
+    bad_row = tmp_path / "bad_row.jsonl"
+    rows[2] = json.dumps({"anchor": "q", "negative": "n"})
+    bad_row.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad_row\.jsonl, line 3: needs non-empty 'anchor'"):
+        read_triples(bad_row)
+    rows[2] = json.dumps({"anchor": "", "positive": "p"})
+    bad_row.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad_row\.jsonl, line 3: needs non-empty 'anchor'"):
+        read_triples(bad_row)
+    empty_csv_cell = tmp_path / "empty.csv"
+    empty_csv_cell.write_text("anchor,positive\n" + "q,p\n" * 4 + "q,\n" + "q,p\n" * 4)
+    with pytest.raises(DataError, match=r"empty\.csv, line 6: needs non-empty"):
+        read_triples(empty_csv_cell)
+    rows[2] = "{not json"
+    bad_row.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad_row\.jsonl, line 3: not valid JSON"):
+        read_triples(bad_row)
+    with pytest.raises(DataError, match=r"few\.jsonl: 7 rows; training needs at least 8"):
+        read_triples(write_triples(tmp_path / "few.jsonl", TRIPLES[:7]))
+
+
+def test_tasks_refuse_mismatched_data(
+    files: dict[str, Path], tiny_bert_dir: Path, tiny_ce_dir: Path
+) -> None:
+    graded = load_train_data([files["graded"]])
+    classes = load_train_data([files["nli"]])
+    encoder = BiEncoder.load(tiny_bert_dir, device="cpu")
+    with pytest.raises(ValueError, match="unknown loss 'triplet'; expected one of: cosent"):
+        BiEncoderTask(encoder, graded, None, loss="triplet")
+    with pytest.raises(ValueError, match="loss cosent needs graded scores or 0/1 labels"):
+        BiEncoderTask(encoder, classes, None)
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    with pytest.raises(ValueError, match=r"nli_dev\.csv has classes targets .* graded targets"):
+        CrossEncoderTask(judge, graded, read_pairs(files["nli_dev"]))
+
+
+# -- fit -------------------------------------------------------------------------------------------
+
+
+SETTINGS = TrainSettings(epochs=2, batch_size=4, lr=1e-3, warmup_ratio=0.25, seed=5)
+
+
+def check_finished(out: Path, report: TrainReport, epochs: int) -> None:
+    """A finished run: report on disk, no checkpoint left, one history row per epoch."""
+    assert report.finished
+    assert [row["epoch"] for row in report.history] == list(range(1, epochs + 1))
+    assert json.loads((out / "train_report.json").read_text()) == json.loads(
+        json.dumps(asdict(report))
+    )
+    assert not (out / "checkpoint").exists()
+    assert not (out / ".saving").exists()
+    best_row = report.history[report.best_epoch - 1]
+    assert best_row["score"] == max(row["score"] for row in report.history)
+    assert best_row["score"] == pytest.approx(report.best_score, abs=1e-4)
+
+
+def test_fit_cross_encoder_graded(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """Graded pairs: Spearman on dev each epoch; the saved model is the best epoch's."""
+    train = load_train_data([files["graded"]])
+    dev = read_pairs(files["graded_dev"])
+    task = CrossEncoderTask(CrossEncoder.load(tiny_ce_dir, device="cpu"), train, dev)
+    report = fit(task, tmp_path / "out", SETTINGS, **QUIET)
+    check_finished(tmp_path / "out", report, 2)
+    assert {"spearman", "pearson"} <= report.history[0].keys()
+    saved = CrossEncoder.load(tmp_path / "out", device="cpu")
+    again = CrossEncoderTask(saved, train, dev).evaluate()
+    assert again["score"] == pytest.approx(report.best_score, abs=1e-4)
+
+
+def test_fit_cross_encoder_classes(
+    files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """Three classes: cross-entropy training, accuracy on dev, labels kept in the saved model."""
+    train = load_train_data([files["nli"]])
+    torch.manual_seed(0)
+    model = CrossEncoder.load(tiny_bert_dir, labels=train.labels, device="cpu")
+    task = CrossEncoderTask(model, train, read_pairs(files["nli_dev"]))
+    report = fit(task, tmp_path / "out", replace(SETTINGS, batch_size=3), **QUIET)
+    check_finished(tmp_path / "out", report, 2)
+    assert "accuracy" in report.history[0]
+    assert all(0 <= row["accuracy"] <= 100 for row in report.history)
+    saved = CrossEncoder.load(tmp_path / "out", device="cpu")
+    assert saved.labels == train.labels
+    assert saved.predict([("a", "b")]).shape == (1, 3)
+    assert task.describe()["labels"] == train.labels
+
+
+def test_fit_bi_encoder_cosent(files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """CoSENT on graded pairs; the saved directory re-scores the best epoch's dev score."""
+    train = load_train_data([files["graded"]])
+    dev = read_pairs(files["graded_dev"])
+    encoder = BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu")
+    task = BiEncoderTask(encoder, train, dev)
+    report = fit(task, tmp_path / "out", SETTINGS, **QUIET)
+    check_finished(tmp_path / "out", report, 2)
+    assert {"spearman", "pearson"} <= report.history[0].keys()
+    saved = BiEncoder.load(tmp_path / "out", device="cpu")
+    assert saved.normalize
+    again = BiEncoderTask(saved, train, dev).evaluate()
+    assert again["score"] == pytest.approx(report.best_score, abs=1e-4)
+    assert task.describe()["loss"] == "cosent"
+
+
+def test_fit_bi_encoder_mnrl(files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """MNRL on triples with in-batch and hard negatives; accuracy@1 and MRR@10 on dev anchors."""
+    train, dev = read_triples(files["triples"]), read_triples(files["dev_triples"])
+    encoder = BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu")
+    task = RetrievalTask(encoder, train, dev)
+    report = fit(task, tmp_path / "out", SETTINGS, **QUIET)
+    check_finished(tmp_path / "out", report, 2)
+    for row in report.history:
+        assert 0 <= row["accuracy@1"] <= row["mrr@10"] <= 100
+    again = RetrievalTask(BiEncoder.load(tmp_path / "out", device="cpu"), train, dev).evaluate()
+    assert again["score"] == pytest.approx(report.best_score, abs=1e-4)
+    assert task.describe() == {
+        "loss": "mnrl",
+        "train_triples": 12,
+        "hard_negatives": 4,
+        "dev_triples": 8,
+    }
+
+
+def _yes_no_task(files: dict[str, Path], tiny_ce_dir: Path, _: Path) -> Any:
+    return CrossEncoderTask(
+        CrossEncoder.load(tiny_ce_dir, device="cpu"), load_train_data([files["yes_no"]])
+    )
+
+
+def _cosent_task(files: dict[str, Path], _: Path, tiny_bert_dir: Path) -> Any:
+    encoder = BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu")
+    return BiEncoderTask(encoder, load_train_data([files["graded"]]), None)
+
+
+def _mnrl_task(files: dict[str, Path], _: Path, tiny_bert_dir: Path) -> Any:
+    encoder = BiEncoder.load(tiny_bert_dir, normalize=True, device="cpu")
+    return RetrievalTask(encoder, read_triples(files["triples"]))
+
+
+@pytest.mark.parametrize(
+    ("make", "epochs", "lr"),
+    [(_yes_no_task, 10, 2e-3), (_cosent_task, 3, 1e-3), (_mnrl_task, 3, 1e-3)],
+    ids=["cross-binary", "cosent", "mnrl"],
+)
+def test_loss_goes_down_on_a_memorisable_set(
+    make: Any,
+    epochs: int,
+    lr: float,
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """Training on a few pairs cuts the mean training loss by at least a fifth."""
+    task = make(files, tiny_ce_dir, tiny_bert_dir)
+    before = mean_loss(task)
+    fit(task, tmp_path / "out", TrainSettings(epochs=epochs, batch_size=4, lr=lr, seed=3), **QUIET)
+    assert mean_loss(task) < 0.8 * before
+
+
+class ScriptedDev:
+    """A real task whose dev scores are scripted, recording the weights at each evaluation."""
+
+    def __init__(self, task: CrossEncoderTask, scores: list[float]) -> None:
+        self.task = task
+        self.module = task.module
+        self.scores = list(scores)
+        self.snapshots: list[dict[str, torch.Tensor]] = []
+
+    def batches(self, epoch: int, seed: int, batch_size: int) -> list[Any]:
+        return self.task.batches(epoch, seed, batch_size)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        return self.task.loss(batch)
+
+    def evaluate(self) -> dict[str, float]:
+        self.snapshots.append(weights(self.module))
+        score = self.scores.pop(0)
+        return {"score": score, "spearman": score}
+
+    def save(self, out: Path) -> None:
+        self.task.save(out)
+
+
+def test_best_epoch_is_kept_not_the_last(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """Dev scores 1, 3, 2: the model left in ``out`` is epoch 2's; the report and card say so."""
+    train = load_train_data([files["graded"]])
+    inner = CrossEncoderTask(CrossEncoder.load(tiny_ce_dir, device="cpu"), train)
+    task = ScriptedDev(inner, [1.0, 3.0, 2.0])
+    out = tmp_path / "out"
+    report = fit(task, out, replace(SETTINGS, epochs=3), **QUIET)
+    assert (report.best_epoch, report.best_score) == (2, 3.0)
+    check_finished(out, report, 3)
+    saved = weights(CrossEncoder.load(out, device="cpu").model)
+    assert max_diff(saved, task.snapshots[1]) == 0.0
+    assert max_diff(saved, task.snapshots[2]) > 1e-4  # the last epoch did change the weights
+
+    card = write_card(
+        out, title="Toy judge", command="sentsim train …", facts=inner.describe(), report=report
+    )
+    text = card.read_text(encoding="utf-8")
+    assert text.startswith("# Toy judge\n")
+    assert "best epoch (selected on dev): 2" in text
+    assert "| epoch | steps | minutes | spearman |" in text
+    assert "| 2 | 8 | " in text and text.rstrip().endswith("| 2.00 |")
+    assert f'"train_pairs": {len(GRADED)}' in text and '"lr": 0.001' in text
+
+
+# -- resume ----------------------------------------------------------------------------------------
+
+RESUME = TrainSettings(
+    epochs=2, batch_size=4, lr=1e-3, warmup_ratio=0.25, seed=5, checkpoint_every=2
+)
+STEPS_PER_EPOCH = len(GRADED) // 4
+
+
+class Interrupted(Exception):
+    """Stands for a crash or Ctrl-C in the middle of a run."""
+
+
+def _resume_task(files: dict[str, Path], tiny_ce_dir: Path) -> CrossEncoderTask:
+    return CrossEncoderTask(
+        CrossEncoder.load(tiny_ce_dir, device="cpu"), load_train_data([files["graded"]])
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, torch.Tensor]:
+    """Final weights of the run that no one interrupted."""
+    task = _resume_task(files, tiny_ce_dir)
+    fit(task, tmp_path_factory.mktemp("uninterrupted") / "out", RESUME, **QUIET)
+    return weights(task.module)
+
+
+def _interrupt(files: dict[str, Path], tiny_ce_dir: Path, out: Path, at_call: int) -> None:
+    """Run until the ``at_call``-th batch's loss, which raises."""
+    task = _resume_task(files, tiny_ce_dir)
+    calls = 0
+    real_loss = task.loss
+
+    def loss(batch: Any) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        if calls == at_call:
+            raise Interrupted
+        return real_loss(batch)
+
+    task.loss = loss  # type: ignore[method-assign]
+    with pytest.raises(Interrupted):
+        fit(task, out, RESUME, **QUIET)
+    assert (out / "checkpoint" / "state.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("at_call", "remaining"),
+    # 4 steps an epoch, checkpoints after step 2 of each epoch and at each epoch's end.
+    [(4, 6), (5, 4), (7, 2)],
+    ids=["mid-epoch-1", "start-of-epoch-2", "mid-epoch-2"],
+)
+def test_resume_ends_on_the_weights_of_an_uninterrupted_run(
+    at_call: int,
+    remaining: int,
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    uninterrupted: dict[str, torch.Tensor],
+) -> None:
+    """Interrupted at a step, resumed with the same settings: same final weights (dropout on).
+
+    The resumed task starts from perturbed weights, so equality can only come from the
+    checkpoint (weights, Adam moments, schedule, RNG); it runs only the steps not yet done.
+    """
+    out = tmp_path / "out"
+    _interrupt(files, tiny_ce_dir, out, at_call)
+    task = _resume_task(files, tiny_ce_dir)
+    with torch.no_grad():
+        for param in task.module.parameters():
+            param.add_(0.05)
+    assert max_diff(weights(task.module), uninterrupted) > 1e-2
+    calls = 0
+    real_loss = task.loss
+
+    def counted(batch: Any) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        return real_loss(batch)
+
+    task.loss = counted  # type: ignore[method-assign]
+    messages: list[str] = []
+    report = fit(task, out, RESUME, resume=True, show_progress=False, log=messages.append)
+    assert calls == remaining
+    assert messages[0].startswith("resuming at epoch")
+    assert report.steps == RESUME.epochs * STEPS_PER_EPOCH
+    check_finished(out, report, RESUME.epochs)
+    assert max_diff(weights(task.module), uninterrupted) <= 1e-6
+    saved = weights(CrossEncoder.load(out, device="cpu").model)  # no dev: the last epoch is kept
+    assert max_diff(saved, uninterrupted) <= 1e-6
+
+
+def test_resume_without_a_checkpoint_starts_from_the_beginning(
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    uninterrupted: dict[str, torch.Tensor],
+) -> None:
+    task = _resume_task(files, tiny_ce_dir)
+    messages: list[str] = []
+    fit(task, tmp_path / "out", RESUME, resume=True, show_progress=False, log=messages.append)
+    assert messages[0].startswith("no checkpoint in")
+    assert max_diff(weights(task.module), uninterrupted) <= 1e-6
+
+
+def test_resume_with_different_settings_errors(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    _interrupt(files, tiny_ce_dir, out, 3)
+    task = _resume_task(files, tiny_ce_dir)
+    with pytest.raises(
+        SentsimError, match=r"different settings than the checkpoint: \{'lr': \(0\.001, 0\.002\)\}"
+    ):
+        fit(task, out, replace(RESUME, lr=2e-3), resume=True, **QUIET)
+    with pytest.raises(SentsimError, match="'batch_size': \\(4, 8\\)"):
+        fit(task, out, replace(RESUME, batch_size=8), resume=True, **QUIET)
+
+
+def test_unfinished_checkpoint_without_resume_errors(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    _interrupt(files, tiny_ce_dir, out, 3)
+    with pytest.raises(SentsimError, match=r"holds an unfinished run .*pass --resume"):
+        fit(_resume_task(files, tiny_ce_dir), out, RESUME, **QUIET)
+
+
+def test_fit_without_batches_errors(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    task = RetrievalTask(BiEncoder.load(tiny_bert_dir, device="cpu"), [])
+    with pytest.raises(SentsimError, match="no training batches"):
+        fit(task, tmp_path / "out", SETTINGS, **QUIET)
