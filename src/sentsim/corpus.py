@@ -96,8 +96,8 @@ def _read_folder(source: Path) -> Iterator[Document]:
 def split_passages(text: str, tokenizer: Any, *, max_tokens: int, stride: int = 32) -> list[str]:
     """Split ``text`` into windows of at most ``max_tokens`` word pieces, overlapping by ``stride``.
 
-    Windows are cut at word boundaries of the tokenizer's offsets, so each passage is a verbatim
-    slice of the text; a text that fits is returned whole. Nothing past the model's length limit
+    Windows are cut at word-piece boundaries (the tokenizer's offsets), so each passage is a
+    verbatim slice of the text, which may start inside a word; a text that fits is returned whole. Nothing past the model's length limit
     is dropped: every token lies in some passage.
     """
     if max_tokens < 8:
