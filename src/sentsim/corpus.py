@@ -97,8 +97,8 @@ def split_passages(text: str, tokenizer: Any, *, max_tokens: int, stride: int = 
     """Split ``text`` into windows of at most ``max_tokens`` word pieces, overlapping by ``stride``.
 
     Windows are cut at word-piece boundaries (the tokenizer's offsets), so each passage is a
-    verbatim slice of the text, which may start inside a word; a text that fits is returned whole. Nothing past the model's length limit
-    is dropped: every token lies in some passage.
+    verbatim slice of the text, which may start inside a word; a text that fits is returned
+    whole. Nothing past the model's length limit is dropped: every token lies in some passage.
     """
     if max_tokens < 8:
         raise ValueError(f"max_tokens={max_tokens} is too small for passages; use ≥ 8")

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="cosent or cosine-mse (graded pairs); mnrl or corpus-softmax (anchor, positive "
         "rows; corpus-softmax: every distinct positive is a class, for small fixed corpora)",
     )
+    p.add_argument(
+        "--corpus", type=Path, help="corpus-softmax: every document of this corpus is a negative"
+    )
     p.set_defaults(func=_train_bi)
     register_mine(subparsers)
 
@@ -221,8 +224,17 @@ def _train_bi(args: argparse.Namespace) -> int:
     if args.loss in ("mnrl", "corpus-softmax"):
         triples = [t for path in args.train for t in read_triples(path)]
         dev = read_triples(args.dev) if args.dev else None
-        kind = RetrievalTask if args.loss == "mnrl" else CorpusSoftmaxTask
-        task = kind(BiEncoder.load(args.base), triples, dev)
+        model = BiEncoder.load(args.base)
+        if args.loss == "mnrl":
+            task = RetrievalTask(model, triples, dev)
+        else:
+            corpus: list[str] = []
+            if args.corpus:
+                from sentsim.corpus import read_corpus
+
+                docs = read_corpus(args.corpus)
+                corpus = [f"{d.title}\n{d.text}" if d.title else d.text for d in docs]
+            task = CorpusSoftmaxTask(model, triples, dev, corpus=corpus)
     else:
         if args.loss not in LOSSES:
             raise ValueError(f"unknown loss {args.loss!r}; expected mnrl or one of {list(LOSSES)}")

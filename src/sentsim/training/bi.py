@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ class RetrievalTask:
         self.train = train
         self.dev = dev
         self.scale = scale
+        self.corpus: list[str] = []
 
     def batches(self, epoch: int, seed: int, batch_size: int) -> list[list[Triple]]:
         """Batches without a shared positive."""
@@ -138,12 +140,14 @@ class RetrievalTask:
         return mnrl_loss(anchors, self.model.embed(tok(texts)), self.scale)
 
     def evaluate(self) -> dict[str, float]:
-        """Accuracy@1 and MRR@10 ×100 of dev anchors against every distinct dev/train positive."""
+        """Accuracy@1 and MRR@10 ×100 of dev anchors against every positive and corpus text."""
         if not self.dev:
             return {}
         import numpy as np
 
-        docs = sorted({t.positive for t in self.train} | {t.positive for t in self.dev})
+        docs = sorted(
+            {t.positive for t in self.train} | {t.positive for t in self.dev} | set(self.corpus)
+        )
         row = {d: i for i, d in enumerate(docs)}
         doc_vecs = self.model.encode(docs, batch_size=32, show_progress=False)
         query_vecs = self.model.encode(
@@ -174,7 +178,8 @@ class CorpusSoftmaxTask(RetrievalTask):
     """Queries trained against every distinct positive at once, documents re-encoded periodically.
 
     ``loss = −log softmax(scale · cos(q_i, D))[pos_i]`` over the matrix ``D`` of all distinct
-    positives in the training file (e.g. every help-center article), computed without gradient
+    positives in the training file plus any ``corpus`` texts (e.g. every help-center article, the
+    ones no question points to included, as negatives), computed without gradient
     and refreshed every ``refresh_every`` steps with the current weights (in the spirit of ANCE,
     Xiong et al., 2021). Only the query side gets gradients, so a step costs a forward and
     backward pass over short questions instead of long articles: for a small, fixed corpus this
@@ -189,9 +194,11 @@ class CorpusSoftmaxTask(RetrievalTask):
         *,
         scale: float = 20.0,
         refresh_every: int = 50,
+        corpus: Sequence[str] = (),
     ) -> None:
         super().__init__(model, train, dev, scale=scale)
-        self.docs = sorted({t.positive for t in train})
+        self.corpus = list(corpus)
+        self.docs = sorted({t.positive for t in train} | set(self.corpus))
         self.row = {d: i for i, d in enumerate(self.docs)}
         self.refresh_every = refresh_every
         self._steps = 0
