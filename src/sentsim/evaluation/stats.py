@@ -55,3 +55,36 @@ def paired_bootstrap(
         100 * float(high),
         confidence,
     )
+
+
+def bootstrap_spearman_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    gold: np.ndarray,
+    *,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> BootstrapInterval:
+    """Paired bootstrap over pairs of ``Spearman(b, gold) − Spearman(a, gold)`` (×100)."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(seed)
+    n = len(gold)
+    diffs = np.empty(samples)
+    for i in range(samples):
+        idx = rng.integers(0, n, n)
+        diffs[i] = spearmanr(b[idx], gold[idx])[0] - spearmanr(a[idx], gold[idx])[0]
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    sa, sb = spearmanr(a, gold)[0], spearmanr(b, gold)[0]
+    return BootstrapInterval(
+        "spearman",
+        n,
+        100 * float(sa),
+        100 * float(sb),
+        100 * float(sb - sa),
+        100 * float(low),
+        100 * float(high),
+        confidence,
+    )
