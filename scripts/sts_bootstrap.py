@@ -27,7 +27,8 @@ def main(path: str, a: str, b: str) -> None:
     r = bootstrap_spearman_difference(sa, sb, gold)
     print(
         f"{path}: {a} {r.mean_a:.2f} → {b} {r.mean_b:.2f}  Δ {r.difference:+.2f} "
-        f"[{r.low:+.2f}, {r.high:+.2f}] ({100 * r.confidence:.0f}% paired bootstrap, {r.items} pairs)"
+        f"[{r.low:+.2f}, {r.high:+.2f}] "
+        f"({100 * r.confidence:.0f}% paired bootstrap, {r.items} pairs)"
     )
 
 
