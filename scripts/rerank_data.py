@@ -3,9 +3,9 @@
 Two sources, both under ``$SENTSIM_DATA``, none of it test data:
 
 - help center: Banking77 **train** questions (a fixed sample) with the primary article of their
-  intent as the positive and 3 look-alike articles mined by ``minilm`` (ranks 1–20) as negatives;
+  intent as the positive and 2 look-alike articles mined by ``minilm`` (ranks 1–20) as negatives;
   the held-out part of train (``sentsim helpcenter-data``'s dev) gives the selection pairs;
-- SciFact: claims of our ``train`` split with their cited abstracts as positives and 3 BM25
+- SciFact: claims of our ``train`` split with their cited abstracts as positives and 2 BM25
   negatives (ranks 1–30) from the whole corpus; the ``select`` split gives selection pairs.
   The ``report`` split is never touched here.
 
@@ -27,7 +27,7 @@ from sentsim.settings import dataset_path
 from sentsim.training.data import Triple, read_triples
 from sentsim.training.mining import MiningSettings, mine_negatives
 
-HELP_TRAIN, HELP_DEV = 3000, 300
+HELP_TRAIN, HELP_DEV = 1500, 300
 
 
 def _doc_text(title: str, text: str) -> str:
@@ -72,8 +72,8 @@ def main(out: Path) -> None:
     help_dev = rng.sample(read_triples(dev_file), HELP_DEV)
     articles = [_doc_text(d.title, d.text) for d in read_corpus(HELPCENTER / "articles.jsonl")]
     encoder = BiEncoder.load("minilm")
-    dense = MiningSettings(negatives=3, rank_window=(1, 20))
-    lexical = MiningSettings(negatives=3, rank_window=(1, 30), use_bm25=True, use_dense=False)
+    dense = MiningSettings(negatives=2, rank_window=(1, 20))
+    lexical = MiningSettings(negatives=2, rank_window=(1, 30), use_bm25=True, use_dense=False)
     sci_train, sci_corpus = _scifact("train")
     sci_select, _ = _scifact("select")
     parts = {
