@@ -8,13 +8,13 @@ Corpus formats (:func:`read_corpus`): JSON lines or CSV with ``id``, ``title`` (
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sentsim.errors import DataError
 from sentsim.index import Document
+from sentsim.jsonl import read_objects
 
 csv.field_size_limit(1 << 24)
 
@@ -55,17 +55,8 @@ def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
 
 
 def _read_jsonl(source: Path) -> Iterator[Document]:
-    with source.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{source}, line {n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{source}, line {n}: expected a JSON object")
-            yield _document(source, n, row)
+    for n, row in read_objects(source):
+        yield _document(source, n, row)
 
 
 def _read_csv(source: Path) -> Iterator[Document]:

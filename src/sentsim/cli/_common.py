@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sentsim.data import PairDataset, read_pairs
 from sentsim.errors import DataError
+from sentsim.jsonl import read_objects
 from sentsim.settings import dataset_path
 
 STSB_TEST = ("stsbenchmark", "sts-test.csv")
@@ -52,19 +53,13 @@ def read_texts(path: Path) -> list[str]:
     """Read texts to encode: one per line (.txt), or the ``text`` field of JSON lines."""
     if not path.is_file():
         raise DataError(f"input file not found: {path.resolve()}")
-    lines = path.read_text(encoding="utf-8").splitlines()
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
-        return lines
+        return path.read_text(encoding="utf-8").splitlines()
     texts = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise DataError(f"{path}, line {n}: expected an object with a string 'text' field")
+    expected = "an object with a string 'text' field"
+    for n, record in read_objects(path, expected=expected):
+        if not isinstance(record.get("text"), str):
+            raise DataError(f"{path}, line {n}: expected {expected}")
         texts.append(record["text"])
     return texts
 

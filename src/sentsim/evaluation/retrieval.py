@@ -8,13 +8,13 @@ documents sorted by descending score, ties broken by descending document id (as 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sentsim.errors import DataError
+from sentsim.jsonl import read_objects
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, list[tuple[str, float]]]
@@ -33,18 +33,11 @@ def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     if not path.is_file():
         raise DataError(f"BEIR file missing: {path.resolve()}")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
-            missing = [k for k in required if not isinstance(row.get(k), str)]
-            if missing:
-                raise DataError(f"{path}, line {n}: missing string field(s) {missing}")
-            rows.append(row)
+    for n, row in read_objects(path):
+        missing = [k for k in required if not isinstance(row.get(k), str)]
+        if missing:
+            raise DataError(f"{path}, line {n}: missing string field(s) {missing}")
+        rows.append(row)
     return rows
 
 
