@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from sentsim.choices import parse_choice
 from sentsim.errors import ModelLoadError
 
 
@@ -23,12 +24,8 @@ class PoolingMode(StrEnum):
 
     @classmethod
     def parse(cls, value: str | PoolingMode) -> PoolingMode:
-        """Return the mode named by ``value`` or raise listing the valid names."""
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            valid = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown pooling {value!r}; expected one of: {valid}") from None
+        """Return the pooling named by ``value`` or raise listing the valid names."""
+        return parse_choice(cls, value, "pooling")
 
 
 def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sentsim.bi_encoder import BiEncoder
+from sentsim.choices import parse_choice
 from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
@@ -41,11 +42,7 @@ class Retriever(StrEnum):
     @classmethod
     def parse(cls, value: str | Retriever) -> Retriever:
         """Return the retriever named by ``value`` or raise listing the valid names."""
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            valid = ", ".join(r.value for r in cls)
-            raise ValueError(f"unknown retriever {value!r}; expected one of: {valid}") from None
+        return parse_choice(cls, value, "retriever")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sentsim.choices import parse_choice
+
 F32 = NDArray[np.float32]
 
 
@@ -25,11 +27,7 @@ class Metric(StrEnum):
     @classmethod
     def parse(cls, value: str | Metric) -> Metric:
         """Return the metric named by ``value`` or raise listing the valid names."""
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            valid = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown metric {value!r}; expected one of: {valid}") from None
+        return parse_choice(cls, value, "metric")
 
 
 def _as_2d(x: ArrayLike, name: str) -> F32:

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sentsim.base import Encoder, PairScorer, check_pairs
+from sentsim.choices import parse_choice
 from sentsim.similarity import cosine_pairwise
 
 
@@ -23,13 +24,9 @@ class Baseline(StrEnum):
     CLS = "cls"
 
     @classmethod
-    def parse(cls, value: str) -> Baseline:
+    def parse(cls, value: str | Baseline) -> Baseline:
         """Return the baseline named by ``value`` or raise listing the valid names."""
-        try:
-            return cls(value.lower())
-        except ValueError:
-            valid = ", ".join(b.value for b in cls)
-            raise ValueError(f"unknown baseline {value!r}; expected one of: {valid}") from None
+        return parse_choice(cls, value, "baseline")
 
 
 class EncoderPairScorer:

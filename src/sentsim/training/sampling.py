@@ -16,6 +16,7 @@ from enum import StrEnum
 import numpy as np
 
 from sentsim.base import Encoder, check_pairs, check_texts
+from sentsim.choices import parse_choice
 
 Pair = tuple[str, str]
 
@@ -30,12 +31,8 @@ class Sampling(StrEnum):
 
     @classmethod
     def parse(cls, value: str | Sampling) -> Sampling:
-        """Return the strategy named by ``value`` or raise listing the valid names."""
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            valid = ", ".join(s.value for s in cls)
-            raise ValueError(f"unknown sampling {value!r}; expected one of: {valid}") from None
+        """Return the sampling named by ``value`` or raise listing the valid names."""
+        return parse_choice(cls, value, "sampling")
 
     @classmethod
     def parse_many(cls, values: Iterable[str]) -> list[Sampling]:
