@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import time
 from pathlib import Path
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.index import Index
+from sentsim.machine import cpu_description
 from sentsim.search import SearchPipeline, build_index, encoder_identity
 from sentsim.settings import cache_root, data_root
 
@@ -31,16 +31,6 @@ QUERIES = [
 RERANKER = "ce-rerank"
 SAMPLE = 300
 RERANK_DEPTH = 20
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _help_index(encoder: BiEncoder) -> tuple[Index, str]:
@@ -72,7 +62,7 @@ def _show(query: str, pipelines: dict[str, tuple[SearchPipeline, bool]]) -> None
 
 def run_demo() -> int:
     """Run the demo; return an exit status."""
-    print(f"sentsim demo: a bank's help center — CPU: {_cpu()}")
+    print(f"sentsim demo: a bank's help center — CPU: {cpu_description()}")
     encoder = BiEncoder.load("minilm")
     index, how = _help_index(encoder)
     print(f"index: {how}")

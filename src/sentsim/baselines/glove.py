@@ -59,8 +59,13 @@ def zipf_probability(rank: NDArray[np.int64], vocab_size: int) -> NDArray[np.flo
     ``H_V`` is the V-th harmonic number, so the probabilities over the vocabulary sum to 1.
     GloVe's vocabulary is stored most frequent first, so a word's row is its rank.
     """
-    harmonic = float(np.sum(1.0 / np.arange(1, vocab_size + 1)))
-    return 1.0 / ((rank.astype(np.float64) + 1.0) * harmonic)
+    return 1.0 / ((rank.astype(np.float64) + 1.0) * _harmonic(vocab_size))
+
+
+@lru_cache(maxsize=8)
+def _harmonic(n: int) -> float:
+    """``H_n = Σ_{r=1..n} 1/r``."""
+    return float(np.sum(1.0 / np.arange(1, n + 1)))
 
 
 class GloveEncoder:

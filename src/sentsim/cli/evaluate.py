@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 from pathlib import Path
 
 from sentsim.base import PairScorer
@@ -220,6 +219,7 @@ def _compare_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.scorers import baseline_scorer, model_scorer
     from sentsim.evaluation.sts import evaluate_sts
     from sentsim.fusion import load_judge
+    from sentsim.machine import cpu_description
     from sentsim.models import builtin_names
 
     dataset = load_pair_file(args)
@@ -227,7 +227,7 @@ def _compare_sts(args: argparse.Namespace) -> int:
     for name in args.cross_encoder or [n for n in SHIPPED_JUDGES if n in builtin_names()]:
         rows += [(f"cross-encoder {name} alone", "judge-alone", name)]
         rows += [(f"cross-encoder {name}", "judge", name)]
-    print(f"{dataset.path} — {len(dataset)} pairs — {platform.processor() or platform.machine()}")
+    print(f"{dataset.path} — {len(dataset)} pairs — {cpu_description()}")
     header = f"{'method':58} {'Spearman':>9} {'Pearson':>8} {'ms/1k pairs':>12}"
     print(header)
     print("-" * len(header))
