@@ -43,6 +43,31 @@ def banking77_questions(split: str) -> list[tuple[str, str]]:
         return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
 
 
+def train_dev_split(
+    dev_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Banking77 train questions split into (train, dev) ``(question, intent)`` lists.
+
+    The dev part is a fixed ``dev_fraction`` of each intent's questions: the held-out set that
+    selects models, retrievers and weights for the help center. Test questions are never used.
+    """
+    import numpy as np
+
+    by_intent: dict[str, list[str]] = {}
+    for question, intent in banking77_questions("train"):
+        by_intent.setdefault(intent, []).append(question)
+    rng = np.random.default_rng(seed)
+    train: list[tuple[str, str]] = []
+    dev: list[tuple[str, str]] = []
+    for intent in sorted(by_intent):
+        questions = by_intent[intent]
+        size = max(1, round(dev_fraction * len(questions)))
+        held = set(rng.choice(len(questions), size, replace=False).tolist())
+        for i, question in enumerate(questions):
+            (dev if i in held else train).append((question, intent))
+    return train, dev
+
+
 def write_beir(
     folder: Path, split: str = "test", *, sample: int | None = None, seed: int = 0
 ) -> Path:
@@ -52,7 +77,7 @@ def write_beir(
     """
     import numpy as np
 
-    questions = banking77_questions(split)
+    questions = train_dev_split()[1] if split == "dev" else banking77_questions(split)
     if sample is not None and sample < len(questions):
         keep = np.sort(np.random.default_rng(seed).choice(len(questions), sample, replace=False))
         indexed = [(int(i), *questions[int(i)]) for i in keep]
@@ -85,27 +110,14 @@ def write_training_triples(
     text); a fixed ``dev_fraction`` of the questions (stratified by intent) goes to ``dev.jsonl``
     for selection, the rest to ``train.jsonl``. The test split is never read.
     """
-    import numpy as np
-
     docs = {d.id: d for d in articles()}
     mapping = intent_articles()
-    by_intent: dict[str, list[str]] = {}
-    for question, intent in banking77_questions("train"):
-        by_intent.setdefault(intent, []).append(question)
-    rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     paths = out / "train.jsonl", out / "dev.jsonl"
-    with paths[0].open("w", encoding="utf-8") as train, paths[1].open("w", encoding="utf-8") as dev:
-        for intent in sorted(by_intent):
-            doc = docs[mapping[intent]]
-            positive = f"{doc.title}\n{doc.text}"
-            questions = by_intent[intent]
-            held = set(
-                rng.choice(
-                    len(questions), max(1, round(dev_fraction * len(questions))), replace=False
-                ).tolist()
-            )
-            for i, question in enumerate(questions):
-                row = json.dumps({"anchor": question, "positive": positive, "intent": intent})
-                (dev if i in held else train).write(row + "\n")
+    for path, rows in zip(paths, train_dev_split(dev_fraction, seed), strict=True):
+        with path.open("w", encoding="utf-8") as handle:
+            for question, intent in rows:
+                doc = docs[mapping[intent]]
+                row = {"anchor": question, "positive": f"{doc.title}\n{doc.text}", "intent": intent}
+                handle.write(json.dumps(row) + "\n")
     return paths

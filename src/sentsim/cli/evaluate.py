@@ -47,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--split", default="test", help="qrels/SPLIT.tsv")
             p.add_argument("--queries", type=Path, help="file of query ids to keep (one per line)")
         else:
-            p.add_argument("--split", default="test", help="Banking77 split: test or train")
+            p.add_argument(
+                "--split",
+                default="test",
+                help="test, train, or dev (the held-out tenth of train that selects models)",
+            )
             p.add_argument("--sample", type=int, help="a fixed random sample of N questions")
         p.add_argument("--retriever", default="dense", help="dense, bm25 or hybrid")
         p.add_argument("--model", default="minilm", help="bi-encoder for the dense side")
