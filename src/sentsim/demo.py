@@ -29,8 +29,13 @@ QUERIES = [
     "can I get cash out with no fee?",
 ]
 RERANKER = "ce-rerank"
+TUNED = "bi-helpcenter"  # MiniLM fine-tuned on Banking77 train → articles (its card says how)
+ZERO_SHOT = "minilm"
 SAMPLE = 300
 RERANK_DEPTH = 20
+# The first stage in front of the judge: dense, chosen on the held-out dev tenth of Banking77
+# train, where hybrid (RRF with BM25) fell from 85.2 to 51.6 Accuracy@1 with bi-helpcenter.
+FIRST_STAGE = "dense"
 
 
 def _help_index(encoder: BiEncoder) -> tuple[Index, str]:
@@ -63,21 +68,22 @@ def _show(query: str, pipelines: dict[str, tuple[SearchPipeline, bool]]) -> None
 def run_demo() -> int:
     """Run the demo; return an exit status."""
     print(f"sentsim demo: a bank's help center — CPU: {cpu_description()}")
-    encoder = BiEncoder.load("minilm")
-    index, how = _help_index(encoder)
-    print(f"index: {how}")
     from sentsim.models import builtin_names
 
+    name = TUNED if TUNED in builtin_names() else ZERO_SHOT
+    encoder = BiEncoder.load(name)
+    index, how = _help_index(encoder)
+    print(f"index: {how}")
     reranker = CrossEncoder.load(RERANKER) if RERANKER in builtin_names() else None
     pipelines = {
         "BM25": (SearchPipeline(index, encoder, retriever="bm25", k_retrieve=RERANK_DEPTH), False),
-        "bi-encoder": (SearchPipeline(index, encoder, retriever="dense"), False),
+        f"bi-encoder {name}": (SearchPipeline(index, encoder, retriever="dense"), False),
     }
     if reranker is not None:
         judged = SearchPipeline(
-            index, encoder, reranker, retriever="hybrid", k_retrieve=RERANK_DEPTH
+            index, encoder, reranker, retriever=FIRST_STAGE, k_retrieve=RERANK_DEPTH
         )
-        pipelines[f"hybrid + cross-encoder {RERANKER} (top {RERANK_DEPTH})"] = (judged, True)
+        pipelines[f"{name} top {RERANK_DEPTH} + judge {RERANKER}"] = (judged, True)
     else:
         print(f"(no cross-encoder named {RERANKER} is shipped yet: showing first stages only)")
     for query in QUERIES:
@@ -85,21 +91,24 @@ def run_demo() -> int:
     if not (data_root() / "banking77" / "test.csv").exists():
         print(f"\nBanking77 not found under {data_root().resolve()}: set SENTSIM_DATA to measure.")
         return 0
-    _measure(index, encoder, reranker)
+    encoders = [encoder] if name == ZERO_SHOT else [BiEncoder.load(ZERO_SHOT), encoder]
+    _measure(encoders, reranker)
     index.close()
     return 0
 
 
-def _measure(index: Index, encoder: BiEncoder, reranker: CrossEncoder | None) -> None:
+def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
+    """Score BM25 and each encoder's dense and hybrid search; the last encoder with the judge."""
     from sentsim.evaluation.retrieval import load_beir
     from sentsim.evaluation.retrieval_eval import evaluate_retrieval
     from sentsim.helpcenter import write_beir
     from sentsim.models import weights_hash
 
-    key = hashlib.sha256(encoder_identity(encoder).weights_hash.encode())
+    key = hashlib.sha256(b"v2")
+    for encoder in encoders:
+        key.update(encoder_identity(encoder).weights_hash.encode())
     if reranker is not None and reranker.source is not None:
         key.update(weights_hash(reranker.source).encode())
-    key.update(str(index.path).encode())
     cached = cache_root() / "demo" / f"results-{key.hexdigest()[:16]}.json"
     if cached.exists():
         rows = json.loads(cached.read_text())
@@ -111,34 +120,48 @@ def _measure(index: Index, encoder: BiEncoder, reranker: CrossEncoder | None) ->
         with tempfile.TemporaryDirectory() as tmp:
             full = load_beir(write_beir(Path(tmp) / "all", "test"), "test")
             sample = load_beir(write_beir(Path(tmp) / "s", "test", sample=SAMPLE), "test")
-        start = time.perf_counter()
-        vectors = encoder.encode(list(full.queries.values()), batch_size=64, show_progress=False)
-        encode_ms = 1000 * (time.perf_counter() - start) / len(full.queries)
-        for retriever in ("bm25", "dense", "hybrid"):
-            out = evaluate_retrieval(
-                full, encoder, retriever=retriever, index=index, query_vectors=vectors
-            )
-            latency = dict(out.latency)
-            if retriever != "bm25":  # the queries were encoded once for both
-                latency["encode_ms"] = round(encode_ms, 2)
-            rows.append({"pipeline": retriever, **out.metrics, **latency})
-        if reranker is not None:
-            out = evaluate_retrieval(
-                sample,
-                encoder,
-                retriever="hybrid",
-                reranker=reranker,
-                k_retrieve=RERANK_DEPTH,
-                index=index,
-            )
-            label = f"hybrid top {RERANK_DEPTH} + {RERANKER} (sample of {SAMPLE})"
-            rows.append({"pipeline": label, **out.metrics, **out.latency})
+        for n, encoder in enumerate(encoders):
+            index, _ = _help_index(encoder)
+            start = time.perf_counter()
+            texts = list(full.queries.values())
+            vectors = encoder.encode(texts, batch_size=64, show_progress=False)
+            encode_ms = 1000 * (time.perf_counter() - start) / len(texts)
+            for retriever in ("bm25", "dense", "hybrid") if n == 0 else ("dense", "hybrid"):
+                out = evaluate_retrieval(
+                    full, encoder, retriever=retriever, index=index, query_vectors=vectors
+                )
+                latency = dict(out.latency)
+                label = "bm25"
+                if retriever != "bm25":  # the queries were encoded once for both
+                    latency["encode_ms"] = round(encode_ms, 2)
+                    label = f"{retriever} {encoder.name}"
+                rows.append({"pipeline": label, **out.metrics, **latency})
+            if reranker is not None and n == len(encoders) - 1:
+                for judge in (None, reranker):
+                    out = evaluate_retrieval(
+                        sample,
+                        encoder,
+                        retriever=FIRST_STAGE,
+                        reranker=judge,
+                        k_retrieve=RERANK_DEPTH,
+                        index=index,
+                    )
+                    label = f"{FIRST_STAGE} {encoder.name} (sample of {SAMPLE})"
+                    if judge is not None:
+                        label = (
+                            f"{FIRST_STAGE} {encoder.name} top {RERANK_DEPTH} + {RERANKER} (same)"
+                        )
+                    rows.append({"pipeline": label, **out.metrics, **out.latency})
+            index.close()
+        cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(rows, indent=2) + "\n")
         print("\nHelp-center retrieval on Banking77 test:")
-    print(f"  {'pipeline':44} {'queries':>7} {'Acc@1':>6} {'MRR@10':>7} {'nDCG@10':>8}  ms/query")
+    width = max(len(r["pipeline"]) for r in rows)
+    header = f"  {'pipeline':{width}} {'queries':>7} {'Acc@1':>6} {'MRR@10':>7} {'nDCG@10':>8}"
+    print(header + "  ms/query")
     for r in rows:
         ms = r.get("encode_ms", 0) + r.get("first_stage_ms", 0) + r.get("rerank_ms", 0)
         print(
-            f"  {r['pipeline']:44} {int(r['queries']):7d} {r['accuracy@1']:6.2f} "
+            f"  {r['pipeline']:{width}} {int(r['queries']):7d} {r['accuracy@1']:6.2f} "
             f"{r['mrr@10']:7.2f} {r['ndcg@10']:8.2f}  {ms:.1f}"
         )
