@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.choices import parse_choice
@@ -100,6 +101,23 @@ def minmax_fuse(
     return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
 
 
+def rerank_fuse(first: ArrayLike, judge: ArrayLike, weight: float) -> np.ndarray:
+    """``w · minmax(judge) + (1 − w) · minmax(first stage)`` over one query's candidates.
+
+    ``w = 1`` ranks by the cross-encoder alone; a lower ``w`` (chosen on a dev split) keeps the
+    first stage's opinion, so a judge trained elsewhere cannot throw away a good first ranking.
+    """
+
+    def scaled(values: ArrayLike) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.float64)
+        span = np.ptp(arr) if len(arr) else 0.0
+        return (arr - arr.min()) / span if span else np.ones_like(arr)
+
+    if weight >= 1.0:
+        return np.asarray(judge, dtype=np.float64)
+    return weight * scaled(judge) + (1.0 - weight) * scaled(first)
+
+
 def passages_for(doc: Document, tokenizer: object, max_tokens: int) -> list[str]:
     """The passages a document is encoded and re-ranked as: title, then a window of the text."""
     budget = max_tokens - len(tokenizer(doc.title, add_special_tokens=False)["input_ids"]) - 1  # type: ignore[operator]
@@ -120,7 +138,10 @@ class SearchPipeline:
         k_retrieve: int = 100,
         hybrid: str = "rrf",
         hybrid_weight: float = 0.5,
+        rerank_weight: float = 1.0,
     ) -> None:
+        if not 0.0 <= rerank_weight <= 1.0:
+            raise ValueError(f"rerank_weight must be in 0..1, got {rerank_weight}")
         if hybrid not in ("rrf", "minmax"):
             raise ValueError(f"unknown hybrid fusion {hybrid!r}; expected rrf or minmax")
         if k_retrieve < 1:
@@ -132,6 +153,7 @@ class SearchPipeline:
         self.k_retrieve = k_retrieve
         self.hybrid = hybrid
         self.hybrid_weight = hybrid_weight
+        self.rerank_weight = rerank_weight
 
     def first_stage(
         self, queries: Sequence[str], *, query_vectors: np.ndarray | None = None
@@ -202,7 +224,11 @@ class SearchPipeline:
             ids = [d for d, _ in cands]
             use_ce = rerank and self.reranker is not None
             ce = self.rerank_scores(query, ids) if use_ce else None
-            order = np.argsort(-ce, kind="stable") if ce is not None else np.arange(len(ids))
+            if ce is not None:
+                final = rerank_fuse([c[1] for c in cands], ce, self.rerank_weight)
+                order = np.argsort(-final, kind="stable")
+            else:
+                order = np.arange(len(ids))
             order = order[:top_k]
             docs = {d.id: d for d in self.index.get([ids[i] for i in order])}
             results = [

@@ -57,6 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--model", default="minilm", help="bi-encoder for the dense side")
         p.add_argument("--rerank", help="cross-encoder that re-ranks the first stage")
         p.add_argument("--k-retrieve", type=int, default=100)
+        p.add_argument(
+            "--rerank-weight",
+            type=float,
+            default=1.0,
+            help="final = w·minmax(judge) + (1−w)·minmax(first stage); 1 = judge alone",
+        )
+        p.add_argument(
+            "--sweep", help="comma list of rerank weights to report too (scored once; for dev)"
+        )
         p.add_argument("--hybrid", default="rrf", help="rrf or minmax")
         p.add_argument("--hybrid-weight", type=float, default=0.5, help="dense weight (minmax)")
         p.add_argument("--run", type=Path, help="write a TREC run file")

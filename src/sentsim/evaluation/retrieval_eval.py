@@ -13,18 +13,34 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.evaluation.retrieval import BeirData, Run, evaluate_run, per_query
 from sentsim.index import Document, Index
-from sentsim.search import SearchPipeline, build_index, encoder_identity
+from sentsim.search import SearchPipeline, build_index, encoder_identity, rerank_fuse
 from sentsim.settings import cache_root
 
 
 @dataclass(frozen=True)
 class RetrievalOutcome:
-    """Metrics ×100, per-query metrics, the run, and mean seconds per query for each stage."""
+    """Metrics ×100, per-query metrics, the run, and mean seconds per query for each stage.
+
+    With a re-ranker, ``first_run`` and ``judge_run`` keep both stages' scores of the same
+    candidates, so that fusion weights can be tried without scoring again (:func:`fused_run`).
+    """
 
     metrics: dict[str, float]
     per_query: dict[str, dict[str, float]]
     run: Run
     latency: dict[str, float]
+    first_run: Run
+    judge_run: Run | None = None
+
+
+def fused_run(first_run: Run, judge_run: Run, weight: float) -> Run:
+    """The run ranked by :func:`~sentsim.search.rerank_fuse` of both stages at ``weight``."""
+    out: Run = {}
+    for qid, cands in first_run.items():
+        judged = dict(judge_run[qid])
+        fused = rerank_fuse([s for _, s in cands], [judged[d] for d, _ in cands], weight)
+        out[qid] = [(d, float(f)) for (d, _), f in zip(cands, fused, strict=True)]
+    return out
 
 
 def corpus_index(data: BeirData, encoder: BiEncoder, folder: Path | None = None) -> Index:
@@ -51,6 +67,7 @@ def evaluate_retrieval(
     k_retrieve: int = 100,
     hybrid: str = "rrf",
     hybrid_weight: float = 0.5,
+    rerank_weight: float = 1.0,
     index: Index | None = None,
     query_vectors: np.ndarray | None = None,
 ) -> RetrievalOutcome:
@@ -75,21 +92,29 @@ def evaluate_retrieval(
         start = time.perf_counter()
         candidates = pipeline.first_stage(texts, query_vectors=query_vectors)
         first = (time.perf_counter() - start) / len(qids)
-        run: Run = {}
+        first_run: Run = dict(zip(qids, candidates, strict=True))
+        judge_run: Run = {}
         rerank_seconds = 0.0
         for qid, text, cands in zip(qids, texts, candidates, strict=True):
             if reranker is None:
-                run[qid] = cands
                 continue
             t0 = time.perf_counter()
             ids = [d for d, _ in cands]
             scores = pipeline.rerank_scores(text, ids)
             rerank_seconds += time.perf_counter() - t0
-            run[qid] = [(d, float(s)) for d, s in zip(ids, scores, strict=True)]
+            judge_run[qid] = [(d, float(s)) for d, s in zip(ids, scores, strict=True)]
     finally:
         if own:
             idx.close()
     latency = {"first_stage_ms": round(1000 * first, 2)}
     if reranker is not None:
         latency["rerank_ms"] = round(1000 * rerank_seconds / len(qids), 1)
-    return RetrievalOutcome(evaluate_run(run, data.qrels), per_query(run, data.qrels), run, latency)
+    run = first_run if reranker is None else fused_run(first_run, judge_run, rerank_weight)
+    return RetrievalOutcome(
+        evaluate_run(run, data.qrels),
+        per_query(run, data.qrels),
+        run,
+        latency,
+        first_run,
+        judge_run if reranker is not None else None,
+    )
