@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sentsim.base import PairScorer
 from sentsim.cli._common import STSB_TEST, add_pair_file_options, load_pair_file, print_json
 from sentsim.evaluation.sts import StsResult
+
+if TYPE_CHECKING:
+    from sentsim.evaluation.retrieval import BeirData
+    from sentsim.evaluation.retrieval_eval import RetrievalOutcome
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -147,7 +152,9 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
         k_retrieve=args.k_retrieve,
         hybrid=args.hybrid,
         hybrid_weight=args.hybrid_weight,
+        rerank_weight=args.rerank_weight,
     )
+    sweep = _sweep(args.sweep, outcome, data) if args.sweep else {}
     if args.run:
         write_trec_run(outcome.run, args.run)
     if args.per_query:
@@ -172,9 +179,32 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                 **{k: v for k, v in m.items() if k != "queries"},
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
+                "rerank_weight": args.rerank_weight,
+                **({"sweep": sweep} if sweep else {}),
             }
         )
     return 0
+
+
+def _sweep(weights: str, outcome: RetrievalOutcome, data: BeirData) -> dict[str, object]:
+    """Metrics of the re-ranked run at each weight, from scores computed once."""
+    from sentsim.evaluation.retrieval import evaluate_run
+    from sentsim.evaluation.retrieval_eval import fused_run
+
+    if outcome.judge_run is None:
+        raise ValueError("--sweep needs --rerank: it varies the weight of the re-ranker")
+    runs = {"first stage": outcome.first_run}
+    for w in (float(x) for x in weights.split(",")):
+        runs[f"w={w:g}"] = fused_run(outcome.first_run, outcome.judge_run, w)
+    out: dict[str, object] = {}
+    for label, run in runs.items():
+        m = evaluate_run(run, data.qrels)
+        out[label] = m
+        print(
+            f"  {label:12} nDCG@10 {m['ndcg@10']:.2f}  MRR@10 {m['mrr@10']:.2f}  "
+            f"Acc@1 {m['accuracy@1']:.2f}"
+        )
+    return out
 
 
 def _print_sts(result: StsResult) -> None:
