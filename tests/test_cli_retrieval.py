@@ -1,0 +1,76 @@
+"""``sentsim eval retrieval`` end to end on a tiny BEIR folder, tiny models and a temp cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sentsim.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+DOCS = {
+    "d1": ("Card declined abroad", "Your card may be refused in another country."),
+    "d2": ("Top up by bank transfer", "Add money to your account with a transfer."),
+    "d3": ("Lost card", "Freeze a lost or stolen card in the app."),
+    "d4": ("Exchange rates", "We convert currency at the rate of the day."),
+}
+QUERIES = {"q1": "my card is refused abroad", "q2": "how to add money", "q3": "stolen card"}
+QRELS = [("q1", "d1", 1), ("q2", "d2", 1), ("q3", "d3", 1)]
+
+
+def _beir(root: Path) -> Path:
+    (root / "qrels").mkdir(parents=True)
+    with (root / "corpus.jsonl").open("w") as handle:
+        for doc_id, (title, text) in DOCS.items():
+            handle.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    with (root / "queries.jsonl").open("w") as handle:
+        for qid, text in QUERIES.items():
+            handle.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    rows = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, d, s in QRELS]
+    (root / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    assert main(["eval", "retrieval", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_sweep_ends_match_the_first_stage_and_the_judge_alone(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+) -> None:
+    """w=0 ranks exactly as the first stage; w=1 is the judge alone (the default weight)."""
+    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
+    data = _beir(tmp_path / "beir")
+    common = ["--data", str(data), "--model", str(tiny_st_dir), "--retriever", "dense"]
+    first = _run(capsys, *common)
+    judged = _run(capsys, *common, "--rerank", str(tiny_ce_dir), "--sweep", "0,1")
+    sweep = judged["sweep"]
+    assert isinstance(sweep, dict)
+    for metric in ("ndcg@10", "mrr@10", "accuracy@1"):
+        assert sweep["first stage"][metric] == first[metric]
+        assert sweep["w=0"][metric] == first[metric]
+        assert sweep["w=1"][metric] == judged[metric]
+    assert judged["queries"] == 3
+
+
+def test_sweep_without_a_reranker_is_a_one_line_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_st_dir: Path,
+) -> None:
+    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
+    data = _beir(tmp_path / "beir")
+    status = main(
+        ["eval", "retrieval", "--data", str(data), "--model", str(tiny_st_dir), "--sweep", "0.5"]
+    )
+    assert status == 1
+    assert "--sweep needs --rerank" in capsys.readouterr().err
