@@ -3,7 +3,8 @@
 Two sources, both under ``$SENTSIM_DATA``, none of it test data:
 
 - help center: Banking77 **train** questions (a fixed sample) with the primary article of their
-  intent as the positive and 2 look-alike articles mined by ``minilm`` (ranks 1–20) as negatives;
+  intent as the positive, 2 look-alike articles mined by ``minilm`` (ranks 1–20) and 1 random
+  article as negatives;
   the held-out part of train (``sentsim helpcenter-data``'s dev) gives the selection pairs;
 - SciFact: claims of our ``train`` split with their cited abstracts as positives and 2 BM25
   negatives (ranks 1–30) from the whole corpus; the ``select`` split gives selection pairs.
@@ -82,6 +83,11 @@ def main(out: Path) -> None:
     }
     for name, (help_part, sci_part) in parts.items():
         neg = mine_negatives(help_part, encoder, corpus=articles, settings=dense)
+        # one easy negative per question too: a random other article
+        neg += [
+            Triple(t.anchor, t.positive, rng.choice([a for a in articles if a != t.positive]))
+            for t in help_part
+        ]
         neg += mine_negatives(sci_part, None, corpus=sci_corpus, settings=lexical)
         _write_pairs(out / f"rerank-{name}.jsonl", help_part + sci_part, neg)
         positives = len(help_part) + len(sci_part)
