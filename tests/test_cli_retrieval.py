@@ -74,3 +74,20 @@ def test_sweep_without_a_reranker_is_a_one_line_error(
     )
     assert status == 1
     assert "--sweep needs --rerank" in capsys.readouterr().err
+
+
+def test_cached_index_rebuilds_a_build_that_was_cut_off(tmp_path: Path, tiny_st_dir: Path) -> None:
+    """An index holding fewer documents than the corpus (a cut-off build) is never reused."""
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.index import Document
+    from sentsim.search import build_index, cached_index
+
+    encoder = BiEncoder.load(tiny_st_dir)
+    docs = [Document(d, text, title) for d, (title, text) in DOCS.items()]
+    build_index(docs[:2], tmp_path / "idx", encoder).close()  # as if killed after 2 documents
+    index, built = cached_index(docs, tmp_path / "idx", encoder)
+    assert built and len(index) == len(docs)
+    index.close()
+    index, built = cached_index(docs, tmp_path / "idx", encoder)
+    assert not built and len(index) == len(docs)
+    index.close()

@@ -18,7 +18,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.index import Index
 from sentsim.machine import cpu_description
-from sentsim.search import SearchPipeline, build_index, encoder_identity
+from sentsim.search import SearchPipeline, cached_index, encoder_identity
 from sentsim.settings import cache_root, data_root
 
 QUERIES = [
@@ -44,14 +44,13 @@ def _help_index(encoder: BiEncoder) -> tuple[Index, str]:
     digest = hashlib.sha256(encoder_identity(encoder).weights_hash.encode())
     digest.update((HELPCENTER / "articles.jsonl").read_bytes())
     path = cache_root() / "demo" / f"helpcenter-{digest.hexdigest()[:16]}"
-    if (path / "manifest.json").exists():
-        return Index.open(path, encoder_identity(encoder), readonly=True), f"reused {path}"
     start = time.perf_counter()
     docs = articles()
-    build_index(docs, path, encoder, show_progress=False).close()
+    index, built = cached_index(docs, path, encoder)
     took = time.perf_counter() - start
-    index = Index.open(path, encoder_identity(encoder), readonly=True)
-    return index, f"built {path} ({len(docs)} articles) in {took:.1f}s"
+    return index, (
+        f"built {path} ({len(docs)} articles) in {took:.1f}s" if built else f"reused {path}"
+    )
 
 
 def _show(query: str, pipelines: dict[str, tuple[SearchPipeline, bool]]) -> None:

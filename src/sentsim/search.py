@@ -282,3 +282,22 @@ def build_index(
         vectors = encoder.encode(flat, show_progress=False)
         index.add(batch, passages, vectors, upsert=upsert)
     return index
+
+
+def cached_index(docs: Sequence[Document], path: Path, encoder: BiEncoder) -> tuple[Index, bool]:
+    """Open the index at ``path`` if it holds exactly ``docs``' count, else (re)build it there.
+
+    Returns the index opened read-only and whether it was built now. A build cut off part way
+    (its manifest exists but documents are missing) is removed and built again, never reused.
+    """
+    import shutil
+
+    identity = encoder_identity(encoder)
+    if (path / "manifest.json").exists():
+        index = Index.open(path, identity, readonly=True)
+        if len(index) == len(docs):
+            return index, False
+        index.close()
+        shutil.rmtree(path)
+    build_index(docs, path, encoder).close()
+    return Index.open(path, identity, readonly=True), True

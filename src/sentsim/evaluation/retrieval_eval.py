@@ -13,7 +13,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.evaluation.retrieval import BeirData, Run, evaluate_run, per_query
 from sentsim.index import Document, Index
-from sentsim.search import SearchPipeline, build_index, encoder_identity, rerank_fuse
+from sentsim.search import SearchPipeline, cached_index, encoder_identity, rerank_fuse
 from sentsim.settings import cache_root
 
 
@@ -51,11 +51,8 @@ def corpus_index(data: BeirData, encoder: BiEncoder, folder: Path | None = None)
         title, text = data.corpus[doc_id]
         digest.update(f"{doc_id}\x00{title}\x00{text}\x01".encode())
     path = folder or cache_root() / "indexes" / digest.hexdigest()[:20]
-    if (path / "manifest.json").exists():
-        return Index.open(path, identity, readonly=True)
     docs = [Document(d, text, title) for d, (title, text) in data.corpus.items()]
-    build_index(docs, path, encoder).close()
-    return Index.open(path, identity, readonly=True)
+    return cached_index(docs, path, encoder)[0]
 
 
 def evaluate_retrieval(
