@@ -59,6 +59,9 @@ class CrossEncoder:
         self.max_length = max_length
         self.name = name
         self.source = source
+        # Weight of this judge against the first stage when it re-ranks (chosen on dev and
+        # stored in sentsim_config.json as "rerank_weight"; 1.0 = the judge alone).
+        self.rerank_weight = 1.0
 
     @classmethod
     def load(
@@ -99,7 +102,9 @@ class CrossEncoder:
         stored = _read_sentsim_config(path).get("max_length")
         limit = int(getattr(model.config, "max_position_embeddings", 512))
         length = max_length or (int(str(stored)) if stored else min(256, limit))
-        return cls(model, tokenizer, max_length=length, name=str(name_or_dir), source=path)
+        judge = cls(model, tokenizer, max_length=length, name=str(name_or_dir), source=path)
+        judge.rerank_weight = float(str(_read_sentsim_config(path).get("rerank_weight", 1.0)))
+        return judge
 
     @property
     def num_labels(self) -> int:

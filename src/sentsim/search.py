@@ -138,8 +138,10 @@ class SearchPipeline:
         k_retrieve: int = 100,
         hybrid: str = "rrf",
         hybrid_weight: float = 0.5,
-        rerank_weight: float = 1.0,
+        rerank_weight: float | None = None,
     ) -> None:
+        if rerank_weight is None:
+            rerank_weight = reranker.rerank_weight if reranker is not None else 1.0
         if not 0.0 <= rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be in 0..1, got {rerank_weight}")
         if hybrid not in ("rrf", "minmax"):

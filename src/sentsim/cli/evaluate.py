@@ -179,7 +179,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                 **{k: v for k, v in m.items() if k != "queries"},
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
-                "rerank_weight": args.rerank_weight,
+                "rerank_weight": outcome.rerank_weight,
                 **({"sweep": sweep} if sweep else {}),
             }
         )

@@ -31,6 +31,7 @@ class RetrievalOutcome:
     latency: dict[str, float]
     first_run: Run
     judge_run: Run | None = None
+    rerank_weight: float = 1.0
 
 
 def fused_run(first_run: Run, judge_run: Run, weight: float) -> Run:
@@ -64,7 +65,7 @@ def evaluate_retrieval(
     k_retrieve: int = 100,
     hybrid: str = "rrf",
     hybrid_weight: float = 0.5,
-    rerank_weight: float = 1.0,
+    rerank_weight: float | None = None,
     index: Index | None = None,
     query_vectors: np.ndarray | None = None,
 ) -> RetrievalOutcome:
@@ -83,6 +84,7 @@ def evaluate_retrieval(
             k_retrieve=k_retrieve,
             hybrid=hybrid,
             hybrid_weight=hybrid_weight,
+            rerank_weight=rerank_weight,
         )
         qids = list(data.queries)
         texts = [data.queries[q] for q in qids]
@@ -106,7 +108,7 @@ def evaluate_retrieval(
     latency = {"first_stage_ms": round(1000 * first, 2)}
     if reranker is not None:
         latency["rerank_ms"] = round(1000 * rerank_seconds / len(qids), 1)
-    run = first_run if reranker is None else fused_run(first_run, judge_run, rerank_weight)
+    run = first_run if reranker is None else fused_run(first_run, judge_run, pipeline.rerank_weight)
     return RetrievalOutcome(
         evaluate_run(run, data.qrels),
         per_query(run, data.qrels),
@@ -114,4 +116,5 @@ def evaluate_retrieval(
         latency,
         first_run,
         judge_run if reranker is not None else None,
+        pipeline.rerank_weight,
     )
