@@ -19,6 +19,7 @@ import numpy as np
 from sentsim.base import PairScorer, check_pairs
 from sentsim.data import read_pairs
 from sentsim.errors import DataError
+from sentsim.jsonl import read_objects
 from sentsim.training.data import TrainPair
 from sentsim.training.sampling import Pair
 
@@ -148,10 +149,9 @@ def read_sentences(path: str | Path) -> list[str]:
     suffix = file.suffix.lower()
     texts: list[str] = []
     if suffix in (".jsonl", ".ndjson"):
-        with file.open(encoding="utf-8-sig") as handle:
-            for n, line in enumerate(handle, start=1):
-                if line.strip():
-                    texts += _row_texts(file, n, _json_object(file, n, line))
+        expected = "a JSON object with 'text' or 'sentence1'"
+        for n, row in read_objects(file, expected=expected):
+            texts += _row_texts(file, n, row)
     elif suffix in (".csv", ".tsv"):
         with file.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
@@ -160,16 +160,6 @@ def read_sentences(path: str | Path) -> list[str]:
     else:
         texts = file.read_text(encoding="utf-8").splitlines()
     return list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
-
-
-def _json_object(file: Path, n: int, line: str) -> dict[str, object]:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{file}, line {n}: not valid JSON ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise DataError(f"{file}, line {n}: expected a JSON object with 'text' or 'sentence1'")
-    return value
 
 
 def _row_texts(file: Path, n: int, row: dict[str, object]) -> list[str]:
