@@ -291,6 +291,7 @@ def test_compare_sts_table_and_json(
         [("word overlap (Jaccard)", "baseline", "overlap"), ("BM25", "baseline", "bm25")],
     )
     monkeypatch.setattr(evaluate, "SHIPPED_JUDGES", [])
+    monkeypatch.setattr(evaluate, "SHIPPED_BI_ENCODERS", [])
     argv = ["compare", "sts", "--data", str(sts_csv), "--model", str(tiny_st_dir), "--json"]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -246,6 +246,7 @@ PUBLISHED = [
 ]
 
 SHIPPED_JUDGES = ["ce-sts"]
+SHIPPED_BI_ENCODERS = ["bi-sts"]
 
 COMPARE_ROWS = [
     ("word overlap (Jaccard)", "baseline", "overlap"),
@@ -266,7 +267,8 @@ def _compare_sts(args: argparse.Namespace) -> int:
     from sentsim.models import builtin_names
 
     dataset = load_pair_file(args)
-    rows = COMPARE_ROWS + [(f"bi-encoder {m}", "model", m) for m in args.model]
+    extra = args.model or [n for n in SHIPPED_BI_ENCODERS if n in builtin_names()]
+    rows = COMPARE_ROWS + [(f"bi-encoder {m}", "model", m) for m in extra]
     for name in args.cross_encoder or [n for n in SHIPPED_JUDGES if n in builtin_names()]:
         rows += [(f"cross-encoder {name} alone", "judge-alone", name)]
         rows += [(f"cross-encoder {name}", "judge", name)]
