@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from sentsim.bi_encoder import BiEncoder
-from sentsim.corpus import read_corpus
+from sentsim.corpus import document_text, read_corpus
 from sentsim.helpcenter import HELPCENTER, write_training_triples
 from sentsim.models import RESOURCES
 from sentsim.settings import dataset_path
@@ -31,16 +31,9 @@ from sentsim.training.mining import MiningSettings, mine_negatives
 HELP_TRAIN, HELP_DEV = 1500, 300
 
 
-def _doc_text(title: str, text: str) -> str:
-    return f"{title}\n{text}" if title else text
-
-
 def _scifact(split: str) -> tuple[list[Triple], list[str]]:
     ids = set((RESOURCES / "splits" / f"scifact-{split}.txt").read_text().split())
-    corpus = {
-        d.id: _doc_text(d.title, d.text)
-        for d in read_corpus(dataset_path("scifact", "corpus.jsonl"))
-    }
+    corpus = {d.id: document_text(d) for d in read_corpus(dataset_path("scifact", "corpus.jsonl"))}
     queries = {}
     for line in dataset_path("scifact", "queries.jsonl").open(encoding="utf-8"):
         row = json.loads(line)
@@ -71,7 +64,7 @@ def main(out: Path) -> None:
     rng = random.Random(0)
     help_train = rng.sample(read_triples(train_file), HELP_TRAIN)
     help_dev = rng.sample(read_triples(dev_file), HELP_DEV)
-    articles = [_doc_text(d.title, d.text) for d in read_corpus(HELPCENTER / "articles.jsonl")]
+    articles = [document_text(d) for d in read_corpus(HELPCENTER / "articles.jsonl")]
     encoder = BiEncoder.load("minilm")
     dense = MiningSettings(negatives=2, rank_window=(1, 20))
     lexical = MiningSettings(negatives=2, rank_window=(1, 30), use_bm25=True, use_dense=False)

@@ -84,6 +84,15 @@ def _read_folder(source: Path) -> Iterator[Document]:
             yield Document(file.relative_to(source).as_posix(), text, title)
 
 
+def document_text(doc: Document) -> str:
+    """A document as one text: its title, a newline, its text (the text alone without a title).
+
+    The same joining as the passages :func:`sentsim.search.passages_for` indexes, so training
+    rows built from documents look like what the index encodes.
+    """
+    return f"{doc.title}\n{doc.text}" if doc.title else doc.text
+
+
 def split_passages(text: str, tokenizer: Any, *, max_tokens: int, stride: int = 32) -> list[str]:
     """Split ``text`` into windows of at most ``max_tokens`` word pieces, overlapping by ``stride``.
 

@@ -11,6 +11,7 @@ import csv
 import json
 from pathlib import Path
 
+from sentsim.corpus import document_text
 from sentsim.index import Document
 from sentsim.models import RESOURCES
 from sentsim.settings import dataset_path
@@ -118,6 +119,6 @@ def write_training_triples(
         with path.open("w", encoding="utf-8") as handle:
             for question, intent in rows:
                 doc = docs[mapping[intent]]
-                row = {"anchor": question, "positive": f"{doc.title}\n{doc.text}", "intent": intent}
+                row = {"anchor": question, "positive": document_text(doc), "intent": intent}
                 handle.write(json.dumps(row) + "\n")
     return paths

@@ -73,9 +73,9 @@ def _mine(args: argparse.Namespace) -> int:
     triples = read_triples(args.train)
     corpus: list[str] = []
     if args.corpus:
-        from sentsim.corpus import read_corpus
+        from sentsim.corpus import document_text, read_corpus
 
-        corpus = [f"{d.title}\n{d.text}" if d.title else d.text for d in read_corpus(args.corpus)]
+        corpus = [document_text(d) for d in read_corpus(args.corpus)]
     judge = None
     if args.cross_encoder:
         from sentsim.cross_encoder import CrossEncoder
@@ -230,10 +230,9 @@ def _train_bi(args: argparse.Namespace) -> int:
         else:
             corpus: list[str] = []
             if args.corpus:
-                from sentsim.corpus import read_corpus
+                from sentsim.corpus import document_text, read_corpus
 
-                docs = read_corpus(args.corpus)
-                corpus = [f"{d.title}\n{d.text}" if d.title else d.text for d in docs]
+                corpus = [document_text(d) for d in read_corpus(args.corpus)]
             task = CorpusSoftmaxTask(model, triples, dev, corpus=corpus)
     else:
         if args.loss not in LOSSES:
