@@ -1,6 +1,7 @@
 """First-stage benchmark of ``sentsim.index``: build time, memory, query latency and recall.
 
     python benchmarks/bench_index.py [N] [--dim 384] [--ann auto|flat|hnsw] [--queries 1000]
+        [--centres REAL.npy | --vectors REAL.npy]
 
 N (default 1,000,000) one-passage documents with synthetic vectors are added in batches (one
 commit each), the index is closed and reopened (loading the saved cache), and single top-100
@@ -19,6 +20,14 @@ for exact search and the hard case for HNSW, and unlike any real corpus:
   clusters), so the nearest neighbour is not the query itself.
 
 Vectors are L2-normalised; the script prints the resulting mean pairwise cosine as a check.
+
+``--centres REAL.npy`` (real MiniLM embeddings from ``benchmarks/embed_shared.py``) replaces the
+random centres with real ones: each synthetic vector is a random real embedding plus noise drawn
+from the real embeddings' own covariance (the difference of two random real embeddings, / sqrt 2),
+scaled so that the median distance of a synthetic vector to its centre equals the median distance
+of a real embedding to its nearest real neighbour. ``--vectors REAL.npy`` skips the synthesis: the
+real embeddings themselves are the corpus (N is their number less the queries) and held-out real
+embeddings are the queries, to check recall on real data.
 """
 
 from __future__ import annotations
@@ -111,6 +120,30 @@ class Synthetic:
         return vectors.astype(np.float32)
 
 
+class RealCentres:
+    """Real embeddings as centres plus real-covariance noise (see the module docstring)."""
+
+    def __init__(self, real: np.ndarray, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.real = np.ascontiguousarray(real, dtype=np.float32)
+        probe = self.real[self.rng.choice(len(real), size=min(2000, len(real)), replace=False)]
+        nearest = np.sort(probe @ self.real.T, axis=1)[:, -2]  # the largest is the point itself
+        self.nn_distance = float(np.median(np.sqrt(np.maximum(0.0, 2 - 2 * nearest))))
+        raw = self._noise(4000)
+        self.scale = self.nn_distance / float(np.median(np.linalg.norm(raw, axis=1)))
+
+    def _noise(self, count: int) -> np.ndarray:
+        a, b = (self.rng.integers(len(self.real), size=count) for _ in range(2))
+        return (self.real[a] - self.real[b]) / np.sqrt(2)
+
+    def sample(self, count: int) -> np.ndarray:
+        """Return ``count`` unit vectors."""
+        centres = self.real[self.rng.integers(len(self.real), size=count)]
+        vectors = centres + self.scale * self._noise(count)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors.astype(np.float32)
+
+
 def exact_top(queries: np.ndarray, corpus: np.ndarray, k: int) -> np.ndarray:
     """Return the row numbers of the exact top ``k`` by inner product, per query."""
     best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
@@ -126,6 +159,42 @@ def exact_top(queries: np.ndarray, corpus: np.ndarray, k: int) -> np.ndarray:
     return best_rows
 
 
+def make_vectors(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """Return (corpus, queries) as chosen by ``--vectors`` / ``--centres`` / neither."""
+    wanted = max(args.queries, args.recall_queries)
+    if args.vectors is not None:
+        real = np.load(args.vectors).astype(np.float32)
+        order = np.random.default_rng(0).permutation(len(real))
+        print(f"real vectors from {args.vectors}: {len(real) - wanted:,} indexed, {wanted} queries")
+        return real[order[wanted:]], real[order[:wanted]]
+    data: Synthetic | RealCentres
+    if args.centres is not None:
+        data = RealCentres(np.load(args.centres))
+        print(
+            f"synthetic around {len(data.real):,} real centres from {args.centres}: median "
+            f"nearest-neighbour distance {data.nn_distance:.3f}, noise scale {data.scale:.3f}"
+        )
+    else:
+        data = Synthetic(args.n, args.dim)
+    dim = data.real.shape[1] if isinstance(data, RealCentres) else args.dim
+    corpus = np.empty((args.n, dim), dtype=np.float32)
+    for start in range(0, args.n, 100_000):
+        corpus[start : start + 100_000] = data.sample(min(100_000, args.n - start))
+    queries = data.sample(wanted)
+    pairs = data.rng.integers(args.n, size=(2, 2000))
+    cosine = float(np.mean(np.sum(corpus[pairs[0]] * corpus[pairs[1]], axis=1)))
+    print(f"synthetic vectors: mean pairwise cosine {cosine:.3f}")
+    if isinstance(data, RealCentres):
+        pairs = data.rng.integers(len(data.real), size=(2, 2000))
+        real = float(np.mean(np.sum(data.real[pairs[0]] * data.real[pairs[1]], axis=1)))
+        probe = queries[:500] @ corpus.T if args.n <= 200_000 else None
+        print(f"real vectors: mean pairwise cosine {real:.3f}")
+        if probe is not None:
+            nn = np.sqrt(np.maximum(0.0, 2 - 2 * probe.max(axis=1)))
+            print(f"synthetic queries: median distance to the nearest vector {np.median(nn):.3f}")
+    return corpus, queries
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n", type=int, nargs="?", default=1_000_000, help="documents")
@@ -138,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1000, help="timed single queries")
     parser.add_argument("--recall-queries", type=int, default=200)
     parser.add_argument("--dir", type=Path, help="index folder (default: a temporary one)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--centres", type=Path, help="real embeddings (.npy) as cluster centres")
+    source.add_argument("--vectors", type=Path, help="real embeddings (.npy) as the corpus")
     parser.add_argument(
         "--threads",
         type=int,
@@ -147,17 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print(cpu_report())
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, n={args.n:,}, dim={args.dim}")
     root = Path(tempfile.mkdtemp(prefix="bench-index-")) if args.dir is None else args.dir
     path = root / "index"
-    data = Synthetic(args.n, args.dim)
-    corpus = np.empty((args.n, args.dim), dtype=np.float32)
-    for start in range(0, args.n, 100_000):
-        corpus[start : start + 100_000] = data.sample(min(100_000, args.n - start))
-    queries = data.sample(max(args.queries, args.recall_queries))
-    pairs = data.rng.integers(args.n, size=(2, 2000))
-    cosine = float(np.mean(np.sum(corpus[pairs[0]] * corpus[pairs[1]], axis=1)))
-    print(f"synthetic vectors: mean pairwise cosine {cosine:.3f}")
+    corpus, queries = make_vectors(args)
+    args.n, args.dim = corpus.shape
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, n={args.n:,}, dim={args.dim}")
     rss_before, _ = rss_mib()
 
     encoder = EncoderIdentity("synthetic", "bench", args.dim)

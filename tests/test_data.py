@@ -89,6 +89,19 @@ def test_mrpc_with_bom_and_crlf(tmp_path: Path) -> None:
     ]
     assert [e.line for e in data.examples] == [2, 3]
     assert data.has_labels and not data.has_scores
+    assert data.graded_scores().tolist() == [1.0, 0.0]  # MRPC read as graded pairs
+
+
+def test_graded_scores_refuses_word_labels(tmp_path: Path) -> None:
+    text = "sentence1,sentence2,label\na,b,1\nc,d,entailment\n"
+    data = read_pairs(write(tmp_path / "nli.csv", text))
+    with pytest.raises(DataError, match=r"nli.csv, line 3: label 'entailment' is not a number"):
+        data.graded_scores()
+
+
+def test_graded_scores_prefers_scores(tmp_path: Path) -> None:
+    data = read_pairs(write(tmp_path / "s.csv", "sentence1,sentence2,score\na,b,4\nc,d,1\n"))
+    assert data.graded_scores().tolist() == [4.0, 1.0]
 
 
 def test_csv_with_quoted_commas_and_newlines(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from sentsim.errors import (
 )
 from sentsim.index import AnnKind, Document, EncoderIdentity, Index, IndexHit
 from sentsim.index_cache import AnnCache, AnnSettings
+from sentsim.index_store import fts_query
 
 DIM = 16
 ENC = EncoderIdentity("toy-encoder", "feedface00000000", DIM)
@@ -367,6 +368,22 @@ def test_bm25_ranks_and_tolerates_punctuation(tmp_path: Path, rng: np.random.Gen
         results = index.search_bm25(odd, 10)
         assert {h.doc_id for h in results[0]} == {"a", "b", "c"}
         assert results[3] == []
+
+
+def test_bm25_query_drops_stop_words_unless_nothing_else(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    assert fts_query("What is the FEE for the card? fee") == '"fee" OR "card?"'
+    assert fts_query("what is the") == '"what" OR "is" OR "the"'  # nothing else: keep them
+    docs = [
+        Document("fee", "a monthly fee applies to premium accounts"),
+        Document("stop", "what is this and what is that and where is the other"),
+    ]
+    with Index.create(tmp_path / "idx", ENC) as index:
+        index.add(docs, None, unit(rng.normal(size=(2, DIM))))
+        # without the stop-word rule the long list of 'what is the' would rank "stop" first
+        assert [h.doc_id for h in index.search_bm25(["what is the fee"], 10)[0]] == ["fee"]
+        assert index.search_bm25(["what is the"], 10)[0][0].doc_id == "stop"
 
 
 # -- files on disk, encoder identity, locking ----------------------------------------------------

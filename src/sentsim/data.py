@@ -86,6 +86,19 @@ class PairDataset:
             raise DataError(f"{self.path}: has no 'score' column; graded scores are needed here")
         return np.array([e.score for e in self.examples], dtype=np.float64)
 
+    def graded_scores(self) -> NDArray[np.float64]:
+        """Return the scores, or numeric labels read as grades (MRPC's 0/1 as graded pairs)."""
+        if self.has_scores or not self.has_labels:
+            return self.scores()
+        try:
+            return np.array([float(str(e.label)) for e in self.examples], dtype=np.float64)
+        except ValueError:
+            bad = next(e for e in self.examples if not _is_number(str(e.label)))
+            raise DataError(
+                f"{self.path}, line {bad.line}: label {bad.label!r} is not a number; graded "
+                "scores (or numeric labels such as 0/1) are needed here"
+            ) from None
+
     def normalized_scores(self) -> NDArray[np.float64]:
         """Return scores mapped to 0–1 by ``(s - lo) / (hi - lo)`` over :attr:`score_range`."""
         scores = self.scores()
@@ -208,6 +221,14 @@ def read_pairs(
 
 
 _Row = tuple[int, object, object, object, object]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_stsb(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:

@@ -68,14 +68,29 @@ INSERT INTO meta VALUES ('generation', 0);
 _IN_KEYS = "(SELECT value FROM json_each(?))"
 
 
+# English function words left out of BM25 queries (documents keep them, so lengths are true):
+# they match nearly every document, add noise to the ranking and make FTS5 walk long lists.
+_STOP_TEXT = """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own same she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+
 def fts_query(text: str) -> str:
     """Return ``text`` as an FTS5 query that matches any of its words, each one quoted.
 
     Quoting makes punctuation inert (``"c++" OR "what's"`` is never a syntax error) and ``OR``
-    gives BM25 its bag-of-words meaning. A query without word characters matches nothing.
+    gives BM25 its bag-of-words meaning. Repeated words count once and :data:`STOP_WORDS` are
+    left out unless the query has nothing else. A query without word characters matches nothing.
     """
-    chunks = [c for c in text.split() if re.search(r"[^\W_]", c)]
-    return " OR ".join('"' + c.replace('"', '""') + '"' for c in chunks)
+    chunks = list(dict.fromkeys(c.lower() for c in text.split() if re.search(r"[^\W_]", c)))
+    content = [c for c in chunks if re.sub(r"[^\w']", "", c) not in STOP_WORDS]
+    return " OR ".join('"' + c.replace('"', '""') + '"' for c in content or chunks)
 
 
 def fsync_dir(path: Path) -> None:

@@ -104,8 +104,12 @@ def _mine(args: argparse.Namespace) -> int:
                 row = {"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     took = time.perf_counter() - start
-    anchors = len({t.anchor for t in triples})
-    print(f"mined {len(mined)} negatives for {anchors} anchors into {args.out} in {took:.0f}s")
+    anchors = {t.anchor for t in triples}
+    bare = len(anchors - {t.anchor for t in mined})
+    print(
+        f"mined {len(mined)} negatives for {len(anchors)} anchors ({bare} left without one: no "
+        f"candidate passed the filters) into {args.out} in {took:.0f}s"
+    )
     return 0
 
 

@@ -52,8 +52,12 @@ def correlations(
 def evaluate_sts(
     dataset: PairDataset, scorer: PairScorer, *, show_progress: bool | None = None
 ) -> StsResult:
-    """Score every pair of ``dataset`` and correlate with its gold scores."""
-    gold = dataset.scores()
+    """Score every pair of ``dataset`` and correlate with its gold scores.
+
+    A file of numeric labels (MRPC's 0/1) is read as graded pairs: the rank correlation is then
+    a point-biserial-like measure of how well the scores separate the two classes.
+    """
+    gold = dataset.graded_scores()
     start = time.perf_counter()
     predicted = scorer.score_pairs(dataset.pairs(), show_progress=show_progress)
     seconds = time.perf_counter() - start

@@ -52,12 +52,15 @@ def mine_negatives(
     settings: MiningSettings = MiningSettings(),
     judge: CrossEncoder | None = None,
 ) -> list[Triple]:
-    """Return one triple per kept negative (``settings.negatives`` per anchor at most)."""
+    """Return ``settings.negatives`` triples at most per (anchor, positive) pair of ``triples``.
+
+    An anchor with no candidate left after the filters gets no triple (the caller can count them).
+    """
     pool = sorted({t.positive for t in triples} | set(corpus))
     row = {text: i for i, text in enumerate(pool)}
-    positives: dict[str, set[int]] = {}
+    positives: dict[str, dict[int, None]] = {}  # an ordered set: the file's order
     for t in triples:
-        positives.setdefault(t.anchor, set()).add(row[t.positive])
+        positives.setdefault(t.anchor, {})[row[t.positive]] = None
     anchors = list(positives)
     lo, hi = settings.rank_window
     if not (settings.use_dense or settings.use_bm25):
@@ -87,6 +90,10 @@ def mine_negatives(
         if judge is not None and kept:
             judged = judge.predict([(anchor, pool[i]) for i in kept], show_progress=False)
             kept = [i for i, s in zip(kept, judged, strict=True) if s < settings.max_judge_score]
-        positive = pool[next(iter(sorted(gold)))]
-        out += [Triple(anchor, positive, pool[i]) for i in kept[: settings.negatives]]
+        # Every positive of the anchor gets its own negatives, taken in turn from the kept list
+        # (reused when it is short), so an anchor with several positives keeps all of them.
+        take = min(settings.negatives, len(kept))
+        for k, positive in enumerate(gold):
+            chosen = [kept[(k * take + i) % len(kept)] for i in range(take)]
+            out += [Triple(anchor, pool[positive], pool[i]) for i in chosen]
     return out

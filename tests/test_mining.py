@@ -1,0 +1,114 @@
+"""Hard-negative mining: candidates that look relevant, never a labelled positive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from sentsim.training.data import Triple
+from sentsim.training.mining import MiningSettings, mine_negatives
+
+# Hand-made 2-d "embeddings": the anchor points along x; texts are ordered by their cosine to it.
+VECTORS = {
+    "card declined abroad": (1.0, 0.0),
+    "declined card payments": (0.9, 0.1),  # positive
+    "using your card abroad": (0.8, 0.2),  # second positive
+    "card refused at a shop": (0.7, 0.3),
+    "ATM withdrawal fees": (0.5, 0.5),
+    "opening a savings account": (0.2, 0.8),
+    "mortgage rates": (0.0, 1.0),
+}
+
+
+class FakeEncoder:
+    """Returns the fixed unit vectors above; stands in for a bi-encoder."""
+
+    def encode(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        rows = np.array([VECTORS[t] for t in texts], dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+class FakeJudge:
+    """Scores a pair 0.9 when the candidate mentions 'refused', else 0.1."""
+
+    def predict(self, pairs: Sequence[tuple[str, str]], **_: object) -> np.ndarray:
+        return np.array([0.9 if "refused" in b else 0.1 for _, b in pairs])
+
+
+ANCHOR = "card declined abroad"
+CORPUS = [t for t in VECTORS if t != ANCHOR]
+
+
+def mine(triples: list[Triple], **settings: object) -> list[Triple]:
+    return mine_negatives(
+        triples,
+        FakeEncoder(),  # type: ignore[arg-type]
+        corpus=CORPUS,
+        settings=MiningSettings(**settings),  # type: ignore[arg-type]
+    )
+
+
+def test_dense_negatives_follow_cosine_order_and_skip_positives() -> None:
+    mined = mine([Triple(ANCHOR, "declined card payments")], negatives=2)
+    # the pool without the positive, by cosine: using your card abroad, card refused, ATM...
+    assert [t.negative for t in mined] == ["using your card abroad", "card refused at a shop"]
+    assert all(t.positive == "declined card payments" for t in mined)
+
+
+def test_every_positive_gets_its_own_negatives() -> None:
+    triples = [
+        Triple(ANCHOR, "declined card payments"),
+        Triple(ANCHOR, "using your card abroad"),
+    ]
+    mined = mine(triples, negatives=1)
+    assert [(t.positive, t.negative) for t in mined] == [
+        ("declined card payments", "card refused at a shop"),
+        ("using your card abroad", "ATM withdrawal fees"),
+    ]
+    assert not {t.negative for t in mined} & {"declined card payments", "using your card abroad"}
+
+
+def test_rank_window_skips_the_top() -> None:
+    mined = mine([Triple(ANCHOR, "declined card payments")], negatives=1, rank_window=(3, 10))
+    assert [t.negative for t in mined] == ["ATM withdrawal fees"]
+
+
+def test_margin_drops_candidates_close_to_the_positive() -> None:
+    encoder = FakeEncoder()
+    vectors = encoder.encode([ANCHOR, "declined card payments", "ATM withdrawal fees"])
+    positive, atm = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    margin = (positive - atm) - 0.01  # ATM passes; everything closer than it does not
+    mined = mine([Triple(ANCHOR, "declined card payments")], negatives=1, margin=margin)
+    assert [t.negative for t in mined] == ["ATM withdrawal fees"]
+
+
+def test_judge_drops_candidates_it_calls_positive() -> None:
+    mined = mine_negatives(
+        [Triple(ANCHOR, "declined card payments")],
+        FakeEncoder(),  # type: ignore[arg-type]
+        corpus=CORPUS,
+        settings=MiningSettings(negatives=5),
+        judge=FakeJudge(),  # type: ignore[arg-type]
+    )
+    negatives = [t.negative for t in mined]
+    assert "card refused at a shop" not in negatives
+    assert negatives[:2] == ["using your card abroad", "ATM withdrawal fees"]
+
+
+def test_bm25_only_needs_no_encoder() -> None:
+    triples = [Triple("card declined abroad", "declined card payments")]
+    settings = MiningSettings(negatives=3, use_bm25=True, use_dense=False)
+    mined = mine_negatives(triples, None, corpus=CORPUS, settings=settings)
+    negatives = [t.negative for t in mined]
+    assert negatives and "declined card payments" not in negatives
+    # BM25 ranks by shared words: the texts sharing 'card' or 'abroad' come first
+    assert set(negatives[:2]) == {"using your card abroad", "card refused at a shop"}
+
+
+def test_no_candidate_source_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs candidates"):
+        mine_negatives([Triple("a", "b")], None, settings=MiningSettings(use_dense=False))
+    with pytest.raises(ValueError, match="needs a bi-encoder"):
+        mine_negatives([Triple("a", "b")], None, settings=MiningSettings())
