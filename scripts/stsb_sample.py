@@ -27,7 +27,8 @@ def main(argv: list[str]) -> None:
     """Draw the ids (``ids``) or write the sampled rows (``write OUT``)."""
     lines = _lines()
     if argv[:1] == ["ids"]:
-        chosen = np.random.default_rng(SEED).choice(len(lines), size=len(lines) // 10, replace=False)
+        rng = np.random.default_rng(SEED)
+        chosen = rng.choice(len(lines), size=len(lines) // 10, replace=False)
         IDS.write_text("".join(f"{i + 1}\n" for i in sorted(chosen)), encoding="utf-8")
         print(f"{IDS}: {len(chosen)} of {len(lines)} line numbers of sts-train.csv")
     elif argv[:1] == ["write"] and len(argv) == 2:
