@@ -1,6 +1,6 @@
 """The fixed 10% sample of STS-B train for the low-resource AugSBERT experiment.
 
-``python scripts/stsb_sample.py ids`` draws the sample once (575 of 5,749 rows, seed below) and
+``python scripts/stsb_sample.py ids`` draws the sample once (574 of 5,749 rows, seed below) and
 writes its line numbers to ``src/sentsim/resources/splits/stsb-train-10pct.txt`` (committed).
 ``python scripts/stsb_sample.py write OUT.csv`` writes those rows of ``sts-train.csv``, unchanged
 (STS-B TSV), to OUT.csv outside the repository, as the ``--gold`` of ``sentsim augsbert``.
