@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import time
 import warnings
@@ -23,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sentsim.errors import SentsimError
+from sentsim.machine import cpu_description
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class TrainReport:
     steps: int = 0
     seconds: float = 0.0
     finished: bool = False
-    machine: str = field(default_factory=lambda: f"{platform.processor()} {os.cpu_count()} cores")
+    machine: str = field(default_factory=cpu_description)  # the CPU model, cores and SIMD
 
 
 def _schedule(total: int, warmup: int) -> Callable[[int], float]:
