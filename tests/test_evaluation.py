@@ -135,11 +135,14 @@ def test_evaluate_sts_result(sts_csv: Path) -> None:
     assert result.ms_per_1000_pairs == pytest.approx(1e6 * result.seconds / 5)
 
 
-def test_evaluate_sts_needs_scores(tmp_path: Path) -> None:
+def test_evaluate_sts_needs_scores_or_numeric_labels(tmp_path: Path) -> None:
     path = tmp_path / "labels.tsv"
-    path.write_text("sentence1\tsentence2\tlabel\na\tb\t1\nc\td\t0\n")
-    with pytest.raises(DataError, match="has no 'score' column"):
+    path.write_text("sentence1\tsentence2\tlabel\na\tb\t1\nc\td\tneutral\n")
+    with pytest.raises(DataError, match=r"labels.tsv, line 3: label 'neutral' is not a number"):
         evaluate_sts(read_pairs(path), OverlapPairScorer())
+    # 0/1 labels (MRPC) are read as grades: the pair sharing words is the paraphrase
+    path.write_text("sentence1\tsentence2\tlabel\na b\ta b\t1\nc d\te f\t0\nx y\tx z\t1\n")
+    assert evaluate_sts(read_pairs(path), OverlapPairScorer()).spearman > 80
 
 
 @pytest.mark.parametrize(
