@@ -149,9 +149,14 @@ def test_split_passages_short_text_is_one_passage(tokenizer: Any) -> None:
     assert split_passages(exactly, tokenizer, max_tokens=8) == [exactly]
 
 
-@pytest.mark.parametrize(("max_tokens", "stride"), [(8, 3), (20, 5), (32, 32), (50, 0)])
-def test_split_passages_cover_every_token(tokenizer: Any, max_tokens: int, stride: int) -> None:
-    """A long text: windows of ≤ ``max_tokens`` pieces, overlapping by ``stride``, cover it all."""
+@pytest.mark.parametrize(
+    ("max_tokens", "stride", "step"), [(8, 3, 6), (20, 5, 15), (32, 32, 24), (50, 0, 50)]
+)
+def test_split_passages_cover_every_token(
+    tokenizer: Any, max_tokens: int, stride: int, step: int
+) -> None:
+    """Windows of ≤ ``max_tokens`` pieces cover it all, overlapping by ``stride`` but never by
+    more than a quarter of the window (8 → 2, 32 → 8)."""
     rng = np.random.default_rng(max_tokens)
     words = [str(w) for w in rng.choice(VOCAB_WORDS, size=150)]  # one word piece each
     text = " ".join(words)
@@ -159,7 +164,6 @@ def test_split_passages_cover_every_token(tokenizer: Any, max_tokens: int, strid
     assert len(passages) > 1
     _assert_covers(text, passages)
     assert all(_n_tokens(tokenizer, p) <= max_tokens for p in passages)
-    step = max(1, max_tokens - stride)
     assert passages[0] == " ".join(words[:max_tokens])
     assert passages[1] == " ".join(words[step : step + max_tokens])
     assert text.endswith(passages[-1])

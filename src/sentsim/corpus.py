@@ -96,6 +96,8 @@ def document_text(doc: Document) -> str:
 def split_passages(text: str, tokenizer: Any, *, max_tokens: int, stride: int = 32) -> list[str]:
     """Split ``text`` into windows of at most ``max_tokens`` word pieces, overlapping by ``stride``.
 
+    The overlap is at most a quarter of the window, so a short window (a cross-encoder with a
+    small ``max_length``) does not turn one article into dozens of near-identical passages.
     Windows are cut at word-piece boundaries (the tokenizer's offsets), so each passage is a
     verbatim slice of the text, which may start inside a word; a text that fits is returned
     whole. Nothing past the model's length limit is dropped: every token lies in some passage.
@@ -106,7 +108,7 @@ def split_passages(text: str, tokenizer: Any, *, max_tokens: int, stride: int = 
     offsets: Sequence[tuple[int, int]] = encoded["offset_mapping"]
     if len(offsets) <= max_tokens:
         return [text]
-    step = max(1, max_tokens - stride)
+    step = max_tokens - min(stride, max_tokens // 4)
     passages = []
     for start in range(0, len(offsets), step):
         end = min(start + max_tokens, len(offsets))
