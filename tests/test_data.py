@@ -290,6 +290,16 @@ def test_json_line_that_is_not_an_object(tmp_path: Path) -> None:
     assert_data_error(path, 1, "expected a JSON object")
 
 
+def test_bad_json_lines_are_skipped_on_request(tmp_path: Path) -> None:
+    good = json.dumps({"sentence1": "a", "sentence2": "b", "score": 1})
+    path = write(tmp_path / "pairs.jsonl", f"{good}\n{{bad\n[1]\n{good}\n")
+    data = read_pairs(path, skip_bad_rows=True)
+    assert [e.line for e in data.examples] == [1, 4]
+    assert [line for line, _ in data.skipped] == [2, 3]
+    assert data.skipped[0][1].startswith("not valid JSON")
+    assert data.skipped[1][1] == "expected a JSON object"
+
+
 def test_json_line_missing_a_sentence(tmp_path: Path) -> None:
     path = write(tmp_path / "pairs.jsonl", '{"sentence1": "a", "score": 1}\n')
     assert_data_error(path, 1, "sentence2 is missing or empty")

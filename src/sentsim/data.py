@@ -16,7 +16,6 @@ A malformed row raises :class:`~sentsim.errors.DataError` naming the file, line 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sentsim.errors import DataError
+from sentsim.jsonl import read_objects
 
 csv.field_size_limit(1 << 24)
 
@@ -90,14 +90,16 @@ class PairDataset:
         """Return the scores, or numeric labels read as grades (MRPC's 0/1 as graded pairs)."""
         if self.has_scores or not self.has_labels:
             return self.scores()
-        try:
-            return np.array([float(str(e.label)) for e in self.examples], dtype=np.float64)
-        except ValueError:
-            bad = next(e for e in self.examples if not _is_number(str(e.label)))
-            raise DataError(
-                f"{self.path}, line {bad.line}: label {bad.label!r} is not a number; graded "
-                "scores (or numeric labels such as 0/1) are needed here"
-            ) from None
+        grades = []
+        for e in self.examples:
+            try:
+                grades.append(float(str(e.label)))
+            except ValueError:
+                raise DataError(
+                    f"{self.path}, line {e.line}: label {e.label!r} is not a number; graded "
+                    "scores (or numeric labels such as 0/1) are needed here"
+                ) from None
+        return np.array(grades, dtype=np.float64)
 
     def normalized_scores(self) -> NDArray[np.float64]:
         """Return scores mapped to 0–1 by ``(s - lo) / (hi - lo)`` over :attr:`score_range`."""
@@ -223,14 +225,6 @@ def read_pairs(
 _Row = tuple[int, object, object, object, object]
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _read_stsb(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -280,25 +274,14 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
 
 
 def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
-    with path.open(encoding="utf-8-sig") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                rows.bad(line, f"not valid JSON ({exc.msg})")
-                continue
-            if not isinstance(record, dict):
-                rows.bad(line, "expected a JSON object")
-                continue
-            yield (
-                line,
-                record.get("sentence1"),
-                record.get("sentence2"),
-                record.get("score"),
-                record.get("label"),
-            )
+    for line, record in read_objects(path, on_bad=rows.bad):
+        yield (
+            line,
+            record.get("sentence1"),
+            record.get("sentence2"),
+            record.get("score"),
+            record.get("label"),
+        )
 
 
 def _check_columns(path: Path, columns: set[str]) -> None:

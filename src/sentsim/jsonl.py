@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +11,16 @@ from sentsim.errors import DataError
 
 
 def read_objects(
-    path: Path, *, expected: str = "a JSON object"
+    path: Path,
+    *,
+    expected: str = "a JSON object",
+    on_bad: Callable[[int, str], None] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, object)`` for each non-blank line; raise on a line that is not one.
 
     A leading byte-order mark is ignored. ``expected`` describes the object in the error message.
+    With ``on_bad``, a bad line is reported as ``on_bad(line number, problem)`` and skipped
+    instead (``on_bad`` may raise itself, e.g. unless the user asked to skip bad rows).
     """
     with path.open(encoding="utf-8-sig") as handle:
         for n, line in enumerate(handle, start=1):
@@ -24,7 +29,12 @@ def read_objects(
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(value, dict):
-                raise DataError(f"{path}, line {n}: expected {expected}")
-            yield n, value
+                problem = f"not valid JSON ({exc.msg})"
+            else:
+                if isinstance(value, dict):
+                    yield n, value
+                    continue
+                problem = f"expected {expected}"
+            if on_bad is None:
+                raise DataError(f"{path}, line {n}: {problem}")
+            on_bad(n, problem)
