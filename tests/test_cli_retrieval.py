@@ -91,3 +91,24 @@ def test_cached_index_rebuilds_a_build_that_was_cut_off(tmp_path: Path, tiny_st_
     index, built = cached_index(docs, tmp_path / "idx", encoder)
     assert not built and len(index) == len(docs)
     index.close()
+
+
+def test_example_queries_file_steers_the_dense_ranking(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_st_dir: Path,
+) -> None:
+    """``--examples FILE``: each query is an example; at weight 0 its answer comes first."""
+    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
+    data = _beir(tmp_path / "beir")
+    common = ["--data", str(data), "--model", str(tiny_st_dir), "--retriever", "dense"]
+    for answers, accuracy in (({"q1": "d1", "q2": "d2", "q3": "d3"}, 100.0), ({}, 0.0)):
+        examples = tmp_path / f"examples-{accuracy:g}.jsonl"
+        rows = [
+            {"id": f"e{q}", "text": text, "answer": answers.get(q, "d4")}
+            for q, text in QUERIES.items()
+        ]
+        examples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        out = _run(capsys, *common, "--examples", str(examples), "--example-weight", "0")
+        assert out["accuracy@1"] == accuracy and out["example_weight"] == 0.0

@@ -119,3 +119,20 @@ def test_no_article_shares_an_8gram_with_a_test_question() -> None:
     assert not overlaps, "articles share 8-grams with Banking77 test questions:\n" + "\n".join(
         overlaps
     )
+
+
+@needs_test_split
+def test_example_questions_come_from_train_less_dev_and_name_primary_articles() -> None:
+    """Example queries: Banking77 train questions, less the held-out dev tenth."""
+    from sentsim.helpcenter import banking77_questions, example_questions, train_dev_split
+
+    examples = example_questions()
+    train, dev = train_dev_split()
+    intents = load_intents()
+    assert [e.text for e in examples] == [q for q, _ in train]
+    assert all(e.metadata["answer"] == intents[e.metadata["intent"]] for e in examples)
+    texts = {e.text for e in examples}
+    assert texts <= {q for q, _ in banking77_questions("train")}
+    leaked = texts & ({q for q, _ in dev} - {q for q, _ in train})
+    assert not leaked, f"{len(leaked)} held-out dev questions among the examples"
+    assert len({e.id for e in examples}) == len(examples)

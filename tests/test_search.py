@@ -14,14 +14,16 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.corpus import read_corpus, split_passages
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import DataError
-from sentsim.index import Document, Index, IndexHit
+from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.search import (
+    ExampleQueries,
     Retriever,
     SearchPipeline,
     SearchResponse,
     SearchResult,
     build_index,
     encoder_identity,
+    example_fuse,
     minmax_fuse,
     passages_for,
     rrf_fuse,
@@ -431,3 +433,91 @@ def test_build_index_upsert_replaces_a_document(encoder: BiEncoder, tmp_path: Pa
         bm25 = SearchPipeline(idx, encoder, retriever="bm25").search("soccer")
         assert [r.doc_id for r in bm25.results] == ["rate"]
         assert SearchPipeline(idx, encoder, retriever="bm25").search("euro").results == []
+
+
+# -- example queries -------------------------------------------------------------------------------
+
+
+def test_example_fuse_by_hand() -> None:
+    """``w · dense + (1 − w) · example``; a missing document takes that list's lowest score."""
+    dense = hits(("a", 0.9), ("b", 0.5))
+    fused = example_fuse(dense, {"b": 0.95, "c": 0.8}, 0.7, 0.25)
+    assert dict(fused) == pytest.approx(
+        {"a": 0.25 * 0.9 + 0.75 * 0.7, "b": 0.25 * 0.5 + 0.75 * 0.95, "c": 0.25 * 0.5 + 0.75 * 0.8}
+    )
+    assert [d for d, _ in fused] == ["b", "a", "c"]
+    assert [d for d, _ in example_fuse(dense, {"b": 0.95}, 0.7, 1.0)] == ["a", "b"]
+    assert example_fuse([], {}, 0.0, 0.5) == []
+
+
+EXAMPLE = "zebra quokka guitar piano"  # words of no short document but "rate"'s example
+
+
+def _examples(path: Path, encoder: BiEncoder, *rows: tuple[str, str, str | None]) -> Index:
+    docs = [
+        Document(i, text, "", {"answer": answer} if answer is not None else {})
+        for i, text, answer in rows
+    ]
+    return build_index(docs, path, encoder)
+
+
+def test_example_queries_bring_the_document_they_name(
+    index: Index, encoder: BiEncoder, tmp_path: Path
+) -> None:
+    """A query matching an example ranks the example's document first, whatever its own text."""
+    plain = SearchPipeline(index, encoder, retriever="dense", k_retrieve=10)
+    with _examples(
+        tmp_path / "ex", encoder, ("e1", EXAMPLE, "rate"), ("e2", "dog cat", "guitar")
+    ) as ex:
+        assert ExampleQueries(ex, k=2).scores(encoder.encode([EXAMPLE]))[0][0]["rate"] > 0.99
+        for weight, first in ((0.0, "rate"), (0.2, "rate")):
+            pipeline = SearchPipeline(
+                index,
+                encoder,
+                retriever="dense",
+                examples=ExampleQueries(ex),
+                example_weight=weight,
+            )
+            assert pipeline.search(EXAMPLE).results[0].doc_id == first
+        only_dense = SearchPipeline(
+            index, encoder, retriever="dense", examples=ExampleQueries(ex), example_weight=1.0
+        )
+        expected = [r.doc_id for r in plain.search(EXAMPLE).results]
+        assert [r.doc_id for r in only_dense.search(EXAMPLE).results] == expected
+        assert expected[0] != "rate"  # so the first loop's check could fail
+
+
+def test_example_naming_a_deleted_document_is_ignored(encoder: BiEncoder, tmp_path: Path) -> None:
+    with (
+        build_index(SHORT_DOCS, tmp_path / "idx", encoder) as idx,
+        _examples(tmp_path / "ex", encoder, ("e1", EXAMPLE, "rate"), ("e2", "x", "gone")) as ex,
+    ):
+        idx.delete(["rate"])
+        pipeline = SearchPipeline(
+            idx, encoder, retriever="dense", examples=ExampleQueries(ex), example_weight=0.0
+        )
+        found = [r.doc_id for r in pipeline.search(EXAMPLE, top_k=10).results]
+        assert found and "rate" not in found and "gone" not in found
+
+
+def test_example_queries_are_checked(index: Index, encoder: BiEncoder, tmp_path: Path) -> None:
+    """No answer field, a lexical retriever, another encoder, a bad weight: clear errors."""
+    with _examples(tmp_path / "ex", encoder, ("e1", EXAMPLE, None)) as ex:
+        pipeline = SearchPipeline(index, encoder, retriever="dense", examples=ExampleQueries(ex))
+        with pytest.raises(DataError, match=r"example 'e1' .* no 'answer' field"):
+            pipeline.search(EXAMPLE)
+        for retriever in ("bm25", "hybrid"):
+            with pytest.raises(ValueError, match="dense retriever"):
+                SearchPipeline(index, encoder, retriever=retriever, examples=ExampleQueries(ex))
+        with pytest.raises(ValueError, match="example_weight"):
+            SearchPipeline(
+                index, encoder, retriever="dense", examples=ExampleQueries(ex), example_weight=2
+            )
+    with pytest.raises(ValueError, match="k must be"):
+        ExampleQueries(index, k=0)
+    other = EncoderIdentity("other", "0" * 16, encoder.dim)
+    with (
+        Index.create(tmp_path / "other", other) as foreign,
+        pytest.raises(ValueError, match="same bi-encoder"),
+    ):
+        SearchPipeline(index, encoder, retriever="dense", examples=ExampleQueries(foreign))

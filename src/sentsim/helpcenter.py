@@ -69,6 +69,30 @@ def train_dev_split(
     return train, dev
 
 
+def example_questions(dev_fraction: float = 0.1, seed: int = 0) -> list[Document]:
+    """Banking77 **train** questions (less the held-out dev part) as labelled example queries.
+
+    Each is a document whose ``answer`` field names its intent's primary article: what a bank
+    with its own history of support questions would feed :class:`~sentsim.search.ExampleQueries`.
+    The held-out dev questions and the test split are never among them.
+    """
+    mapping = intent_articles()
+    train = train_dev_split(dev_fraction, seed)[0]
+    return [
+        Document(f"banking77-train-{i}", question, "", {"answer": mapping[c], "intent": c})
+        for i, (question, c) in enumerate(train)
+    ]
+
+
+def write_examples(path: Path, dev_fraction: float = 0.1, seed: int = 0) -> Path:
+    """Write :func:`example_questions` as corpus JSON lines (``id``, ``text``, ``answer``)."""
+    with path.open("w", encoding="utf-8") as handle:
+        for doc in example_questions(dev_fraction, seed):
+            row = {"id": doc.id, "text": doc.text, **doc.metadata}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
 def write_beir(
     folder: Path, split: str = "test", *, sample: int | None = None, seed: int = 0
 ) -> Path:

@@ -409,6 +409,11 @@ class Index:
         return [Document(i, found[i][1], found[i][0], json.loads(found[i][2])) for i in wanted]
 
     @_locked
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Return which of ``ids`` are documents of the index now."""
+        return set(self._live_store().documents(check_ids(ids)))
+
+    @_locked
     def __len__(self) -> int:
         """Return the number of documents."""
         return self._live_store().document_count()

@@ -8,6 +8,10 @@ or ``hybrid``, which fuses the two lists, each taken to the same depth ``k_retri
 - ``minmax``: per query, each list's scores are mapped to 0–1 by min–max, then
   ``score(d) = w · dense(d) + (1 − w) · bm25(d)``, 0 for a list the document is missing from.
 
+With labelled example queries (:class:`ExampleQueries`: past questions, each naming the document
+that answered it), the dense scores are fused with the best cosine between the query and each
+document's examples: ``score(d) = w · dense(d) + (1 − w) · example(d)``, ``w`` chosen on dev.
+
 Re-ranking scores every passage of each candidate with the query (title prepended) and keeps the
 best passage's score, so no part of a long document is ignored.
 """
@@ -15,7 +19,7 @@ best passage's score, so no part of a long document is ignored.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +31,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.choices import parse_choice
 from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
+from sentsim.errors import DataError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.models import weights_hash
 
@@ -118,6 +123,65 @@ def rerank_fuse(first: ArrayLike, judge: ArrayLike, weight: float) -> np.ndarray
     return weight * scaled(judge) + (1.0 - weight) * scaled(first)
 
 
+def example_fuse(
+    dense: Sequence[IndexHit], examples: Mapping[str, float], floor: float, weight: float
+) -> list[tuple[str, float]]:
+    """``w · dense(d) + (1 − w) · example(d)``, best first.
+
+    A document missing from the dense list gets its lowest score; one without a near example gets
+    ``floor``, the lowest example score seen for the query.
+    """
+    d = {h.doc_id: h.score for h in dense}
+    d_floor = min(d.values(), default=0.0)
+    scores = {
+        doc: weight * d.get(doc, d_floor) + (1 - weight) * examples.get(doc, floor)
+        for doc in {*d, *examples}
+    }
+    return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+
+
+class ExampleQueries:
+    """Labelled example queries, matched by vectors: each names the document that answers it.
+
+    ``index`` holds short texts such as past customer questions, encoded by the same bi-encoder
+    as the documents, each with the id of the document that answered it in its ``answer``
+    metadata field (corpus rows ``{"id": ..., "text": ..., "answer": ...}``). A query's example
+    score for a document is its best cosine with that document's examples among the ``k``
+    examples nearest to the query. Examples naming a document that is not in the searched index
+    (deleted, say) are ignored.
+    """
+
+    FIELD = "answer"
+
+    def __init__(self, index: Index, *, k: int = 20) -> None:
+        if k < 1:
+            raise ValueError(f"k must be ≥ 1, got {k}")
+        self.index = index
+        self.k = k
+
+    def scores(self, query_vectors: np.ndarray) -> list[tuple[dict[str, float], float]]:
+        """Per query: ``{document id: best example cosine}`` and the lowest cosine among the k."""
+        hits = self.index.search_dense(query_vectors, self.k)
+        ids = sorted({h.doc_id for row in hits for h in row})
+        answers: dict[str, str] = {}
+        for doc in self.index.get(ids) if ids else []:
+            answer = doc.metadata.get(self.FIELD)
+            if not isinstance(answer, str) or not answer.strip():
+                raise DataError(
+                    f"example {doc.id!r} in {self.index.path} has no {self.FIELD!r} field: give "
+                    "each example query the id of the document that answers it"
+                )
+            answers[doc.id] = answer
+        out = []
+        for row in hits:
+            best: dict[str, float] = {}
+            for h in row:
+                target = answers[h.doc_id]
+                best[target] = max(best.get(target, -np.inf), h.score)
+            out.append((best, row[-1].score if row else 0.0))
+        return out
+
+
 def passages_for(doc: Document, tokenizer: object, max_tokens: int) -> list[str]:
     """The passages a document is encoded and re-ranked as: title, then a window of the text."""
     budget = max_tokens - len(tokenizer(doc.title, add_special_tokens=False)["input_ids"]) - 1  # type: ignore[operator]
@@ -139,7 +203,22 @@ class SearchPipeline:
         hybrid: str = "rrf",
         hybrid_weight: float = 0.5,
         rerank_weight: float | None = None,
+        examples: ExampleQueries | None = None,
+        example_weight: float = 0.5,
     ) -> None:
+        if examples is not None:
+            if Retriever.parse(retriever) is not Retriever.DENSE:
+                raise ValueError(
+                    "example queries are matched by vectors: use them with the dense retriever"
+                )
+            if examples.index.encoder.weights_hash != index.encoder.weights_hash:
+                raise ValueError(
+                    f"the example queries in {examples.index.path} were encoded by "
+                    f"{examples.index.encoder.name}, the index by {index.encoder.name}; build both "
+                    "with the same bi-encoder"
+                )
+        if not 0.0 <= example_weight <= 1.0:
+            raise ValueError(f"example_weight must be in 0..1, got {example_weight}")
         if rerank_weight is None:
             rerank_weight = reranker.rerank_weight if reranker is not None else 1.0
         if not 0.0 <= rerank_weight <= 1.0:
@@ -156,6 +235,8 @@ class SearchPipeline:
         self.hybrid = hybrid
         self.hybrid_weight = hybrid_weight
         self.rerank_weight = rerank_weight
+        self.examples = examples
+        self.example_weight = example_weight
 
     def first_stage(
         self, queries: Sequence[str], *, query_vectors: np.ndarray | None = None
@@ -177,6 +258,9 @@ class SearchPipeline:
             dense = self.index.search_dense(query_vectors, k)
         if self.retriever in (Retriever.BM25, Retriever.HYBRID):
             lexical = self.index.search_bm25(list(queries), k)
+        if self.examples is not None and dense is not None:
+            assert query_vectors is not None
+            return self._with_examples(dense, self.examples.scores(query_vectors))
         out = []
         for i in range(len(queries)):
             if dense is not None and lexical is not None:
@@ -187,6 +271,19 @@ class SearchPipeline:
             else:
                 hits = dense[i] if dense is not None else lexical[i]  # type: ignore[index]
                 out.append([(h.doc_id, h.score) for h in hits])
+        return out
+
+    def _with_examples(
+        self,
+        dense: list[list[IndexHit]],
+        examples: list[tuple[dict[str, float], float]],
+    ) -> list[list[tuple[str, float]]]:
+        named = {doc for best, _ in examples for doc in best}
+        live = self.index.existing(sorted(named)) if named else set()
+        out = []
+        for hits, (best, floor) in zip(dense, examples, strict=True):
+            kept = {doc: score for doc, score in best.items() if doc in live}
+            out.append(example_fuse(hits, kept, floor, self.example_weight)[: self.k_retrieve])
         return out
 
     def rerank_scores(self, query: str, doc_ids: Sequence[str]) -> np.ndarray:

@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "helpcenter-data",
-        help="write Banking77 train questions paired with help-center articles (train/dev JSONL)",
+        help="write Banking77 train questions paired with help-center articles (train/dev JSONL) "
+        "and the train questions as example queries (examples.jsonl)",
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dev-fraction", type=float, default=0.1)
@@ -96,10 +97,11 @@ def _distill(args: argparse.Namespace) -> int:
 
 
 def _helpcenter_data(args: argparse.Namespace) -> int:
-    from sentsim.helpcenter import write_training_triples
+    from sentsim.helpcenter import write_examples, write_training_triples
 
     train, dev = write_training_triples(args.out, dev_fraction=args.dev_fraction, seed=args.seed)
-    for path in (train, dev):
+    examples = write_examples(args.out / "examples.jsonl", args.dev_fraction, args.seed)
+    for path in (train, dev, examples):
         print(f"wrote {path}: {sum(1 for _ in path.open())} rows")
     return 0
 

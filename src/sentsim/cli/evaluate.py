@@ -11,8 +11,10 @@ from sentsim.cli._common import STSB_TEST, add_pair_file_options, load_pair_file
 from sentsim.evaluation.sts import StsResult
 
 if TYPE_CHECKING:
+    from sentsim.bi_encoder import BiEncoder
     from sentsim.evaluation.retrieval import BeirData
     from sentsim.evaluation.retrieval_eval import RetrievalOutcome
+    from sentsim.index import Index
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,6 +72,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument(
             "--sweep", help="comma list of rerank weights to report too (scored once; for dev)"
+        )
+        if name == "retrieval":
+            p.add_argument(
+                "--examples",
+                type=Path,
+                help="example queries: corpus file or index (rows id, text, answer = doc id)",
+            )
+        else:
+            p.add_argument(
+                "--examples",
+                action="store_true",
+                help="use Banking77 train questions (less the dev tenth) as example queries",
+            )
+        p.add_argument(
+            "--example-weight",
+            type=float,
+            default=0.2,
+            help="w in w·dense + (1−w)·best example cosine (chosen on help-center dev)",
         )
         p.add_argument("--hybrid", default="rrf", help="rrf or minmax")
         p.add_argument("--hybrid-weight", type=float, default=0.5, help="dense weight (minmax)")
@@ -144,6 +164,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
         data = load_beir(folder, args.split, queries_subset=subset)
     encoder = BiEncoder.load(args.model)
     reranker = CrossEncoder.load(args.rerank) if args.rerank else None
+    examples = _examples_index(args, encoder)
     outcome = evaluate_retrieval(
         data,
         encoder,
@@ -153,14 +174,21 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
         hybrid=args.hybrid,
         hybrid_weight=args.hybrid_weight,
         rerank_weight=args.rerank_weight,
+        examples=examples,
+        example_weight=args.example_weight,
     )
+    if examples is not None:
+        examples.close()
     sweep = _sweep(args.sweep, outcome, data) if args.sweep else {}
     if args.run:
         write_trec_run(outcome.run, args.run)
     if args.per_query:
         args.per_query.write_text(json.dumps(outcome.per_query) + "\n")
     m = outcome.metrics
-    stages = args.retriever + (f" + {args.rerank}" if args.rerank else "")
+    stages = args.retriever + (
+        f" + examples w={args.example_weight:g}" if examples is not None else ""
+    )
+    stages += f" + {args.rerank}" if args.rerank else ""
     print(
         f"{label} [{stages}] {int(m['queries'])} queries: nDCG@10 {m['ndcg@10']:.2f}  "
         f"MRR@10 {m['mrr@10']:.2f}  R@100 {m['recall@100']:.2f}  MAP@100 {m['map@100']:.2f}  "
@@ -176,6 +204,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                 "model": args.model,
                 "rerank": args.rerank,
                 "k_retrieve": args.k_retrieve,
+                "example_weight": args.example_weight if examples is not None else None,
                 **{k: v for k, v in m.items() if k != "queries"},
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
@@ -184,6 +213,24 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             }
         )
     return 0
+
+
+def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | None:
+    """The index of example queries ``--examples`` names (built and cached from a file)."""
+    from sentsim.corpus import read_corpus
+    from sentsim.evaluation.retrieval_eval import documents_index
+    from sentsim.index import Index
+    from sentsim.search import encoder_identity
+
+    if not args.examples:
+        return None
+    if args.task == "helpcenter":
+        from sentsim.helpcenter import example_questions
+
+        return documents_index(example_questions(), encoder)
+    if (args.examples / "manifest.json").exists():
+        return Index.open(args.examples, encoder_identity(encoder), readonly=True)
+    return documents_index(read_corpus(args.examples), encoder)
 
 
 def _sweep(weights: str, outcome: RetrievalOutcome, data: BeirData) -> dict[str, object]:

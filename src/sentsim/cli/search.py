@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -48,6 +49,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-rerank", action="store_true", help="first stage only")
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--k-retrieve", type=int, default=100)
+    p.add_argument(
+        "--examples",
+        type=Path,
+        help="index of example queries (rows id, text, answer = the id of the document that "
+        "answers it), built with the same --model; fused with the dense scores",
+    )
+    p.add_argument(
+        "--example-weight",
+        type=float,
+        default=0.2,
+        help="w in w·dense + (1−w)·best example cosine (0.2 was chosen on help-center dev)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_search)
 
@@ -121,15 +134,27 @@ def _search(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.index import Index
-    from sentsim.search import SearchPipeline, encoder_identity
+    from sentsim.search import ExampleQueries, SearchPipeline, encoder_identity
 
     if not args.query.strip():
         raise ValueError("the query is empty; type some words to search for")
     encoder = BiEncoder.load(args.model)
     reranker = None if args.no_rerank else CrossEncoder.load(args.reranker)
-    with Index.open(args.index, encoder_identity(encoder), readonly=True) as index:
+    identity = encoder_identity(encoder)
+    with contextlib.ExitStack() as stack:
+        index = stack.enter_context(Index.open(args.index, identity, readonly=True))
+        examples = None
+        if args.examples:
+            found = stack.enter_context(Index.open(args.examples, identity, readonly=True))
+            examples = ExampleQueries(found)
         pipeline = SearchPipeline(
-            index, encoder, reranker, retriever=args.retriever, k_retrieve=args.k_retrieve
+            index,
+            encoder,
+            reranker,
+            retriever=args.retriever,
+            k_retrieve=args.k_retrieve,
+            examples=examples,
+            example_weight=args.example_weight,
         )
         response = pipeline.search(args.query, top_k=args.top_k)
     for r in response.results:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,13 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.evaluation.retrieval import BeirData, Run, evaluate_run, per_query
 from sentsim.index import Document, Index
-from sentsim.search import SearchPipeline, cached_index, encoder_identity, rerank_fuse
+from sentsim.search import (
+    ExampleQueries,
+    SearchPipeline,
+    cached_index,
+    encoder_identity,
+    rerank_fuse,
+)
 from sentsim.settings import cache_root
 
 
@@ -56,6 +64,14 @@ def corpus_index(data: BeirData, encoder: BiEncoder, folder: Path | None = None)
     return cached_index(docs, path, encoder)[0]
 
 
+def documents_index(docs: Sequence[Document], encoder: BiEncoder) -> Index:
+    """Open the cached index of ``docs`` (metadata included) for ``encoder``, building it once."""
+    digest = hashlib.sha256(encoder_identity(encoder).weights_hash.encode())
+    for doc in docs:
+        digest.update(json.dumps([doc.id, doc.title, doc.text, dict(doc.metadata)]).encode())
+    return cached_index(list(docs), cache_root() / "indexes" / digest.hexdigest()[:20], encoder)[0]
+
+
 def evaluate_retrieval(
     data: BeirData,
     encoder: BiEncoder,
@@ -68,10 +84,13 @@ def evaluate_retrieval(
     rerank_weight: float | None = None,
     index: Index | None = None,
     query_vectors: np.ndarray | None = None,
+    examples: Index | None = None,
+    example_weight: float = 0.5,
 ) -> RetrievalOutcome:
     """Search every query of ``data``; rank by the re-ranker when given, else by the first stage.
 
-    ``query_vectors`` (rows in ``data.queries`` order) saves encoding the queries again.
+    ``query_vectors`` (rows in ``data.queries`` order) saves encoding the queries again;
+    ``examples`` is an index of labelled example queries (see :class:`ExampleQueries`).
     """
     own = index is None
     idx = index or corpus_index(data, encoder)
@@ -85,6 +104,8 @@ def evaluate_retrieval(
             hybrid=hybrid,
             hybrid_weight=hybrid_weight,
             rerank_weight=rerank_weight,
+            examples=ExampleQueries(examples) if examples is not None else None,
+            example_weight=example_weight,
         )
         qids = list(data.queries)
         texts = [data.queries[q] for q in qids]
