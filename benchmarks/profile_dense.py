@@ -7,8 +7,9 @@
    cProfile (one faiss thread) and prints the mean latency and the costliest functions.
 2. A sandbox SQLite table shaped like the index's ``passages`` (200,000 rows, each with a
    1.5 KB vector) times the owner lookup of 208 random keys — the candidate count of a top-100
-   query — by rowid, and through a covering index on (key, doc_id, ordinal) forced with
-   ``INDEXED BY`` (SQLite's planner prefers the rowid).
+   query before the third session — by rowid, and through a covering index on
+   (key, doc_id, ordinal) forced with ``INDEXED BY`` (SQLite's planner prefers the rowid). The
+   index now uses the covering index (``passages_owner``).
 """
 
 from __future__ import annotations

@@ -127,6 +127,49 @@ def test_document_score_is_max_over_its_passages(tmp_path: Path, rng: np.random.
     index.close()
 
 
+def test_long_documents_that_fill_the_first_fetch_still_give_k(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A few documents of 60 passages near the query crowd out the first fetch (sized for the
+    average document): the search asks again and still returns the exact top k."""
+    index = Index.create(tmp_path / "idx", ENC)
+    query = unit(rng.normal(size=DIM))
+    long_vectors = unit(query + 0.05 * rng.normal(size=(180, DIM)))  # 3 long docs, all close
+    short_vectors = clustered(300, rng)
+    docs = docs_for(3, "long") + docs_for(300, "short")
+    passages = [[f"p{o}" for o in range(60)] for _ in range(3)] + [["p0"] for _ in range(300)]
+    index.add(docs, passages, np.vstack([long_vectors, short_vectors]))
+    corpus = {f"long{i}": long_vectors[60 * i : 60 * (i + 1)] for i in range(3)}
+    corpus |= {f"short{i}": short_vectors[i : i + 1] for i in range(300)}
+    hits = index.search_dense(query[None, :], 20)
+    assert_matches(hits, brute_force(query[None, :], corpus, 20))
+    assert len(hits[0]) == 20
+    index.close()
+
+
+def test_index_without_the_covering_owner_index_still_searches(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """An index made before ``passages_owner`` existed: readers search without it, and the first
+    writer to open it adds it."""
+    import sqlite3
+
+    index, corpus = build(tmp_path / "idx", 200, rng)
+    index.close()
+    conn = sqlite3.connect(tmp_path / "idx" / "index.sqlite")
+    conn.execute("DROP INDEX passages_owner")
+    conn.commit()
+    conn.close()
+    queries = clustered(5, rng)
+    with Index.open(tmp_path / "idx", ENC, readonly=True) as reader:
+        assert_matches(reader.search_dense(queries, 10), brute_force(queries, corpus, 10))
+    Index.open(tmp_path / "idx", ENC).close()
+    conn = sqlite3.connect(tmp_path / "idx" / "index.sqlite")
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    conn.close()
+    assert "passages_owner" in names
+
+
 def test_hnsw_recall_on_clustered_set(tmp_path: Path, rng: np.random.Generator) -> None:
     """HNSW candidates rescored exactly: recall@10 ≥ 0.95 and every score is exact."""
     index, corpus = build(

@@ -145,6 +145,7 @@ class Index:
         self._mutex = threading.RLock()
         self._lock = None if readonly else WriterLock(path, lock_timeout)
         self._store: Store | None = None
+        self._documents_at: tuple[int, int] | None = None  # (generation, document count)
         try:
             self._store = Store(path / DATABASE, readonly=readonly)
             self._load_cache()
@@ -248,6 +249,13 @@ class Index:
     def _live_store(self) -> Store:
         assert self._store is not None  # guarded by @_locked
         return self._store
+
+    def _document_count(self) -> int:
+        """The number of documents at the cache's generation (counted once per generation)."""
+        generation = self._cache.generation
+        if self._documents_at is None or self._documents_at[0] != generation:
+            self._documents_at = (generation, self._live_store().document_count())
+        return self._documents_at[1]
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -375,7 +383,7 @@ class Index:
         """
         queries = check_vectors(query_vectors, self.encoder.dim, "query_vectors")
         store = self._live_store()
-        ranked = self._cache.top_documents(queries, check_k(k), store.owners, store.document_count)
+        ranked = self._cache.top_documents(queries, check_k(k), store.owners, self._document_count)
         return [
             [
                 IndexHit(doc, score, rank, passage)

@@ -213,17 +213,21 @@ class AnnCache:
         out[~head] = self._tail.view[rows[~head] - base]
         return out
 
-    def search(self, queries: np.ndarray, k: int) -> np.ndarray:
-        """Return (q, k) candidate rows per query, best first, ``-1`` where there are fewer."""
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (q, k) inner products and candidate rows, best first, row ``-1`` past the end.
+
+        Both faiss indexes keep the full float32 vectors, so the scores are exact; only HNSW's
+        choice of candidates is approximate.
+        """
         k = min(k, self.rows)
         if self.kind is AnnKind.HNSW:
             params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
                 efSearch=max(self.settings.ef_search, k)
             )
-            _, rows = self._index.search(queries, k, params=params)
+            scores, rows = self._index.search(queries, k, params=params)
         else:
-            _, rows = self._index.search(queries, k)
-        return np.asarray(rows, dtype=np.int64)
+            scores, rows = self._index.search(queries, k)
+        return np.asarray(scores, dtype=np.float32), np.asarray(rows, dtype=np.int64)
 
     def top_documents(
         self,
@@ -234,28 +238,34 @@ class AnnCache:
     ) -> list[list[tuple[str, float, int]]]:
         """Return per query the top ``k`` (document id, score, passage ordinal), best first.
 
-        A document scores its best passage, ``max_p <query, vector(p)>``, computed exactly from
-        the stored float32 vectors (faiss only proposes candidates). Tombstones are skipped, and
-        candidates are fetched in doubling batches until ``k`` documents are found, or all of
-        them, or the cache is exhausted. ``owners(keys)`` maps passage keys to (id, ordinal).
+        A document scores its best passage, ``max_p <query, vector(p)>``, exact (faiss holds the
+        float32 vectors; HNSW only approximates which passages are candidates). Tombstones are
+        skipped, and candidates are fetched in doubling batches until ``k`` documents are found,
+        or all of them, or the cache is exhausted. ``owners(keys)`` maps passage keys to
+        (id, ordinal).
         """
         results: list[list[tuple[str, float, int]]] = [[] for _ in queries]
         live = self.rows - self.dead
         if live == 0:
             return results
-        fetch = min(self.rows, math.ceil(2 * k * self.rows / live) + 8)
+        # Enough candidates for k documents of average length, allowing for tombstones and a
+        # tenth more; a query whose candidates hold fewer documents asks again for twice as many.
+        per_document = live / max(1, count_documents())
+        fetch = min(self.rows, math.ceil(1.1 * k * per_document * self.rows / live) + 8)
         want, pending = k, list(range(len(queries)))
         while pending:
-            rows = [r[r >= 0] for r in self.search(queries[pending], fetch)]
-            rows = [r[self.live[r]] for r in rows]
-            owner = owners(sorted({int(key) for r in rows for key in self.keys[r]}))
-            for query, found in zip(pending, rows, strict=True):
-                scores = self.vectors_at(found) @ queries[query]
+            all_scores, all_rows = self.search(queries[pending], fetch)
+            keep = all_rows >= 0
+            keep[keep] = self.live[all_rows[keep]]
+            found_keys = [self.keys[r[m]].tolist() for r, m in zip(all_rows, keep, strict=True)]
+            found_scores = [s[m].tolist() for s, m in zip(all_scores, keep, strict=True)]
+            owner = owners(sorted({key for keys in found_keys for key in keys}))
+            for query, keys, scores in zip(pending, found_keys, found_scores, strict=True):
                 best: dict[str, tuple[float, int]] = {}
-                for i in np.argsort(-scores, kind="stable"):
-                    hit = owner.get(int(self.keys[found[i]]))
+                for key, score in zip(keys, scores, strict=True):  # faiss sorts best first
+                    hit = owner.get(key)
                     if hit is not None and hit[0] not in best:
-                        best[hit[0]] = (float(scores[i]), hit[1])
+                        best[hit[0]] = (score, hit[1])
                         if len(best) == want:
                             break
                 results[query] = [(doc, score, ordinal) for doc, (score, ordinal) in best.items()]

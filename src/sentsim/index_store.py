@@ -37,6 +37,7 @@ LOCK_FILE = "writer.lock"
 CACHE_DIR = "cache"
 REBUILD = "rebuild the index with `sentsim index build`"
 
+_OWNER_INDEX = "passages_owner ON passages(key, doc_id, ordinal)"
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE documents (
@@ -46,6 +47,7 @@ CREATE TABLE passages (
     key INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL,
     ordinal INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX passages_doc ON passages(doc_id);
+CREATE INDEX passages_owner ON passages(key, doc_id, ordinal);
 CREATE VIRTUAL TABLE documents_fts USING fts5(
     title, text, content='documents', content_rowid='key',
     tokenize='unicode61 remove_diacritics 2');
@@ -252,6 +254,14 @@ class Store:
             ) from exc
         if mode.lower() != "wal" and not readonly:
             self.conn.execute("PRAGMA journal_mode=WAL")
+        if not readonly:  # indexes made before the covering index get it on first write-open
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {_OWNER_INDEX}")
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'passages_owner'"
+        # The planner prefers the rowid, whose table rows carry the vectors: the covering index
+        # reads a few small pages instead (about half the time of a top-100 owner lookup).
+        self._owner_hint = (
+            " INDEXED BY passages_owner" if self.conn.execute(exists).fetchone() else ""
+        )
 
     def close(self) -> None:
         """End any open transaction and close the connection."""
@@ -373,13 +383,11 @@ class Store:
 
     def owners(self, keys: Sequence[int]) -> dict[int, tuple[str, int]]:
         """Return {passage key: (document id, passage ordinal)} for the keys that exist."""
+        select = f"SELECT key, doc_id, ordinal FROM passages{self._owner_hint} WHERE key IN"
         if len(keys) <= 5000:  # host parameters are faster than json_each on the search path
-            marks = ",".join("?" * len(keys))
-            sql = f"SELECT key, doc_id, ordinal FROM passages WHERE key IN ({marks})"
-            rows = self.conn.execute(sql, list(keys))
+            rows = self.conn.execute(f"{select} ({','.join('?' * len(keys))})", list(keys))
         else:
-            sql = f"SELECT key, doc_id, ordinal FROM passages WHERE key IN {_IN_KEYS}"
-            rows = self.conn.execute(sql, (json.dumps(list(keys)),))
+            rows = self.conn.execute(f"{select} {_IN_KEYS}", (json.dumps(list(keys)),))
         return {k: (d, o) for k, d, o in rows}
 
     def documents(self, ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
