@@ -34,22 +34,23 @@ def _beir(root: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def beir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny BEIR folder, with sentsim's cache in the test's temporary folder."""
+    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
+    return _beir(tmp_path / "beir")
+
+
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
     assert main(["eval", "retrieval", *args, "--json"]) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 def test_sweep_ends_match_the_first_stage_and_the_judge_alone(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tiny_st_dir: Path,
-    tiny_ce_dir: Path,
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tiny_ce_dir: Path
 ) -> None:
     """w=0 ranks exactly as the first stage; w=1 is the judge alone (the default weight)."""
-    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
-    data = _beir(tmp_path / "beir")
-    common = ["--data", str(data), "--model", str(tiny_st_dir), "--retriever", "dense"]
+    common = ["--data", str(beir), "--model", str(tiny_st_dir), "--retriever", "dense"]
     first = _run(capsys, *common)
     judged = _run(capsys, *common, "--rerank", str(tiny_ce_dir), "--sweep", "0,1")
     sweep = judged["sweep"]
@@ -62,15 +63,10 @@ def test_sweep_ends_match_the_first_stage_and_the_judge_alone(
 
 
 def test_sweep_without_a_reranker_is_a_one_line_error(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tiny_st_dir: Path,
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:
-    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
-    data = _beir(tmp_path / "beir")
     status = main(
-        ["eval", "retrieval", "--data", str(data), "--model", str(tiny_st_dir), "--sweep", "0.5"]
+        ["eval", "retrieval", "--data", str(beir), "--model", str(tiny_st_dir), "--sweep", "0.5"]
     )
     assert status == 1
     assert "--sweep needs --rerank" in capsys.readouterr().err
@@ -94,15 +90,10 @@ def test_cached_index_rebuilds_a_build_that_was_cut_off(tmp_path: Path, tiny_st_
 
 
 def test_example_queries_file_steers_the_dense_ranking(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tiny_st_dir: Path,
+    beir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:
     """``--examples FILE``: each query is an example; at weight 0 its answer comes first."""
-    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
-    data = _beir(tmp_path / "beir")
-    common = ["--data", str(data), "--model", str(tiny_st_dir), "--retriever", "dense"]
+    common = ["--data", str(beir), "--model", str(tiny_st_dir), "--retriever", "dense"]
     for answers, accuracy in (({"q1": "d1", "q2": "d2", "q3": "d3"}, 100.0), ({}, 0.0)):
         examples = tmp_path / f"examples-{accuracy:g}.jsonl"
         rows = [
