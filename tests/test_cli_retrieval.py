@@ -103,3 +103,65 @@ def test_example_queries_file_steers_the_dense_ranking(
         examples.write_text("".join(json.dumps(r) + "\n" for r in rows))
         out = _run(capsys, *common, "--examples", str(examples), "--example-weight", "0")
         assert out["accuracy@1"] == accuracy and out["example_weight"] == 0.0
+
+
+# -- sentsim index / sentsim search ------------------------------------------------------------
+
+
+def _corpus(path: Path, docs: dict[str, tuple[str, str]]) -> Path:
+    rows = [{"id": d, "title": title, "text": text} for d, (title, text) in docs.items()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _search(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
+    assert main(["search", *args, "--no-rerank", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    return [r["doc_id"] for r in out["results"]]
+
+
+def test_index_and_search_commands_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """build, info, add, delete and search (dense, BM25, example queries) through the CLI."""
+    idx, model = str(tmp_path / "idx"), str(tiny_st_dir)
+    first = dict(list(DOCS.items())[:3])
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", first)), "--index", idx,
+                 "--model", model, "--no-progress"]) == 0  # fmt: skip
+    rest = {"d4": DOCS["d4"]}
+    assert main(["index", "add", str(_corpus(tmp_path / "b.jsonl", rest)), "--index", idx,
+                 "--model", model, "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["index", "info", "--index", idx, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["documents"] == 4
+    common = ["--index", idx, "--model", model]
+    assert _search(capsys, "exchange rates currency", *common, "--retriever", "bm25")[0] == "d4"
+    assert set(_search(capsys, "card", *common, "--retriever", "dense")) == set(DOCS)
+    ex = str(tmp_path / "ex")
+    examples = tmp_path / "ex.jsonl"
+    examples.write_text(json.dumps({"id": "e1", "text": "zebra quokka", "answer": "d2"}) + "\n")
+    assert main(["index", "build", str(examples), "--index", ex, "--model", model,
+                 "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    steered = ["zebra quokka", *common, "--examples", ex, "--example-weight", "0"]
+    assert _search(capsys, *steered)[0] == "d2"  # dense is implied by --examples
+    assert main(["index", "delete", "d2", "--index", idx]) == 0
+    capsys.readouterr()
+    assert "d2" not in _search(capsys, *steered)
+    assert main(["search", *steered, "--retriever", "bm25", "--no-rerank"]) == 1
+    assert "dense retriever" in capsys.readouterr().err
+
+
+def test_index_build_refuses_duplicate_ids_and_an_existing_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    corpus = tmp_path / "dup.jsonl"
+    corpus.write_text('{"id": "a", "text": "one"}\n{"id": "a", "text": "two"}\n')
+    idx = str(tmp_path / "idx")
+    args = ["index", "build", str(corpus), "--index", idx, "--model", str(tiny_st_dir)]
+    assert main(args) == 1
+    assert "'a' appears twice" in capsys.readouterr().err
+    assert main([*args, "--upsert", "--no-progress"]) == 0
+    assert main([*args, "--upsert"]) == 1
+    assert "already holds an index" in capsys.readouterr().err

@@ -469,7 +469,10 @@ def test_example_queries_bring_the_document_they_name(
     with _examples(
         tmp_path / "ex", encoder, ("e1", EXAMPLE, "rate"), ("e2", "dog cat", "guitar")
     ) as ex:
-        assert ExampleQueries(ex, k=2).scores(encoder.encode([EXAMPLE]))[0][0]["rate"] > 0.99
+        query = encoder.encode([EXAMPLE])
+        best, floor = ExampleQueries(ex, k=2).scores(query)[0]
+        assert best["rate"] > 0.99 and floor == pytest.approx(best["guitar"])
+        assert ExampleQueries(ex, k=5).scores(query)[0][1] <= -1.0  # all seen: the rest have none
         for weight, first in ((0.0, "rate"), (0.2, "rate")):
             pipeline = SearchPipeline(
                 index,

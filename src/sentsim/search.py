@@ -129,7 +129,7 @@ def example_fuse(
     """``w · dense(d) + (1 − w) · example(d)``, best first.
 
     A document missing from the dense list gets its lowest score; one without a near example gets
-    ``floor``, the lowest example score seen for the query.
+    ``floor`` (see :meth:`ExampleQueries.scores`).
     """
     d = {h.doc_id: h.score for h in dense}
     d_floor = min(d.values(), default=0.0)
@@ -147,8 +147,9 @@ class ExampleQueries:
     as the documents, each with the id of the document that answered it in its ``answer``
     metadata field (corpus rows ``{"id": ..., "text": ..., "answer": ...}``). A query's example
     score for a document is its best cosine with that document's examples among the ``k``
-    examples nearest to the query. Examples naming a document that is not in the searched index
-    (deleted, say) are ignored.
+    examples nearest to the query; a document with none among them gets the k-th cosine (or the
+    lowest cosine, −1, when the index has fewer than ``k`` examples). Examples naming a document
+    that is not in the searched index (deleted, say) are ignored.
     """
 
     FIELD = "answer"
@@ -160,7 +161,7 @@ class ExampleQueries:
         self.k = k
 
     def scores(self, query_vectors: np.ndarray) -> list[tuple[dict[str, float], float]]:
-        """Per query: ``{document id: best example cosine}`` and the lowest cosine among the k."""
+        """Per query: ``{document id: best example cosine}`` and the score of the others."""
         hits = self.index.search_dense(query_vectors, self.k)
         ids = sorted({h.doc_id for row in hits for h in row})
         answers: dict[str, str] = {}
@@ -178,7 +179,10 @@ class ExampleQueries:
             for h in row:
                 target = answers[h.doc_id]
                 best[target] = max(best.get(target, -np.inf), h.score)
-            out.append((best, row[-1].score if row else 0.0))
+            # Past the k nearest, a document's examples are at most the k-th score; when fewer
+            # than k examples exist, those not seen do not exist and count as the lowest cosine.
+            lowest = row[-1].score if row else -1.0
+            out.append((best, lowest if len(row) == self.k else min(-1.0, lowest)))
         return out
 
 

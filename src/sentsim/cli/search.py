@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("query")
     p.add_argument("--index", type=Path, required=True)
     p.add_argument("--model", default="minilm", help="the bi-encoder the index was built with")
-    p.add_argument("--retriever", default="hybrid", help="dense, bm25 or hybrid")
+    p.add_argument(
+        "--retriever", help="dense, bm25 or hybrid (default: hybrid; dense with --examples)"
+    )
     p.add_argument("--reranker", default="ce-rerank", help="cross-encoder name or directory")
     p.add_argument("--no-rerank", action="store_true", help="first stage only")
     p.add_argument("--top-k", type=int, default=10)
@@ -84,7 +86,9 @@ def _add(args: argparse.Namespace) -> int:
     from sentsim.search import build_index
 
     docs = read_corpus(args.corpus)
-    if not args.upsert:
+    if args.upsert:  # a repeated id within the file: its last row wins, as in any upsert
+        docs = list({d.id: d for d in docs}.values())
+    else:
         seen: set[str] = set()
         for d in docs:
             if d.id in seen:
@@ -151,7 +155,7 @@ def _search(args: argparse.Namespace) -> int:
             index,
             encoder,
             reranker,
-            retriever=args.retriever,
+            retriever=args.retriever or ("dense" if examples is not None else "hybrid"),
             k_retrieve=args.k_retrieve,
             examples=examples,
             example_weight=args.example_weight,
