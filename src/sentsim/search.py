@@ -208,7 +208,7 @@ class SearchPipeline:
         hybrid_weight: float = 0.5,
         rerank_weight: float | None = None,
         examples: ExampleQueries | None = None,
-        example_weight: float = 0.5,
+        example_weight: float = 0.2,
     ) -> None:
         if examples is not None:
             if Retriever.parse(retriever) is not Retriever.DENSE:

@@ -85,7 +85,7 @@ def evaluate_retrieval(
     index: Index | None = None,
     query_vectors: np.ndarray | None = None,
     examples: Index | None = None,
-    example_weight: float = 0.5,
+    example_weight: float = 0.2,
 ) -> RetrievalOutcome:
     """Search every query of ``data``; rank by the re-ranker when given, else by the first stage.
 
