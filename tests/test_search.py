@@ -470,9 +470,10 @@ def test_example_queries_bring_the_document_they_name(
         tmp_path / "ex", encoder, ("e1", EXAMPLE, "rate"), ("e2", "dog cat", "guitar")
     ) as ex:
         query = encoder.encode([EXAMPLE])
-        best, floor = ExampleQueries(ex, k=2).scores(query)[0]
-        assert best["rate"] > 0.99 and floor == pytest.approx(best["guitar"])
-        assert ExampleQueries(ex, k=5).scores(query)[0][1] <= -1.0  # all seen: the rest have none
+        match = ExampleQueries(ex, k=2).scores(query)[0]
+        assert match.scores["rate"] > 0.99 and match.floor == pytest.approx(match.scores["guitar"])
+        assert match.texts == {"rate": EXAMPLE, "guitar": "dog cat"}
+        assert ExampleQueries(ex, k=5).scores(query)[0].floor <= -1.0  # all seen: none for others
         for weight, first in ((0.0, "rate"), (0.2, "rate")):
             pipeline = SearchPipeline(
                 index,
@@ -481,10 +482,12 @@ def test_example_queries_bring_the_document_they_name(
                 examples=ExampleQueries(ex),
                 example_weight=weight,
             )
-            assert pipeline.search(EXAMPLE).results[0].doc_id == first
+            top = pipeline.search(EXAMPLE).results[0]
+            assert (top.doc_id, top.example) == (first, EXAMPLE)  # says which example matched
         only_dense = SearchPipeline(
             index, encoder, retriever="dense", examples=ExampleQueries(ex), example_weight=1.0
         )
+        assert all(r.example is None for r in plain.search(EXAMPLE).results)
         expected = [r.doc_id for r in plain.search(EXAMPLE).results]
         assert [r.doc_id for r in only_dense.search(EXAMPLE).results] == expected
         assert expected[0] != "rate"  # so the first loop's check could fail

@@ -67,6 +67,8 @@ def _show(query: str, pipelines: dict[str, tuple[SearchPipeline, bool]]) -> None
         for r in response.results:
             score = r.rerank_score if r.rerank_score is not None else r.first_stage_score
             print(f"    {r.rank}. {score:7.3f}  {r.title}")
+            if r.example is not None:
+                print(f"                 ← like the past question “{r.example}”")
 
 
 def run_demo() -> int:

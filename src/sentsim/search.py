@@ -62,6 +62,7 @@ class SearchResult:
     first_stage_rank: int
     rerank_score: float | None
     rank: int
+    example: str | None = None  # the example query that matched this document best, if any
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,19 @@ def example_fuse(
     return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
 
 
+@dataclass(frozen=True)
+class ExampleMatches:
+    """One query's example scores, for the documents whose examples are near it.
+
+    ``scores``: each document's best example cosine; ``texts``: that example's text; ``floor``:
+    the score every other document gets.
+    """
+
+    scores: dict[str, float]
+    texts: dict[str, str]
+    floor: float
+
+
 class ExampleQueries:
     """Labelled example queries, matched by vectors: each names the document that answers it.
 
@@ -160,12 +174,14 @@ class ExampleQueries:
         self.index = index
         self.k = k
 
-    def scores(self, query_vectors: np.ndarray) -> list[tuple[dict[str, float], float]]:
-        """Per query: ``{document id: best example cosine}`` and the score of the others."""
+    def scores(self, query_vectors: np.ndarray) -> list[ExampleMatches]:
+        """Per query: each near document's best example cosine and text, and the others' score."""
         hits = self.index.search_dense(query_vectors, self.k)
         ids = sorted({h.doc_id for row in hits for h in row})
         answers: dict[str, str] = {}
+        texts: dict[str, str] = {}
         for doc in self.index.get(ids) if ids else []:
+            texts[doc.id] = doc.text
             answer = doc.metadata.get(self.FIELD)
             if not isinstance(answer, str) or not answer.strip():
                 raise DataError(
@@ -176,13 +192,16 @@ class ExampleQueries:
         out = []
         for row in hits:
             best: dict[str, float] = {}
-            for h in row:
+            text: dict[str, str] = {}
+            for h in row:  # best first
                 target = answers[h.doc_id]
-                best[target] = max(best.get(target, -np.inf), h.score)
+                if target not in best:
+                    best[target], text[target] = h.score, texts[h.doc_id]
             # Past the k nearest, a document's examples are at most the k-th score; when fewer
             # than k examples exist, those not seen do not exist and count as the lowest cosine.
             lowest = row[-1].score if row else -1.0
-            out.append((best, lowest if len(row) == self.k else min(-1.0, lowest)))
+            floor = lowest if len(row) == self.k else min(-1.0, lowest)
+            out.append(ExampleMatches(best, text, floor))
         return out
 
 
@@ -249,6 +268,12 @@ class SearchPipeline:
 
         ``query_vectors`` (the encoder's vectors of ``queries``) skips encoding them again.
         """
+        return self._first_stage(queries, query_vectors)[0]
+
+    def _first_stage(
+        self, queries: Sequence[str], query_vectors: np.ndarray | None
+    ) -> tuple[list[list[tuple[str, float]]], list[dict[str, str]]]:
+        """:meth:`first_stage`'s candidates, and per query the matched example of each document."""
         for i, q in enumerate(queries):
             if not isinstance(q, str):
                 raise TypeError(f"query {i} is {type(q).__name__}, expected str")
@@ -264,7 +289,8 @@ class SearchPipeline:
             lexical = self.index.search_bm25(list(queries), k)
         if self.examples is not None and dense is not None:
             assert query_vectors is not None
-            return self._with_examples(dense, self.examples.scores(query_vectors))
+            matches = self.examples.scores(query_vectors)
+            return self._with_examples(dense, matches), [m.texts for m in matches]
         out = []
         for i in range(len(queries)):
             if dense is not None and lexical is not None:
@@ -275,19 +301,20 @@ class SearchPipeline:
             else:
                 hits = dense[i] if dense is not None else lexical[i]  # type: ignore[index]
                 out.append([(h.doc_id, h.score) for h in hits])
-        return out
+        return out, [{} for _ in queries]
 
     def _with_examples(
         self,
         dense: list[list[IndexHit]],
-        examples: list[tuple[dict[str, float], float]],
+        examples: list[ExampleMatches],
     ) -> list[list[tuple[str, float]]]:
-        named = {doc for best, _ in examples for doc in best}
+        named = {doc for match in examples for doc in match.scores}
         live = self.index.existing(sorted(named)) if named else set()
         out = []
-        for hits, (best, floor) in zip(dense, examples, strict=True):
-            kept = {doc: score for doc, score in best.items() if doc in live}
-            out.append(example_fuse(hits, kept, floor, self.example_weight)[: self.k_retrieve])
+        for hits, match in zip(dense, examples, strict=True):
+            kept = {doc: score for doc, score in match.scores.items() if doc in live}
+            fused = example_fuse(hits, kept, match.floor, self.example_weight)
+            out.append(fused[: self.k_retrieve])
         return out
 
     def rerank_scores(self, query: str, doc_ids: Sequence[str]) -> np.ndarray:
@@ -319,10 +346,10 @@ class SearchPipeline:
         if top_k < 0:
             raise ValueError(f"top_k must be ≥ 0, got {top_k}")
         start = time.perf_counter()
-        candidates = self.first_stage(queries)
+        candidates, matched = self._first_stage(queries, None)
         first_seconds = (time.perf_counter() - start) / max(1, len(queries))
         responses = []
-        for query, cands in zip(queries, candidates, strict=True):
+        for query, cands, examples in zip(queries, candidates, matched, strict=True):
             t0 = time.perf_counter()
             ids = [d for d, _ in cands]
             use_ce = rerank and self.reranker is not None
@@ -343,6 +370,7 @@ class SearchPipeline:
                     first_stage_rank=int(i) + 1,
                     rerank_score=float(ce[i]) if ce is not None else None,
                     rank=rank,
+                    example=examples.get(ids[i]),
                 )
                 for rank, i in enumerate(order, start=1)
             ]

@@ -167,6 +167,8 @@ def _search(args: argparse.Namespace) -> int:
             f"{r.rank:>3}. {r.title or r.doc_id}  [{r.doc_id}]  "
             f"first stage #{r.first_stage_rank} {r.first_stage_score:.3f}{ce}"
         )
+        if r.example is not None:
+            print(f"     matched example: {r.example}")
     timing = ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in response.timings.items())
     print(f"({timing})")
     if args.json:
