@@ -151,6 +151,8 @@ def test_index_and_search_commands_end_to_end(
     assert "d2" not in _search(capsys, *steered)
     assert main(["search", *steered, "--retriever", "bm25", "--no-rerank"]) == 1
     assert "dense retriever" in capsys.readouterr().err
+    assert main(["search", "card", *common]) == 1  # no judge shipped: say how to go on
+    assert "--no-rerank" in capsys.readouterr().err
 
 
 def test_index_build_refuses_duplicate_ids_and_an_existing_index(

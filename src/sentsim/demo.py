@@ -130,12 +130,14 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
     """Score BM25 and each encoder's dense and hybrid search; the last encoder with the judge."""
     from sentsim.evaluation.retrieval import load_beir
     from sentsim.evaluation.retrieval_eval import evaluate_retrieval
-    from sentsim.helpcenter import write_beir
+    from sentsim.helpcenter import example_questions, write_beir
     from sentsim.models import weights_hash
 
     key = hashlib.sha256(b"v3")
     for encoder in encoders:
         key.update(encoder_identity(encoder).weights_hash.encode())
+    for example in example_questions():  # the figures depend on the example questions too
+        key.update(f"{example.text}\x00{example.metadata['answer']}\x01".encode())
     if reranker is not None and reranker.source is not None:
         key.update(weights_hash(reranker.source).encode())
     cached = cache_root() / "demo" / f"results-{key.hexdigest()[:16]}.json"

@@ -142,6 +142,14 @@ def _search(args: argparse.Namespace) -> int:
 
     if not args.query.strip():
         raise ValueError("the query is empty; type some words to search for")
+    from sentsim.errors import DataError
+    from sentsim.models import builtin_names
+
+    if not args.no_rerank and args.reranker == "ce-rerank" and "ce-rerank" not in builtin_names():
+        raise DataError(
+            "no re-ranker named ce-rerank is shipped yet; pass --no-rerank for the first stage "
+            "alone, or --reranker DIR for a cross-encoder of your own"
+        )
     encoder = BiEncoder.load(args.model)
     reranker = None if args.no_rerank else CrossEncoder.load(args.reranker)
     identity = encoder_identity(encoder)
