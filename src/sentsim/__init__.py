@@ -13,13 +13,14 @@ if TYPE_CHECKING:
     from sentsim.cross_encoder import CrossEncoder, RankedDoc
     from sentsim.errors import SentsimError
     from sentsim.index import Document, Index
-    from sentsim.search import SearchPipeline, SearchResult
+    from sentsim.search import ExampleQueries, SearchPipeline, SearchResult
     from sentsim.similarity import Metric, similarity
 
 __all__ = [
     "BiEncoder",
     "CrossEncoder",
     "Document",
+    "ExampleQueries",
     "Index",
     "Metric",
     "RankedDoc",
@@ -37,6 +38,7 @@ _HOME = {
     "SentsimError": "sentsim.errors",
     "Document": "sentsim.index",
     "Index": "sentsim.index",
+    "ExampleQueries": "sentsim.search",
     "SearchPipeline": "sentsim.search",
     "SearchResult": "sentsim.search",
     "Metric": "sentsim.similarity",
