@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
+from sentsim.helpcenter import example_index
 from sentsim.index import Index
 from sentsim.machine import cpu_description
 from sentsim.search import ExampleQueries, SearchPipeline, cached_index, encoder_identity
@@ -86,7 +87,7 @@ def run_demo() -> int:
         f"bi-encoder {name}": (SearchPipeline(index, encoder, retriever="dense"), False),
     }
     has_data = (data_root() / "banking77" / "test.csv").exists()
-    examples = _examples_index(encoder) if has_data else None
+    examples = example_index(encoder) if has_data else None
     if examples is not None:
         weight = EXAMPLE_WEIGHTS[name]
         with_examples = SearchPipeline(
@@ -116,14 +117,6 @@ def run_demo() -> int:
     encoders = [encoder] if name == ZERO_SHOT else [BiEncoder.load(ZERO_SHOT), encoder]
     _measure(encoders, reranker)
     return 0
-
-
-def _examples_index(encoder: BiEncoder) -> Index:
-    """The cached index of Banking77 train questions (less the dev tenth) for ``encoder``."""
-    from sentsim.evaluation.retrieval_eval import documents_index
-    from sentsim.helpcenter import example_questions
-
-    return documents_index(example_questions(), encoder)
 
 
 def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
@@ -167,7 +160,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
                     latency["encode_ms"] = round(encode_ms, 2)
                     label = f"{retriever} {encoder.name}"
                 rows.append({"pipeline": label, **out.metrics, **latency})
-            examples = _examples_index(encoder)
+            examples = example_index(encoder)
             weight = EXAMPLE_WEIGHTS.get(encoder.name, 0.2)
             out = evaluate_retrieval(
                 full,

@@ -10,11 +10,15 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sentsim.corpus import document_text
-from sentsim.index import Document
+from sentsim.index import Document, Index
 from sentsim.models import RESOURCES
 from sentsim.settings import dataset_path
+
+if TYPE_CHECKING:
+    from sentsim.bi_encoder import BiEncoder
 
 HELPCENTER = RESOURCES / "helpcenter"
 
@@ -82,6 +86,13 @@ def example_questions(dev_fraction: float = 0.1, seed: int = 0) -> list[Document
         Document(f"banking77-train-{i}", question, "", {"answer": mapping[c], "intent": c})
         for i, (question, c) in enumerate(train)
     ]
+
+
+def example_index(encoder: BiEncoder) -> Index:
+    """The cached index of :func:`example_questions` for ``encoder`` (built on first use)."""
+    from sentsim.evaluation.retrieval_eval import documents_index
+
+    return documents_index(example_questions(), encoder)
 
 
 def write_examples(path: Path, dev_fraction: float = 0.1, seed: int = 0) -> Path:

@@ -37,8 +37,9 @@ LOCK_FILE = "writer.lock"
 CACHE_DIR = "cache"
 REBUILD = "rebuild the index with `sentsim index build`"
 
-_OWNER_INDEX = "passages_owner ON passages(key, doc_id, ordinal)"
-_SCHEMA = """
+_OWNER = "passages_owner"  # covering index for the owner lookup of search candidates
+_OWNER_INDEX = f"{_OWNER} ON passages(key, doc_id, ordinal)"
+_SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE documents (
     key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
@@ -47,7 +48,7 @@ CREATE TABLE passages (
     key INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL,
     ordinal INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX passages_doc ON passages(doc_id);
-CREATE INDEX passages_owner ON passages(key, doc_id, ordinal);
+CREATE INDEX {_OWNER_INDEX};
 CREATE VIRTUAL TABLE documents_fts USING fts5(
     title, text, content='documents', content_rowid='key',
     tokenize='unicode61 remove_diacritics 2');
@@ -256,12 +257,11 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
         if not readonly:  # indexes made before the covering index get it on first write-open
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {_OWNER_INDEX}")
-        exists = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'passages_owner'"
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
         # The planner prefers the rowid, whose table rows carry the vectors: the covering index
         # reads a few small pages instead (about half the time of a top-100 owner lookup).
-        self._owner_hint = (
-            " INDEXED BY passages_owner" if self.conn.execute(exists).fetchone() else ""
-        )
+        found = self.conn.execute(exists, (_OWNER,)).fetchone()
+        self._owner_hint = f" INDEXED BY {_OWNER}" if found else ""
 
     def close(self) -> None:
         """End any open transaction and close the connection."""

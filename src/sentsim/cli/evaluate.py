@@ -225,9 +225,9 @@ def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | Non
     if not args.examples:
         return None
     if args.task == "helpcenter":
-        from sentsim.helpcenter import example_questions
+        from sentsim.helpcenter import example_index
 
-        return documents_index(example_questions(), encoder)
+        return example_index(encoder)
     if (args.examples / "manifest.json").exists():
         return Index.open(args.examples, encoder_identity(encoder), readonly=True)
     return documents_index(read_corpus(args.examples), encoder)
