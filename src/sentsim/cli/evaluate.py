@@ -165,20 +165,22 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
     encoder = BiEncoder.load(args.model)
     reranker = CrossEncoder.load(args.rerank) if args.rerank else None
     examples = _examples_index(args, encoder)
-    outcome = evaluate_retrieval(
-        data,
-        encoder,
-        retriever=args.retriever,
-        reranker=reranker,
-        k_retrieve=args.k_retrieve,
-        hybrid=args.hybrid,
-        hybrid_weight=args.hybrid_weight,
-        rerank_weight=args.rerank_weight,
-        examples=examples,
-        example_weight=args.example_weight,
-    )
-    if examples is not None:
-        examples.close()
+    try:
+        outcome = evaluate_retrieval(
+            data,
+            encoder,
+            retriever=args.retriever,
+            reranker=reranker,
+            k_retrieve=args.k_retrieve,
+            hybrid=args.hybrid,
+            hybrid_weight=args.hybrid_weight,
+            rerank_weight=args.rerank_weight,
+            examples=examples,
+            example_weight=args.example_weight,
+        )
+    finally:
+        if examples is not None:
+            examples.close()
     sweep = _sweep(args.sweep, outcome, data) if args.sweep else {}
     if args.run:
         write_trec_run(outcome.run, args.run)
