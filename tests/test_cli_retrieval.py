@@ -151,7 +151,29 @@ def test_index_and_search_commands_end_to_end(
     assert "d2" not in _search(capsys, *steered)
     assert main(["search", *steered, "--retriever", "bm25", "--no-rerank"]) == 1
     assert "dense retriever" in capsys.readouterr().err
-    assert main(["search", "card", *common]) == 1  # no judge shipped: say how to go on
+    # the default re-ranker is the shipped ce-rerank: every result carries its score
+    assert main(["search", "card", *common, "--top-k", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(out["results"]) == 2
+    assert all(r["rerank_score"] is not None for r in out["results"])
+
+
+def test_search_without_a_shipped_judge_says_how_to_go_on(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tiny_st_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A package without ce-rerank: the default re-ranked search is one clear error."""
+    import sentsim.models
+
+    idx, model = str(tmp_path / "idx"), str(tiny_st_dir)
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", DOCS)), "--index", idx,
+                 "--model", model, "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    shipped = [n for n in sentsim.models.builtin_names() if n != "ce-rerank"]
+    monkeypatch.setattr(sentsim.models, "builtin_names", lambda: shipped)
+    assert main(["search", "card", "--index", idx, "--model", model]) == 1
     assert "--no-rerank" in capsys.readouterr().err
 
 
