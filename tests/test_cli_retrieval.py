@@ -156,6 +156,12 @@ def test_index_and_search_commands_end_to_end(
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(out["results"]) == 2
     assert all(r["rerank_score"] is not None for r in out["results"])
+    # at weight 0 the judge scores but the first stage's order stands
+    assert main(["search", "card", *common, "--rerank-weight", "0", "--json"]) == 0
+    judged = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
+    assert [r["first_stage_rank"] for r in judged] == list(range(1, len(judged) + 1))
+    assert main(["search", "card", *common, "--rerank-weight", "1.5"]) == 1
+    assert "rerank_weight" in capsys.readouterr().err
 
 
 def test_search_without_a_shipped_judge_says_how_to_go_on(

@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--reranker", default="ce-rerank", help="cross-encoder name or directory")
     p.add_argument("--no-rerank", action="store_true", help="first stage only")
+    p.add_argument(
+        "--rerank-weight",
+        type=float,
+        help="w in w·minmax(judge) + (1−w)·minmax(first stage); default: the judge's own "
+        "(ce-rerank: 0.5, chosen on SciFact; choose it on dev data of your domain)",
+    )
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--k-retrieve", type=int, default=100)
     p.add_argument(
@@ -165,6 +171,7 @@ def _search(args: argparse.Namespace) -> int:
             reranker,
             retriever=args.retriever or ("dense" if examples is not None else "hybrid"),
             k_retrieve=args.k_retrieve,
+            rerank_weight=args.rerank_weight,
             examples=examples,
             example_weight=args.example_weight,
         )
