@@ -186,13 +186,11 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
                 examples=examples,
                 example_weight=weight,
             )
-            examples.close()
             label = f"dense {encoder.name} + example questions (w={weight:g})"
             rows.append(
                 {"pipeline": label, **out.metrics, **out.latency, "encode_ms": round(encode_ms, 2)}
             )
             if reranker is not None and n == len(encoders) - 1:
-                examples = example_index(encoder)
                 for judge in (None, reranker):
                     out = evaluate_retrieval(
                         sample,
@@ -212,7 +210,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
                             f"(w={HELPCENTER_RERANK_WEIGHT:g})"
                         )
                     rows.append({"pipeline": label, **out.metrics, **out.latency})
-                examples.close()
+            examples.close()
             index.close()
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(rows, indent=2) + "\n")
