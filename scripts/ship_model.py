@@ -28,6 +28,12 @@ def main(run: Path, name: str) -> None:
         save_file(
             {k: v.contiguous() for k, v in half.items()}, str(weights), metadata={"format": "pt"}
         )
+    card = target / "README.md"
+    if card.exists():
+        # The card is titled after the run directory ("# Cross-encoder ce"); name what ships.
+        first, _, rest = card.read_text(encoding="utf-8").partition("\n")
+        kind = first.lstrip("# ").split(" ")[0] if first.startswith("# ") else "Model"
+        card.write_text(f"# {kind} `{name}` (run directory {run})\n{rest}", encoding="utf-8")
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"{target}: {size / 1e6:.1f} MB (fp16)")
     if size > 50e6:

@@ -162,6 +162,8 @@ def test_index_and_search_commands_end_to_end(
     assert [r["first_stage_rank"] for r in judged] == list(range(1, len(judged) + 1))
     assert main(["search", "card", *common, "--rerank-weight", "1.5"]) == 1
     assert "rerank_weight" in capsys.readouterr().err
+    assert main(["search", "card", *common, "--no-rerank", "--rerank-weight", "0.3"]) == 1
+    assert "--rerank-weight has no effect with --no-rerank" in capsys.readouterr().err
 
 
 def test_search_without_a_shipped_judge_says_how_to_go_on(

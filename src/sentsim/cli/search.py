@@ -151,6 +151,11 @@ def _search(args: argparse.Namespace) -> int:
     from sentsim.errors import DataError
     from sentsim.models import builtin_names
 
+    if args.no_rerank and args.rerank_weight is not None:
+        raise ValueError(
+            "--rerank-weight has no effect with --no-rerank; drop one of them (weight 0 keeps "
+            "the first stage's order while still showing the judge's scores)"
+        )
     if not args.no_rerank and args.reranker == "ce-rerank" and "ce-rerank" not in builtin_names():
         raise DataError(
             "no re-ranker named ce-rerank is shipped yet; pass --no-rerank for the first stage "

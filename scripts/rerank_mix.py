@@ -1,0 +1,110 @@
+"""The multi-domain stage of ``ce-rerank`` (see scripts/train_ce_rerank.sh): data and weight.
+
+    python scripts/rerank_mix.py sample RUN_DIR
+    python scripts/rerank_mix.py dev RUN_DIR
+    python scripts/rerank_mix.py weight RUN_DIR SWEEP.json [SWEEP.json ...]
+
+``sample`` draws fixed random samples (seed 0) for the second training stage: 3,000 help-center
+training questions (``runs/hc-data/train.jsonl``, Banking77 train less its held-out dev tenth)
+and 300 of the dev tenth, written as ``RUN_DIR/mix/hc-train.jsonl`` and ``hc-dev.jsonl`` for
+negative mining, and 4,000 of the SciFact title pairs (``RUN_DIR/title-pairs.jsonl``) so that the
+judge keeps rehearsing its first domain.
+
+``dev`` joins the selection pairs of the three domains into ``RUN_DIR/mix/dev-mix.jsonl``: SciFact
+``select`` claims, the mined help-center dev pairs and WikiQA dev (every candidate of every
+question) — none of them used for training.
+
+``weight`` reads ``sentsim eval ... --sweep ... --json`` outputs of the new judge on the dev data
+of each domain and first stage, prints nDCG@10 per weight, and stores the fusion weight in
+``RUN_DIR/mix/ce/sentsim_config.json``: among the weights that make no first stage worse on its
+dev data, the one with the largest mean gain (ties: the smaller weight).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+from sentsim.settings import dataset_path
+
+HC_TRAIN, HC_DEV, TITLES = 3000, 300, 4000
+
+
+def _sample(src: Path, out: Path, n: int) -> None:
+    rows = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    random.Random(0).shuffle(rows)
+    out.write_text("".join(rows[:n]), encoding="utf-8")
+    print(f"{out}: {min(n, len(rows))} of {len(rows)} rows of {src}")
+
+
+def sample(run: Path) -> None:
+    """Write the fixed samples of the second stage under ``run/mix``."""
+    (run / "mix").mkdir(parents=True, exist_ok=True)
+    _sample(Path("runs/hc-data/train.jsonl"), run / "mix" / "hc-train.jsonl", HC_TRAIN)
+    _sample(Path("runs/hc-data/dev.jsonl"), run / "mix" / "hc-dev.jsonl", HC_DEV)
+    _sample(run / "title-pairs.jsonl", run / "mix" / "title-pairs-4k.jsonl", TITLES)
+
+
+def dev(run: Path) -> None:
+    """Join the three domains' selection pairs."""
+    root = dataset_path("wikiqa", "dev")
+    cols = [(root / n).read_text(encoding="utf-8").splitlines() for n in ("a.toks", "b.toks")]
+    labels = (root / "sim.txt").read_text(encoding="utf-8").split()
+    wikiqa = [
+        json.dumps({"sentence1": q, "sentence2": s, "label": int(float(y))}) + "\n"
+        for q, s, y in zip(*cols, labels, strict=True)
+    ]
+    parts = [
+        (run / "select-pairs.jsonl").read_text(encoding="utf-8"),
+        (run / "mix" / "hc-dev-pairs.jsonl").read_text(encoding="utf-8"),
+        "".join(wikiqa),
+    ]
+    out = run / "mix" / "dev-mix.jsonl"
+    out.write_text("".join(parts), encoding="utf-8")
+    print(f"{out}: {sum(p.count(chr(10)) for p in parts)} pairs")
+
+
+def weight(run: Path, sweeps: list[Path]) -> None:
+    """Choose and store the fusion weight from the dev sweeps."""
+    tables = {
+        p.stem: json.loads(p.read_text(encoding="utf-8").splitlines()[-1])["sweep"] for p in sweeps
+    }
+    weights = [k for k in next(iter(tables.values())) if k.startswith("w=")]
+    gains = {
+        w: {name: t[w]["ndcg@10"] - t["first stage"]["ndcg@10"] for name, t in tables.items()}
+        for w in weights
+    }
+    print("dev nDCG@10 gain over the first stage, per weight:")
+    print("w     " + "  ".join(f"{name:>22}" for name in tables) + "    mean")
+    for w, row in gains.items():
+        mean = sum(row.values()) / len(row)
+        print(f"{w[2:]:<5} " + "  ".join(f"{g:>+22.2f}" for g in row.values()) + f"  {mean:+.2f}")
+    safe = [w for w, row in gains.items() if min(row.values()) >= 0]
+    best = max(safe, key=lambda w: (sum(gains[w].values()), -float(w[2:])))
+    config_path = run / "mix" / "ce" / "sentsim_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["rerank_weight"] = float(best[2:])
+    config["rerank_weight_selected_on"] = (
+        "dev data of three domains (" + ", ".join(tables) + "): the weight with the largest mean "
+        "nDCG@10 gain among those that make no first stage worse"
+    )
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    print(f"rerank_weight = {best[2:]}")
+
+
+def main(argv: list[str]) -> None:
+    """Dispatch on ``argv[0]``."""
+    if len(argv) >= 2 and argv[0] == "sample":
+        sample(Path(argv[1]))
+    elif len(argv) >= 2 and argv[0] == "dev":
+        dev(Path(argv[1]))
+    elif len(argv) >= 3 and argv[0] == "weight":
+        weight(Path(argv[1]), [Path(p) for p in argv[2:]])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
