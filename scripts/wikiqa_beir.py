@@ -62,11 +62,12 @@ def main(argv: list[str]) -> None:
         print(f"{split}: {len(qrels)} questions with an answer, {len(doc_ids)} sentences")
     for name, rows in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
         (out / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    pairs = [{"sentence1": q, "sentence2": s, "label": y} for _, q, s, y in _split(root, "train")]
+    train = _split(root, "train")
+    pairs = [{"sentence1": q, "sentence2": s, "label": y} for _, q, s, y in train]
     (out / "train-pairs.jsonl").write_text(
         "".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8"
     )
-    print(f"train: {len(pairs)} pairs, {sum(p['label'] for p in pairs)} positive")
+    print(f"train: {len(pairs)} pairs, {sum(y for *_, y in train)} positive")
 
 
 if __name__ == "__main__":
