@@ -46,30 +46,46 @@ done
   --train "$R/train-pairs.jsonl" --dev "$R/select-pairs.jsonl" --base minilm --epochs 2 \
   --batch-size 16 --lr 3e-5 --max-length 256 --seed 1 --out "$R/ce" --no-progress --resume
 
+# 4. Second stage, three domains, so that one stored weight serves more than SciFact: from the
+#    first stage's judge, 1 epoch on 4,000 of the title pairs (rehearsal), the train claims'
+#    pairs, WikiQA train (every candidate sentence of every question) and 3,000 help-center
+#    training questions with their article and one look-alike mined by minilm (ranks 3-20).
+[ -f runs/hc-data/train.jsonl ] || $S helpcenter-data --out runs/hc-data
+[ -f runs/wikiqa/train-pairs.jsonl ] || $PY scripts/wikiqa_beir.py runs/wikiqa
+M="$R/mix"
+[ -f "$M/hc-train.jsonl" ] || $PY scripts/rerank_mix.py sample "$R"
+for split in train dev; do
+  [ -f "$M/hc-$split-pairs.jsonl" ] || $S mine --train "$M/hc-$split.jsonl" \
+    --corpus src/sentsim/resources/helpcenter/articles.jsonl --model minilm --negatives 1 \
+    --rank-window 3 20 --pairs --out "$M/hc-$split-pairs.jsonl"
+done
+[ -f "$M/dev-mix.jsonl" ] || $PY scripts/rerank_mix.py dev "$R"
+[ -f "$M/ce/train_report.json" ] || $S train cross-encoder --train "$M/title-pairs-4k.jsonl" \
+  --train "$R/train-pairs.jsonl" --train runs/wikiqa/train-pairs.jsonl \
+  --train "$M/hc-train-pairs.jsonl" --dev "$M/dev-mix.jsonl" --base "$R/ce" --epochs 1 \
+  --batch-size 16 --lr 2e-5 --max-length 256 --seed 1 --out "$M/ce" --no-progress --resume
+
+# 5. The fusion weight (final = w·minmax(judge) + (1 − w)·minmax(first stage)), on dev data only:
+#    SciFact select claims (BM25, hybrid), WikiQA dev (BM25, dense), 300 help-center dev
+#    questions (dense minilm; dense bi-helpcenter + example questions). Candidates are scored
+#    once per first stage; every weight is read from the same scores.
 WEIGHTS=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
 for ret in bm25 hybrid; do
-  [ -f "$R/select-$ret.json" ] || $S eval retrieval --data "$DATA/scifact" --split train \
-    --queries "$SPLITS/scifact-select.txt" --retriever "$ret" --model minilm --rerank "$R/ce" \
-    --k-retrieve 50 --sweep "$WEIGHTS" --json | tail -n 1 > "$R/select-$ret.json"
+  [ -f "$M/scifact-select-$ret.json" ] || $S eval retrieval --data "$DATA/scifact" --split train \
+    --queries "$SPLITS/scifact-select.txt" --retriever "$ret" --model minilm --rerank "$M/ce" \
+    --k-retrieve 50 --sweep "$WEIGHTS" --json | tail -n 1 > "$M/scifact-select-$ret.json"
 done
-$PY - "$R" <<'EOF'
-import json, sys
-from pathlib import Path
-
-run = Path(sys.argv[1])
-sweeps = [json.loads((run / f"select-{r}.json").read_text())["sweep"] for r in ("bm25", "hybrid")]
-weights = [k for k in sweeps[0] if k.startswith("w=")]
-mean = {k: sum(s[k]["ndcg@10"] for s in sweeps) / len(sweeps) for k in weights}
-best = max(weights, key=lambda k: (mean[k], -float(k[2:])))
-config_path = run / "ce" / "sentsim_config.json"
-config = json.loads(config_path.read_text())
-config["rerank_weight"] = float(best[2:])
-config["rerank_weight_selected_on"] = (
-    "SciFact select claims (src/sentsim/resources/splits/scifact-select.txt), top 50 of BM25 "
-    "and hybrid (minilm): best mean nDCG@10"
-)
-config_path.write_text(json.dumps(config, indent=2) + "\n")
-print("select nDCG@10, mean of BM25 and hybrid:", {k: round(v, 2) for k, v in mean.items()})
-print(f"rerank_weight = {best[2:]}")
-EOF
-$PY scripts/ship_model.py "$R/ce" ce-rerank
+for ret in bm25 dense; do
+  [ -f "$M/wikiqa-dev-$ret.json" ] || $S eval retrieval --data runs/wikiqa --split dev \
+    --retriever "$ret" --model minilm --rerank "$M/ce" --k-retrieve 50 --sweep "$WEIGHTS" \
+    --json | tail -n 1 > "$M/wikiqa-dev-$ret.json"
+done
+[ -f "$M/helpcenter-dev-dense.json" ] || $S eval helpcenter --split dev --sample 300 \
+  --retriever dense --model minilm --rerank "$M/ce" --k-retrieve 20 --sweep "$WEIGHTS" \
+  --json | tail -n 1 > "$M/helpcenter-dev-dense.json"
+[ -f "$M/helpcenter-dev-examples.json" ] || $S eval helpcenter --split dev --sample 300 \
+  --model bi-helpcenter --examples --example-weight 0.2 --rerank "$M/ce" --k-retrieve 20 \
+  --sweep "$WEIGHTS" --json | tail -n 1 > "$M/helpcenter-dev-examples.json"
+$PY scripts/rerank_mix.py weight "$R" "$M"/scifact-select-*.json "$M"/wikiqa-dev-*.json \
+  "$M/helpcenter-dev-dense.json" --also "$M/helpcenter-dev-examples.json"
+$PY scripts/ship_model.py "$M/ce" ce-rerank
