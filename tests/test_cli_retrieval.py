@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,26 @@ def test_sweep_ends_match_the_first_stage_and_the_judge_alone(
         assert sweep["w=0"][metric] == first[metric]
         assert sweep["w=1"][metric] == judged[metric]
     assert judged["queries"] == 3
+
+
+def test_eval_fuses_at_the_judges_stored_weight_unless_told(
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tiny_ce_dir: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A judge's sentsim_config.json weight is eval's default, as it is search's."""
+    judge = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge)
+    config = judge / "sentsim_config.json"
+    stored = json.loads(config.read_text()) if config.exists() else {}
+    config.write_text(json.dumps({**stored, "rerank_weight": 0.0}))
+    common = ["--data", str(beir), "--model", str(tiny_st_dir), "--retriever", "dense"]
+    first = _run(capsys, *common)
+    kept = _run(capsys, *common, "--rerank", str(judge))
+    assert kept["rerank_weight"] == 0.0
+    assert kept["ndcg@10"] == first["ndcg@10"] and kept["mrr@10"] == first["mrr@10"]
+    alone = _run(capsys, *common, "--rerank", str(judge), "--rerank-weight", "1", "--sweep", "0")
+    assert alone["rerank_weight"] == 1.0
+    assert alone["sweep"]["w=0"]["ndcg@10"] == first["ndcg@10"]
 
 
 def test_sweep_without_a_reranker_is_a_one_line_error(

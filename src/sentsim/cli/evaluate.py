@@ -67,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--rerank-weight",
             type=float,
-            default=1.0,
-            help="final = w·minmax(judge) + (1−w)·minmax(first stage); 1 = judge alone",
+            help="final = w·minmax(judge) + (1−w)·minmax(first stage); 1 = judge alone "
+            "(default: the judge's own weight from its sentsim_config.json, else 1)",
         )
         p.add_argument(
             "--sweep", help="comma list of rerank weights to report too (scored once; for dev)"
