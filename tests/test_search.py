@@ -26,6 +26,7 @@ from sentsim.search import (
     example_fuse,
     minmax_fuse,
     passages_for,
+    rerank_fuse,
     rrf_fuse,
 )
 
@@ -344,6 +345,25 @@ def test_reranking_sets_rerank_scores_and_orders_by_them(
     plain = pipeline.search("card declined", top_k=7, rerank=False)
     assert all(r.rerank_score is None for r in plain.results)
     assert [r.doc_id for r in plain.results] == [d for d, _ in first]
+
+
+def test_a_fused_ranking_is_ordered_by_the_score_it_reports(
+    index: Index, encoder: BiEncoder, reranker: CrossEncoder
+) -> None:
+    """Below weight 1 the order is the fusion's; each result says the score it was placed by."""
+    query, k = "card declined", 7
+    pipeline = SearchPipeline(index, encoder, reranker, k_retrieve=k, rerank_weight=0.5)
+    response = pipeline.search(query, top_k=k)
+    first = pipeline.first_stage([query])[0]
+    judge = pipeline.rerank_scores(query, [d for d, _ in first])
+    fused = rerank_fuse([s for _, s in first], judge, 0.5)
+    for r in response.results:
+        assert r.score == pytest.approx(fused[r.first_stage_rank - 1])
+        assert r.rerank_score == pytest.approx(judge[r.first_stage_rank - 1], abs=1e-6)
+    scores = [r.score for r in response.results]
+    assert scores == sorted(scores, reverse=True)
+    plain = pipeline.search(query, top_k=k, rerank=False)
+    assert [r.score for r in plain.results] == [pytest.approx(s) for _, s in first]
 
 
 def test_rerank_score_of_a_long_document_is_its_best_passage(

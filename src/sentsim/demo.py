@@ -74,8 +74,8 @@ def _show(query: str, pipelines: dict[str, tuple[SearchPipeline, bool]]) -> None
         ms = 1000 * sum(response.timings.values())
         print(f"  {label} ({ms:.0f} ms)")
         for r in response.results:
-            score = r.rerank_score if r.rerank_score is not None else r.first_stage_score
-            print(f"    {r.rank}. {score:7.3f}  {r.title}")
+            judge = f"  (judge {r.rerank_score:.3f})" if r.rerank_score is not None else ""
+            print(f"    {r.rank}. {r.score:7.3f}  {r.title}{judge}")
             if r.example is not None:
                 print(f"                 ← like the past question “{r.example}”")
 

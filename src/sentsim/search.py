@@ -53,7 +53,12 @@ class Retriever(StrEnum):
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One result: first-stage score and rank, cross-encoder score (None without re-ranking)."""
+    """One result: first-stage score and rank, cross-encoder score (None without re-ranking).
+
+    ``score`` is what the results are ordered by: the fusion of the judge's and the first stage's
+    scores when re-ranked (``rerank_fuse``, equal to the judge's score at weight 1), else the
+    first-stage score.
+    """
 
     doc_id: str
     title: str
@@ -62,6 +67,7 @@ class SearchResult:
     first_stage_rank: int
     rerank_score: float | None
     rank: int
+    score: float
     example: str | None = None  # the example query that matched this document best, if any
 
 
@@ -358,6 +364,7 @@ class SearchPipeline:
                 final = rerank_fuse([c[1] for c in cands], ce, self.rerank_weight)
                 order = np.argsort(-final, kind="stable")
             else:
+                final = np.array([c[1] for c in cands], dtype=np.float64)
                 order = np.arange(len(ids))
             order = order[:top_k]
             docs = {d.id: d for d in self.index.get([ids[i] for i in order])}
@@ -370,6 +377,7 @@ class SearchPipeline:
                     first_stage_rank=int(i) + 1,
                     rerank_score=float(ce[i]) if ce is not None else None,
                     rank=rank,
+                    score=float(final[i]),
                     example=examples.get(ids[i]),
                 )
                 for rank, i in enumerate(order, start=1)

@@ -186,7 +186,7 @@ def _search(args: argparse.Namespace) -> int:
     for r in response.results:
         ce = f"  judge {r.rerank_score:.3f}" if r.rerank_score is not None else ""
         print(
-            f"{r.rank:>3}. {r.title or r.doc_id}  [{r.doc_id}]  "
+            f"{r.rank:>3}. {r.score:.3f}  {r.title or r.doc_id}  [{r.doc_id}]  "
             f"first stage #{r.first_stage_rank} {r.first_stage_score:.3f}{ce}"
         )
         if r.example is not None:
