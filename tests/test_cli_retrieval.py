@@ -218,3 +218,65 @@ def test_index_build_refuses_duplicate_ids_and_an_existing_index(
     assert main([*args, "--upsert", "--no-progress"]) == 0
     assert main([*args, "--upsert"]) == 1
     assert "already holds an index" in capsys.readouterr().err
+
+
+def test_helpcenter_eval_takes_labelled_questions_of_your_own(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_st_dir: Path,
+) -> None:
+    """Questions from another source, labelled by intent or by article id, are the queries."""
+    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
+    own = tmp_path / "questions.csv"
+    own.write_text(
+        "text,category\n"
+        "tracking a card that hasn't arrived,card_arrival\n"
+        "how our exchange rates work,exchange_rate\n"
+        "how our exchange rates work,card_arrival\n"
+    )
+    per_query = tmp_path / "perq.json"
+    args = ["eval", "helpcenter", "--questions", str(own), "--retriever", "bm25"]
+    assert main([*args, "--model", str(tiny_st_dir), "--per-query", str(per_query), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["queries"] == 3
+    hits = [row["accuracy@1"] for row in json.loads(per_query.read_text()).values()]
+    assert hits == [1.0, 1.0, 0.0]  # a question that is its article's title is found first
+
+    rows = tmp_path / "questions.jsonl"
+    rows.write_text(
+        json.dumps({"text": "ordering a metal card", "article": "metal-card"})
+        + "\n"
+        + json.dumps({"text": "where is my card", "intent": "card_arival"})
+        + "\n"
+    )
+    assert main([*args[:-2], "--questions", str(rows), "--model", str(tiny_st_dir)]) == 1
+    err = capsys.readouterr().err
+    assert f"{rows}, line 2: unknown intent 'card_arival'" in err
+
+
+def test_read_questions_maps_intents_and_names_the_bad_line(tmp_path: Path) -> None:
+    from sentsim.errors import DataError
+    from sentsim.helpcenter import intent_articles, read_questions
+
+    good = tmp_path / "q.jsonl"
+    good.write_text(
+        '{"text": "card never came", "intent": "card_arrival"}\n\n'
+        '{"text": "metal card?", "article": "metal-card"}\n'
+    )
+    assert read_questions(good) == [
+        ("card never came", intent_articles()["card_arrival"]),
+        ("metal card?", "metal-card"),
+    ]
+    for body, problem in (
+        ("text,category\n,card_arrival\n", "line 2: no question in field 'text'"),
+        ("text,category\nwhere is it,\n", "line 2: no label"),
+        ("text,article\nwhere is it,no-such-article\n", "line 2: unknown article"),
+        ("text,category\n", "no questions"),
+    ):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(body)
+        with pytest.raises(DataError, match=problem):
+            read_questions(bad)
+    with pytest.raises(DataError, match="no such file"):
+        read_questions(tmp_path / "missing.csv")

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sentsim.corpus import document_text
+from sentsim.errors import DataError
 from sentsim.index import Document, Index
+from sentsim.jsonl import read_objects
 from sentsim.models import RESOURCES
 from sentsim.settings import dataset_path
 
@@ -46,6 +48,51 @@ def banking77_questions(split: str) -> list[tuple[str, str]]:
     path = dataset_path("banking77", f"{split}.csv")
     with path.open(encoding="utf-8", newline="") as handle:
         return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
+
+
+def read_questions(path: Path) -> list[tuple[str, str]]:
+    """Labelled customer questions of your own as ``(question, article id)`` rows.
+
+    CSV with a header, or JSON lines; each row has ``text`` and one of ``article`` (the id of the
+    article that answers it), ``intent`` or ``category`` (a Banking77 intent: its primary
+    article). A row without text or label, or naming an unknown article or intent, is an error
+    that names the line.
+    """
+    known = {doc.id for doc in articles()}
+    mapping = intent_articles()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (a CSV or JSONL of questions: text, intent)")
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        rows = list(read_objects(path, expected="an object with text and intent (or article)"))
+    else:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = [(n, dict(row)) for n, row in enumerate(csv.DictReader(handle), start=2)]
+    out = []
+    for n, row in rows:
+        where = f"{path}, line {n}"
+        text = str(row.get("text") or "").strip()
+        if not text:
+            raise DataError(f"{where}: no question in field 'text'")
+        if row.get("article"):
+            article = str(row["article"])
+            if article not in known:
+                raise DataError(
+                    f"{where}: unknown article {article!r}; use an id from articles.jsonl"
+                )
+        else:
+            intent = str(row.get("intent") or row.get("category") or "")
+            if not intent:
+                raise DataError(f"{where}: no label; give 'intent' (or 'category') or 'article'")
+            if intent not in mapping:
+                raise DataError(
+                    f"{where}: unknown intent {intent!r}; use one of Banking77's 77 intents "
+                    "(resources/helpcenter/intents.json) or an 'article' id"
+                )
+            article = mapping[intent]
+        out.append((text, article))
+    if not out:
+        raise DataError(f"{path}: no questions")
+    return out
 
 
 def train_dev_split(
@@ -105,21 +152,29 @@ def write_examples(path: Path, dev_fraction: float = 0.1, seed: int = 0) -> Path
 
 
 def write_beir(
-    folder: Path, split: str = "test", *, sample: int | None = None, seed: int = 0
+    folder: Path,
+    split: str = "test",
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    questions: list[tuple[str, str]] | None = None,
 ) -> Path:
     """Write the help center and Banking77 ``split`` questions as a BEIR folder; return it.
 
     ``sample`` keeps a fixed random subset of that many questions (the same for a given seed).
+    ``questions``: ``(question, article id)`` rows of your own (:func:`read_questions`) instead.
     """
     import numpy as np
 
-    questions = train_dev_split()[1] if split == "dev" else banking77_questions(split)
+    if questions is None:
+        mapping = intent_articles()
+        split_rows = train_dev_split()[1] if split == "dev" else banking77_questions(split)
+        questions = [(q, mapping[c]) for q, c in split_rows]
     if sample is not None and sample < len(questions):
         keep = np.sort(np.random.default_rng(seed).choice(len(questions), sample, replace=False))
         indexed = [(int(i), *questions[int(i)]) for i in keep]
     else:
-        indexed = [(i, q, c) for i, (q, c) in enumerate(questions)]
-    mapping = intent_articles()
+        indexed = [(i, q, a) for i, (q, a) in enumerate(questions)]
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
     with (folder / "corpus.jsonl").open("w", encoding="utf-8") as handle:
         for doc in articles():
@@ -130,10 +185,10 @@ def write_beir(
         (folder / "qrels" / f"{split}.tsv").open("w", encoding="utf-8") as r_out,
     ):
         r_out.write("query-id\tcorpus-id\tscore\n")
-        for i, question, intent in indexed:
+        for i, question, article in indexed:
             qid = f"{split}-{i}"
             q_out.write(json.dumps({"_id": qid, "text": question}, ensure_ascii=False) + "\n")
-            r_out.write(f"{qid}\t{mapping[intent]}\t1\n")
+            r_out.write(f"{qid}\t{article}\t1\n")
     return folder
 
 

@@ -60,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 help="test, train, or dev (the held-out tenth of train that selects models)",
             )
             p.add_argument("--sample", type=int, help="a fixed random sample of N questions")
+            p.add_argument(
+                "--questions",
+                type=Path,
+                help="your own labelled questions instead of Banking77's (CSV or JSONL: text and "
+                "intent, or text and article id); --split then only names them",
+            )
         p.add_argument("--retriever", default="dense", help="dense, bm25 or hybrid")
         p.add_argument("--model", default="minilm", help="bi-encoder for the dense side")
         p.add_argument("--rerank", help="cross-encoder that re-ranks the first stage")
@@ -151,12 +157,12 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.task == "helpcenter":
-            from sentsim.helpcenter import write_beir
+            from sentsim.helpcenter import read_questions, write_beir
 
-            folder = write_beir(Path(tmp), args.split, sample=args.sample)
-            label = f"helpcenter/banking77-{args.split}" + (
-                f"-sample{args.sample}" if args.sample else ""
-            )
+            own = read_questions(args.questions) if args.questions else None
+            folder = write_beir(Path(tmp), args.split, sample=args.sample, questions=own)
+            source = args.questions.name if args.questions else f"banking77-{args.split}"
+            label = f"helpcenter/{source}" + (f"-sample{args.sample}" if args.sample else "")
             subset = None
         else:
             folder, label = args.data, str(args.data)
