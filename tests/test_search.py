@@ -180,6 +180,20 @@ def test_split_passages_covers_unicode_and_word_pieces(tokenizer: Any) -> None:
     _assert_covers(text, passages)
 
 
+def test_split_passages_measures_a_long_text_without_a_length_warning(
+    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Splitting a text longer than the model's limit is the point: no 'indexing errors' noise.
+
+    transformers logs that warning once per tokenizer and records it in deprecation_warnings.
+    """
+    monkeypatch.setattr(tokenizer, "model_max_length", 16)
+    monkeypatch.setattr(tokenizer, "deprecation_warnings", {})
+    text = " ".join(VOCAB_WORDS[:12] * 4)
+    assert len(split_passages(text, tokenizer, max_tokens=8)) > 1
+    assert not tokenizer.deprecation_warnings
+
+
 def test_split_passages_rejects_tiny_windows(tokenizer: Any) -> None:
     with pytest.raises(ValueError, match="max_tokens=7 is too small"):
         split_passages("a b c", tokenizer, max_tokens=7)

@@ -104,7 +104,8 @@ def split_passages(text: str, tokenizer: Any, *, max_tokens: int, stride: int = 
     """
     if max_tokens < 8:
         raise ValueError(f"max_tokens={max_tokens} is too small for passages; use ≥ 8")
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    # verbose=False: measuring a long text is the point here, not a model input to warn about
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets: Sequence[tuple[int, int]] = encoded["offset_mapping"]
     if len(offsets) <= max_tokens:
         return [text]
