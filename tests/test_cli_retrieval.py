@@ -273,6 +273,8 @@ def test_read_questions_maps_intents_and_names_the_bad_line(tmp_path: Path) -> N
         ("text,category\nwhere is it,\n", "line 2: no label"),
         ("text,article\nwhere is it,no-such-article\n", "line 2: unknown article"),
         ("text,category\n", "no questions"),
+        ("question,category\nwhere is it,card_arrival\n", "line 1: header needs 'text'"),
+        ('text,category\n"two\nlines",card_arrival\n,card_arrival\n', "line 4: no question"),
     ):
         bad = tmp_path / "bad.csv"
         bad.write_text(body)

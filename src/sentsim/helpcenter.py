@@ -58,15 +58,19 @@ def read_questions(path: Path) -> list[tuple[str, str]]:
     article). A row without text or label, or naming an unknown article or intent, is an error
     that names the line.
     """
-    known = {doc.id for doc in articles()}
-    mapping = intent_articles()
     if not path.is_file():
         raise DataError(f"{path}: no such file (a CSV or JSONL of questions: text, intent)")
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
         rows = list(read_objects(path, expected="an object with text and intent (or article)"))
     else:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = [(n, dict(row)) for n, row in enumerate(csv.DictReader(handle), start=2)]
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            if "text" not in (reader.fieldnames or []):
+                raise DataError(f"{path}, line 1: header needs 'text' and 'intent' (or 'article')")
+            rows = [(reader.line_num, dict(row)) for row in reader]
+    known = {doc.id for doc in articles()}
+    mapping = intent_articles()
     out = []
     for n, row in rows:
         where = f"{path}, line {n}"
