@@ -1,8 +1,8 @@
 """Fuse several similarity scorers by a z-scored weighted sum, weights chosen on STS-B dev.
 
-    python scripts/sts_ensemble.py CE_DIR [CE_DIR ...] [--bi bi-sts]
+    python scripts/sts_ensemble.py CE_DIR [CE_DIR ...] [--bi bi-sts [--bi MODEL ...]]
 
-Each cross-encoder (both orders averaged) and the bi-encoder's cosine score STS-B dev and test;
+Each cross-encoder (both orders averaged) and each bi-encoder's cosine score STS-B dev and test;
 each score is z-scored with its dev mean and deviation, every weight vector on a 0.05 grid that
 sums to 1 is tried on dev, and the best one is applied to test once.
 """
@@ -26,16 +26,21 @@ def main() -> None:
     """Score, choose the weights on dev, report dev and test."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cross_encoders", nargs="+")
-    parser.add_argument("--bi", default="bi-sts", help="bi-encoder whose cosine joins the sum")
+    parser.add_argument(
+        "--bi",
+        action="append",
+        help="bi-encoder whose cosine joins the sum (repeat; default bi-sts)",
+    )
     args = parser.parse_args()
+    bis = args.bi or ["bi-sts"]
     scorers = [CrossEncoderScorer(CrossEncoder.load(d)) for d in args.cross_encoders]
-    names = [*args.cross_encoders, args.bi]
+    names = [*args.cross_encoders, *bis]
     splits = {s: read_pairs(dataset_path("stsbenchmark", f"sts-{s}.csv")) for s in ("dev", "test")}
     gold = {s: data.graded_scores() for s, data in splits.items()}
     raw = {
         s: np.stack(
             [sc.score_pairs(data.pairs(), show_progress=False) for sc in scorers]
-            + [model_scorer(args.bi).score_pairs(data.pairs(), show_progress=False)]
+            + [model_scorer(b).score_pairs(data.pairs(), show_progress=False) for b in bis]
         )
         for s, data in splits.items()
     }
