@@ -77,7 +77,8 @@ class BiEncoderTask:
         if self.dev is None:
             return {}
         scorer = EncoderPairScorer(self.model, batch_size=64)
-        spearman, pearson = correlations(scorer.score_pairs(self.dev.pairs()), self.dev.scores())
+        predicted = scorer.score_pairs(self.dev.pairs(), show_progress=False)  # the loop has a bar
+        spearman, pearson = correlations(predicted, self.dev.scores())
         return {"score": spearman, "spearman": spearman, "pearson": pearson}
 
     def save(self, out: Path) -> None:
