@@ -183,6 +183,22 @@ def test_eval_sts_model_json(
     assert isinstance(result["seconds"], float)
 
 
+def test_eval_sts_no_progress_hides_the_encode_bar(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """A file big enough to draw a bar draws none with --no-progress (background job logs)."""
+    path = tmp_path / "big.csv"
+    rows = [f"sentence {i} here,another sentence {i},{i % 5}" for i in range(1100)]
+    path.write_text("sentence1,sentence2,score\n" + "\n".join(rows) + "\n")
+    argv = ["eval", "sts", "--data", str(path), "--model", str(tiny_st_dir)]
+    assert main(argv) == 0
+    assert "encode" in capsys.readouterr().err
+    assert main([*argv, "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "encode" not in err
+    assert "(1100 pairs)" in out
+
+
 def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:
     assert main(["eval", "sts", "--data", str(sts_csv), "--baseline", "overlap", "--json"]) == 0
     out = capsys.readouterr().out

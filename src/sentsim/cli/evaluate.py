@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_eval_sts)
 
     p = tasks.add_parser("pairs", help="average precision, accuracy and F1 on 0/1-labelled pairs")
@@ -126,6 +127,7 @@ def _eval_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.sts import evaluate_sts
 
     dataset = load_pair_file(args)
+    show = False if args.no_progress else None
     extra: dict[str, object] = {}
     if args.baseline:
         scorer = baseline_scorer(args.baseline, batch_size=args.batch_size)
@@ -134,12 +136,12 @@ def _eval_sts(args: argparse.Namespace) -> int:
 
         scorer = load_judge(args.cross_encoder)
         if isinstance(scorer, FusedScorer):
-            alone = evaluate_sts(dataset, scorer.judge)
+            alone = evaluate_sts(dataset, scorer.judge, show_progress=show)
             _print_sts(alone)
             extra["cross_encoder_alone"] = alone.as_dict()
     else:
         scorer = model_scorer(args.model or "minilm", batch_size=args.batch_size)
-    result = evaluate_sts(dataset, scorer)
+    result = evaluate_sts(dataset, scorer, show_progress=show)
     _print_sts(result)
     if args.json:
         print_json({**result.as_dict(), **extra})
