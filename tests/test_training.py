@@ -567,9 +567,11 @@ class Interrupted(Exception):
     """Stands for a crash or Ctrl-C in the middle of a run."""
 
 
-def _resume_task(files: dict[str, Path], tiny_ce_dir: Path) -> CrossEncoderTask:
+def _resume_task(
+    files: dict[str, Path], tiny_ce_dir: Path, device: str = "cpu"
+) -> CrossEncoderTask:
     return CrossEncoderTask(
-        CrossEncoder.load(tiny_ce_dir, device="cpu"), load_train_data([files["graded"]])
+        CrossEncoder.load(tiny_ce_dir, device=device), load_train_data([files["graded"]])
     )
 
 
@@ -583,9 +585,11 @@ def uninterrupted(
     return weights(task.module)
 
 
-def _interrupt(files: dict[str, Path], tiny_ce_dir: Path, out: Path, at_call: int) -> None:
+def _interrupt(
+    files: dict[str, Path], tiny_ce_dir: Path, out: Path, at_call: int, device: str = "cpu"
+) -> None:
     """Run until the ``at_call``-th batch's loss, which raises."""
-    task = _resume_task(files, tiny_ce_dir)
+    task = _resume_task(files, tiny_ce_dir, device)
     calls = 0
     real_loss = task.loss
 
@@ -646,6 +650,24 @@ def test_resume_ends_on_the_weights_of_an_uninterrupted_run(
     assert max_diff(weights(task.module), uninterrupted) <= 1e-6
     saved = weights(CrossEncoder.load(out, device="cpu").model)  # no dev: the last epoch is kept
     assert max_diff(saved, uninterrupted) <= 1e-6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_resume_on_a_gpu_ends_on_the_weights_of_an_uninterrupted_run(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """On a GPU, Adam's moments go back to the GPU and dropout's CUDA generator is restored.
+
+    (A run resumed there once stopped at its first step: moments left on the CPU.)
+    """
+    reference = _resume_task(files, tiny_ce_dir, "cuda")
+    fit(reference, tmp_path / "uninterrupted", RESUME, **QUIET)
+    expected = {k: v.cpu() for k, v in weights(reference.module).items()}
+    _interrupt(files, tiny_ce_dir, tmp_path / "out", 5, "cuda")
+    task = _resume_task(files, tiny_ce_dir, "cuda")
+    fit(task, tmp_path / "out", RESUME, resume=True, **QUIET)
+    resumed = {k: v.cpu() for k, v in weights(task.module).items()}
+    assert max_diff(resumed, expected) <= 1e-5
 
 
 def test_resume_without_a_checkpoint_starts_from_the_beginning(

@@ -203,6 +203,9 @@ def _save_checkpoint(
     model_state = {k: v.detach().contiguous() for k, v in task.module.state_dict().items()}
     save_file(model_state, str(tmp / "model.safetensors"))
     tensors: dict[str, torch.Tensor] = {"rng": torch.get_rng_state()}
+    device = _device(task.module)
+    if device.type == "cuda":  # dropout on a GPU draws from that device's own generator
+        tensors["cuda_rng"] = torch.cuda.get_rng_state(device)
     steps: dict[str, float] = {}
     for i, state in optimizer.state.items():
         pid = _param_ids(optimizer)[i]
@@ -214,6 +217,10 @@ def _save_checkpoint(
     (tmp / "state.json").write_text(json.dumps(state_json) + "\n")
     shutil.rmtree(ckpt, ignore_errors=True)
     os.replace(tmp, ckpt)
+
+
+def _device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
 
 
 def _param_ids(optimizer: torch.optim.Optimizer) -> dict[torch.Tensor, int]:
@@ -242,10 +249,14 @@ def _load_checkpoint(
         param = params[int(pid_text)]
         optimizer.state[param] = {
             "step": torch.tensor(step),
-            "exp_avg": tensors[f"{pid_text}.exp_avg"],
-            "exp_avg_sq": tensors[f"{pid_text}.exp_avg_sq"],
+            # safetensors loads to the CPU; Adam's moments live beside their parameter
+            "exp_avg": tensors[f"{pid_text}.exp_avg"].to(param.device),
+            "exp_avg_sq": tensors[f"{pid_text}.exp_avg_sq"].to(param.device),
         }
     torch.set_rng_state(tensors["rng"])
+    device = _device(task.module)
+    if device.type == "cuda" and "cuda_rng" in tensors:
+        torch.cuda.set_rng_state(tensors["cuda_rng"], device)
     report = TrainReport(**state["report"])
     # Replaying the schedule without optimizer steps is intended here; torch would warn that
     # scheduler.step() came before optimizer.step() (an error where warnings are errors).
