@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,31 @@ def test_eval_sts_no_progress_hides_the_encode_bar(
     out, err = capsys.readouterr()
     assert "encode" not in err
     assert "(1100 pairs)" in out
+
+
+def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """``sentsim fuse`` writes the weight it chose on dev into the judge; the judge then fuses."""
+    judge = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge)
+    dev = tmp_path / "dev.csv"
+    rows = [f"sentence {i} here,another sentence {i},{i % 5}" for i in range(1100)]
+    dev.write_text("sentence1,sentence2,score\n" + "\n".join(rows) + "\n")
+    argv = ["fuse", "--cross-encoder", str(judge), "--bi-encoder", str(tiny_st_dir)]
+    assert main([*argv, "--dev", str(dev)]) == 0
+    assert "encode" in capsys.readouterr().err  # 2,200 texts draw a bar
+    assert main([*argv, "--dev", str(dev), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "encode" not in err
+    assert out.startswith("dev Spearman: cross-encoder ")
+    fusion = json.loads((judge / "sentsim_config.json").read_text())["fusion"]
+    assert fusion["bi_encoder"] == str(tiny_st_dir)
+    assert 0.0 <= fusion["weight"] <= 1.0
+    assert f"at w={fusion['weight']}" in out
+    assert fusion["selected_on"] == str(dev)
+    assert main(["eval", "sts", "--data", str(dev), "--cross-encoder", str(judge), "--json"]) == 0
+    assert "fused with" in last_json(capsys.readouterr().out)["model"]
 
 
 def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:

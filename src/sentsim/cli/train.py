@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cross-encoder", required=True, type=Path, help="cross-encoder directory")
     p.add_argument("--bi-encoder", required=True, help="bi-encoder name or directory")
     p.add_argument("--dev", required=True, type=Path, help="graded pair file (never test)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_fuse)
 
 
@@ -123,8 +124,9 @@ def _fuse(args: argparse.Namespace) -> int:
 
     dev = read_pairs(args.dev)
     pairs, gold = dev.pairs(), dev.scores()
-    ce = CrossEncoder.load(args.cross_encoder).predict(pairs, symmetric=True)
-    cos = EncoderPairScorer(BiEncoder.load(args.bi_encoder)).score_pairs(pairs)
+    show = False if args.no_progress else None
+    ce = CrossEncoder.load(args.cross_encoder).predict(pairs, symmetric=True, show_progress=show)
+    cos = EncoderPairScorer(BiEncoder.load(args.bi_encoder)).score_pairs(pairs, show_progress=show)
     config, fused = choose_weight(
         ce, cos, gold, bi_encoder=args.bi_encoder, selected_on=str(args.dev)
     )
