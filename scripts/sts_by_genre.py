@@ -4,8 +4,9 @@
 
 STS-B mixes sources (headlines, MSRpar, MSRvid, images, answer-answer, track5...); test holds
 one, answer-answer (2016, 254 pairs), that train and dev lack. Prints one row per source
-(pairs, Spearman ×100 of each model's cosine) and the whole set; a model is a built-in name or
-a directory. Analysis only: nothing is selected on these numbers.
+(pairs, Spearman ×100 of each model's score) and the whole set. A model is a bi-encoder (built-in
+name or directory; its cosine), ``ce:NAME`` (a cross-encoder alone, both orders) or ``judge:NAME``
+(a cross-encoder fused as its config says). Analysis only: nothing is selected on these numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from sentsim.bi_encoder import BiEncoder
+from sentsim.evaluation.scorers import EncoderPairScorer
+from sentsim.fusion import load_judge
+
+
+def _scores(name: str, pairs: list[tuple[str, str]]) -> np.ndarray:
+    kind, _, target = name.partition(":")
+    if kind in ("ce", "judge") and target:
+        scorer = load_judge(target, fused=kind == "judge")
+    else:
+        scorer = EncoderPairScorer(BiEncoder.load(name))
+    return np.asarray(scorer.score_pairs(pairs, show_progress=False), dtype=np.float64)
 
 
 def _rows(path: Path) -> list[tuple[str, str, str, float]]:
@@ -42,12 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     gold = np.array([r[3] for r in rows])
     table: dict[str, dict[str, float]] = {}
     for name in args.models:
-        model = BiEncoder.load(name)
-        a = model.encode([r[1] for r in rows], show_progress=False)
-        b = model.encode([r[2] for r in rows], show_progress=False)
-        cos = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        scores = _scores(name, [(r[1], r[2]) for r in rows])
         table[name] = {
-            g: round(100 * float(spearmanr(cos[idx], gold[idx]).statistic), 2)
+            g: round(100 * float(spearmanr(scores[idx], gold[idx]).statistic), 2)
             for g, idx in groups.items()
         }
     print("| source | pairs | " + " | ".join(args.models) + " |")
