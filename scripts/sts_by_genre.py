@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from sentsim.bi_encoder import BiEncoder
-from sentsim.evaluation.scorers import EncoderPairScorer
+from sentsim.evaluation.scorers import model_scorer
 from sentsim.fusion import load_judge
 
 
@@ -30,7 +29,7 @@ def _scores(name: str, pairs: list[tuple[str, str]]) -> np.ndarray:
     if kind in ("ce", "judge") and target:
         scorer = load_judge(target, fused=kind == "judge")
     else:
-        scorer = EncoderPairScorer(BiEncoder.load(name))
+        scorer = model_scorer(name)
     return np.asarray(scorer.score_pairs(pairs, show_progress=False), dtype=np.float64)
 
 

@@ -15,6 +15,11 @@ from sentsim.settings import dataset_path
 STSB_TEST = ("stsbenchmark", "sts-test.csv")
 
 
+def progress(args: argparse.Namespace) -> bool | None:
+    """``show_progress`` for ``--no-progress``: off when given, else None (bars for long jobs)."""
+    return False if args.no_progress else None
+
+
 def add_pair_file_options(parser: argparse.ArgumentParser, *, default: tuple[str, ...]) -> None:
     """Add ``--data``, ``--score-range`` and ``--skip-bad-rows``."""
     parser.add_argument(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentsim.cli._common import read_texts
+from sentsim.cli._common import progress, read_texts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,9 +56,7 @@ def _encode(args: argparse.Namespace) -> int:
     texts = read_texts(args.file)
     model = BiEncoder.load(args.model)
     start = time.perf_counter()
-    vectors = model.encode(
-        texts, batch_size=args.batch_size, show_progress=False if args.no_progress else None
-    )
+    vectors = model.encode(texts, batch_size=args.batch_size, show_progress=progress(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, vectors)
     took = time.perf_counter() - start

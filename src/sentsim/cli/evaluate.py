@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sentsim.base import PairScorer
-from sentsim.cli._common import STSB_TEST, add_pair_file_options, load_pair_file, print_json
+from sentsim.cli._common import (
+    STSB_TEST,
+    add_pair_file_options,
+    load_pair_file,
+    print_json,
+    progress,
+)
 from sentsim.evaluation.sts import StsResult
 
 if TYPE_CHECKING:
@@ -127,7 +133,7 @@ def _eval_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.sts import evaluate_sts
 
     dataset = load_pair_file(args)
-    show = False if args.no_progress else None
+    show = progress(args)
     extra: dict[str, object] = {}
     if args.baseline:
         scorer = baseline_scorer(args.baseline, batch_size=args.batch_size)

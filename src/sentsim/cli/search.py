@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from sentsim.cli._common import print_json
+from sentsim.cli._common import print_json, progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,7 +107,7 @@ def _add(args: argparse.Namespace) -> int:
             seen.add(d.id)
     start = time.perf_counter()
     encoder = BiEncoder.load(args.model)
-    show = False if args.no_progress else None
+    show = progress(args)
     with build_index(
         docs, args.index, encoder, upsert=args.upsert, ann=args.ann, show_progress=show
     ) as index:

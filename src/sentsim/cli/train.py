@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from sentsim.cli._common import print_json
+from sentsim.cli._common import print_json, progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -124,7 +124,7 @@ def _fuse(args: argparse.Namespace) -> int:
 
     dev = read_pairs(args.dev)
     pairs, gold = dev.pairs(), dev.scores()
-    show = False if args.no_progress else None
+    show = progress(args)
     ce = CrossEncoder.load(args.cross_encoder).predict(pairs, symmetric=True, show_progress=show)
     cos = EncoderPairScorer(BiEncoder.load(args.bi_encoder)).score_pairs(pairs, show_progress=show)
     config, fused = choose_weight(

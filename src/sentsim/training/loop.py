@@ -207,8 +207,9 @@ def _save_checkpoint(
     if device.type == "cuda":  # dropout on a GPU draws from that device's own generator
         tensors["cuda_rng"] = torch.cuda.get_rng_state(device)
     steps: dict[str, float] = {}
+    ids = _param_ids(optimizer)
     for i, state in optimizer.state.items():
-        pid = _param_ids(optimizer)[i]
+        pid = ids[i]
         tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous()
         tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
         steps[str(pid)] = float(state["step"])
