@@ -309,7 +309,7 @@ PUBLISHED = [
 ]
 
 SHIPPED_JUDGES = ["ce-sts"]
-SHIPPED_BI_ENCODERS = ["bi-sts"]
+SHIPPED_BI_ENCODERS = ["bi-sts", "bi-sts-augsbert"]
 
 COMPARE_ROWS = [
     ("word overlap (Jaccard)", "baseline", "overlap"),
