@@ -141,3 +141,30 @@ def test_cli_spearman_equals_sentence_transformers_plus_scipy(
     expected = 100 * spearmanr(cosine, [r[2] for r in rows])[0]
     assert result["pairs"] == len(rows)
     assert result["spearman"] == pytest.approx(expected, abs=0.01)
+
+
+def test_every_shipped_fused_judge_names_a_shipped_bi_encoder_and_scores() -> None:
+    """A shipped judge whose config fuses it with a bi-encoder must name one that ships too (not a
+    run folder of the machine it was made on), and the pair must load and order a paraphrase
+    above an unrelated sentence."""
+    from sentsim.fusion import load_judge, read_fusion
+    from sentsim.models import RESOURCES, builtin_names
+
+    fused = {
+        d.name: config
+        for d in sorted((RESOURCES / "models").iterdir())
+        if (config := read_fusion(d)) is not None
+    }
+    assert "ce-sts" in fused
+    for name, config in fused.items():
+        assert config.bi_encoder in builtin_names(), (name, config.bi_encoder)
+        assert 0 <= config.weight <= 1 and config.ce_std > 0 and config.bi_std > 0
+    judge = load_judge("ce-sts")
+    scores = judge.score_pairs(
+        [
+            ("A man is playing a guitar.", "A man plays the guitar."),
+            ("A man is playing a guitar.", "The stock market fell sharply today."),
+        ],
+        show_progress=False,
+    )
+    assert scores[0] > 0.7 > 0.3 > scores[1]
