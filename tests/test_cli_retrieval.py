@@ -83,6 +83,28 @@ def test_eval_fuses_at_the_judges_stored_weight_unless_told(
     assert alone["sweep"]["w=0"]["ndcg@10"] == first["ndcg@10"]
 
 
+def test_rerank_progress_bar_shows_when_asked_and_hides_with_no_progress(
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """A long re-ranked evaluation draws a bar per query on stderr; ``--no-progress`` draws none
+    (neither for the re-ranking nor for building the corpus index)."""
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.evaluation.retrieval import load_beir
+    from sentsim.evaluation.retrieval_eval import evaluate_retrieval
+
+    data = load_beir(beir, "test")
+    encoder, judge = BiEncoder.load(tiny_st_dir), CrossEncoder.load(tiny_ce_dir)
+    shown = evaluate_retrieval(data, encoder, reranker=judge, show_progress=True)
+    assert "re-rank" in capsys.readouterr().err
+    hidden = evaluate_retrieval(data, encoder, reranker=judge, show_progress=False)
+    assert capsys.readouterr().err == ""
+    assert shown.metrics == hidden.metrics
+    args = ["--data", str(beir), "--model", str(tiny_st_dir), "--rerank", str(tiny_ce_dir)]
+    assert main(["eval", "retrieval", *args, "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_sweep_without_a_reranker_is_a_one_line_error(
     beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:

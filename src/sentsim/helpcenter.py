@@ -139,11 +139,11 @@ def example_questions(dev_fraction: float = 0.1, seed: int = 0) -> list[Document
     ]
 
 
-def example_index(encoder: BiEncoder) -> Index:
+def example_index(encoder: BiEncoder, *, show_progress: bool | None = None) -> Index:
     """The cached index of :func:`example_questions` for ``encoder`` (built on first use)."""
     from sentsim.evaluation.retrieval_eval import documents_index
 
-    return documents_index(example_questions(), encoder)
+    return documents_index(example_questions(), encoder, show_progress=show_progress)
 
 
 def write_examples(path: Path, dev_fraction: float = 0.1, seed: int = 0) -> Path:

@@ -423,7 +423,13 @@ def build_index(
     return index
 
 
-def cached_index(docs: Sequence[Document], path: Path, encoder: BiEncoder) -> tuple[Index, bool]:
+def cached_index(
+    docs: Sequence[Document],
+    path: Path,
+    encoder: BiEncoder,
+    *,
+    show_progress: bool | None = None,
+) -> tuple[Index, bool]:
     """Open the index at ``path`` if it holds exactly ``docs``' count, else (re)build it there.
 
     Returns the index opened read-only and whether it was built now. A build cut off part way
@@ -438,5 +444,5 @@ def cached_index(docs: Sequence[Document], path: Path, encoder: BiEncoder) -> tu
             return index, False
         index.close()
         shutil.rmtree(path)
-    build_index(docs, path, encoder).close()
+    build_index(docs, path, encoder, show_progress=show_progress).close()
     return Index.open(path, identity, readonly=True), True

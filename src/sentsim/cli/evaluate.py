@@ -109,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--run", type=Path, help="write a TREC run file")
         p.add_argument("--per-query", type=Path, help="write per-query metrics (JSON)")
         p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+        p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
         p.set_defaults(func=_eval_retrieval)
 
     p_cmp = subparsers.add_parser("compare", help="every baseline and model side by side")
@@ -191,6 +192,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             rerank_weight=args.rerank_weight,
             examples=examples,
             example_weight=args.example_weight,
+            show_progress=progress(args),
         )
     finally:
         if examples is not None:
@@ -243,10 +245,10 @@ def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | Non
     if args.task == "helpcenter":
         from sentsim.helpcenter import example_index
 
-        return example_index(encoder)
+        return example_index(encoder, show_progress=progress(args))
     if (args.examples / "manifest.json").exists():
         return Index.open(args.examples, encoder_identity(encoder), readonly=True)
-    return documents_index(read_corpus(args.examples), encoder)
+    return documents_index(read_corpus(args.examples), encoder, show_progress=progress(args))
 
 
 def _sweep(weights: str, outcome: RetrievalOutcome, data: BeirData) -> dict[str, object]:

@@ -52,7 +52,13 @@ def fused_run(first_run: Run, judge_run: Run, weight: float) -> Run:
     return out
 
 
-def corpus_index(data: BeirData, encoder: BiEncoder, folder: Path | None = None) -> Index:
+def corpus_index(
+    data: BeirData,
+    encoder: BiEncoder,
+    folder: Path | None = None,
+    *,
+    show_progress: bool | None = None,
+) -> Index:
     """Open the cached index of ``data.corpus`` for ``encoder``, building it on first use."""
     identity = encoder_identity(encoder)
     digest = hashlib.sha256(identity.weights_hash.encode())
@@ -61,15 +67,18 @@ def corpus_index(data: BeirData, encoder: BiEncoder, folder: Path | None = None)
         digest.update(f"{doc_id}\x00{title}\x00{text}\x01".encode())
     path = folder or cache_root() / "indexes" / digest.hexdigest()[:20]
     docs = [Document(d, text, title) for d, (title, text) in data.corpus.items()]
-    return cached_index(docs, path, encoder)[0]
+    return cached_index(docs, path, encoder, show_progress=show_progress)[0]
 
 
-def documents_index(docs: Sequence[Document], encoder: BiEncoder) -> Index:
+def documents_index(
+    docs: Sequence[Document], encoder: BiEncoder, *, show_progress: bool | None = None
+) -> Index:
     """Open the cached index of ``docs`` (metadata included) for ``encoder``, building it once."""
     digest = hashlib.sha256(encoder_identity(encoder).weights_hash.encode())
     for doc in docs:
         digest.update(json.dumps([doc.id, doc.title, doc.text, dict(doc.metadata)]).encode())
-    return cached_index(list(docs), cache_root() / "indexes" / digest.hexdigest()[:20], encoder)[0]
+    path = cache_root() / "indexes" / digest.hexdigest()[:20]
+    return cached_index(list(docs), path, encoder, show_progress=show_progress)[0]
 
 
 def evaluate_retrieval(
@@ -86,14 +95,19 @@ def evaluate_retrieval(
     query_vectors: np.ndarray | None = None,
     examples: Index | None = None,
     example_weight: float = 0.2,
+    show_progress: bool | None = None,
 ) -> RetrievalOutcome:
     """Search every query of ``data``; rank by the re-ranker when given, else by the first stage.
 
     ``query_vectors`` (rows in ``data.queries`` order) saves encoding the queries again;
     ``examples`` is an index of labelled example queries (see :class:`ExampleQueries`).
+    ``show_progress``: bars for building the corpus index and for re-ranking (``None``: when
+    there are at least 1,000 documents to encode, or at least 10 queries to re-rank).
     """
+    from tqdm.auto import tqdm
+
     own = index is None
-    idx = index or corpus_index(data, encoder)
+    idx = index or corpus_index(data, encoder, show_progress=show_progress)
     try:
         pipeline = SearchPipeline(
             idx,
@@ -115,7 +129,13 @@ def evaluate_retrieval(
         first_run: Run = dict(zip(qids, candidates, strict=True))
         judge_run: Run = {}
         rerank_seconds = 0.0
-        for qid, text, cands in zip(qids, texts, candidates, strict=True):
+        show = len(qids) >= 10 if show_progress is None else show_progress
+        for qid, text, cands in tqdm(
+            list(zip(qids, texts, candidates, strict=True)),
+            desc="re-rank",
+            unit="query",
+            disable=reranker is None or not show,
+        ):
             if reranker is None:
                 continue
             t0 = time.perf_counter()
