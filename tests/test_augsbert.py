@@ -754,7 +754,18 @@ def test_cli_domain_transfer_prints_the_table_and_json(
     argv += ["--sampling", "bm25", "--cap", "20", "--out", str(out), "--base", str(tiny_bert_dir)]
     argv += ["--batch-size", "8", "--no-progress", "--json", "--dev", str(data["dev"])]
     monkeypatch.setattr("sys.argv", ["sentsim", *argv])  # the model card quotes the command
+    from sentsim.evaluation.scorers import EncoderPairScorer
+
+    asked: list[bool | None] = []  # --no-progress must reach every scoring, evaluation included
+    score_pairs = EncoderPairScorer.score_pairs
+
+    def recording(self, pairs, *, show_progress=None):  # type: ignore[no-untyped-def]
+        asked.append(show_progress)
+        return score_pairs(self, pairs, show_progress=show_progress)
+
+    monkeypatch.setattr(EncoderPairScorer, "score_pairs", recording)
     assert run_cli(monkeypatch, argv) == 0
+    assert asked and set(asked) == {False}
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     assert [r["model"] for r in result["rows"]] == ["base", "judge", "bm25"]

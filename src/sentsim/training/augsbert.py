@@ -94,6 +94,7 @@ def run_augsbert(
         test=inputs.test,
         cache=out / "results.json",
         log=log,
+        show_progress=show_progress,
     )
     write_atomic(out / "results.json", results_json(rows, steps.data))
     dev, test = (str(p) if p else None for p in (config.dev, config.test))

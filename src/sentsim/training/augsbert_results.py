@@ -40,6 +40,7 @@ def evaluate_rows(
     test: PairDataset | None,
     cache: Path,
     log: Callable[[str], None] = print,
+    show_progress: bool | None = None,
 ) -> list[ResultRow]:
     """Fill in each row's dev and test Spearman, reusing rows of ``cache`` with the same stamp."""
     from sentsim.evaluation.sts import evaluate_sts
@@ -57,8 +58,9 @@ def evaluate_rows(
             out.append(ResultRow(**{**asdict(row), **_scores(cached), "stamp": stamp}))
             continue
         scorer = scorer_for(row)
-        dev_score = evaluate_sts(dev, scorer).spearman if dev else None
-        test_score = evaluate_sts(test, scorer).spearman if test else None
+        show = show_progress
+        dev_score = evaluate_sts(dev, scorer, show_progress=show).spearman if dev else None
+        test_score = evaluate_sts(test, scorer, show_progress=show).spearman if test else None
         log(f"[{row.model}] Spearman dev {dev_score}, test {test_score}")
         values = {"dev_spearman": dev_score, "test_spearman": test_score, "stamp": stamp}
         out.append(ResultRow(**{**asdict(row), **values}))
