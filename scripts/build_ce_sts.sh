@@ -34,12 +34,12 @@ if [[ ! -f $run/teacher/train_report.json || -d $run/teacher/checkpoint ]]; then
         --checkpoint-every 60 --no-progress "${resume[@]}" --out "$run/teacher"
 fi
 
-if [[ ! -f $run/judge/fused ]]; then
+# the judge is done once its stored fusion names the teacher
+if ! grep -qF "\"bi_encoder\": \"$run/teacher\"" "$run/judge/sentsim_config.json" 2>/dev/null; then
     rm -rf "$run/judge"
     cp -r "$models/ce-sts" "$run/judge"
     sentsim fuse --cross-encoder "$run/judge" --bi-encoder "$run/teacher" --dev "$sts/sts-dev.csv" \
         --no-progress
-    touch "$run/judge/fused"
 fi
 
 [[ -f $run/sentences.txt ]] || .venv/bin/python scripts/sts_unlabelled.py "$run/sentences.txt"

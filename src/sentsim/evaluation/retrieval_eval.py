@@ -130,19 +130,16 @@ def evaluate_retrieval(
         judge_run: Run = {}
         rerank_seconds = 0.0
         show = len(qids) >= 10 if show_progress is None else show_progress
-        for qid, text, cands in tqdm(
-            list(zip(qids, texts, candidates, strict=True)),
-            desc="re-rank",
-            unit="query",
-            disable=reranker is None or not show,
-        ):
-            if reranker is None:
-                continue
-            t0 = time.perf_counter()
-            ids = [d for d, _ in cands]
-            scores = pipeline.rerank_scores(text, ids)
-            rerank_seconds += time.perf_counter() - t0
-            judge_run[qid] = [(d, float(s)) for d, s in zip(ids, scores, strict=True)]
+        if reranker is not None:
+            rows = zip(qids, texts, candidates, strict=True)
+            for qid, text, cands in tqdm(
+                rows, total=len(qids), desc="re-rank", unit="query", disable=not show
+            ):
+                t0 = time.perf_counter()
+                ids = [d for d, _ in cands]
+                scores = pipeline.rerank_scores(text, ids)
+                rerank_seconds += time.perf_counter() - t0
+                judge_run[qid] = [(d, float(s)) for d, s in zip(ids, scores, strict=True)]
     finally:
         if own:
             idx.close()

@@ -58,9 +58,10 @@ def evaluate_rows(
             out.append(ResultRow(**{**asdict(row), **_scores(cached), "stamp": stamp}))
             continue
         scorer = scorer_for(row)
-        show = show_progress
-        dev_score = evaluate_sts(dev, scorer, show_progress=show).spearman if dev else None
-        test_score = evaluate_sts(test, scorer, show_progress=show).spearman if test else None
+        dev_score, test_score = (
+            evaluate_sts(data, scorer, show_progress=show_progress).spearman if data else None
+            for data in (dev, test)
+        )
         log(f"[{row.model}] Spearman dev {dev_score}, test {test_score}")
         values = {"dev_spearman": dev_score, "test_spearman": test_score, "stamp": stamp}
         out.append(ResultRow(**{**asdict(row), **values}))
