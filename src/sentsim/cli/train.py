@@ -33,6 +33,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--corpus", type=Path, help="corpus-softmax: every document of this corpus is a negative"
     )
     p.set_defaults(func=_train_bi)
+
+    p = kinds.add_parser(
+        "distill", help="train a bi-encoder to reproduce a larger bi-encoder's vectors"
+    )
+    _common_options(p, default_lr=1e-4, pairs=False)
+    p.add_argument("--teacher", required=True, help="bi-encoder to imitate: name or directory")
+    p.add_argument(
+        "--sentences",
+        action="append",
+        required=True,
+        type=Path,
+        help="unlabelled text (repeat): .txt one per line, or .jsonl/.csv/.tsv with 'text' or "
+        "'sentence1'/'sentence2'",
+    )
+    p.add_argument(
+        "--no-align",
+        action="store_true",
+        help="keep the teacher's basis (default: rotate the targets onto the student's own space)",
+    )
+    p.set_defaults(func=_train_distill)
     register_mine(subparsers)
 
     p = subparsers.add_parser(
@@ -139,8 +159,11 @@ def _fuse(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common_options(p: argparse.ArgumentParser, *, default_lr: float) -> None:
-    p.add_argument("--train", action="append", required=True, type=Path, help="pair file (repeat)")
+def _common_options(p: argparse.ArgumentParser, *, default_lr: float, pairs: bool = True) -> None:
+    if pairs:
+        p.add_argument(
+            "--train", action="append", required=True, type=Path, help="pair file (repeat)"
+        )
     p.add_argument("--dev", type=Path, help="pair file to select the best epoch on")
     p.add_argument("--base", default="minilm", help="model to start from: name or directory")
     p.add_argument("--out", required=True, type=Path, help="output model directory")
@@ -149,10 +172,12 @@ def _common_options(p: argparse.ArgumentParser, *, default_lr: float) -> None:
     p.add_argument("--lr", type=float, default=default_lr)
     p.add_argument("--warmup", type=float, default=0.1, help="fraction of steps to warm up over")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--both-orders", action="store_true", help="train on (a, b) and (b, a)")
+    if pairs:
+        p.add_argument("--both-orders", action="store_true", help="train on (a, b) and (b, a)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
-    p.add_argument("--skip-bad-rows", action="store_true")
+    if pairs:
+        p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="end with one JSON line (the report)")
 
@@ -256,3 +281,49 @@ def _train_bi(args: argparse.Namespace) -> int:
         task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
     )
     return _finish(args, task, report, f"Bi-encoder {args.out.name}")
+
+
+def _train_distill(args: argparse.Namespace) -> int:
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.training import fit
+    from sentsim.training.distill import DistillTask, teacher_dev_scores, teacher_targets
+    from sentsim.training.silver import read_sentences
+
+    sentences = list(dict.fromkeys(t for path in args.sentences for t in read_sentences(path)))
+    dev = _dev(args)
+    if dev is not None and not dev.has_scores:
+        raise ValueError(f"dev file {dev.path} has no scores; distillation selects on them")
+    student = BiEncoder.load(args.base)
+    teacher = BiEncoder.load(args.teacher)
+    targets = teacher_targets(
+        teacher,
+        sentences,
+        student.dim,
+        args.out,
+        align_to=None if args.no_align else student,
+        show_progress=progress(args),
+    )
+    if targets.projection is not None and targets.info.teacher_dim != student.dim:
+        print(
+            f"teacher {targets.info.teacher_dim}-d → {student.dim}-d by its principal directions "
+            f"(keeps {targets.info.kept_variance:.1%} of the variance)"
+        )
+    teacher_dev = teacher_dev_scores(teacher, targets.projection, dev) if dev else None
+    if teacher_dev:
+        print(
+            f"dev Spearman: teacher {teacher_dev['teacher']:.2f}, its targets "
+            f"{teacher_dev['targets']:.2f} (the most imitation can reach)"
+        )
+    del teacher
+    task = DistillTask(
+        student,
+        sentences,
+        targets,
+        dev,
+        sources=[str(p) for p in args.sentences],
+        teacher_dev=teacher_dev,
+    )
+    report = fit(
+        task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
+    )
+    return _finish(args, task, report, f"Bi-encoder {args.out.name} (distilled)")

@@ -42,6 +42,16 @@ def cosine_mse_loss(cos: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSSES = {"cosent": cosent_loss, "cosine-mse": cosine_mse_loss}
 
 
+def dev_metrics(model: BiEncoder, dev: PairDataset | None) -> dict[str, float]:
+    """Spearman and Pearson ×100 of the cosine on graded dev pairs (``score``: Spearman)."""
+    if dev is None:
+        return {}
+    scorer = EncoderPairScorer(model, batch_size=64)
+    predicted = scorer.score_pairs(dev.pairs(), show_progress=False)  # the loop has a bar
+    spearman, pearson = correlations(predicted, dev.scores())
+    return {"score": spearman, "spearman": spearman, "pearson": pearson}
+
+
 class BiEncoderTask:
     """Adapts a :class:`BiEncoder` and graded pairs to the training loop."""
 
@@ -74,12 +84,7 @@ class BiEncoderTask:
 
     def evaluate(self) -> dict[str, float]:
         """Spearman ×100 of cosine on dev."""
-        if self.dev is None:
-            return {}
-        scorer = EncoderPairScorer(self.model, batch_size=64)
-        predicted = scorer.score_pairs(self.dev.pairs(), show_progress=False)  # the loop has a bar
-        spearman, pearson = correlations(predicted, self.dev.scores())
-        return {"score": spearman, "spearman": spearman, "pearson": pearson}
+        return dev_metrics(self.model, self.dev)
 
     def save(self, out: Path) -> None:
         """Write the model in sentence-transformers layout."""

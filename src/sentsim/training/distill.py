@@ -1,0 +1,267 @@
+"""Embedding distillation: a small bi-encoder learns to reproduce a larger one's vectors.
+
+Reimers & Gurevych (2020), "Making Monolingual Sentence Embeddings Multilingual using Knowledge
+Distillation": the student is trained to map each sentence onto the teacher's vector (mean squared
+error). Where AugSBERT passes on the teacher's judgement one pair at a time, this passes on the
+whole geometry of its vector space from single sentences, so unlabelled text is all it needs.
+
+A teacher wider than the student (all-mpnet-base-v2: 768, MiniLM: 384) is first projected onto the
+top principal directions of its own vectors of the training sentences (as sentence-transformers'
+distillation example does); the projected vectors are re-normalized, and the run reports how much
+of the teacher's variance the projection keeps and how the projected teacher scores on dev, so a
+loss from the projection is seen, not guessed.
+
+The teacher's space is then rotated onto the student's own (orthogonal Procrustes: the rotation
+that brings the targets closest to the student's vectors of the same sentences). A rotation
+changes no cosine, so the teacher's judgement is untouched, but the student no longer has to turn
+its whole space to an arbitrary basis before it can learn anything; this matters most for a
+student that already encodes well, such as MiniLM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.data import PairDataset
+from sentsim.errors import DataError
+from sentsim.training.bi import dev_metrics
+from sentsim.training.data import shuffled_batches
+
+TARGETS = "distill-targets.npy"
+TARGETS_INFO = "distill-targets.json"
+MIN_SENTENCES = 16
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """Where the targets came from (stored beside them, checked before they are reused)."""
+
+    teacher: str  # name@hash of the teacher's weights
+    sentences: int
+    sentences_sha1: str
+    teacher_dim: int
+    dim: int
+    kept_variance: float  # share of the teacher vectors' variance the projection keeps (1: none)
+    aligned_to: str | None = None  # name@hash of the student the targets were rotated onto
+    start_agreement: float | None = None  # mean cos(student, target) before training
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Unit-length target vectors, one per training sentence, and their provenance."""
+
+    vectors: NDArray[np.float32]
+    info: TargetInfo
+    projection: NDArray[np.float32] | None  # (teacher_dim, dim), or None when the widths match
+
+
+def principal_projection(
+    vectors: NDArray[np.floating], dim: int
+) -> tuple[NDArray[np.float32], float]:
+    """Top-``dim`` principal directions of ``vectors`` (columns) and the variance share kept."""
+    centered = np.asarray(vectors, dtype=np.float64)
+    centered = centered - centered.mean(axis=0)
+    values, directions = np.linalg.eigh(centered.T @ centered / len(centered))
+    order = np.argsort(values)[::-1][:dim]
+    kept = float(values[order].sum() / values.sum()) if values.sum() > 0 else 1.0
+    return directions[:, order].astype(np.float32), kept
+
+
+def project(
+    vectors: NDArray[np.floating], projection: NDArray[np.float32] | None
+) -> NDArray[np.float32]:
+    """Apply the projection (if any) and re-normalize each row to unit length."""
+    out = np.asarray(vectors, dtype=np.float32)
+    if projection is not None:
+        out = out @ projection
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def procrustes_rotation(
+    source: NDArray[np.floating], target: NDArray[np.floating]
+) -> NDArray[np.float32]:
+    """The orthogonal ``R`` minimizing ``‖source · R − target‖`` (Schönemann 1966)."""
+    u, _, vt = np.linalg.svd(np.asarray(source, np.float64).T @ np.asarray(target, np.float64))
+    return (u @ vt).astype(np.float32)
+
+
+def _sentences_sha1(sentences: list[str]) -> str:
+    digest = hashlib.sha1()
+    for s in sentences:
+        digest.update(s.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def teacher_targets(
+    teacher: BiEncoder,
+    sentences: list[str],
+    dim: int,
+    cache_dir: Path,
+    *,
+    align_to: BiEncoder | None = None,
+    batch_size: int = 64,
+    show_progress: bool | None = None,
+    log: Any = print,
+) -> Targets:
+    """Encode ``sentences`` with the teacher (or reuse the vectors cached in ``cache_dir``).
+
+    ``align_to``: the student, whose vectors of the same sentences the targets are rotated onto.
+    The cache is reused only when it was made by the same teacher weights from the same sentences
+    for the same width (and the same student); it is written atomically, so a run cut off while
+    encoding starts over.
+    """
+    if len(sentences) < MIN_SENTENCES:
+        raise DataError(
+            f"{len(sentences)} distinct sentences; distillation needs at least {MIN_SENTENCES}"
+        )
+    if teacher.dim < dim:
+        raise ValueError(
+            f"the teacher's vectors ({teacher.dim}-d) are narrower than the student's ({dim}-d); "
+            "choose a wider teacher or a narrower student"
+        )
+    wanted = {
+        "teacher": teacher.identity(),
+        "sentences": len(sentences),
+        "sentences_sha1": _sentences_sha1(sentences),
+        "teacher_dim": teacher.dim,
+        "dim": dim,
+        "aligned_to": align_to.identity() if align_to is not None else None,
+    }
+    info_path, vectors_path = cache_dir / TARGETS_INFO, cache_dir / TARGETS
+    projection_path = cache_dir / "distill-projection.npy"
+    if info_path.is_file() and vectors_path.is_file():
+        stored = json.loads(info_path.read_text(encoding="utf-8"))
+        if {k: stored.get(k) for k in wanted} == wanted:
+            log(f"reusing the teacher's vectors in {vectors_path}")
+            projection = np.load(projection_path) if projection_path.is_file() else None
+            return Targets(np.load(vectors_path), TargetInfo(**stored), projection)
+    log(f"encoding {len(sentences):,} sentences with the teacher {teacher.name}")
+    raw = teacher.encode(sentences, batch_size=batch_size, show_progress=show_progress)
+    projection, kept = (None, 1.0) if teacher.dim == dim else principal_projection(raw, dim)
+    vectors = project(raw, projection)
+    agreement = None
+    if align_to is not None:
+        log(f"encoding them with the student {align_to.name} to align the two spaces")
+        own = align_to.encode(sentences, batch_size=batch_size, show_progress=show_progress)
+        rotation = procrustes_rotation(vectors, own)
+        projection = rotation if projection is None else projection @ rotation
+        vectors = project(raw, projection)
+        agreement = round(float(np.mean(np.sum(vectors * own, axis=1))), 4)
+        log(f"mean cosine between the student and its rotated targets before training: {agreement}")
+    info = TargetInfo(
+        **wanted,  # type: ignore[arg-type]
+        kept_variance=round(kept, 4),
+        start_agreement=agreement,
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for path, array in ((vectors_path, vectors), (projection_path, projection)):
+        if array is None:
+            path.unlink(missing_ok=True)
+            continue
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, array)
+        os.replace(tmp, path)
+    tmp_info = info_path.with_suffix(".tmp")
+    tmp_info.write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp_info, info_path)  # last: the info file marks the cache complete
+    return Targets(vectors, info, projection)
+
+
+def teacher_dev_scores(
+    teacher: BiEncoder, projection: NDArray[np.float32] | None, dev: PairDataset
+) -> dict[str, float]:
+    """Spearman ×100 on dev of the teacher as it is and of the targets it gives (projected).
+
+    The second is the most the student can reach by imitation; the gap between the two is what
+    the projection to the student's width costs.
+    """
+    from sentsim.evaluation.sts import correlations
+
+    pairs = dev.pairs()
+    left = teacher.encode([a for a, _ in pairs], show_progress=False)
+    right = teacher.encode([b for _, b in pairs], show_progress=False)
+    gold = dev.scores()
+    own = correlations(np.sum(left * right, axis=1), gold)[0]
+    pl, pr = project(left, projection), project(right, projection)
+    return {
+        "teacher": round(own, 2),
+        "targets": round(correlations(np.sum(pl * pr, axis=1), gold)[0], 2),
+    }
+
+
+class DistillTask:
+    """Adapts a student :class:`BiEncoder` and the teacher's target vectors to the training loop."""
+
+    def __init__(
+        self,
+        model: BiEncoder,
+        sentences: list[str],
+        targets: Targets,
+        dev: PairDataset | None,
+        *,
+        sources: list[str] | None = None,
+        teacher_dev: dict[str, float] | None = None,
+    ) -> None:
+        if targets.vectors.shape != (len(sentences), model.dim):
+            raise ValueError(
+                f"targets of shape {targets.vectors.shape} do not fit {len(sentences)} sentences "
+                f"and a {model.dim}-d student"
+            )
+        if not model.normalize:
+            raise ValueError("the student must normalize its vectors (the targets are unit length)")
+        self.model = model
+        self.module = model.transformer.model
+        self.sentences = sentences
+        self.targets = targets
+        self.dev = dev
+        self.sources = sources or []
+        self.teacher_dev = teacher_dev or {}
+
+    def batches(self, epoch: int, seed: int, batch_size: int) -> list[list[int]]:
+        """Shuffled batches of sentence indices."""
+        return shuffled_batches(
+            range(len(self.sentences)), epoch=epoch, seed=seed, batch_size=batch_size
+        )
+
+    def loss(self, batch: list[int]) -> torch.Tensor:
+        """Squared distance between the student's and the teacher's unit vectors (= 2 − 2 cos)."""
+        student = self.model.embed(
+            self.model.transformer.tokenize([self.sentences[i] for i in batch])
+        )
+        target = torch.from_numpy(self.targets.vectors[batch]).to(student.device, student.dtype)
+        return (student - target).pow(2).sum(dim=1).mean()
+
+    def evaluate(self) -> dict[str, float]:
+        """Spearman ×100 of the student's cosine on dev."""
+        return dev_metrics(self.model, self.dev)
+
+    def save(self, out: Path) -> None:
+        """Write the student in sentence-transformers layout."""
+        self.model.save(out)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the model card."""
+        return {
+            "kind": "distillation (MSE to the teacher's vectors)",
+            "sentences": len(self.sentences),
+            "sentence_files": self.sources,
+            "dev_file": str(self.dev.path) if self.dev else None,
+            "teacher": self.targets.info.teacher,
+            "teacher_dim": self.targets.info.teacher_dim,
+            "projection_kept_variance": self.targets.info.kept_variance,
+            "aligned_to": self.targets.info.aligned_to,
+            "start_agreement": self.targets.info.start_agreement,
+            "teacher_dev_spearman": self.teacher_dev.get("teacher"),
+            "targets_dev_spearman": self.teacher_dev.get("targets"),
+        }
