@@ -1,6 +1,7 @@
 """Copy a trained model into ``src/sentsim/resources/models/NAME`` as fp16 safetensors.
 
-The training card (README.md), report and sentsim config travel with it; checkpoints do not.
+The training card (README.md), report and sentsim config travel with it; checkpoints and a
+distillation run's cached teacher vectors (``distill-*``) do not.
 Usage: python scripts/ship_model.py RUN_DIR NAME
 """
 
@@ -17,11 +18,15 @@ from sentsim.models import RESOURCES
 SKIP = {"checkpoint", "checkpoint.tmp", ".saving"}
 
 
+def _skipped(name: str) -> bool:
+    return name in SKIP or name.startswith("distill-")
+
+
 def main(run: Path, name: str) -> None:
     target = RESOURCES / "models" / name
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(run, target, ignore=lambda _d, names: [n for n in names if n in SKIP])
+    shutil.copytree(run, target, ignore=lambda _d, names: [n for n in names if _skipped(n)])
     for weights in target.rglob("*.safetensors"):
         tensors = load_file(str(weights))
         half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = kinds.add_parser(
         "distill", help="train a bi-encoder to reproduce a larger bi-encoder's vectors"
     )
-    _common_options(p, default_lr=1e-4, pairs=False)
+    _common_options(p, default_lr=5e-5, pairs=False)
     p.add_argument("--teacher", required=True, help="bi-encoder to imitate: name or directory")
     p.add_argument(
         "--sentences",
