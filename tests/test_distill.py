@@ -18,6 +18,7 @@ from sentsim.training import TrainSettings, fit
 from sentsim.training.distill import (
     TARGETS_INFO,
     DistillTask,
+    TeacherEnsemble,
     principal_projection,
     procrustes_rotation,
     project,
@@ -241,3 +242,60 @@ def test_cli_train_distill(
     assert main([*bad, "--no-progress"]) == 1
     error = capsys.readouterr().err
     assert "unscored.csv, line 1" in error and "score" in error
+
+
+def test_teacher_ensemble_cosine_is_the_weighted_mean_of_its_members(
+    teacher_dir: Path, wide_teacher_dir: Path, tmp_path: Path
+) -> None:
+    narrow = BiEncoder.load(teacher_dir, device="cpu")
+    wide = BiEncoder.load(wide_teacher_dir, device="cpu")
+    ensemble = TeacherEnsemble([(narrow, 1.0), (wide, 3.0)])  # weights 0.25 / 0.75
+    assert ensemble.dim == 32 + 48 and [w for _, w in ensemble.members] == [0.25, 0.75]
+    vectors = ensemble.encode(SENTENCES)
+    assert vectors.shape == (len(SENTENCES), 80)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    a, b = narrow.encode(SENTENCES), wide.encode(SENTENCES)
+    np.testing.assert_allclose(vectors @ vectors.T, 0.25 * (a @ a.T) + 0.75 * (b @ b.T), atol=1e-5)
+    # the cache is keyed by the members and their weights
+    quiet = {"show_progress": False, "log": lambda _: None}
+    first = teacher_targets(ensemble, SENTENCES, 32, tmp_path, **quiet)
+    assert first.info.teacher_dim == 80 and first.projection is not None
+    other = TeacherEnsemble([(narrow, 1.0), (wide, 1.0)])
+    assert other.identity() != ensemble.identity()
+    again = teacher_targets(other, SENTENCES, 32, tmp_path, **quiet)
+    assert again.info.teacher == other.identity()
+    assert not np.allclose(again.vectors @ again.vectors.T, first.vectors @ first.vectors.T)
+    for weights in ([], [(narrow, 0.0)], [(narrow, float("nan"))]):
+        with pytest.raises(ValueError, match="teacher"):
+            TeacherEnsemble(weights)
+
+
+def test_cli_train_distill_from_an_ensemble(
+    tiny_st_dir: Path,
+    teacher_dir: Path,
+    wide_teacher_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sentences = tmp_path / "unlabelled.txt"
+    sentences.write_text("\n".join(SENTENCES) + "\n")
+    out = tmp_path / "student"
+    args = ["train", "distill", "--sentences", str(sentences), "--base", str(tiny_st_dir)]
+    args += ["--teacher", str(teacher_dir), "--teacher", str(wide_teacher_dir)]
+    args += ["--out", str(out), "--epochs", "1", "--batch-size", "8", "--no-progress"]
+    assert main([*args, "--teacher-weight", "0.5"]) == 1
+    assert "1 --teacher-weight for 2 --teacher" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*args, "--teacher-weight", "0.5", "--teacher-weight", "1.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "80-d → 32-d" in printed and "dev Spearman" not in printed  # no --dev given
+    dev = tmp_path / "dev.csv"
+    rows = [(a, SENTENCES[i + 5], i % 6) for i, a in enumerate(SENTENCES[:25])]
+    dev.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in rows))
+    args[args.index(str(out))] = str(tmp_path / "with-dev")
+    assert main([*args, "--dev", str(dev)]) == 0
+    printed = capsys.readouterr().out
+    assert "dev Spearman: teacher" in printed
+    assert printed.count("(weight 0.50): dev Spearman") == 2
+    stored = json.loads((out / TARGETS_INFO).read_text())
+    assert stored["teacher"].startswith("0.2500*") and " + 0.7500*" in stored["teacher"]

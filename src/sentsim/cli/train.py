@@ -38,7 +38,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "distill", help="train a bi-encoder to reproduce a larger bi-encoder's vectors"
     )
     _common_options(p, default_lr=5e-5, pairs=False)
-    p.add_argument("--teacher", required=True, help="bi-encoder to imitate: name or directory")
+    p.add_argument(
+        "--teacher",
+        required=True,
+        action="append",
+        help="bi-encoder to imitate: name or directory; repeat to imitate an ensemble (the "
+        "weighted mean of the members' cosines)",
+    )
+    p.add_argument(
+        "--teacher-weight",
+        action="append",
+        type=float,
+        help="weight of each --teacher, in the same order (default: equal)",
+    )
     p.add_argument(
         "--sentences",
         action="append",
@@ -286,15 +298,27 @@ def _train_bi(args: argparse.Namespace) -> int:
 def _train_distill(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.training import fit
-    from sentsim.training.distill import DistillTask, teacher_dev_scores, teacher_targets
+    from sentsim.training.distill import (
+        DistillTask,
+        TeacherEnsemble,
+        teacher_dev_scores,
+        teacher_targets,
+    )
     from sentsim.training.silver import read_sentences
 
     sentences = list(dict.fromkeys(t for path in args.sentences for t in read_sentences(path)))
     dev = _dev(args)
     if dev is not None and not dev.has_scores:
         raise ValueError(f"dev file {dev.path} has no scores; distillation selects on them")
+    weights = args.teacher_weight or [1.0] * len(args.teacher)
+    if len(weights) != len(args.teacher):
+        raise ValueError(
+            f"{len(weights)} --teacher-weight for {len(args.teacher)} --teacher; give one per "
+            "teacher, or none for equal weights"
+        )
     student = BiEncoder.load(args.base)
-    teacher = BiEncoder.load(args.teacher)
+    members = [(BiEncoder.load(name), w) for name, w in zip(args.teacher, weights, strict=True)]
+    teacher = members[0][0] if len(members) == 1 else TeacherEnsemble(members)
     targets = teacher_targets(
         teacher,
         sentences,
@@ -314,7 +338,11 @@ def _train_distill(args: argparse.Namespace) -> int:
             f"dev Spearman: teacher {teacher_dev['teacher']:.2f}, its targets "
             f"{teacher_dev['targets']:.2f} (the most imitation can reach)"
         )
-    del teacher
+        if isinstance(teacher, TeacherEnsemble):
+            for model, weight in teacher.members:
+                own = teacher_dev_scores(model, None, dev)["teacher"]
+                print(f"  member {model.name} (weight {weight:.2f}): dev Spearman {own:.2f}")
+    del teacher, members
     task = DistillTask(
         student,
         sentences,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,44 @@ class Targets:
     projection: NDArray[np.float32] | None  # (teacher_dim, dim), or None when the widths match
 
 
+class TeacherEnsemble:
+    """Several bi-encoders taught as one, the weighted mean of their cosines.
+
+    Each member's unit vector is scaled by √weight and the parts are concatenated, so the cosine
+    of two concatenations is the weighted mean of the members' cosines (weights sum to 1).
+    Distilling it passes an ensemble's judgement into one small model; a wide ensemble is then
+    projected like any wide teacher.
+    """
+
+    def __init__(self, members: Sequence[tuple[BiEncoder, float]]) -> None:
+        if not members:
+            raise ValueError("a teacher ensemble needs at least one member")
+        weights = [w for _, w in members]
+        if any(not np.isfinite(w) or w <= 0 for w in weights):
+            raise ValueError(f"teacher weights must be positive numbers, got {weights}")
+        total = float(sum(weights))
+        self.members = [(model, w / total) for model, w in members]
+        self.name = " + ".join(f"{w:.2f}·{m.name}" for m, w in self.members)
+        self.dim = sum(m.dim for m, _ in self.members)
+
+    def identity(self) -> str:
+        """The members' identities and weights (what the target cache is checked against)."""
+        return " + ".join(f"{w:.4f}*{m.identity()}" for m, w in self.members)
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        """``(len(texts), dim)``: each member's unit vectors scaled by √weight, side by side."""
+        parts = []
+        for model, weight in self.members:
+            vectors = model.encode(texts, batch_size=batch_size, show_progress=show_progress)
+            parts.append(project(vectors, None) * np.float32(np.sqrt(weight)))
+        return np.concatenate(parts, axis=1)
+
+
+Teacher = BiEncoder | TeacherEnsemble
+
+
 def principal_projection(
     vectors: NDArray[np.floating], dim: int
 ) -> tuple[NDArray[np.float32], float]:
@@ -104,7 +143,7 @@ def _sentences_sha1(sentences: list[str]) -> str:
 
 
 def teacher_targets(
-    teacher: BiEncoder,
+    teacher: Teacher,
     sentences: list[str],
     dim: int,
     cache_dir: Path,
@@ -179,7 +218,7 @@ def teacher_targets(
 
 
 def teacher_dev_scores(
-    teacher: BiEncoder, projection: NDArray[np.float32] | None, dev: PairDataset
+    teacher: Teacher, projection: NDArray[np.float32] | None, dev: PairDataset
 ) -> dict[str, float]:
     """Spearman ×100 on dev of the teacher as it is and of the targets it gives (projected).
 
