@@ -25,20 +25,13 @@ sentsim() { .venv/bin/sentsim "$@"; }
 mkdir -p "$run"
 models=src/sentsim/resources/models
 
-teacher_base=$(bash scripts/get_mpnet.sh)
-if [[ ! -f $run/teacher/train_report.json || -d $run/teacher/checkpoint ]]; then
-    resume=()
-    [[ -d $run/teacher/checkpoint ]] && resume=(--resume)
-    sentsim train bi-encoder --train "$sts/sts-train.csv" --dev "$sts/sts-dev.csv" \
-        --base "$teacher_base" --loss cosent --epochs 1 --lr 2e-5 --seed 42 \
-        --checkpoint-every 60 --no-progress "${resume[@]}" --out "$run/teacher"
-fi
+teacher=$(bash scripts/sts_teacher.sh "$run")
 
 # the judge is done once its stored fusion names the teacher
-if ! grep -qF "\"bi_encoder\": \"$run/teacher\"" "$run/judge/sentsim_config.json" 2>/dev/null; then
+if ! grep -qF "\"bi_encoder\": \"$teacher\"" "$run/judge/sentsim_config.json" 2>/dev/null; then
     rm -rf "$run/judge"
     cp -r "$models/ce-sts" "$run/judge"
-    sentsim fuse --cross-encoder "$run/judge" --bi-encoder "$run/teacher" --dev "$sts/sts-dev.csv" \
+    sentsim fuse --cross-encoder "$run/judge" --bi-encoder "$teacher" --dev "$sts/sts-dev.csv" \
         --no-progress
 fi
 

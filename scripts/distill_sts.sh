@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Distil an ensemble into MiniLM for STS (twelfth session; README "Distilling an ensemble"):
+# 1. the mpnet teacher (scripts/sts_teacher.sh, 15-24 min);
+# 2. 40,921 unlabelled sentences (scripts/sts_unlabelled.py; no STS-B dev/test sentence);
+# 3. `sentsim train distill`: the student `bi-sts-augsbert` learns the vectors of the ensemble
+#    0.7 · teacher + 0.3 · bi-sts-augsbert (weights chosen on STS-B dev), projected from 1152-d
+#    onto 384 principal directions and rotated onto the student (≈ 15 min encoding + 47 min);
+# 4. a short CoSENT fine-tune on STS-B train (2 epochs, lr 1e-5, 8 min); best epochs on dev;
+# 5. dev and test of both students (test reported, never used to choose).
+#
+#   bash scripts/distill_sts.sh [SEED] [RUN_DIR]     # defaults: 1, runs/distill-sts/sSEED
+#
+# Every training step resumes from its checkpoint when the script is run again after a cut-off.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seed=${1:-1}
+run=${2:-runs/distill-sts/s$seed}
+sts=${SENTSIM_DATA:-../shared/data}/stsbenchmark
+sentsim() { .venv/bin/sentsim "$@"; }
+mkdir -p "$run"
+resume() { [[ -d $1/checkpoint ]] && echo --resume || true; }
+
+teacher=$(bash scripts/sts_teacher.sh "$(dirname "$run")")
+sentences=$(dirname "$run")/sentences.txt
+[[ -f $sentences ]] || .venv/bin/python scripts/sts_unlabelled.py "$sentences"
+
+if [[ ! -f $run/distill/train_report.json || -d $run/distill/checkpoint ]]; then
+    sentsim train distill --teacher "$teacher" --teacher-weight 0.7 \
+        --teacher bi-sts-augsbert --teacher-weight 0.3 --sentences "$sentences" \
+        --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs 3 --batch-size 32 --lr 3e-5 \
+        --seed "$seed" --checkpoint-every 200 --no-progress $(resume "$run/distill") \
+        --out "$run/distill"
+fi
+if [[ ! -f $run/gold/train_report.json || -d $run/gold/checkpoint ]]; then
+    sentsim train bi-encoder --train "$sts/sts-train.csv" --dev "$sts/sts-dev.csv" \
+        --base "$run/distill" --loss cosent --epochs 2 --lr 1e-5 --seed "$seed" \
+        --no-progress $(resume "$run/gold") --out "$run/gold"
+fi
+for model in "$run/distill" "$run/gold"; do
+    for split in dev test; do
+        sentsim eval sts --model "$model" --data "$sts/sts-$split.csv" --no-progress --json | tail -1
+    done
+done
