@@ -53,6 +53,14 @@ def _redrawn(tiny_bert_dir: Path, out: Path, seed: int, *, width: int | None = N
     return out / "model"
 
 
+def _dev_file(tmp_path: Path) -> Path:
+    """25 graded pairs of SENTENCES (scores 0–5) as a CSV dev file."""
+    dev = tmp_path / "dev.csv"
+    rows = [(a, SENTENCES[i + 5], i % 6) for i, a in enumerate(SENTENCES[:25])]
+    dev.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in rows))
+    return dev
+
+
 @pytest.fixture(scope="module")
 def teacher_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _redrawn(tiny_bert_dir, tmp_path_factory.mktemp("teacher"), seed=7)
@@ -182,9 +190,7 @@ def test_teacher_dev_scores_without_projection_are_the_teachers_own(
 ) -> None:
     from sentsim.data import read_pairs
 
-    dev = tmp_path / "dev.csv"
-    rows = [(a, SENTENCES[i + 5], i % 6) for i, a in enumerate(SENTENCES[:25])]
-    dev.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in rows))
+    dev = _dev_file(tmp_path)
     teacher = BiEncoder.load(teacher_dir, device="cpu")
     scores = teacher_dev_scores(teacher, None, read_pairs(dev))
     assert scores["teacher"] == scores["targets"]
@@ -207,11 +213,7 @@ def test_cli_train_distill(
 ) -> None:
     sentences = tmp_path / "unlabelled.txt"
     sentences.write_text("\n".join([*SENTENCES, "", "my card was declined"]) + "\n")
-    dev = tmp_path / "dev.csv"
-    rows = [(a, SENTENCES[i + 5], i % 6) for i, a in enumerate(SENTENCES[:25])]
-    dev.write_text(
-        "sentence1,sentence2,score\n" + "".join(f"{a},{b},{s % 6}\n" for a, b, s in rows)
-    )
+    dev = _dev_file(tmp_path)
     out = tmp_path / "student"
     args = ["train", "distill", "--teacher", str(wide_teacher_dir), "--sentences", str(sentences)]
     args += ["--dev", str(dev), "--base", str(tiny_st_dir), "--out", str(out), "--epochs", "2"]
@@ -265,6 +267,13 @@ def test_teacher_ensemble_cosine_is_the_weighted_mean_of_its_members(
     again = teacher_targets(other, SENTENCES, 32, tmp_path, **quiet)
     assert again.info.teacher == other.identity()
     assert not np.allclose(again.vectors @ again.vectors.T, first.vectors @ first.vectors.T)
+    # the members' dev scores come out of the ensemble's own encoding, equal to theirs alone
+    from sentsim.data import read_pairs
+
+    dev = read_pairs(_dev_file(tmp_path))
+    scores = teacher_dev_scores(ensemble, None, dev)
+    assert scores["member 0"] == teacher_dev_scores(narrow, None, dev)["teacher"]
+    assert scores["member 1"] == teacher_dev_scores(wide, None, dev)["teacher"]
     for weights in ([], [(narrow, 0.0)], [(narrow, float("nan"))]):
         with pytest.raises(ValueError, match="teacher"):
             TeacherEnsemble(weights)
@@ -289,9 +298,7 @@ def test_cli_train_distill_from_an_ensemble(
     assert main([*args, "--teacher-weight", "0.5", "--teacher-weight", "1.5"]) == 0
     printed = capsys.readouterr().out
     assert "80-d → 32-d" in printed and "dev Spearman" not in printed  # no --dev given
-    dev = tmp_path / "dev.csv"
-    rows = [(a, SENTENCES[i + 5], i % 6) for i, a in enumerate(SENTENCES[:25])]
-    dev.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in rows))
+    dev = _dev_file(tmp_path)
     args[args.index(str(out))] = str(tmp_path / "with-dev")
     assert main([*args, "--dev", str(dev)]) == 0
     printed = capsys.readouterr().out

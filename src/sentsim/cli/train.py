@@ -339,8 +339,8 @@ def _train_distill(args: argparse.Namespace) -> int:
             f"{teacher_dev['targets']:.2f} (the most imitation can reach)"
         )
         if isinstance(teacher, TeacherEnsemble):
-            for model, weight in teacher.members:
-                own = teacher_dev_scores(model, None, dev)["teacher"]
+            for i, (model, weight) in enumerate(teacher.members):
+                own = teacher_dev[f"member {i}"]
                 print(f"  member {model.name} (weight {weight:.2f}): dev Spearman {own:.2f}")
     del teacher, members
     task = DistillTask(

@@ -100,6 +100,11 @@ class TeacherEnsemble:
             parts.append(project(vectors, None) * np.float32(np.sqrt(weight)))
         return np.concatenate(parts, axis=1)
 
+    def split(self, vectors: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        """Each member's own unit vectors, taken back out of :meth:`encode`'s concatenation."""
+        ends = np.cumsum([m.dim for m, _ in self.members])[:-1]
+        return [project(part, None) for part in np.split(vectors, ends, axis=1)]
+
 
 Teacher = BiEncoder | TeacherEnsemble
 
@@ -223,7 +228,8 @@ def teacher_dev_scores(
     """Spearman ×100 on dev of the teacher as it is and of the targets it gives (projected).
 
     The second is the most the student can reach by imitation; the gap between the two is what
-    the projection to the student's width costs.
+    the projection to the student's width costs. For an ensemble, ``member I`` is each member's
+    own score, from the same encoding.
     """
     from sentsim.evaluation.sts import correlations
 
@@ -233,10 +239,15 @@ def teacher_dev_scores(
     gold = dev.scores()
     own = correlations(np.sum(left * right, axis=1), gold)[0]
     pl, pr = project(left, projection), project(right, projection)
-    return {
+    scores = {
         "teacher": round(own, 2),
         "targets": round(correlations(np.sum(pl * pr, axis=1), gold)[0], 2),
     }
+    if isinstance(teacher, TeacherEnsemble):
+        parts = zip(teacher.split(left), teacher.split(right), strict=True)
+        for i, (a, b) in enumerate(parts):
+            scores[f"member {i}"] = round(correlations(np.sum(a * b, axis=1), gold)[0], 2)
+    return scores
 
 
 class DistillTask:
