@@ -10,7 +10,8 @@
 #
 #   bash scripts/distill_sts.sh [SEED] [RUN_DIR]     # defaults: 1, runs/distill-sts/sSEED
 #
-# Every training step resumes from its checkpoint when the script is run again after a cut-off.
+# Every training step resumes from its checkpoint when the script is run again after a cut-off,
+# and the fine-tune is redone when the distillation it started from finished after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seed=${1:-1}
@@ -18,23 +19,24 @@ run=${2:-runs/distill-sts/s$seed}
 sts=${SENTSIM_DATA:-../shared/data}/stsbenchmark
 sentsim() { .venv/bin/sentsim "$@"; }
 mkdir -p "$run"
-resume() { [[ -d $1/checkpoint ]] && echo --resume || true; }
+source scripts/steps.sh
 
 teacher=$(bash scripts/sts_teacher.sh "$(dirname "$run")")
 sentences=$(dirname "$run")/sentences.txt
 [[ -f $sentences ]] || .venv/bin/python scripts/sts_unlabelled.py "$sentences"
 
-if [[ ! -f $run/distill/train_report.json || -d $run/distill/checkpoint ]]; then
+if ! finished "$run/distill"; then
     sentsim train distill --teacher "$teacher" --teacher-weight 0.7 \
         --teacher bi-sts-augsbert --teacher-weight 0.3 --sentences "$sentences" \
         --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs 3 --batch-size 32 --lr 3e-5 \
-        --seed "$seed" --checkpoint-every 200 --no-progress $(resume "$run/distill") \
+        --seed "$seed" --checkpoint-every 200 --no-progress --resume \
         --out "$run/distill"
 fi
-if [[ ! -f $run/gold/train_report.json || -d $run/gold/checkpoint ]]; then
+outdated "$run/gold" "$run/distill"
+if ! finished "$run/gold"; then
     sentsim train bi-encoder --train "$sts/sts-train.csv" --dev "$sts/sts-dev.csv" \
         --base "$run/distill" --loss cosent --epochs 2 --lr 1e-5 --seed "$seed" \
-        --no-progress $(resume "$run/gold") --out "$run/gold"
+        --no-progress --resume --out "$run/gold"
 fi
 for model in "$run/distill" "$run/gold"; do
     for split in dev test; do

@@ -10,11 +10,10 @@ cd "$(dirname "$0")/.."
 run=$1
 sts=${SENTSIM_DATA:-../shared/data}/stsbenchmark
 base=$(bash scripts/get_mpnet.sh)
-if [[ ! -f $run/teacher/train_report.json || -d $run/teacher/checkpoint ]]; then
-    resume=()
-    [[ -d $run/teacher/checkpoint ]] && resume=(--resume)
+source scripts/steps.sh
+if ! finished "$run/teacher"; then
     .venv/bin/sentsim train bi-encoder --train "$sts/sts-train.csv" --dev "$sts/sts-dev.csv" \
         --base "$base" --loss cosent --epochs 1 --lr 2e-5 --seed 42 \
-        --checkpoint-every 60 --no-progress "${resume[@]}" --out "$run/teacher" >&2
+        --checkpoint-every 60 --no-progress --resume --out "$run/teacher" >&2
 fi
 echo "$run/teacher"
