@@ -10,6 +10,12 @@
 #
 #   bash scripts/distill_sts.sh [SEED] [RUN_DIR]     # defaults: 1, runs/distill-sts/sSEED
 #
+# Variants (thirteenth session): DISTILL_EPOCHS=1 (default 3) shortens the distillation schedule;
+# POOL=wikiqa adds the WikiQA train answer sentences to the unlabelled sentences (49,237 in all):
+#   POOL=wikiqa DISTILL_EPOCHS=1 bash scripts/distill_sts.sh 1 runs/distill-sts-wikiqa/s1
+# Seeds of one variant share RUN_DIR's parent (its teacher, sentences and nothing else); use a new
+# parent for each pool.
+#
 # Every training step resumes from its checkpoint when the script is run again after a cut-off,
 # and the fine-tune is redone when the distillation it started from finished after it.
 set -euo pipefail
@@ -23,12 +29,14 @@ source scripts/steps.sh
 
 teacher=$(bash scripts/sts_teacher.sh "$(dirname "$run")")
 sentences=$(dirname "$run")/sentences.txt
-[[ -f $sentences ]] || .venv/bin/python scripts/sts_unlabelled.py "$sentences"
+pool=()
+[[ ${POOL:-} == wikiqa ]] && pool=(--wikiqa)
+[[ -f $sentences ]] || .venv/bin/python scripts/sts_unlabelled.py "$sentences" "${pool[@]}"
 
 if ! finished "$run/distill"; then
     sentsim train distill --teacher "$teacher" --teacher-weight 0.7 \
         --teacher bi-sts-augsbert --teacher-weight 0.3 --sentences "$sentences" \
-        --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs 3 --batch-size 32 --lr 3e-5 \
+        --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs "${DISTILL_EPOCHS:-3}" --batch-size 32 --lr 3e-5 \
         --seed "$seed" --checkpoint-every 200 --no-progress --resume \
         --out "$run/distill"
 fi

@@ -1,13 +1,15 @@
 """Unlabelled sentences for full-data AugSBERT beyond STS-B train: new content, not recombinations.
 
-    python scripts/sts_unlabelled.py OUT.txt
+    python scripts/sts_unlabelled.py OUT.txt [--wikiqa]
 
 Writes one sentence per line (the ``--unlabelled`` of ``sentsim augsbert``): the STS-B train
 sentences, the SNLI dev + test premises and hypotheses (image captions, like STS-B's caption genre;
 detokenized) and the MRPC train sentences (news, like its news genre). Any sentence that also
 occurs in STS-B dev or test is dropped (compared lowercased, letters and digits only), so no
 selection or reporting sentence is ever labelled or trained on. MRPC val/test stay untouched for
-the paraphrase evaluations. Prints the count per source.
+the paraphrase evaluations. ``--wikiqa`` adds the WikiQA **train** candidate answer sentences
+(Wikipedia prose that explains things, the nearest thing here to STS-B's forum answers; its dev and
+test stay untouched for re-ranking). Prints the count per source.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def _pair_sentences(path: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 1:
+    wikiqa = "--wikiqa" in argv
+    argv = [a for a in argv if a != "--wikiqa"]
+    if len(argv) != 1 or argv[0].startswith("-"):
         sys.exit(__doc__)
     held_out = {
         _key(s)
@@ -56,6 +60,9 @@ def main(argv: list[str]) -> None:
         "snli-dev+test": snli,
         "mrpc-train": _pair_sentences(dataset_path("mrpc", "msr-para-train.tsv")),
     }
+    if wikiqa:
+        answers = dataset_path("wikiqa", "train", "b.toks").read_text(encoding="utf-8")
+        sources["wikiqa-train-answers"] = [_detok(line) for line in answers.splitlines()]
     seen: set[str] = set()
     out: list[str] = []
     for name, sentences in sources.items():
