@@ -224,6 +224,16 @@ def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
     assert main(["eval", "sts", "--data", str(dev), "--cross-encoder", str(judge), "--json"]) == 0
     assert "fused with" in last_json(capsys.readouterr().out)["model"]
 
+    second = shutil.copytree(tiny_st_dir, tmp_path / "second-bi")
+    assert main([*argv, "--bi-encoder", str(second), "--dev", str(dev), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    fusion = json.loads((judge / "sentsim_config.json").read_text())["fusion"]
+    (extra,) = fusion["extra"]
+    assert extra["bi_encoder"] == str(second)
+    assert f"(bi-encoders: {tiny_st_dir} " in out and f"{second} {extra['weight']})" in out
+    assert main(["eval", "sts", "--data", str(dev), "--cross-encoder", str(judge), "--json"]) == 0
+    assert f"fused with {tiny_st_dir} + {second}" in last_json(capsys.readouterr().out)["model"]
+
 
 def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:
     assert main(["eval", "sts", "--data", str(sts_csv), "--baseline", "overlap", "--json"]) == 0

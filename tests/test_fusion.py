@@ -16,6 +16,7 @@ from sentsim.cross_encoder import CrossEncoder
 from sentsim.evaluation.scorers import EncoderPairScorer
 from sentsim.fusion import (
     CrossEncoderScorer,
+    ExtraTerm,
     FusedScorer,
     FusionConfig,
     choose_weight,
@@ -67,6 +68,21 @@ def test_fuse_extreme_weights_follow_one_score() -> None:
     np.testing.assert_allclose(only_cos, [_sigmoid(-4.0), _sigmoid(3.5)], rtol=1e-6)
 
 
+THREE_WAY = replace(CONFIG, weight=0.2, extra=(ExtraTerm("other-bi", 0.5, 0.4, 0.2),))
+
+
+def test_fuse_three_way_by_hand() -> None:
+    """An extra bi-encoder adds ``wᵢ · z(cosᵢ)``; the first bi-encoder keeps ``1 − w − Σ wᵢ``."""
+    ce, cos, other = np.array([0.9, 0.5]), np.array([0.7, 0.6]), np.array([0.2, 0.8])
+    # z_ce = (2, 0); z_cos = (1, 0); z_other = (−1, 2); weights 0.2 / 0.3 / 0.5.
+    assert THREE_WAY.bi_weight == 0.3
+    assert THREE_WAY.bi_encoders == ["tiny-bi", "other-bi"]
+    expected = [_sigmoid(0.4 + 0.3 - 0.5), _sigmoid(1.0)]
+    np.testing.assert_allclose(fuse(ce, cos, THREE_WAY, [other]), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="1 extra bi-encoder"):
+        fuse(ce, cos, THREE_WAY)
+
+
 def _fine_gold_and_noise(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Gold scores spaced finely, and an unrelated score: any weight on the noise breaks ties."""
     rng = np.random.default_rng(0)
@@ -90,6 +106,35 @@ def test_choose_weight_picks_0_when_the_cosine_equals_gold() -> None:
     config, spearman = choose_weight(noise, gold, gold, bi_encoder="bi", selected_on="dev.csv")
     assert config.weight == 0.0
     assert spearman == pytest.approx(100.0)
+
+
+def test_choose_weight_over_three_scores_finds_the_one_that_is_gold() -> None:
+    """With an extra bi-encoder every weight vector on the grid is tried; the gold one gets all."""
+    gold, noise = _fine_gold_and_noise()
+    other = np.random.default_rng(1).normal(size=gold.size)
+    config, spearman = choose_weight(
+        noise, other, gold, bi_encoder="bi", selected_on="dev.csv", extra=[("gold-bi", gold)]
+    )
+    assert spearman == pytest.approx(100.0)
+    assert (config.weight, config.bi_weight) == (0.0, 0.0)
+    (term,) = config.extra
+    assert (term.bi_encoder, term.weight) == ("gold-bi", 1.0)
+    assert (term.mean, term.std) == (pytest.approx(gold.mean()), pytest.approx(gold.std()))
+
+
+def test_choose_weight_three_way_never_below_two_way() -> None:
+    """The two-way weights are on the three-way grid (extra weight 0), so it can only gain."""
+    rng = np.random.default_rng(2)
+    gold = np.linspace(0.0, 5.0, 300)
+    ce, cos, other = (gold + rng.normal(scale=s, size=gold.size) for s in (2.0, 1.5, 1.5))
+    _, two_score = choose_weight(ce, cos, gold, bi_encoder="bi", selected_on="")
+    three, three_score = choose_weight(
+        ce, cos, gold, bi_encoder="bi", selected_on="", extra=[("other", other)]
+    )
+    assert three_score >= two_score
+    assert three.extra[0].weight > 0  # independent noise: averaging a third score helps
+    total = three.weight + three.bi_weight + three.extra[0].weight
+    assert total == pytest.approx(1.0)
 
 
 def test_choose_weight_with_a_constant_score_does_not_divide_by_zero() -> None:
@@ -117,6 +162,13 @@ def test_write_fusion_without_a_config_file(tmp_path: Path) -> None:
     assert read_fusion(tmp_path) is None
     write_fusion(tmp_path, CONFIG)
     assert read_fusion(tmp_path) == CONFIG
+
+
+def test_three_way_fusion_reads_back(tmp_path: Path) -> None:
+    write_fusion(tmp_path, THREE_WAY)
+    stored = json.loads((tmp_path / "sentsim_config.json").read_text())["fusion"]
+    assert stored["extra"] == [{"bi_encoder": "other-bi", "weight": 0.5, "mean": 0.4, "std": 0.2}]
+    assert read_fusion(tmp_path) == THREE_WAY
 
 
 def test_read_fusion_without_fusion_key(tmp_path: Path) -> None:
@@ -161,6 +213,24 @@ def test_load_judge_fuses_as_its_config_says(
     alone = load_judge(judge_dir, fused=False)
     assert isinstance(alone, CrossEncoderScorer)
     np.testing.assert_allclose(alone.score_pairs(PAIRS), ce, atol=1e-6)
+
+
+def test_load_judge_three_way(tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path) -> None:
+    """A stored three-way fusion loads every bi-encoder it names and fuses their cosines."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    term = ExtraTerm(str(tiny_st_dir), 0.5, 0.3, 0.5)
+    config = replace(CONFIG, bi_encoder=str(tiny_st_dir), extra=(term,))
+    write_fusion(judge_dir, config)
+    ce = CrossEncoder.load(judge_dir, device="cpu").predict(PAIRS, symmetric=True)
+    cos = EncoderPairScorer(BiEncoder.load(tiny_st_dir, device="cpu")).score_pairs(PAIRS)
+
+    fused = load_judge(judge_dir)
+    assert isinstance(fused, FusedScorer) and len(fused.extra) == 1
+    assert f"fused with {tiny_st_dir} + {tiny_st_dir}" in fused.name
+    np.testing.assert_allclose(fused.score_pairs(PAIRS), fuse(ce, cos, config, [cos]), atol=1e-6)
+    two_way = fuse(ce, cos, replace(config, extra=()))
+    assert not np.allclose(fused.score_pairs(PAIRS), two_way, atol=1e-4)
 
 
 def test_load_judge_without_fusion_is_the_symmetric_cross_encoder(tiny_ce_dir: Path) -> None:

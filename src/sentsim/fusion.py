@@ -1,16 +1,19 @@
-"""A judge that fuses a cross-encoder with a bi-encoder's cosine.
+"""A judge that fuses a cross-encoder with one or more bi-encoders' cosines.
 
 ``fused = w · z(ce) + (1 − w) · z(cos)``, each score z-scored with the mean and standard deviation
 measured on the dev set the weight ``w`` was chosen on; the result is passed through a sigmoid so
-that it stays in 0–1. Stored in the cross-encoder directory's ``sentsim_config.json`` under
-``fusion``; the cross-encoder files beside it still load alone with :class:`CrossEncoder`.
+that it stays in 0–1. With further bi-encoders (``extra``), each adds ``wᵢ · z(cosᵢ)`` and the
+first bi-encoder keeps ``1 − w − Σ wᵢ``. Stored in the cross-encoder directory's
+``sentsim_config.json`` under ``fusion``; the cross-encoder files beside it still load alone with
+:class:`CrossEncoder`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +27,18 @@ from sentsim.models import resolve_model_path
 
 
 @dataclass(frozen=True)
+class ExtraTerm:
+    """A further bi-encoder in a fusion: its weight and the dev statistics of its cosine."""
+
+    bi_encoder: str
+    weight: float
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
 class FusionConfig:
-    """The weight and the dev statistics of each score."""
+    """The weights and the dev statistics of each score."""
 
     bi_encoder: str
     weight: float
@@ -35,15 +48,38 @@ class FusionConfig:
     bi_std: float
     symmetric: bool = True
     selected_on: str = ""
+    extra: tuple[ExtraTerm, ...] = ()
+
+    @property
+    def bi_weight(self) -> float:
+        """The first bi-encoder's weight: what the cross-encoder and the extra terms leave."""
+        return round(1.0 - self.weight - sum(term.weight for term in self.extra), 4)
+
+    @property
+    def bi_encoders(self) -> list[str]:
+        """Every bi-encoder of the fusion, the first one first."""
+        return [self.bi_encoder, *(term.bi_encoder for term in self.extra)]
 
 
 def fuse(
-    ce: NDArray[np.floating], cos: NDArray[np.floating], config: FusionConfig
+    ce: NDArray[np.floating],
+    cos: NDArray[np.floating],
+    config: FusionConfig,
+    extra: Sequence[NDArray[np.floating]] = (),
 ) -> NDArray[np.float32]:
-    """``sigmoid(w · (ce − μ_ce)/σ_ce + (1 − w) · (cos − μ_cos)/σ_cos)``."""
+    """``sigmoid(w · (ce − μ_ce)/σ_ce + w_bi · (cos − μ_cos)/σ_cos + Σ wᵢ · z(cosᵢ))``.
+
+    ``extra`` holds the cosines of ``config.extra``'s bi-encoders, in their order.
+    """
+    if len(extra) != len(config.extra):
+        raise ValueError(
+            f"the fusion has {len(config.extra)} extra bi-encoder(s); got {len(extra)} score arrays"
+        )
     z_ce = (np.asarray(ce) - config.ce_mean) / config.ce_std
     z_bi = (np.asarray(cos) - config.bi_mean) / config.bi_std
-    value = config.weight * z_ce + (1.0 - config.weight) * z_bi
+    value = config.weight * z_ce + config.bi_weight * z_bi
+    for term, scores in zip(config.extra, extra, strict=True):
+        value = value + term.weight * (np.asarray(scores) - term.mean) / term.std
     return (1.0 / (1.0 + np.exp(-value))).astype(np.float32)
 
 
@@ -55,23 +91,31 @@ def choose_weight(
     bi_encoder: str,
     selected_on: str,
     grid: int = 21,
+    extra: Sequence[tuple[str, NDArray[np.floating]]] = (),
 ) -> tuple[FusionConfig, float]:
-    """Pick ``w`` in ``{0, 0.05, …, 1}`` maximizing Spearman with ``gold`` (a dev set)."""
+    """Pick the weights maximizing Spearman with ``gold`` (a dev set).
+
+    With one bi-encoder, ``w`` in ``{0, 0.05, …, 1}``; with ``extra`` bi-encoders (name, dev
+    cosines), every weight vector on the same grid that sums to 1. Ties keep the first found, the
+    cross-encoder's weight rising.
+    """
     from sentsim.evaluation.sts import correlations
 
-    base = FusionConfig(
-        bi_encoder,
-        0.0,
-        float(np.mean(ce)),
-        float(np.std(ce)) or 1.0,
-        float(np.mean(cos)),
-        float(np.std(cos)) or 1.0,
-        selected_on=selected_on,
-    )
+    def stats(x: NDArray[np.floating]) -> tuple[float, float]:
+        return float(np.mean(x)), float(np.std(x)) or 1.0
+
+    base = FusionConfig(bi_encoder, 0.0, *stats(ce), *stats(cos), selected_on=selected_on)
+    steps = grid - 1
     best = (base, float("-inf"))
-    for w in np.linspace(0.0, 1.0, grid):
-        config = FusionConfig(**{**asdict(base), "weight": round(float(w), 4)})
-        spearman = correlations(fuse(ce, cos, config), gold)[0]
+    for split in itertools.product(range(grid), repeat=1 + len(extra)):
+        if sum(split) > steps:
+            continue
+        terms = tuple(
+            ExtraTerm(name, round(k / steps, 4), *stats(scores))
+            for (name, scores), k in zip(extra, split[1:], strict=True)
+        )
+        config = replace(base, weight=round(split[0] / steps, 4), extra=terms)
+        spearman = correlations(fuse(ce, cos, config, [s for _, s in extra]), gold)[0]
         if spearman > best[1]:
             best = (config, spearman)
     return best
@@ -83,7 +127,10 @@ def read_fusion(path: Path) -> FusionConfig | None:
     if not file.is_file():
         return None
     value = json.loads(file.read_text(encoding="utf-8")).get("fusion")
-    return FusionConfig(**value) if value else None
+    if not value:
+        return None
+    extra = tuple(ExtraTerm(**term) for term in value.pop("extra", []))
+    return FusionConfig(**value, extra=extra)
 
 
 def write_fusion(path: Path, config: FusionConfig) -> None:
@@ -119,15 +166,26 @@ class CrossEncoderScorer:
 
 
 class FusedScorer:
-    """Cross-encoder and bi-encoder cosine fused by a :class:`FusionConfig`."""
+    """Cross-encoder and bi-encoder cosine(s) fused by a :class:`FusionConfig`."""
 
     def __init__(
-        self, judge: CrossEncoderScorer, bi: EncoderPairScorer, config: FusionConfig
+        self,
+        judge: CrossEncoderScorer,
+        bi: EncoderPairScorer,
+        config: FusionConfig,
+        extra: Sequence[EncoderPairScorer] = (),
     ) -> None:
+        if len(extra) != len(config.extra):
+            raise ValueError(
+                f"the fusion names {len(config.extra)} extra bi-encoder(s); got {len(extra)}"
+            )
         self.judge = judge
         self.bi = bi
+        self.extra = list(extra)
         self.config = config
-        self.name = f"{judge.model.name} (fused with {config.bi_encoder}, w={config.weight})"
+        self.name = (
+            f"{judge.model.name} (fused with {' + '.join(config.bi_encoders)}, w={config.weight})"
+        )
 
     def score_pairs(
         self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
@@ -136,7 +194,8 @@ class FusedScorer:
         items = check_pairs(pairs)
         ce = self.judge.score_pairs(items, show_progress=show_progress)
         cos = self.bi.score_pairs(items, show_progress=show_progress)
-        return fuse(ce, cos, self.config)
+        extra = [bi.score_pairs(items, show_progress=show_progress) for bi in self.extra]
+        return fuse(ce, cos, self.config, extra)
 
 
 def load_judge(name_or_dir: str | Path, *, fused: bool = True) -> CrossEncoderScorer | FusedScorer:
@@ -147,4 +206,5 @@ def load_judge(name_or_dir: str | Path, *, fused: bool = True) -> CrossEncoderSc
     judge = CrossEncoderScorer(model, symmetric=config.symmetric if config else True)
     if not fused or config is None:
         return judge
-    return FusedScorer(judge, EncoderPairScorer(BiEncoder.load(config.bi_encoder)), config)
+    first, *others = (EncoderPairScorer(BiEncoder.load(name)) for name in config.bi_encoders)
+    return FusedScorer(judge, first, config, others)

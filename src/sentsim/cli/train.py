@@ -68,10 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_mine(subparsers)
 
     p = subparsers.add_parser(
-        "fuse", help="fuse a cross-encoder with a bi-encoder's cosine, weight chosen on dev"
+        "fuse", help="fuse a cross-encoder with bi-encoders' cosines, weights chosen on dev"
     )
     p.add_argument("--cross-encoder", required=True, type=Path, help="cross-encoder directory")
-    p.add_argument("--bi-encoder", required=True, help="bi-encoder name or directory")
+    p.add_argument(
+        "--bi-encoder",
+        required=True,
+        action="append",
+        help="bi-encoder name or directory (repeat for a fusion of several)",
+    )
     p.add_argument("--dev", required=True, type=Path, help="graded pair file (never test)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_fuse)
@@ -158,15 +163,21 @@ def _fuse(args: argparse.Namespace) -> int:
     pairs, gold = dev.pairs(), dev.scores()
     show = progress(args)
     ce = CrossEncoder.load(args.cross_encoder).predict(pairs, symmetric=True, show_progress=show)
-    cos = EncoderPairScorer(BiEncoder.load(args.bi_encoder)).score_pairs(pairs, show_progress=show)
+    first, *others = (
+        (name, EncoderPairScorer(BiEncoder.load(name)).score_pairs(pairs, show_progress=show))
+        for name in args.bi_encoder
+    )
     config, fused = choose_weight(
-        ce, cos, gold, bi_encoder=args.bi_encoder, selected_on=str(args.dev)
+        ce, first[1], gold, bi_encoder=first[0], selected_on=str(args.dev), extra=others
     )
     write_fusion(args.cross_encoder, config)
+    alone = ", ".join(f"{name} {correlations(cos, gold)[0]:.2f}" for name, cos in [first, *others])
+    weights = ", ".join(
+        [f"{first[0]} {config.bi_weight}"] + [f"{t.bi_encoder} {t.weight}" for t in config.extra]
+    )
     print(
-        f"dev Spearman: cross-encoder {correlations(ce, gold)[0]:.2f}, "
-        f"{args.bi_encoder} {correlations(cos, gold)[0]:.2f}, "
-        f"fused {fused:.2f} at w={config.weight}"
+        f"dev Spearman: cross-encoder {correlations(ce, gold)[0]:.2f}, {alone}; "
+        f"fused {fused:.2f} at w={config.weight} (bi-encoders: {weights})"
     )
     return 0
 
