@@ -11,6 +11,7 @@
 # training there, keeping its checkpoint (every 500 steps); run the same command again to resume.
 # One JSON line per finished model lands in OUT/results.jsonl (training seconds from its report).
 set -euo pipefail
+source "$(dirname "$0")/steps.sh"
 models=$1 base=$2 data=$3 silver=$4 out=$5
 shift 5
 mkdir -p "$out"
@@ -20,7 +21,7 @@ train() {  # NAME SEED TRAIN-FILES...
     shift 2
     local dir="$out/$name-s$seed" args=()
     for f in "$@"; do args+=(--train "$f"); done
-    if [[ -f $dir/train_report.json && ! -d $dir/checkpoint ]]; then return 0; fi
+    if finished "$dir"; then return 0; fi
     if [[ -d $dir/checkpoint ]]; then args+=(--resume); fi
     if ! timeout "${TRAIN_LIMIT:-0}" python3 -m sentsim train bi-encoder "${args[@]}" \
         --dev "$data/sts-dev.csv" --base "$base" --loss cosent --epochs 4 --lr 2e-5 \

@@ -36,8 +36,8 @@ pool=()
 if ! finished "$run/distill"; then
     sentsim train distill --teacher "$teacher" --teacher-weight 0.7 \
         --teacher bi-sts-augsbert --teacher-weight 0.3 --sentences "$sentences" \
-        --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs "${DISTILL_EPOCHS:-3}" --batch-size 32 --lr 3e-5 \
-        --seed "$seed" --checkpoint-every 200 --no-progress --resume \
+        --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs "${DISTILL_EPOCHS:-3}" \
+        --batch-size 32 --lr 3e-5 --seed "$seed" --checkpoint-every 200 --no-progress --resume \
         --out "$run/distill"
 fi
 outdated "$run/gold" "$run/distill"

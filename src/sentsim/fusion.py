@@ -105,17 +105,19 @@ def choose_weight(
         return float(np.mean(x)), float(np.std(x)) or 1.0
 
     base = FusionConfig(bi_encoder, 0.0, *stats(ce), *stats(cos), selected_on=selected_on)
+    unweighted = [ExtraTerm(name, 0.0, *stats(scores)) for name, scores in extra]
+    extra_scores = [scores for _, scores in extra]
     steps = grid - 1
     best = (base, float("-inf"))
     for split in itertools.product(range(grid), repeat=1 + len(extra)):
         if sum(split) > steps:
             continue
         terms = tuple(
-            ExtraTerm(name, round(k / steps, 4), *stats(scores))
-            for (name, scores), k in zip(extra, split[1:], strict=True)
+            replace(term, weight=round(k / steps, 4))
+            for term, k in zip(unweighted, split[1:], strict=True)
         )
         config = replace(base, weight=round(split[0] / steps, 4), extra=terms)
-        spearman = correlations(fuse(ce, cos, config, [s for _, s in extra]), gold)[0]
+        spearman = correlations(fuse(ce, cos, config, extra_scores), gold)[0]
         if spearman > best[1]:
             best = (config, spearman)
     return best
@@ -175,10 +177,6 @@ class FusedScorer:
         config: FusionConfig,
         extra: Sequence[EncoderPairScorer] = (),
     ) -> None:
-        if len(extra) != len(config.extra):
-            raise ValueError(
-                f"the fusion names {len(config.extra)} extra bi-encoder(s); got {len(extra)}"
-            )
         self.judge = judge
         self.bi = bi
         self.extra = list(extra)
