@@ -13,6 +13,9 @@
 # Variants (thirteenth session): DISTILL_EPOCHS=1 (default 3) shortens the distillation schedule;
 # POOL=wikiqa adds the WikiQA train answer sentences to the unlabelled sentences (49,237 in all):
 #   POOL=wikiqa DISTILL_EPOCHS=1 bash scripts/distill_sts.sh 1 runs/distill-sts-wikiqa/s1
+# OBJECTIVE=relations (fourteenth session) imitates the ensemble's cosines within nearest-neighbour
+# batches instead of its vectors:
+#   OBJECTIVE=relations DISTILL_EPOCHS=1 bash scripts/distill_sts.sh 1 runs/distill-sts-relations/s1
 # Seeds of one variant share RUN_DIR's parent (its teacher, sentences and nothing else); use a new
 # parent for each pool.
 #
@@ -38,6 +41,7 @@ if ! finished "$run/distill"; then
         --teacher bi-sts-augsbert --teacher-weight 0.3 --sentences "$sentences" \
         --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs "${DISTILL_EPOCHS:-3}" \
         --batch-size 32 --lr 3e-5 --seed "$seed" --checkpoint-every 200 --no-progress --resume \
+        --objective "${OBJECTIVE:-vectors}" \
         --out "$run/distill"
 fi
 outdated "$run/gold" "$run/distill"

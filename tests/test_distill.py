@@ -15,10 +15,12 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cli import main
 from sentsim.errors import DataError
 from sentsim.training import TrainSettings, fit
+from sentsim.training.data import shuffled_batches
 from sentsim.training.distill import (
     TARGETS_INFO,
     DistillTask,
     TeacherEnsemble,
+    nearest_neighbours,
     principal_projection,
     procrustes_rotation,
     project,
@@ -143,6 +145,14 @@ def test_teacher_targets_are_cached_for_the_same_teacher_and_sentences(
     np.testing.assert_array_equal(again.vectors, first.vectors)
     assert again.projection is not None
     np.testing.assert_array_equal(again.projection, first.projection)
+    moved = tmp_path / "elsewhere" / "teacher"  # the same weights in another folder: reused
+    shutil.copytree(wide_teacher_dir, moved)
+    copy = BiEncoder.load(moved, device="cpu")
+    assert copy.identity() != teacher.identity()
+    monkeypatch.setattr(copy, "encode", refuse)
+    np.testing.assert_array_equal(
+        teacher_targets(copy, SENTENCES, 32, tmp_path, log=lambda _: None).vectors, first.vectors
+    )
     with pytest.raises(AssertionError, match="reused"):  # other sentences: encoded afresh
         teacher_targets(teacher, SENTENCES[::-1], 32, tmp_path, log=lambda _: None)
 
@@ -183,6 +193,63 @@ def test_distillation_moves_the_student_onto_its_teacher(
     assert gram_gap() < gap_before / 2, (gap_before, gram_gap())
     saved = BiEncoder.load(tmp_path / "student", device="cpu")
     np.testing.assert_allclose(saved.encode(SENTENCES), student.encode(SENTENCES), atol=1e-5)
+
+
+def test_nearest_neighbours_by_hand() -> None:
+    vectors = project(np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0.05]], np.float32), None)
+    assert nearest_neighbours(vectors).tolist() == [1, 0, 1, 2]
+    assert nearest_neighbours(vectors, chunk=1).tolist() == [1, 0, 1, 2]  # chunks change nothing
+    with pytest.raises(ValueError, match="at least two"):
+        nearest_neighbours(vectors[:1])
+
+
+def test_relational_batches_pair_each_anchor_with_its_neighbour(
+    tiny_st_dir: Path, teacher_dir: Path, tmp_path: Path
+) -> None:
+    teacher = BiEncoder.load(teacher_dir, device="cpu")
+    targets = teacher_targets(teacher, SENTENCES, 32, tmp_path, log=lambda _: None)
+    student = BiEncoder.load(tiny_st_dir, device="cpu")
+    task = DistillTask(student, SENTENCES, targets, None, objective="relations")
+    nearest = nearest_neighbours(targets.vectors)
+    batches = task.batches(epoch=0, seed=1, batch_size=8)
+    anchors = shuffled_batches(range(30), epoch=0, seed=1, batch_size=4)
+    assert sorted(a for group in anchors for a in group) == list(range(30))  # each once
+    assert len(batches) == len(anchors) == 8
+    for batch, group in zip(batches, anchors, strict=True):
+        assert len(batch) == len(set(batch)) <= 8
+        assert set(batch) == set(group) | {int(nearest[a]) for a in group}
+    assert batches == task.batches(epoch=0, seed=1, batch_size=8)  # resumable: same batches
+    assert batches != task.batches(epoch=1, seed=1, batch_size=8)
+    with pytest.raises(ValueError, match="unknown objective"):
+        DistillTask(student, SENTENCES, targets, None, objective="matrices")
+
+
+def test_relational_distillation_imitates_cosines_not_positions(
+    tiny_st_dir: Path, wide_teacher_dir: Path, tmp_path: Path
+) -> None:
+    teacher = BiEncoder.load(wide_teacher_dir, device="cpu")
+    targets = teacher_targets(teacher, SENTENCES, 32, tmp_path / "t", log=lambda _: None)
+    student = BiEncoder.load(tiny_st_dir, device="cpu")
+
+    def gram_gap() -> float:
+        mine = student.encode(SENTENCES)
+        return float(np.abs(mine @ mine.T - targets.vectors @ targets.vectors.T).mean())
+
+    # by hand: the loss of one batch is the mean squared gap over its distinct pairs
+    batch = [0, 7, 12]
+    mine = student.encode([SENTENCES[i] for i in batch])
+    wanted = targets.vectors[batch] @ targets.vectors[batch].T
+    gaps = [(mine[i] @ mine[j] - wanted[i, j]) ** 2 for i, j in ((0, 1), (0, 2), (1, 2))]
+    task = DistillTask(student, SENTENCES, targets, None, objective="relations")
+    with torch.no_grad():
+        assert float(task.loss(batch)) == pytest.approx(float(np.mean(gaps)), rel=1e-4)
+        assert float(task.loss([3])) == 0.0
+
+    gap_before = gram_gap()
+    settings = TrainSettings(epochs=30, batch_size=8, lr=3e-3, warmup_ratio=0.0, seed=1)
+    fit(task, tmp_path / "student", settings, show_progress=False, log=lambda _: None)
+    assert gram_gap() < gap_before / 2, (gap_before, gram_gap())
+    assert task.describe()["objective"] == "relations"
 
 
 def test_teacher_dev_scores_without_projection_are_the_teachers_own(

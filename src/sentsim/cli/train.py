@@ -64,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep the teacher's basis (default: rotate the targets onto the student's own space)",
     )
+    p.add_argument(
+        "--objective",
+        choices=("vectors", "relations"),
+        default="vectors",
+        help="imitate the teacher's vectors (MSE), or its cosines within each batch, batches "
+        "built from nearest-neighbour pairs (default: vectors)",
+    )
     p.set_defaults(func=_train_distill)
     register_mine(subparsers)
 
@@ -361,6 +368,7 @@ def _train_distill(args: argparse.Namespace) -> int:
         dev,
         sources=[str(p) for p in args.sentences],
         teacher_dev=teacher_dev,
+        objective=args.objective,
     )
     report = fit(
         task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress

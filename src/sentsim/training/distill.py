@@ -16,6 +16,13 @@ that brings the targets closest to the student's vectors of the same sentences).
 changes no cosine, so the teacher's judgement is untouched, but the student no longer has to turn
 its whole space to an arbitrary basis before it can learn anything; this matters most for a
 student that already encodes well, such as MiniLM.
+
+Objective ``relations`` (fourteenth session) imitates the teacher's cosines instead of its vectors:
+the loss is the mean squared difference between the student's and the targets' cosine matrices
+within a batch, and each batch holds anchors together with each anchor's nearest neighbour among
+the targets, so that close pairs (what a similarity benchmark ranks) are in every batch, not only
+the unrelated ones a random batch is made of. Only relations are asked for, so relations the
+student already has right are not disturbed on the way to matching absolute positions.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +49,7 @@ from sentsim.training.data import shuffled_batches
 TARGETS = "distill-targets.npy"
 TARGETS_INFO = "distill-targets.json"
 MIN_SENTENCES = 16
+OBJECTIVES = ("vectors", "relations")
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,35 @@ def procrustes_rotation(
     return (u @ vt).astype(np.float32)
 
 
+def nearest_neighbours(vectors: NDArray[np.float32], *, chunk: int = 4096) -> NDArray[np.int64]:
+    """For each unit-length row, the index of the most similar *other* row (cosine)."""
+    if len(vectors) < 2:
+        raise ValueError("nearest neighbours need at least two vectors")
+    out = np.empty(len(vectors), dtype=np.int64)
+    for start in range(0, len(vectors), chunk):
+        rows = np.arange(start, min(start + chunk, len(vectors)))
+        sims = vectors[rows] @ vectors.T
+        sims[rows - start, rows] = -np.inf
+        out[rows] = sims.argmax(axis=1)
+    return out
+
+
+def _weights_only(identity: str | None) -> list[tuple[str, str]] | None:
+    """An identity without the models' names: ``[(weight, hash), ...]``.
+
+    The weight is ``""`` for a single model. The cache follows the weights, so a teacher folder
+    that was moved or linked is still recognized.
+    """
+    if identity is None:
+        return None
+    parts = []
+    for part in identity.split(" + "):
+        weight, star, rest = part.partition("*")
+        named = rest if star and re.fullmatch(r"[0-9.]+", weight) else part
+        parts.append((weight if named is rest else "", named.rpartition("@")[2]))
+    return parts
+
+
 def _sentences_sha1(sentences: list[str]) -> str:
     digest = hashlib.sha1()
     for s in sentences:
@@ -162,7 +200,8 @@ def teacher_targets(
 
     ``align_to``: the student, whose vectors of the same sentences the targets are rotated onto.
     The cache is reused only when it was made by the same teacher weights from the same sentences
-    for the same width (and the same student); it is written atomically, so a run cut off while
+    for the same width (and the same student), wherever those weights now lie; it is written
+    atomically, so a run cut off while
     encoding starts over.
     """
     if len(sentences) < MIN_SENTENCES:
@@ -186,7 +225,12 @@ def teacher_targets(
     projection_path = cache_dir / "distill-projection.npy"
     if info_path.is_file() and vectors_path.is_file():
         stored = json.loads(info_path.read_text(encoding="utf-8"))
-        if {k: stored.get(k) for k in wanted} == wanted:
+        named = ("teacher", "aligned_to")
+        same = all(stored.get(k) == wanted[k] for k in wanted if k not in named) and all(
+            _weights_only(stored.get(k)) == _weights_only(str(wanted[k]) if wanted[k] else None)
+            for k in named
+        )
+        if same:
             log(f"reusing the teacher's vectors in {vectors_path}")
             projection = np.load(projection_path) if projection_path.is_file() else None
             return Targets(np.load(vectors_path), TargetInfo(**stored), projection)
@@ -262,7 +306,10 @@ class DistillTask:
         *,
         sources: list[str] | None = None,
         teacher_dev: dict[str, float] | None = None,
+        objective: str = "vectors",
     ) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
         if targets.vectors.shape != (len(sentences), model.dim):
             raise ValueError(
                 f"targets of shape {targets.vectors.shape} do not fit {len(sentences)} sentences "
@@ -277,20 +324,47 @@ class DistillTask:
         self.dev = dev
         self.sources = sources or []
         self.teacher_dev = teacher_dev or {}
+        self.objective = objective
+        self.neighbours = nearest_neighbours(targets.vectors) if objective == "relations" else None
 
     def batches(self, epoch: int, seed: int, batch_size: int) -> list[list[int]]:
-        """Shuffled batches of sentence indices."""
-        return shuffled_batches(
-            range(len(self.sentences)), epoch=epoch, seed=seed, batch_size=batch_size
+        """Shuffled batches of sentence indices.
+
+        ``relations``: every sentence is an anchor once an epoch, ``batch_size // 2`` anchors to
+        a batch, each followed by its nearest neighbour (once, if two anchors share it).
+        """
+        if self.neighbours is None:
+            return shuffled_batches(
+                range(len(self.sentences)), epoch=epoch, seed=seed, batch_size=batch_size
+            )
+        anchors = shuffled_batches(
+            range(len(self.sentences)), epoch=epoch, seed=seed, batch_size=max(1, batch_size // 2)
         )
+        neighbours = self.neighbours
+        return [
+            list(dict.fromkeys(i for a in group for i in (a, int(neighbours[a]))))
+            for group in anchors
+        ]
 
     def loss(self, batch: list[int]) -> torch.Tensor:
-        """Squared distance between the student's and the teacher's unit vectors (= 2 − 2 cos)."""
+        """The batch's loss under the task's objective.
+
+        ``vectors``: squared distance between the student's and the teacher's unit vectors
+        (= 2 − 2 cos). ``relations``: mean squared difference of the two cosine matrices over
+        the batch's distinct pairs.
+        """
         student = self.model.embed(
             self.model.transformer.tokenize([self.sentences[i] for i in batch])
         )
         target = torch.from_numpy(self.targets.vectors[batch]).to(student.device, student.dtype)
-        return (student - target).pow(2).sum(dim=1).mean()
+        if self.objective == "vectors":
+            return (student - target).pow(2).sum(dim=1).mean()
+        if len(batch) < 2:
+            return (student * 0).sum()  # a lone sentence has no relation to learn
+        upper = torch.triu_indices(len(batch), len(batch), offset=1, device=student.device)
+        own = (student @ student.T)[upper[0], upper[1]]
+        wanted = (target @ target.T)[upper[0], upper[1]]
+        return (own - wanted).pow(2).mean()
 
     def evaluate(self) -> dict[str, float]:
         """Spearman ×100 of the student's cosine on dev."""
@@ -303,7 +377,13 @@ class DistillTask:
     def describe(self) -> dict[str, Any]:
         """Facts for the model card."""
         return {
-            "kind": "distillation (MSE to the teacher's vectors)",
+            "kind": (
+                "distillation (MSE to the teacher's vectors)"
+                if self.objective == "vectors"
+                else "distillation (MSE to the teacher's in-batch cosines, nearest-neighbour "
+                "batches)"
+            ),
+            "objective": self.objective,
             "sentences": len(self.sentences),
             "sentence_files": self.sources,
             "dev_file": str(self.dev.path) if self.dev else None,
