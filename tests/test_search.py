@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -525,6 +526,41 @@ def test_example_queries_bring_the_document_they_name(
         expected = [r.doc_id for r in plain.search(EXAMPLE).results]
         assert [r.doc_id for r in only_dense.search(EXAMPLE).results] == expected
         assert expected[0] != "rate"  # so the first loop's check could fail
+
+
+def test_judge_weight_follows_the_first_stage(
+    index: Index, encoder: BiEncoder, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """A judge storing a weight for first stages with example queries gets it there, and its
+    plain weight elsewhere; a judge without one uses its plain weight; an explicit one wins."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    config = judge_dir / "sentsim_config.json"
+    stored = json.loads(config.read_text()) if config.exists() else {}
+    config.write_text(json.dumps({**stored, "rerank_weight": 0.4}))
+    plain_judge = CrossEncoder.load(judge_dir, device="cpu")
+    config.write_text(
+        json.dumps({**stored, "rerank_weight": 0.4, "rerank_weight_with_examples": 0.1})
+    )
+    judge = CrossEncoder.load(judge_dir, device="cpu")
+    assert (judge.weight_after(examples=True), judge.weight_after(examples=False)) == (0.1, 0.4)
+    assert plain_judge.weight_after(examples=True) == 0.4
+    with _examples(tmp_path / "ex", encoder, ("e1", EXAMPLE, "rate")) as ex:
+
+        def weight(reranker: CrossEncoder, examples: bool, **kw: float) -> float:
+            pipeline = SearchPipeline(
+                index,
+                encoder,
+                reranker,
+                retriever="dense",
+                examples=ExampleQueries(ex) if examples else None,
+                **kw,
+            )
+            return pipeline.rerank_weight
+
+        assert weight(judge, True) == 0.1 and weight(judge, False) == 0.4
+        assert weight(plain_judge, True) == 0.4
+        assert weight(judge, True, rerank_weight=0.7) == 0.7
 
 
 def test_example_naming_a_deleted_document_is_ignored(encoder: BiEncoder, tmp_path: Path) -> None:

@@ -60,8 +60,11 @@ class CrossEncoder:
         self.name = name
         self.source = source
         # Weight of this judge against the first stage when it re-ranks (chosen on dev and
-        # stored in sentsim_config.json as "rerank_weight"; 1.0 = the judge alone).
+        # stored in sentsim_config.json as "rerank_weight"; 1.0 = the judge alone), and, where
+        # dev chose one, its weight after a first stage that also matches example queries
+        # ("rerank_weight_with_examples"): such a first stage is far stronger, so it needs less.
         self.rerank_weight = 1.0
+        self.rerank_weight_with_examples: float | None = None
 
     @classmethod
     def load(
@@ -103,8 +106,18 @@ class CrossEncoder:
         limit = int(getattr(model.config, "max_position_embeddings", 512))
         length = max_length or (int(str(stored)) if stored else min(256, limit))
         judge = cls(model, tokenizer, max_length=length, name=str(name_or_dir), source=path)
-        judge.rerank_weight = float(str(_read_sentsim_config(path).get("rerank_weight", 1.0)))
+        config = _read_sentsim_config(path)
+        judge.rerank_weight = float(str(config.get("rerank_weight", 1.0)))
+        with_examples = config.get("rerank_weight_with_examples")
+        if with_examples is not None:
+            judge.rerank_weight_with_examples = float(str(with_examples))
         return judge
+
+    def weight_after(self, *, examples: bool) -> float:
+        """The stored weight of this judge after a first stage with or without example queries."""
+        if examples and self.rerank_weight_with_examples is not None:
+            return self.rerank_weight_with_examples
+        return self.rerank_weight
 
     @property
     def num_labels(self) -> int:

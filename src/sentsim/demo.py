@@ -42,13 +42,12 @@ FIRST_STAGE = "dense"
 # Banking77 train questions (less the dev tenth) as example queries, fused with the dense scores
 # at the weight each encoder won with on that dev tenth: w · dense + (1 − w) · best example.
 EXAMPLE_WEIGHTS = {TUNED: 0.2, ZERO_SHOT: 0.1}
-# The judge's weight here: final = w · minmax(judge) + (1 − w) · minmax(first stage). ce-rerank's
-# own weight (0.4) was chosen over plain first stages (BM25, dense, hybrid) of three domains; this
-# first stage already uses labelled example questions (dev nDCG@10 95.29), and on 300 questions
-# of the help-center dev tenth w = 0.1 / 0.2 / 0.4 / 1 gave nDCG@10 95.36 / 95.15 / 94.39 / 75.54
-# (results/ce-rerank-dev/helpcenter-dev-examples.json): 0.1 is its best weight, and the judge
-# adds next to nothing to it. The measured sample re-ranks the top 10.
-HELPCENTER_RERANK_WEIGHT = 0.1
+# The judge's weight, final = w · minmax(judge) + (1 − w) · minmax(first stage), is the one
+# ce-rerank stores for its first stage: 0.4 after a plain one (chosen over BM25, dense and hybrid
+# first stages of three domains), 0.1 after one that also matches example questions (dev nDCG@10
+# 95.29 before re-ranking; on 300 questions of the help-center dev tenth w = 0.1 / 0.2 / 0.4 / 1
+# gave 95.36 / 95.15 / 94.39 / 75.54, results/ce-rerank-dev/helpcenter-dev-examples.json).
+# The measured sample re-ranks the top 10.
 SAMPLE_DEPTH = 10
 
 
@@ -114,12 +113,11 @@ def run_demo() -> int:
             reranker,
             retriever=FIRST_STAGE,
             k_retrieve=RERANK_DEPTH,
-            rerank_weight=HELPCENTER_RERANK_WEIGHT,
             examples=ExampleQueries(examples) if examples is not None else None,
             example_weight=EXAMPLE_WEIGHTS[name],
         )
         first = "bi-encoder + examples" if examples is not None else f"bi-encoder {name}"
-        label = f"{first} top {RERANK_DEPTH} + judge {RERANKER} (w={HELPCENTER_RERANK_WEIGHT:g})"
+        label = f"{first} top {RERANK_DEPTH} + judge {RERANKER} (w={judged.rerank_weight:g})"
         pipelines[label] = (judged, True)
     else:
         print(f"(no cross-encoder named {RERANKER} is shipped yet: showing first stages only)")
@@ -199,7 +197,6 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
                         retriever=FIRST_STAGE,
                         reranker=judge,
                         k_retrieve=SAMPLE_DEPTH,
-                        rerank_weight=HELPCENTER_RERANK_WEIGHT,
                         index=index,
                         examples=examples,
                         example_weight=weight,
@@ -208,7 +205,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
                     if judge is not None:
                         label = (
                             f"the same, top {SAMPLE_DEPTH} + {RERANKER} "
-                            f"(w={HELPCENTER_RERANK_WEIGHT:g})"
+                            f"(w={reranker.weight_after(examples=True):g})"
                         )
                     rows.append({"pipeline": label, **out.metrics, **out.latency})
             examples.close()

@@ -249,7 +249,11 @@ class SearchPipeline:
         if not 0.0 <= example_weight <= 1.0:
             raise ValueError(f"example_weight must be in 0..1, got {example_weight}")
         if rerank_weight is None:
-            rerank_weight = reranker.rerank_weight if reranker is not None else 1.0
+            rerank_weight = (
+                reranker.weight_after(examples=examples is not None)
+                if reranker is not None
+                else 1.0
+            )
         if not 0.0 <= rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be in 0..1, got {rerank_weight}")
         if hybrid not in ("rrf", "minmax"):

@@ -81,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--rerank-weight",
             type=float,
             help="final = w·minmax(judge) + (1−w)·minmax(first stage); 1 = judge alone "
-            "(default: the judge's own weight from its sentsim_config.json, else 1)",
+            "(default: the judge's own weight from its sentsim_config.json, with --examples "
+            "its weight for such a first stage where it stores one, else 1)",
         )
         p.add_argument(
             "--sweep", help="comma list of rerank weights to report too (scored once; for dev)"

@@ -54,8 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="w in w·minmax(judge) + (1−w)·minmax(first stage); default: the judge's own "
         "(ce-rerank: 0.4, the weight no dev first stage of SciFact, WikiQA or the help center "
-        "lost with; a first stage that is already near-perfect wants less: choose it on dev "
-        "data of your domain)",
+        "lost with; 0.1 with --examples, whose first stage is already near-perfect; choose it on "
+        "dev data of your domain)",
     )
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--k-retrieve", type=int, default=100)
