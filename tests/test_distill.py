@@ -250,6 +250,13 @@ def test_relational_distillation_imitates_cosines_not_positions(
     fit(task, tmp_path / "student", settings, show_progress=False, log=lambda _: None)
     assert gram_gap() < gap_before / 2, (gap_before, gram_gap())
     assert task.describe()["objective"] == "relations"
+    from sentsim.training.loop import _task_signature  # what --resume checks besides settings
+
+    assert _task_signature(task) == {
+        "kind": task.describe()["kind"],
+        "objective": "relations",
+        "sentences": len(SENTENCES),
+    }
 
 
 def test_teacher_dev_scores_without_projection_are_the_teachers_own(

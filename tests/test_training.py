@@ -697,6 +697,24 @@ def test_resume_with_different_settings_errors(
         fit(task, out, replace(RESUME, batch_size=8), resume=True, **QUIET)
 
 
+def test_resume_with_a_different_task_errors(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """Same settings, other data: the checkpoint's task is named, not silently continued."""
+    out = tmp_path / "out"
+    _interrupt(files, tiny_ce_dir, out, 3)
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["task"] == {"kind": "graded", "train_pairs": len(GRADED)}
+    other = CrossEncoderTask(
+        CrossEncoder.load(tiny_ce_dir, device="cpu"), load_train_data([files["yes_no"]])
+    )
+    with pytest.raises(
+        SentsimError, match=r"different task than the checkpoint .*'kind': \('graded'"
+    ):
+        fit(other, out, RESUME, resume=True, **QUIET)
+    fit(_resume_task(files, tiny_ce_dir), out, RESUME, resume=True, **QUIET)  # the same: resumes
+
+
 def test_unfinished_checkpoint_without_resume_errors(
     files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
 ) -> None:

@@ -187,6 +187,17 @@ def _replace_dir(out: Path, save: Callable[[Path], None]) -> None:
     tmp.rmdir()
 
 
+# What a checkpoint must share with the run that resumes it besides TrainSettings: the kind of
+# task, its loss or objective and the size of its data (another size means other batches).
+_SIGNATURE_KEYS = ("kind", "loss", "objective", "train_pairs", "sentences")
+
+
+def _task_signature(task: Task) -> dict[str, Any]:
+    describe = getattr(task, "describe", None)
+    facts = describe() if callable(describe) else {}
+    return {k: facts[k] for k in _SIGNATURE_KEYS if k in facts}
+
+
 def _save_checkpoint(
     ckpt: Path,
     task: Task,
@@ -214,7 +225,13 @@ def _save_checkpoint(
         tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
         steps[str(pid)] = float(state["step"])
     save_file(tensors, str(tmp / "optimizer.safetensors"))
-    state_json = {"epoch": epoch, "step": step, "adam_steps": steps, "report": asdict(report)}
+    state_json = {
+        "epoch": epoch,
+        "step": step,
+        "adam_steps": steps,
+        "report": asdict(report),
+        "task": _task_signature(task),
+    }
     (tmp / "state.json").write_text(json.dumps(state_json) + "\n")
     shutil.rmtree(ckpt, ignore_errors=True)
     os.replace(tmp, ckpt)
@@ -243,6 +260,17 @@ def _load_checkpoint(
     if saved != asdict(settings):
         changed = {k: (saved.get(k), v) for k, v in asdict(settings).items() if saved.get(k) != v}
         raise SentsimError(f"--resume with different settings than the checkpoint: {changed}")
+    saved_task, task_now = state.get("task"), _task_signature(task)
+    if saved_task is not None and saved_task != task_now:
+        changed = {
+            k: (saved_task.get(k), task_now.get(k))
+            for k in sorted(set(saved_task) | set(task_now))
+            if saved_task.get(k) != task_now.get(k)
+        }
+        raise SentsimError(
+            f"--resume with a different task than the checkpoint in {ckpt}: {changed} "
+            "(checkpoint, now); run it as it was started, or choose a new --out"
+        )
     task.module.load_state_dict(load_file(str(ckpt / "model.safetensors")))
     tensors = load_file(str(ckpt / "optimizer.safetensors"))
     params = [p for group in optimizer.param_groups for p in group["params"]]
