@@ -16,6 +16,9 @@
 # OBJECTIVE=relations (fourteenth session) imitates the ensemble's cosines within nearest-neighbour
 # batches instead of its vectors:
 #   OBJECTIVE=relations DISTILL_EPOCHS=1 bash scripts/distill_sts.sh 1 runs/distill-sts-relations/s1
+# BASE=minilm starts the student from plain MiniLM instead of bi-sts-augsbert (the cached targets
+# of another run are rotated onto it, not encoded again, when copied into RUN_DIR/distill):
+#   BASE=minilm DISTILL_EPOCHS=2 bash scripts/distill_sts.sh 1 runs/distill-sts-minilm/s1
 # Seeds of one variant share RUN_DIR's parent (its teacher, sentences and nothing else); use a new
 # parent for each pool.
 #
@@ -39,7 +42,7 @@ pool=()
 if ! finished "$run/distill"; then
     sentsim train distill --teacher "$teacher" --teacher-weight 0.7 \
         --teacher bi-sts-augsbert --teacher-weight 0.3 --sentences "$sentences" \
-        --dev "$sts/sts-dev.csv" --base bi-sts-augsbert --epochs "${DISTILL_EPOCHS:-3}" \
+        --dev "$sts/sts-dev.csv" --base "${BASE:-bi-sts-augsbert}" --epochs "${DISTILL_EPOCHS:-3}" \
         --batch-size 32 --lr 3e-5 --seed "$seed" --checkpoint-every 200 --no-progress --resume \
         --objective "${OBJECTIVE:-vectors}" \
         --out "$run/distill"

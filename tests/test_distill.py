@@ -96,6 +96,36 @@ def test_project_renormalizes_and_passes_through_without_projection() -> None:
     np.testing.assert_allclose(project(vectors, first_two), [[0.6, 0.8], [0.0, 0.0]], atol=1e-6)
 
 
+def test_cached_targets_are_rotated_onto_another_student_without_encoding_again(
+    tiny_st_dir: Path,
+    tiny_bert_dir: Path,
+    wide_teacher_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    teacher = BiEncoder.load(wide_teacher_dir, device="cpu")
+    first = BiEncoder.load(tiny_st_dir, device="cpu")
+    second = BiEncoder.load(_redrawn(tiny_bert_dir, tmp_path / "b", seed=11), device="cpu")
+    quiet = {"show_progress": False, "log": lambda _: None}
+    fresh = teacher_targets(teacher, SENTENCES, 32, tmp_path / "fresh", align_to=second, **quiet)
+    cache = tmp_path / "cache"
+    teacher_targets(teacher, SENTENCES, 32, cache, align_to=first, **quiet)
+    raw = teacher.encode(SENTENCES)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the teacher should not encode again")
+
+    monkeypatch.setattr(teacher, "encode", refuse)
+    moved = teacher_targets(teacher, SENTENCES, 32, cache, align_to=second, **quiet)
+    assert moved.info.aligned_to == second.identity()
+    np.testing.assert_allclose(moved.vectors, fresh.vectors, atol=1e-4)
+    assert moved.projection is not None  # still maps the teacher's raw vectors onto the targets
+    np.testing.assert_allclose(project(raw, moved.projection), moved.vectors, atol=1e-4)
+    assert moved.info.start_agreement == pytest.approx(fresh.info.start_agreement, abs=1e-3)
+    again = teacher_targets(teacher, SENTENCES, 32, cache, align_to=second, **quiet)
+    np.testing.assert_array_equal(again.vectors, moved.vectors)  # now cached for this student
+
+
 def test_procrustes_recovers_a_rotation() -> None:
     rng = np.random.default_rng(1)
     rotation = np.linalg.qr(rng.normal(size=(6, 6)))[0]

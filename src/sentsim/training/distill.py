@@ -200,9 +200,9 @@ def teacher_targets(
 
     ``align_to``: the student, whose vectors of the same sentences the targets are rotated onto.
     The cache is reused only when it was made by the same teacher weights from the same sentences
-    for the same width (and the same student), wherever those weights now lie; it is written
-    atomically, so a run cut off while
-    encoding starts over.
+    for the same width, wherever those weights now lie; targets aligned to another student are
+    rotated onto this one without encoding again. The cache is written atomically, so a run cut
+    off while encoding starts over.
     """
     if len(sentences) < MIN_SENTENCES:
         raise DataError(
@@ -225,15 +225,36 @@ def teacher_targets(
     projection_path = cache_dir / "distill-projection.npy"
     if info_path.is_file() and vectors_path.is_file():
         stored = json.loads(info_path.read_text(encoding="utf-8"))
-        named = ("teacher", "aligned_to")
-        same = all(stored.get(k) == wanted[k] for k in wanted if k not in named) and all(
-            _weights_only(stored.get(k)) == _weights_only(str(wanted[k]) if wanted[k] else None)
-            for k in named
-        )
-        if same:
-            log(f"reusing the teacher's vectors in {vectors_path}")
+
+        def matches(key: str) -> bool:
+            if key in ("teacher", "aligned_to"):
+                now = wanted[key]
+                return _weights_only(stored.get(key)) == _weights_only(str(now) if now else None)
+            return bool(stored.get(key) == wanted[key])
+
+        if all(matches(k) for k in wanted if k != "aligned_to"):
+            cached = np.load(vectors_path)
             projection = np.load(projection_path) if projection_path.is_file() else None
-            return Targets(np.load(vectors_path), TargetInfo(**stored), projection)
+            if matches("aligned_to"):
+                log(f"reusing the teacher's vectors in {vectors_path}")
+                return Targets(cached, TargetInfo(**stored), projection)
+            if align_to is not None:
+                # A rotation of the cached targets is as good as the teacher encoded again: the
+                # best rotation onto the new student is found from them directly.
+                log(f"rotating the teacher's vectors in {vectors_path} onto {align_to.name}")
+                own = align_to.encode(sentences, batch_size=batch_size, show_progress=show_progress)
+                rotation = procrustes_rotation(cached, own)
+                vectors = project(cached, rotation)
+                projection = rotation if projection is None else projection @ rotation
+                start = round(float(np.mean(np.sum(vectors * own, axis=1))), 4)
+                log(f"mean cosine between the student and its rotated targets: {start}")
+                info = TargetInfo(
+                    **wanted,  # type: ignore[arg-type]
+                    kept_variance=float(stored.get("kept_variance", 1.0)),
+                    start_agreement=start,
+                )
+                _write_targets(cache_dir, vectors, projection, info)
+                return Targets(vectors, info, projection)
     log(f"encoding {len(sentences):,} sentences with the teacher {teacher.name}")
     raw = teacher.encode(sentences, batch_size=batch_size, show_progress=show_progress)
     projection, kept = (None, 1.0) if teacher.dim == dim else principal_projection(raw, dim)
@@ -252,7 +273,21 @@ def teacher_targets(
         kept_variance=round(kept, 4),
         start_agreement=agreement,
     )
+    _write_targets(cache_dir, vectors, projection, info)
+    return Targets(vectors, info, projection)
+
+
+def _write_targets(
+    cache_dir: Path,
+    vectors: NDArray[np.float32],
+    projection: NDArray[np.float32] | None,
+    info: TargetInfo,
+) -> None:
+    """Store the targets atomically; the info file is written last and marks them complete."""
+    info_path, vectors_path = cache_dir / TARGETS_INFO, cache_dir / TARGETS
+    projection_path = cache_dir / "distill-projection.npy"
     cache_dir.mkdir(parents=True, exist_ok=True)
+    info_path.unlink(missing_ok=True)  # first: no old info may describe the new arrays
     for path, array in ((vectors_path, vectors), (projection_path, projection)):
         if array is None:
             path.unlink(missing_ok=True)
@@ -263,7 +298,6 @@ def teacher_targets(
     tmp_info = info_path.with_suffix(".tmp")
     tmp_info.write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp_info, info_path)  # last: the info file marks the cache complete
-    return Targets(vectors, info, projection)
 
 
 def teacher_dev_scores(
