@@ -50,11 +50,8 @@ for seed in "${seeds[@]}"; do
             --batch-size 32 --lr 3e-5 --seed "$seed" --no-progress --resume --out "$out/distill"
     fi
     outdated "$out/gold" "$out/distill"
-    for start in distill minilm; do
-        dir=$out/gold
-        [[ $start == minilm ]] && dir=$out/gold-only
-        base=$out/distill
-        [[ $start == minilm ]] && base=minilm
+    for step in "gold:$out/distill" "gold-only:minilm"; do  # model folder : its start
+        dir=$out/${step%%:*} base=${step#*:}
         if ! finished "$dir"; then
             sentsim train bi-encoder --train "$run/gold.csv" --dev "$sts/sts-dev.csv" \
                 --base "$base" --loss cosent --epochs 3 --lr 2e-5 --seed "$seed" \

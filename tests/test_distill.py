@@ -19,6 +19,7 @@ from sentsim.training.data import shuffled_batches
 from sentsim.training.distill import (
     TARGETS_INFO,
     DistillTask,
+    Targets,
     TeacherEnsemble,
     nearest_neighbours,
     principal_projection,
@@ -53,6 +54,12 @@ def _redrawn(tiny_bert_dir: Path, out: Path, seed: int, *, width: int | None = N
                 param.normal_(0.0, 0.2)
     model.save(out / "model")
     return out / "model"
+
+
+def _gram_gap(student: BiEncoder, targets: Targets) -> float:
+    """How far the student's pairwise cosines of SENTENCES are from its targets'."""
+    mine = student.encode(SENTENCES)
+    return float(np.abs(mine @ mine.T - targets.vectors @ targets.vectors.T).mean())
 
 
 def _dev_file(tmp_path: Path) -> Path:
@@ -210,17 +217,13 @@ def test_distillation_moves_the_student_onto_its_teacher(
     def agreement() -> float:  # mean cosine between the student's vectors and its targets
         return float(np.mean(np.sum(student.encode(SENTENCES) * targets.vectors, axis=1)))
 
-    def gram_gap() -> float:  # how far the student's pairwise cosines are from the teacher's
-        mine = student.encode(SENTENCES)
-        return float(np.abs(mine @ mine.T - targets.vectors @ targets.vectors.T).mean())
-
-    before, gap_before = agreement(), gram_gap()
+    before, gap_before = agreement(), _gram_gap(student, targets)
     task = DistillTask(student, SENTENCES, targets, None)
     settings = TrainSettings(epochs=30, batch_size=8, lr=3e-3, warmup_ratio=0.0, seed=1)
     report = fit(task, tmp_path / "student", settings, show_progress=False, log=lambda _: None)
     assert report.finished and report.steps == 30 * 4
     assert agreement() > before + 0.3, (before, agreement())
-    assert gram_gap() < gap_before / 2, (gap_before, gram_gap())
+    assert _gram_gap(student, targets) < gap_before / 2, (gap_before, _gram_gap(student, targets))
     saved = BiEncoder.load(tmp_path / "student", device="cpu")
     np.testing.assert_allclose(saved.encode(SENTENCES), student.encode(SENTENCES), atol=1e-5)
 
@@ -261,10 +264,6 @@ def test_relational_distillation_imitates_cosines_not_positions(
     targets = teacher_targets(teacher, SENTENCES, 32, tmp_path / "t", log=lambda _: None)
     student = BiEncoder.load(tiny_st_dir, device="cpu")
 
-    def gram_gap() -> float:
-        mine = student.encode(SENTENCES)
-        return float(np.abs(mine @ mine.T - targets.vectors @ targets.vectors.T).mean())
-
     # by hand: the loss of one batch is the mean squared gap over its distinct pairs
     batch = [0, 7, 12]
     mine = student.encode([SENTENCES[i] for i in batch])
@@ -275,10 +274,10 @@ def test_relational_distillation_imitates_cosines_not_positions(
         assert float(task.loss(batch)) == pytest.approx(float(np.mean(gaps)), rel=1e-4)
         assert float(task.loss([3])) == 0.0
 
-    gap_before = gram_gap()
+    gap_before = _gram_gap(student, targets)
     settings = TrainSettings(epochs=30, batch_size=8, lr=3e-3, warmup_ratio=0.0, seed=1)
     fit(task, tmp_path / "student", settings, show_progress=False, log=lambda _: None)
-    assert gram_gap() < gap_before / 2, (gap_before, gram_gap())
+    assert _gram_gap(student, targets) < gap_before / 2, (gap_before, _gram_gap(student, targets))
     assert task.describe()["objective"] == "relations"
     from sentsim.training.loop import _task_signature  # what --resume checks besides settings
 

@@ -204,8 +204,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
                     label = f"dense {encoder.name} + examples (sample of {SAMPLE})"
                     if judge is not None:
                         label = (
-                            f"the same, top {SAMPLE_DEPTH} + {RERANKER} "
-                            f"(w={reranker.weight_after(examples=True):g})"
+                            f"the same, top {SAMPLE_DEPTH} + {RERANKER} (w={out.rerank_weight:g})"
                         )
                     rows.append({"pipeline": label, **out.metrics, **out.latency})
             examples.close()

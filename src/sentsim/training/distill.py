@@ -221,8 +221,8 @@ def teacher_targets(
         "dim": dim,
         "aligned_to": align_to.identity() if align_to is not None else None,
     }
-    info_path, vectors_path = cache_dir / TARGETS_INFO, cache_dir / TARGETS
-    projection_path = cache_dir / "distill-projection.npy"
+    info_path, vectors_path, projection_path = _cache_files(cache_dir)
+    vectors: NDArray[np.float32] | None = None
     if info_path.is_file() and vectors_path.is_file():
         stored = json.loads(info_path.read_text(encoding="utf-8"))
 
@@ -241,31 +241,24 @@ def teacher_targets(
             if align_to is not None:
                 # A rotation of the cached targets is as good as the teacher encoded again: the
                 # best rotation onto the new student is found from them directly.
-                log(f"rotating the teacher's vectors in {vectors_path} onto {align_to.name}")
-                own = align_to.encode(sentences, batch_size=batch_size, show_progress=show_progress)
-                rotation = procrustes_rotation(cached, own)
-                vectors = project(cached, rotation)
-                projection = rotation if projection is None else projection @ rotation
-                start = round(float(np.mean(np.sum(vectors * own, axis=1))), 4)
-                log(f"mean cosine between the student and its rotated targets: {start}")
-                info = TargetInfo(
-                    **wanted,  # type: ignore[arg-type]
-                    kept_variance=float(stored.get("kept_variance", 1.0)),
-                    start_agreement=start,
+                log(
+                    f"reusing the teacher's vectors in {vectors_path}, rotated onto {align_to.name}"
                 )
-                _write_targets(cache_dir, vectors, projection, info)
-                return Targets(vectors, info, projection)
-    log(f"encoding {len(sentences):,} sentences with the teacher {teacher.name}")
-    raw = teacher.encode(sentences, batch_size=batch_size, show_progress=show_progress)
-    projection, kept = (None, 1.0) if teacher.dim == dim else principal_projection(raw, dim)
-    vectors = project(raw, projection)
+                vectors, kept = cached, float(stored.get("kept_variance", 1.0))
+    if vectors is None:
+        log(f"encoding {len(sentences):,} sentences with the teacher {teacher.name}")
+        raw = teacher.encode(sentences, batch_size=batch_size, show_progress=show_progress)
+        projection, kept = (None, 1.0) if teacher.dim == dim else principal_projection(raw, dim)
+        vectors = project(raw, projection)
     agreement = None
     if align_to is not None:
         log(f"encoding them with the student {align_to.name} to align the two spaces")
         own = align_to.encode(sentences, batch_size=batch_size, show_progress=show_progress)
         rotation = procrustes_rotation(vectors, own)
         projection = rotation if projection is None else projection @ rotation
-        vectors = project(raw, projection)
+        vectors = project(
+            vectors, rotation
+        )  # a rotation of unit rows: the same as raw · projection
         agreement = round(float(np.mean(np.sum(vectors * own, axis=1))), 4)
         log(f"mean cosine between the student and its rotated targets before training: {agreement}")
     info = TargetInfo(
@@ -277,6 +270,11 @@ def teacher_targets(
     return Targets(vectors, info, projection)
 
 
+def _cache_files(cache_dir: Path) -> tuple[Path, Path, Path]:
+    """The target cache's info file, its vectors and its projection."""
+    return cache_dir / TARGETS_INFO, cache_dir / TARGETS, cache_dir / "distill-projection.npy"
+
+
 def _write_targets(
     cache_dir: Path,
     vectors: NDArray[np.float32],
@@ -284,8 +282,7 @@ def _write_targets(
     info: TargetInfo,
 ) -> None:
     """Store the targets atomically; the info file is written last and marks them complete."""
-    info_path, vectors_path = cache_dir / TARGETS_INFO, cache_dir / TARGETS
-    projection_path = cache_dir / "distill-projection.npy"
+    info_path, vectors_path, projection_path = _cache_files(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     info_path.unlink(missing_ok=True)  # first: no old info may describe the new arrays
     for path, array in ((vectors_path, vectors), (projection_path, projection)):
