@@ -15,6 +15,7 @@ from typing import Any
 from sentsim.errors import DataError
 from sentsim.index import Document
 from sentsim.jsonl import read_objects
+from sentsim.textfile import open_text, read_text
 
 csv.field_size_limit(1 << 24)
 
@@ -47,7 +48,12 @@ def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise DataError(f"{source}, line {line}: missing 'id' (or BEIR '_id')")
     text = row.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if text is not None and not isinstance(text, str):
+        raise DataError(
+            f"{source}, line {line}: document {doc_id!r} has a 'text' of type "
+            f"{type(text).__name__}; it must be a string"
+        )
+    if not text or not text.strip():
         raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text'")
     title = row.get("title") or ""
     metadata = {k: v for k, v in row.items() if k not in ("id", "_id", "title", "text")}
@@ -61,7 +67,7 @@ def _read_jsonl(source: Path) -> Iterator[Document]:
 
 def _read_csv(source: Path) -> Iterator[Document]:
     delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
-    with source.open(encoding="utf-8-sig", newline="") as handle:
+    with open_text(source, newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
         if not {"id", "text"} <= set(reader.fieldnames or []):
             raise DataError(
@@ -75,7 +81,7 @@ def _read_folder(source: Path) -> Iterator[Document]:
     for file in sorted(source.rglob("*")):
         if file.suffix.lower() not in (".txt", ".md") or not file.is_file():
             continue
-        text = file.read_text(encoding="utf-8")
+        text = read_text(file)
         title = file.stem.replace("-", " ").replace("_", " ")
         lines = text.splitlines()
         if lines and lines[0].startswith("# "):

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
+from sentsim.textfile import open_text
 
 csv.field_size_limit(1 << 24)
 
@@ -158,7 +159,7 @@ def detect_format(path: Path) -> PairFormat:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return PairFormat.JSONL
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_text(path, newline="") as handle:
         first = handle.readline()
     header = first.strip().lower()
     if header.startswith("quality\t"):
@@ -226,7 +227,7 @@ _Row = tuple[int, object, object, object, object]
 
 
 def _read_stsb(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         for cells in reader:
             if len(cells) < 7:
@@ -240,7 +241,7 @@ def _read_stsb(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
 
 
 def _read_mrpc(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader, None)
         for cells in reader:
@@ -256,7 +257,7 @@ def _read_mrpc(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
 
 def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
     delimiter = "\t" if kind == PairFormat.TSV else ","
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
         columns = set(reader.fieldnames or [])
         _check_columns(path, columns)

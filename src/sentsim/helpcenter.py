@@ -18,6 +18,7 @@ from sentsim.index import Document, Index
 from sentsim.jsonl import read_objects
 from sentsim.models import RESOURCES
 from sentsim.settings import dataset_path
+from sentsim.textfile import open_text
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
@@ -46,7 +47,7 @@ def intent_articles() -> dict[str, str]:
 def banking77_questions(split: str) -> list[tuple[str, str]]:
     """``(question, intent)`` rows of Banking77's ``train`` or ``test`` split."""
     path = dataset_path("banking77", f"{split}.csv")
-    with path.open(encoding="utf-8", newline="") as handle:
+    with open_text(path, newline="") as handle:
         return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
 
 
@@ -64,7 +65,7 @@ def read_questions(path: Path) -> list[tuple[str, str]]:
         rows = list(read_objects(path, expected="an object with text and intent (or article)"))
     else:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with open_text(path, newline="") as handle:
             reader = csv.DictReader(handle, delimiter=delimiter)
             if "text" not in (reader.fieldnames or []):
                 raise DataError(f"{path}, line 1: header needs 'text' and 'intent' (or 'article')")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sentsim.errors import DataError
+from sentsim.textfile import open_text
 
 
 def read_objects(
@@ -22,7 +23,7 @@ def read_objects(
     With ``on_bad``, a bad line is reported as ``on_bad(line number, problem)`` and skipped
     instead (``on_bad`` may raise itself, e.g. unless the user asked to skip bad rows).
     """
-    with path.open(encoding="utf-8-sig") as handle:
+    with open_text(path) as handle:
         for n, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

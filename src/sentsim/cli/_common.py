@@ -11,6 +11,7 @@ from sentsim.data import PairDataset, read_pairs
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
 from sentsim.settings import dataset_path
+from sentsim.textfile import read_text
 
 STSB_TEST = ("stsbenchmark", "sts-test.csv")
 
@@ -59,7 +60,7 @@ def read_texts(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"input file not found: {path.resolve()}")
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
-        return path.read_text(encoding="utf-8").splitlines()
+        return read_text(path).splitlines()
     texts = []
     expected = "an object with a string 'text' field"
     for n, record in read_objects(path, expected=expected):

@@ -15,6 +15,7 @@ from sentsim.cli._common import (
     progress,
 )
 from sentsim.evaluation.sts import StsResult
+from sentsim.textfile import read_text
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
@@ -176,7 +177,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             subset = None
         else:
             folder, label = args.data, str(args.data)
-            subset = args.queries.read_text().split() if args.queries else None
+            subset = read_text(args.queries).split() if args.queries else None
         data = load_beir(folder, args.split, queries_subset=subset)
     encoder = BiEncoder.load(args.model)
     reranker = CrossEncoder.load(args.rerank) if args.rerank else None

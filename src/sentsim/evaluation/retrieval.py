@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
+from sentsim.textfile import open_text
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, list[tuple[str, float]]]
@@ -46,7 +47,7 @@ def read_qrels(path: Path) -> Qrels:
     if not path.is_file():
         raise DataError(f"qrels file missing: {path.resolve()}")
     qrels: Qrels = {}
-    with path.open(encoding="utf-8", newline="") as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t")
         header = next(reader, None)
         if not header or header[:2] != ["query-id", "corpus-id"]:

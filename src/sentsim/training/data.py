@@ -12,6 +12,7 @@ import numpy as np
 
 from sentsim.data import PairDataset, read_pairs
 from sentsim.errors import DataError
+from sentsim.textfile import open_text
 
 T = TypeVar("T")
 MIN_TRAIN_ROWS = 8
@@ -121,7 +122,7 @@ def read_triples(path: str | Path) -> list[Triple]:
         raise DataError(f"training file not found: {file.resolve()}")
     rows: list[tuple[int, dict[str, object]]] = []
     if file.suffix.lower() in (".jsonl", ".ndjson"):
-        with file.open(encoding="utf-8") as handle:
+        with open_text(file) as handle:
             for n, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
@@ -130,7 +131,7 @@ def read_triples(path: str | Path) -> list[Triple]:
                         raise DataError(f"{file}, line {n}: not valid JSON ({exc.msg})") from None
     else:
         delimiter = "\t" if file.suffix.lower() == ".tsv" else ","
-        with file.open(encoding="utf-8-sig", newline="") as handle:
+        with open_text(file, newline="") as handle:
             reader = csv.DictReader(handle, delimiter=delimiter)
             if not {"anchor", "positive"} <= set(reader.fieldnames or []):
                 raise DataError(

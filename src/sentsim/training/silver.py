@@ -20,6 +20,7 @@ from sentsim.base import PairScorer, check_pairs
 from sentsim.data import read_pairs
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
+from sentsim.textfile import open_text, read_text
 from sentsim.training.data import TrainPair
 from sentsim.training.sampling import Pair
 
@@ -153,12 +154,12 @@ def read_sentences(path: str | Path) -> list[str]:
         for n, row in read_objects(file, expected=expected):
             texts += _row_texts(file, n, row)
     elif suffix in (".csv", ".tsv"):
-        with file.open(encoding="utf-8-sig", newline="") as handle:
+        with open_text(file, newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
             for record in reader:
                 texts += _row_texts(file, reader.line_num, record)
     else:
-        texts = file.read_text(encoding="utf-8").splitlines()
+        texts = read_text(file).splitlines()
     return list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
 
 

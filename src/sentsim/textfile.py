@@ -1,0 +1,87 @@
+"""Reading the user's text files as UTF-8, with an error naming the line of a file that is not.
+
+A leading byte-order mark is ignored. Spreadsheet exports are often Windows-1252 or Latin-1; a file
+that does not decode is an error naming the file, the line and the byte, and saying how to convert
+it, instead of a decoder traceback or an encoding guessed and wrong characters read silently into
+an index or a training set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from sentsim.errors import DataError
+
+
+class TextFile:
+    """A text file opened for reading; iterate over its lines or :meth:`read` it whole.
+
+    ``newline`` is passed to :func:`open` (``""`` for the :mod:`csv` module).
+    """
+
+    def __init__(self, path: Path, *, newline: str | None = None) -> None:
+        self.path = path
+        self._handle: IO[str] = path.open(encoding="utf-8-sig", newline=newline)
+
+    def __enter__(self) -> TextFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._handle.close()
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._handle
+        except UnicodeDecodeError:
+            raise DataError(not_utf8(self.path)) from None
+
+    def readline(self) -> str:
+        """The next line ("" at the end), as :meth:`io.TextIOBase.readline`."""
+        try:
+            return self._handle.readline()
+        except UnicodeDecodeError:
+            raise DataError(not_utf8(self.path)) from None
+
+    def read(self) -> str:
+        """The rest of the file."""
+        try:
+            return self._handle.read()
+        except UnicodeDecodeError:
+            raise DataError(not_utf8(self.path)) from None
+
+
+def open_text(path: Path, *, newline: str | None = None) -> TextFile:
+    """Open ``path`` as UTF-8 text whose decoding errors name the file and line."""
+    return TextFile(path, newline=newline)
+
+
+def read_text(path: Path) -> str:
+    """The whole of ``path`` as UTF-8 text (a byte-order mark dropped); see :func:`open_text`."""
+    with open_text(path) as handle:
+        return handle.read()
+
+
+def not_utf8(path: Path) -> str:
+    """The message for a file that does not decode: its first bad line and byte.
+
+    The decoder reads ahead in blocks, so the line is found again here from the raw bytes.
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return (
+                    f"{path}, line {number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte "
+                    f"{exc.start + 1} of the line); save the file as UTF-8, e.g. "
+                    f"`iconv -f cp1252 -t utf-8 {path} > {path.stem}-utf8{path.suffix}`"
+                )
+    return f"{path}: not UTF-8 text; save the file as UTF-8"

@@ -1,0 +1,83 @@
+"""Files that are not UTF-8: every reader of the user's files names the file and the line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentsim.cli._common import read_texts
+from sentsim.corpus import read_corpus
+from sentsim.data import read_pairs
+from sentsim.errors import DataError
+from sentsim.helpcenter import read_questions
+from sentsim.textfile import read_text
+from sentsim.training.data import read_triples
+
+CAFE = "café".encode("cp1252")  # b"caf\xe9": valid Windows-1252, invalid UTF-8
+
+
+def cp1252_file(path: Path, lines: list[bytes]) -> Path:
+    """Write ``lines`` (bytes) joined by newlines: the shape of a spreadsheet's export."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+READERS: dict[str, tuple[Callable[[Path], Any], str, list[bytes]]] = {
+    "pairs csv": (read_pairs, "p.csv", [b"sentence1,sentence2,score", b"a,b,1", CAFE + b",c,2"]),
+    "pairs jsonl": (
+        read_pairs,
+        "p.jsonl",
+        [b'{"sentence1": "a", "sentence2": "b", "score": 1}', b'{"sentence1": "' + CAFE + b'"}'],
+    ),
+    "corpus csv": (read_corpus, "c.csv", [b"id,text", b"1,fine", b"2," + CAFE]),
+    "corpus jsonl": (read_corpus, "c.jsonl", [b'{"id": "1", "text": "ok"}', b'{"id": "' + CAFE]),
+    "texts": (read_texts, "t.txt", [b"fine", CAFE]),
+    "training csv": (read_triples, "tr.csv", [b"anchor,positive", b"a,b", CAFE + b",x"]),
+    "questions": (read_questions, "q.csv", [b"text,intent", b"hi,lost_or_stolen_card", CAFE]),
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path, reader: str) -> None:
+    read, name, lines = READERS[reader]
+    path = cp1252_file(tmp_path / name, lines)
+    with pytest.raises(DataError) as info:
+        read(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line {len(lines)}: not UTF-8 text (byte 0xe9")
+    assert "save the file as UTF-8" in message
+
+
+def test_a_folder_corpus_names_the_file(tmp_path: Path) -> None:
+    cp1252_file(tmp_path / "docs" / "a.md", [b"# Title", b"plain"])
+    bad = cp1252_file(tmp_path / "docs" / "sub" / "b.txt", [b"one", b"two", CAFE])
+    with pytest.raises(DataError, match=rf"^{bad}, line 3: not UTF-8"):
+        read_corpus(tmp_path / "docs")
+
+
+def test_the_line_is_found_past_the_decoders_read_ahead(tmp_path: Path) -> None:
+    # the text reader decodes blocks of several KB ahead of the line it returns, so the failing
+    # line is not the number of lines read so far; it is found again from the bytes
+    lines = [b"line %d with some padding to fill the block" % n for n in range(1, 5001)]
+    lines[3999] = CAFE
+    path = cp1252_file(tmp_path / "big.txt", lines)
+    with pytest.raises(DataError, match=r"big.txt, line 4000: not UTF-8 .* byte 4 of the line"):
+        read_texts(path)
+
+
+def test_a_byte_order_mark_is_dropped_and_utf8_reads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffcafé\nnaïve\n".encode())
+    assert read_text(path) == "café\nnaïve\n"
+    assert read_texts(path) == ["café", "naïve"]
+
+
+def test_a_corpus_text_that_is_not_a_string_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": 5, "text": 7}\n')
+    with pytest.raises(DataError, match=r"line 1: document '5' has a 'text' of type int"):
+        read_corpus(path)
