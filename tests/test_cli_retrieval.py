@@ -163,6 +163,14 @@ def _search(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
     return [r["doc_id"] for r in out["results"]]
 
 
+def test_index_add_needs_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped folder is an error, not a new index holding only the added documents."""
+    corpus = _corpus(tmp_path / "a.jsonl", dict(list(DOCS.items())[:1]))
+    assert main(["index", "add", str(corpus), "--index", str(tmp_path / "typo")]) == 1
+    assert "holds no index to add to; make one with `sentsim index build" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+
+
 def test_index_and_search_commands_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:
@@ -189,8 +197,8 @@ def test_index_and_search_commands_end_to_end(
     capsys.readouterr()
     steered = ["zebra quokka", *common, "--examples", ex, "--example-weight", "0"]
     assert _search(capsys, *steered)[0] == "d2"  # dense is implied by --examples
-    assert main(["index", "delete", "d2", "--index", idx]) == 0
-    capsys.readouterr()
+    assert main(["index", "delete", "d2", "nope", "--index", idx]) == 0
+    assert "deleted 1 of 2 ids; not in the index: 'nope'" in capsys.readouterr().out
     assert "d2" not in _search(capsys, *steered)
     assert main(["search", *steered, "--retriever", "bm25", "--no-rerank"]) == 1
     assert "dense retriever" in capsys.readouterr().err

@@ -470,6 +470,20 @@ def test_build_index_upsert_replaces_a_document(encoder: BiEncoder, tmp_path: Pa
         assert SearchPipeline(idx, encoder, retriever="bm25").search("euro").results == []
 
 
+def test_build_index_refuses_a_clash_before_adding_anything(
+    encoder: BiEncoder, tmp_path: Path
+) -> None:
+    """Batches are separate commits, so a clash in the last batch must stop the first one too."""
+    path = tmp_path / "idx"
+    build_index(SHORT_DOCS[:1], path, encoder).close()
+    fresh = [Document(f"new{i}", f"fresh text number {i}", "") for i in range(5)]
+    clash = Document(SHORT_DOCS[0].id, "another text under a taken id", "")
+    with pytest.raises(DataError, match=r"1 document id\(s\) already in the index .*nothing was"):
+        build_index([*fresh, clash], path, encoder, batch_docs=2)
+    with Index.open(path, encoder_identity(encoder), readonly=True) as idx:
+        assert len(idx) == 1
+
+
 # -- example queries -------------------------------------------------------------------------------
 
 

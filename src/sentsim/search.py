@@ -406,13 +406,24 @@ def build_index(
     show_progress: bool | None = None,
     ann: str = "auto",
 ) -> Index:
-    """Create (or open and extend) an index at ``path`` with ``docs`` encoded by ``encoder``."""
+    """Create (or open and extend) an index at ``path`` with ``docs`` encoded by ``encoder``.
+
+    Documents are committed in batches of ``batch_docs``; without ``upsert``, ids already in the
+    index are refused before the first batch, so a clash never leaves part of ``docs`` added.
+    """
     from tqdm.auto import tqdm
 
     identity = encoder_identity(encoder)
     folder = Path(path)
     exists = (folder / "manifest.json").exists()
     index = Index.open(folder, identity) if exists else Index.create(folder, identity, ann=ann)
+    if exists and not upsert and (clash := index.existing([d.id for d in docs])):
+        index.close()
+        shown = ", ".join(repr(i) for i in sorted(clash)[:5])
+        raise DataError(
+            f"{len(clash)} document id(s) already in the index {folder} ({shown}); nothing was "
+            "added: upsert them (--upsert, or upsert=True) or delete them first"
+        )
     tokenizer = encoder.transformer.tokenizer
     max_tokens = encoder.max_seq_length - 2
     show = len(docs) >= 1000 if show_progress is None else show_progress

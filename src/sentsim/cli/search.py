@@ -93,6 +93,11 @@ def _add(args: argparse.Namespace) -> int:
     from sentsim.errors import DataError
     from sentsim.search import build_index
 
+    if args.verb == "add" and not (args.index / "manifest.json").exists():
+        raise DataError(
+            f"{args.index} holds no index to add to; make one with "
+            f"`sentsim index build CORPUS --index {args.index}`"
+        )
     docs = read_corpus(args.corpus)
     if args.upsert:  # a repeated id within the file: its last row wins, as in any upsert
         docs = list({d.id: d for d in docs}.values())
@@ -124,8 +129,10 @@ def _delete(args: argparse.Namespace) -> int:
     from sentsim.index import Index
 
     with Index.open(args.index) as index:
+        absent = sorted(set(args.ids) - index.existing(args.ids))
         removed = index.delete(args.ids)
-    print(f"deleted {removed} of {len(args.ids)} ids")
+    shown = f"; not in the index: {', '.join(map(repr, absent[:10]))}" if absent else ""
+    print(f"deleted {removed} of {len(set(args.ids))} ids{shown}")
     return 0
 
 
