@@ -134,6 +134,11 @@ def test_encode_malformed_jsonl_line(
     assert str(src) in line and fragment in line
 
 
+def test_similarity_of_an_empty_text_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    line = user_error(capsys, ["similarity", "a dog", "   ", "--model", "no-model-needed"])
+    assert "the second text is empty" in line
+
+
 def test_missing_model_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     missing = tmp_path / "no-model"
     line = user_error(capsys, ["similarity", "a", "b", "--model", str(missing)])

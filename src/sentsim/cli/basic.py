@@ -68,6 +68,9 @@ def _similarity(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.similarity import similarity
 
+    for which, text in (("first", args.text_a), ("second", args.text_b)):
+        if not text.strip():
+            raise ValueError(f"the {which} text is empty; give two texts to compare")
     model = BiEncoder.load(args.model)
     vectors = model.encode([args.text_a, args.text_b])
     value = similarity(vectors[:1], vectors[1:], args.metric)[0, 0]
