@@ -183,3 +183,21 @@ def test_transformer_strips_and_lower_cases_when_configured(
     transformer.tokenizer = recording
     transformer.tokenize(["  DOG Café \n"])
     assert seen == [expected]
+
+
+def test_the_package_exports_the_similarity_function_after_its_module_is_imported() -> None:
+    """``from sentsim import similarity`` is the function even once a model has imported the module
+    of the same name (the package attribute that import sets would otherwise win)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sentsim.bi_encoder, sentsim.similarity\n"
+        "from sentsim import Metric, similarity\n"
+        "import sentsim\n"
+        "assert callable(similarity) and sentsim.similarity is similarity, similarity\n"
+        "print(similarity([[1.0, 0.0]], [[1.0, 0.0]])[0, 0], Metric.COSINE)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "1.0"

@@ -1,6 +1,9 @@
 """sentsim: sentence similarity offline — recruit with a bi-encoder, judge with a cross-encoder.
 
-Names are imported lazily (PEP 562), so ``import sentsim`` costs nothing until a model is used.
+Names are imported lazily (PEP 562), so ``import sentsim`` costs nothing until a model is used
+(numpy aside). ``similarity`` is the exception: it shares its name with its module, and Python
+sets a package attribute to the submodule whenever that is first imported (as every model does),
+which would hide a lazy name; so the function is bound here, after its module.
 """
 
 from __future__ import annotations
@@ -8,13 +11,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sentsim.similarity import Metric, similarity
+
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.cross_encoder import CrossEncoder, RankedDoc
     from sentsim.errors import SentsimError
     from sentsim.index import Document, Index
     from sentsim.search import ExampleQueries, SearchPipeline, SearchResult
-    from sentsim.similarity import Metric, similarity
 
 __all__ = [
     "BiEncoder",
@@ -41,8 +45,6 @@ _HOME = {
     "ExampleQueries": "sentsim.search",
     "SearchPipeline": "sentsim.search",
     "SearchResult": "sentsim.search",
-    "Metric": "sentsim.similarity",
-    "similarity": "sentsim.similarity",
 }
 
 
