@@ -168,3 +168,17 @@ def test_every_shipped_fused_judge_names_a_shipped_bi_encoder_and_scores() -> No
         show_progress=False,
     )
     assert scores[0] > 0.7 > 0.3 > scores[1]
+
+
+def test_the_readmes_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ```python block of the README runs as written (in a scratch folder), and the help-center
+    example finds the article it promises; a broken first example is the first thing users see."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)
+    for n, block in enumerate(blocks):
+        scope: dict[str, object] = {}
+        exec(compile(block, f"README.md python block {n + 1}", "exec"), scope)
+        if "hit" in scope:
+            assert scope["hit"].doc_id == "intl-declined"  # type: ignore[attr-defined]
