@@ -205,6 +205,20 @@ def test_eval_sts_no_progress_hides_the_encode_bar(
     assert "(1100 pairs)" in out
 
 
+def test_fuse_needs_a_judge_folder_it_can_write(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built-in name would be scored from the package and then written to a folder of that name
+    in the working directory (or fail there after minutes of scoring): refused before any work."""
+    monkeypatch.chdir(tmp_path)
+    dev = tmp_path / "dev.csv"
+    dev.write_text("sentence1,sentence2,score\na,b,1\nc,d,2\n")
+    line = user_error(capsys, ["fuse", "--cross-encoder", "ce-sts", "--bi-encoder", "x", "--dev",
+                               str(dev)])  # fmt: skip
+    assert "--cross-encoder ce-sts: no such folder" in line and "copy its folder first" in line
+    assert not (tmp_path / "ce-sts").exists()
+
+
 def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
 ) -> None:

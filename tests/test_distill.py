@@ -398,6 +398,10 @@ def test_cli_train_distill_from_an_ensemble(
     assert main([*args, "--teacher-weight", "0.5"]) == 1
     assert "1 --teacher-weight for 2 --teacher" in capsys.readouterr().err
     assert not out.exists()
+    few = tmp_path / "few.txt"
+    few.write_text("one sentence\n\n  \none sentence\nanother\n")
+    assert main([*args[:2], "--sentences", str(few), *args[4:]]) == 1
+    assert f"{few}: 2 distinct non-blank sentences; distillation needs" in capsys.readouterr().err
     assert main([*args, "--teacher-weight", "0.5", "--teacher-weight", "1.5"]) == 0
     printed = capsys.readouterr().out
     assert "80-d → 32-d" in printed and "dev Spearman" not in printed  # no --dev given

@@ -162,12 +162,21 @@ def _fuse(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.data import read_pairs
+    from sentsim.errors import DataError
     from sentsim.evaluation.scorers import EncoderPairScorer
     from sentsim.evaluation.sts import correlations
     from sentsim.fusion import choose_weight, write_fusion
 
+    if not args.cross_encoder.is_dir():
+        raise DataError(
+            f"--cross-encoder {args.cross_encoder}: no such folder; the fusion is stored in the "
+            "cross-encoder's own folder, so give a folder (to re-fuse a shipped judge such as "
+            "ce-sts, copy its folder first)"
+        )
     dev = read_pairs(args.dev)
     pairs, gold = dev.pairs(), dev.scores()
+    if len(pairs) < 2:
+        raise DataError(f"{args.dev}: {len(pairs)} scored pair(s); fusion weights need more")
     show = progress(args)
     ce = CrossEncoder.load(args.cross_encoder).predict(pairs, symmetric=True, show_progress=show)
     first, *others = (
@@ -315,8 +324,10 @@ def _train_bi(args: argparse.Namespace) -> int:
 
 def _train_distill(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
+    from sentsim.errors import DataError
     from sentsim.training import fit
     from sentsim.training.distill import (
+        MIN_SENTENCES,
         DistillTask,
         TeacherEnsemble,
         teacher_dev_scores,
@@ -325,6 +336,12 @@ def _train_distill(args: argparse.Namespace) -> int:
     from sentsim.training.silver import read_sentences
 
     sentences = list(dict.fromkeys(t for path in args.sentences for t in read_sentences(path)))
+    if len(sentences) < MIN_SENTENCES:
+        files = ", ".join(str(p) for p in args.sentences)
+        raise DataError(
+            f"{files}: {len(sentences)} distinct non-blank sentences; distillation needs at least "
+            f"{MIN_SENTENCES} (one per line, or JSONL/CSV with 'text' or 'sentence1')"
+        )
     dev = _dev(args)
     if dev is not None and not dev.has_scores:
         raise ValueError(f"dev file {dev.path} has no scores; distillation selects on them")
