@@ -296,7 +296,7 @@ def test_search_returns_typed_ranked_results(
     response = pipeline.search("my card was declined", top_k=3)
     assert isinstance(response, SearchResponse)
     assert response.query == "my card was declined"
-    assert set(response.timings) == {"first_stage", "rerank"}
+    assert set(response.timings) == {"first_stage", "fetch"}  # no judge, no rerank time
     results = response.results
     assert 1 <= len(results) <= 3
     assert all(isinstance(r, SearchResult) for r in results)
@@ -357,8 +357,10 @@ def test_reranking_sets_rerank_scores_and_orders_by_them(
     for r in response.results:  # first-stage facts survive re-ordering
         assert first[r.first_stage_rank - 1][0] == r.doc_id
         assert first[r.first_stage_rank - 1][1] == pytest.approx(r.first_stage_score)
+    assert set(response.timings) == {"first_stage", "rerank", "fetch"}
     plain = pipeline.search("card declined", top_k=7, rerank=False)
     assert all(r.rerank_score is None for r in plain.results)
+    assert "rerank" not in plain.timings
     assert [r.doc_id for r in plain.results] == [d for d, _ in first]
 
 

@@ -371,6 +371,7 @@ class SearchPipeline:
                 final = np.array([c[1] for c in cands], dtype=np.float64)
                 order = np.arange(len(ids))
             order = order[:top_k]
+            t1 = time.perf_counter()
             docs = {d.id: d for d in self.index.get([ids[i] for i in order])}
             results = [
                 SearchResult(
@@ -386,7 +387,10 @@ class SearchPipeline:
                 )
                 for rank, i in enumerate(order, start=1)
             ]
-            timings = {"first_stage": first_seconds, "rerank": time.perf_counter() - t0}
+            timings = {"first_stage": first_seconds}
+            if ce is not None:
+                timings["rerank"] = t1 - t0
+            timings["fetch"] = time.perf_counter() - t1
             responses.append(SearchResponse(query, results, timings))
         return responses
 
