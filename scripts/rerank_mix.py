@@ -3,6 +3,7 @@
     python scripts/rerank_mix.py sample RUN_DIR
     python scripts/rerank_mix.py dev RUN_DIR
     python scripts/rerank_mix.py weight RUN_DIR SWEEP.json [SWEEP.json ...] [--also SWEEP.json ...]
+        [--with-examples SWEEP.json] [--after ENCODER SWEEP.json]
 
 ``sample`` draws fixed random samples (seed 0) for the second training stage: 3,000 help-center
 training questions (``runs/hc-data/train.jsonl``, Banking77 train less its held-out dev tenth)
@@ -20,7 +21,10 @@ in ``RUN_DIR/mix/ce/sentsim_config.json``: the weight whose *smallest* gain over
 stages is largest (ties: the smaller weight), because a re-ranker must not make any first stage
 worse. Sweeps named after ``--also`` are printed beside them but do not choose: a first stage that
 already uses labelled example queries (the help center's) is nearly saturated and gets its own
-weight from its own dev data.
+weight from its own dev data: ``--with-examples`` stores the weight with the largest nDCG@10 gain
+on that sweep as ``rerank_weight_with_examples``, and ``--after ENCODER`` stores the same for a
+first stage of that bi-encoder under ``rerank_weight_by_encoder`` (keyed by the hash of its
+weights; 0 when no weight gains, which the pipeline reads as "do not run the judge there").
 """
 
 from __future__ import annotations
@@ -99,6 +103,42 @@ def weight(run: Path, sweeps: list[Path], also: list[Path]) -> None:
     print(f"rerank_weight = {best[2:]}")
 
 
+def _own_weight(sweep: Path) -> tuple[float, str]:
+    """The weight with the largest nDCG@10 gain over the sweep's own first stage (ties: smaller),
+    and a line saying where it was chosen."""
+    table = json.loads(sweep.read_text(encoding="utf-8").splitlines()[-1])["sweep"]
+    base = table["first stage"]["ndcg@10"]
+    weights = [k for k in table if k.startswith("w=")]
+    best = max(weights, key=lambda w: (table[w]["ndcg@10"] - base, -float(w[2:])))
+    gains = ", ".join(f"{w[2:]} {table[w]['ndcg@10'] - base:+.2f}" for w in weights)
+    return float(best[2:]), f"{sweep.stem}: nDCG@10 gain over its first stage by weight: {gains}"
+
+
+def own_weights(run: Path, with_examples: Path | None, after: tuple[str, Path] | None) -> None:
+    """Store the weights chosen on the dev data of one first stage each (see the module doc)."""
+    config_path = run / "mix" / "ce" / "sentsim_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if with_examples is not None:
+        value, how = _own_weight(with_examples)
+        config["rerank_weight_with_examples"] = value
+        config["rerank_weight_with_examples_selected_on"] = how
+        print(f"rerank_weight_with_examples = {value} ({how})")
+    if after is not None:
+        from sentsim.bi_encoder import BiEncoder
+        from sentsim.search import encoder_identity
+
+        identity = encoder_identity(BiEncoder.load(after[0], device="cpu"))
+        value, how = _own_weight(after[1])
+        by_encoder = config.setdefault("rerank_weight_by_encoder", {})
+        by_encoder[identity.weights_hash] = {
+            "encoder": identity.name,
+            "weight": value,
+            "selected_on": how + ("; 0: the judge is not run after it" if value == 0 else ""),
+        }
+        print(f"rerank weight after {identity.name} ({identity.weights_hash}) = {value} ({how})")
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str]) -> None:
     """Dispatch on ``argv[0]``."""
     if len(argv) >= 2 and argv[0] == "sample":
@@ -107,8 +147,19 @@ def main(argv: list[str]) -> None:
         dev(Path(argv[1]))
     elif len(argv) >= 3 and argv[0] == "weight":
         files = argv[2:]
+        with_examples = after = None
+        if "--after" in files:
+            at = files.index("--after")
+            after = (files[at + 1], Path(files[at + 2]))
+            files = files[:at] + files[at + 3 :]
+        if "--with-examples" in files:
+            at = files.index("--with-examples")
+            with_examples = Path(files[at + 1])
+            files = files[:at] + files[at + 2 :]
         cut = files.index("--also") if "--also" in files else len(files)
-        weight(Path(argv[1]), [Path(p) for p in files[:cut]], [Path(p) for p in files[cut + 1 :]])
+        run = Path(argv[1])
+        weight(run, [Path(p) for p in files[:cut]], [Path(p) for p in files[cut + 1 :]])
+        own_weights(run, with_examples, after)
     else:
         sys.exit(__doc__)
 

@@ -67,7 +67,9 @@ done
 # 5. The fusion weight (final = w·minmax(judge) + (1 − w)·minmax(first stage)), on dev data only:
 #    SciFact select claims (BM25, hybrid), WikiQA dev (BM25, dense), 300 help-center dev
 #    questions (dense minilm; dense bi-helpcenter + example questions). Candidates are scored
-#    once per first stage; every weight is read from the same scores.
+#    once per first stage; every weight is read from the same scores. First stages with example
+#    questions, and dense bi-helpcenter alone, get their own weights from their own sweeps
+#    (rerank_weight_with_examples; rerank_weight_by_encoder, 0 there: the judge is not run).
 WEIGHTS=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
 for ret in bm25 hybrid; do
   [ -f "$M/scifact-select-$ret.json" ] || $S eval retrieval --data "$DATA/scifact" --split train \
@@ -85,6 +87,11 @@ done
 [ -f "$M/helpcenter-dev-examples.json" ] || $S eval helpcenter --split dev --sample 300 \
   --model bi-helpcenter --examples --example-weight 0.2 --rerank "$M/ce" --k-retrieve 20 \
   --sweep "$WEIGHTS" --json | tail -n 1 > "$M/helpcenter-dev-examples.json"
+[ -f "$M/helpcenter-dev-dense-bi-helpcenter.json" ] || $S eval helpcenter --split dev \
+  --sample 300 --retriever dense --model bi-helpcenter --rerank "$M/ce" --k-retrieve 20 \
+  --sweep "$WEIGHTS" --json | tail -n 1 > "$M/helpcenter-dev-dense-bi-helpcenter.json"
 $PY scripts/rerank_mix.py weight "$R" "$M"/scifact-select-*.json "$M"/wikiqa-dev-*.json \
-  "$M/helpcenter-dev-dense.json" --also "$M/helpcenter-dev-examples.json"
+  "$M/helpcenter-dev-dense.json" --also "$M/helpcenter-dev-examples.json" \
+  --with-examples "$M/helpcenter-dev-examples.json" \
+  --after bi-helpcenter "$M/helpcenter-dev-dense-bi-helpcenter.json"
 $PY scripts/ship_model.py "$M/ce" ce-rerank

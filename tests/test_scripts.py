@@ -62,3 +62,35 @@ def test_outdated_keeps_newer_and_unfinished_steps(tmp_path: Path) -> None:
     for out, base in (("new", "base"), ("cut", "base"), ("new", "unfinished-base")):
         assert _steps(tmp_path, f"outdated {out} {base}").returncode == 0
         assert (tmp_path / out).exists(), (out, base)
+
+
+def test_rerank_mix_stores_each_first_stages_own_weight(tmp_path: Path, tiny_st_dir: Path) -> None:
+    """scripts/rerank_mix.py chooses the plain weight over the chosen sweeps, and each first
+    stage's own weight from its own sweep: the best nDCG@10 gain, 0 when every weight loses."""
+    import json
+    import sys
+
+    def sweep(name: str, gains: dict[str, float]) -> Path:
+        table = {"first stage": {"ndcg@10": 50.0}}
+        table |= {f"w={w}": {"ndcg@10": 50.0 + g} for w, g in gains.items()}
+        path = tmp_path / f"{name}.json"
+        path.write_text("log line\n" + json.dumps({"sweep": table}) + "\n")
+        return path
+
+    config = tmp_path / "run" / "mix" / "ce" / "sentsim_config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{"max_length": 256}')
+    a = sweep("a", {"0": 0.0, "0.2": 1.0, "0.4": 2.0, "1": -3.0})
+    b = sweep("b", {"0": 0.0, "0.2": 3.0, "0.4": 0.5, "1": 1.0})
+    examples = sweep("examples", {"0": 0.0, "0.2": 0.4, "0.4": -1.0, "1": -9.0})
+    tuned = sweep("tuned", {"0": 0.0, "0.2": -0.1, "0.4": -2.0, "1": -9.0})
+    script = Path(__file__).parent.parent / "scripts" / "rerank_mix.py"
+    argv = [sys.executable, str(script), "weight", str(tmp_path / "run"), str(a), str(b)]
+    argv += ["--with-examples", str(examples), "--after", str(tiny_st_dir), str(tuned)]
+    subprocess.run(argv, check=True, capture_output=True, text=True)
+    stored = json.loads(config.read_text())
+    assert stored["rerank_weight"] == 0.2  # min gain: 0.2 → +1.0, 0.4 → +0.5
+    assert stored["rerank_weight_with_examples"] == 0.2
+    (entry,) = stored["rerank_weight_by_encoder"].values()
+    assert entry["weight"] == 0.0 and "not run" in entry["selected_on"]
+    assert stored["max_length"] == 256

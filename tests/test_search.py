@@ -14,7 +14,7 @@ import pytest
 from sentsim.bi_encoder import BiEncoder
 from sentsim.corpus import read_corpus, split_passages
 from sentsim.cross_encoder import CrossEncoder
-from sentsim.errors import DataError
+from sentsim.errors import DataError, ModelLoadError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.search import (
     ExampleQueries,
@@ -577,6 +577,40 @@ def test_judge_weight_follows_the_first_stage(
         assert weight(judge, True) == 0.1 and weight(judge, False) == 0.4
         assert weight(plain_judge, True) == 0.4
         assert weight(judge, True, rerank_weight=0.7) == 0.7
+
+
+def test_a_judge_with_weight_0_after_this_encoder_is_not_run(
+    index: Index, encoder: BiEncoder, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """A judge can store a weight per first-stage bi-encoder (by its weights' hash); 0 means dev
+    found it only hurts there, so the pipeline does not run it, and says why; an explicit weight
+    still runs it, and another encoder gets the plain weight."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    config = judge_dir / "sentsim_config.json"
+    stored = json.loads(config.read_text()) if config.exists() else {}
+    ours = index.encoder.weights_hash
+    by_encoder = {ours: {"encoder": "tiny", "weight": 0.0}, "0123abcd": {"weight": 0.3}}
+    config.write_text(json.dumps({**stored, "rerank_weight": 0.4,
+                                  "rerank_weight_by_encoder": by_encoder}))  # fmt: skip
+    judge = CrossEncoder.load(judge_dir, device="cpu")
+    assert judge.weight_after(examples=False, encoder_hash=ours) == 0.0
+    assert judge.weight_after(examples=False, encoder_hash="0123abcd") == 0.3
+    assert judge.weight_after(examples=False, encoder_hash="ffff") == 0.4
+    idle = SearchPipeline(index, encoder, judge, retriever="dense")
+    assert idle.rerank_weight == 0.0
+    assert idle.judge_idle is not None and "stored weight after" in idle.judge_idle
+    response = idle.search("card declined", top_k=3)
+    assert all(r.rerank_score is None for r in response.results)
+    assert "rerank" not in response.timings
+    plain = SearchPipeline(index, encoder, retriever="dense").search("card declined", top_k=3)
+    assert [r.doc_id for r in response.results] == [r.doc_id for r in plain.results]
+    forced = SearchPipeline(index, encoder, judge, retriever="dense", rerank_weight=0.0)
+    assert forced.judge_idle is None
+    assert all(r.rerank_score is not None for r in forced.search("card declined").results)
+    config.write_text(json.dumps({**stored, "rerank_weight_by_encoder": {ours: 0.5}}))
+    with pytest.raises(ModelLoadError, match="'rerank_weight_by_encoder' must map"):
+        CrossEncoder.load(judge_dir, device="cpu")
 
 
 def test_example_naming_a_deleted_document_is_ignored(encoder: BiEncoder, tmp_path: Path) -> None:

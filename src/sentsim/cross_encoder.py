@@ -62,9 +62,12 @@ class CrossEncoder:
         # Weight of this judge against the first stage when it re-ranks (chosen on dev and
         # stored in sentsim_config.json as "rerank_weight"; 1.0 = the judge alone), and, where
         # dev chose one, its weight after a first stage that also matches example queries
-        # ("rerank_weight_with_examples"): such a first stage is far stronger, so it needs less.
+        # ("rerank_weight_with_examples"): such a first stage is far stronger, so it needs less;
+        # and its weight after particular bi-encoders, by the hash of their weights
+        # ("rerank_weight_by_encoder"), e.g. 0 after one fine-tuned on the judge's own domain.
         self.rerank_weight = 1.0
         self.rerank_weight_with_examples: float | None = None
+        self.rerank_weight_by_encoder: dict[str, float] = {}
 
     @classmethod
     def load(
@@ -111,12 +114,28 @@ class CrossEncoder:
         with_examples = config.get("rerank_weight_with_examples")
         if with_examples is not None:
             judge.rerank_weight_with_examples = float(str(with_examples))
+        by_encoder: Any = config.get("rerank_weight_by_encoder") or {}
+        try:
+            judge.rerank_weight_by_encoder = {
+                str(key): float(entry["weight"]) for key, entry in by_encoder.items()
+            }
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ModelLoadError(
+                f"{path / 'sentsim_config.json'}: 'rerank_weight_by_encoder' must map bi-encoder "
+                'weight hashes to {"weight": W, ...}'
+            ) from None
         return judge
 
-    def weight_after(self, *, examples: bool) -> float:
-        """The stored weight of this judge after a first stage with or without example queries."""
+    def weight_after(self, *, examples: bool, encoder_hash: str | None = None) -> float:
+        """The stored weight of this judge after a first stage.
+
+        In this order: the weight after a first stage with example queries, the weight after the
+        bi-encoder whose weights hash to ``encoder_hash``, the plain weight.
+        """
         if examples and self.rerank_weight_with_examples is not None:
             return self.rerank_weight_with_examples
+        if encoder_hash is not None and encoder_hash in self.rerank_weight_by_encoder:
+            return self.rerank_weight_by_encoder[encoder_hash]
         return self.rerank_weight
 
     @property

@@ -118,7 +118,10 @@ def run_demo() -> int:
         )
         first = "bi-encoder + examples" if examples is not None else f"bi-encoder {name}"
         label = f"{first} top {RERANK_DEPTH} + judge {RERANKER} (w={judged.rerank_weight:g})"
-        pipelines[label] = (judged, True)
+        if judged.judge_idle is None:
+            pipelines[label] = (judged, True)
+        else:
+            print(f"({judged.judge_idle})")
     else:
         print(f"(no cross-encoder named {RERANKER} is shipped yet: showing first stages only)")
     for query in QUERIES:

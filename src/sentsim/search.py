@@ -248,12 +248,22 @@ class SearchPipeline:
                 )
         if not 0.0 <= example_weight <= 1.0:
             raise ValueError(f"example_weight must be in 0..1, got {example_weight}")
+        # A judge whose stored weight after this first stage is 0 (dev found it only hurts
+        # there) is not run at all; an explicit weight 0 still runs it, to show its scores.
+        self.judge_idle: str | None = None
         if rerank_weight is None:
             rerank_weight = (
-                reranker.weight_after(examples=examples is not None)
+                reranker.weight_after(
+                    examples=examples is not None, encoder_hash=index.encoder.weights_hash
+                )
                 if reranker is not None
                 else 1.0
             )
+            if reranker is not None and rerank_weight == 0.0:
+                self.judge_idle = (
+                    f"{reranker.name} not run: its stored weight after {index.encoder.name} is 0 "
+                    "(it only lowered that first stage on dev); give a weight to run it anyway"
+                )
         if not 0.0 <= rerank_weight <= 1.0:
             raise ValueError(f"rerank_weight must be in 0..1, got {rerank_weight}")
         if hybrid not in ("rrf", "minmax"):
@@ -362,7 +372,7 @@ class SearchPipeline:
         for query, cands, examples in zip(queries, candidates, matched, strict=True):
             t0 = time.perf_counter()
             ids = [d for d, _ in cands]
-            use_ce = rerank and self.reranker is not None
+            use_ce = rerank and self.reranker is not None and self.judge_idle is None
             ce = self.rerank_scores(query, ids) if use_ce else None
             if ce is not None:
                 final = rerank_fuse([c[1] for c in cands], ce, self.rerank_weight)

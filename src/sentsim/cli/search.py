@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -190,6 +191,8 @@ def _search(args: argparse.Namespace) -> int:
             example_weight=args.example_weight,
         )
         response = pipeline.search(args.query, top_k=args.top_k)
+    if pipeline.judge_idle is not None:
+        print(f"({pipeline.judge_idle})", file=sys.stderr)
     for r in response.results:
         ce = f"  judge {r.rerank_score:.3f}" if r.rerank_score is not None else ""
         print(
