@@ -409,6 +409,15 @@ def test_keyboard_interrupt_exits_130(
     assert capsys.readouterr().err.strip() == "sentsim: interrupted"
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from sentsim import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sentsim {__version__}"
+
+
 def test_argument_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["similarity", "only-one-text"])

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sentsim",
         description="Sentence similarity offline: encode, compare, evaluate, train, search.",
     )
+    from sentsim import __version__
+
+    parser.add_argument("--version", action="version", version=f"sentsim {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _MODULES:
         try:
