@@ -96,8 +96,10 @@ def test_encode_jsonl(
     records = [{"text": "a dog", "id": 1}, {"text": "Café 🙂"}]
     src = tmp_path / "texts.jsonl"
     src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n")
-    out = tmp_path / "v.npy"
+    out = tmp_path / "vectors.bin"  # any name: the file is written where --out says
     assert main(["encode", str(src), "--out", str(out), "--model", str(tiny_st_dir)]) == 0
+    assert f"wrote {out}:" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.jsonl", "vectors.bin"]
     expected = BiEncoder.load(tiny_st_dir).encode(["a dog", "Café 🙂"])
     np.testing.assert_allclose(np.load(out), expected, atol=1e-6)
 

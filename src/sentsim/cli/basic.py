@@ -58,7 +58,10 @@ def _encode(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     vectors = model.encode(texts, batch_size=args.batch_size, show_progress=progress(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, vectors)
+    partial = args.out.with_name(args.out.name + ".partial")
+    with partial.open("wb") as handle:  # exactly at --out (np.save(path) would add ".npy")
+        np.save(handle, vectors)
+    partial.replace(args.out)
     took = time.perf_counter() - start
     print(f"wrote {args.out}: {vectors.shape[0]} × {vectors.shape[1]} float32 in {took:.1f}s")
     return 0
