@@ -171,6 +171,27 @@ def test_index_add_needs_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert not (tmp_path / "typo").exists()
 
 
+def test_search_and_add_default_to_the_indexs_own_encoder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """Without --model, search and add load the encoder the index records, not minilm; an
+    encoder that cannot be found from here is named, with what to pass."""
+    idx = str(tmp_path / "idx")
+    first = dict(list(DOCS.items())[:3])
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", first)), "--index", idx,
+                 "--model", str(tiny_st_dir), "--no-progress"]) == 0  # fmt: skip
+    rest = _corpus(tmp_path / "b.jsonl", {"d4": DOCS["d4"]})
+    assert main(["index", "add", str(rest), "--index", idx, "--no-progress"]) == 0
+    assert set(_search(capsys, "card", "--index", idx, "--retriever", "dense")) == set(DOCS)
+    manifest = tmp_path / "idx" / "manifest.json"
+    stored = json.loads(manifest.read_text())
+    stored["encoder"]["name"] = "gone/model-dir"
+    manifest.write_text(json.dumps(stored))
+    assert main(["search", "card", "--index", idx, "--no-rerank"]) == 1
+    err = capsys.readouterr().err
+    assert "built with the encoder 'gone/model-dir'" in err and "pass --model" in err
+
+
 def test_index_and_search_commands_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:

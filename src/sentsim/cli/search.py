@@ -8,8 +8,12 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sentsim.cli._common import print_json, progress
+
+if TYPE_CHECKING:
+    from sentsim.bi_encoder import BiEncoder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="JSONL/CSV with id, title, text; BEIR corpus.jsonl; or a folder",
         )
         p.add_argument("--index", type=Path, required=True, help="index folder")
-        p.add_argument("--model", default="minilm", help="bi-encoder that makes the vectors")
+        p.add_argument(
+            "--model",
+            help="bi-encoder that makes the vectors (build: default minilm; add: the index's own)",
+        )
         p.add_argument("--upsert", action="store_true", help="replace documents with the same id")
         p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
         p.add_argument("--no-progress", action="store_true")
@@ -44,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("search", help="retrieve and re-rank")
     p.add_argument("query")
     p.add_argument("--index", type=Path, required=True)
-    p.add_argument("--model", default="minilm", help="the bi-encoder the index was built with")
+    p.add_argument(
+        "--model", help="the bi-encoder the index was built with (default: the one it records)"
+    )
     p.add_argument(
         "--retriever", help="dense, bm25 or hybrid (default: hybrid; dense with --examples)"
     )
@@ -76,6 +85,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_search)
 
 
+def _encoder(args: argparse.Namespace) -> BiEncoder:
+    """``--model``; without it, the encoder the index records (``minilm`` for a new index)."""
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.errors import ModelLoadError
+    from sentsim.index_store import read_manifest
+
+    if args.model is not None:
+        return BiEncoder.load(args.model)
+    if not (args.index / "manifest.json").exists():
+        return BiEncoder.load("minilm")
+    name = read_manifest(args.index)["encoder"]["name"]
+    try:
+        return BiEncoder.load(name)
+    except ModelLoadError:
+        raise ModelLoadError(
+            f"{args.index} was built with the encoder {name!r}, which is neither a built-in name "
+            "nor a folder from here; pass --model with that encoder's folder"
+        ) from None
+
+
 def _build(args: argparse.Namespace) -> int:
     from sentsim.errors import IndexExistsError
 
@@ -89,7 +118,6 @@ def _build(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     import time
 
-    from sentsim.bi_encoder import BiEncoder
     from sentsim.corpus import read_corpus
     from sentsim.errors import DataError
     from sentsim.search import build_index
@@ -112,7 +140,7 @@ def _add(args: argparse.Namespace) -> int:
                 )
             seen.add(d.id)
     start = time.perf_counter()
-    encoder = BiEncoder.load(args.model)
+    encoder = _encoder(args)
     show = progress(args)
     with build_index(
         docs, args.index, encoder, upsert=args.upsert, ann=args.ann, show_progress=show
@@ -151,7 +179,6 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from sentsim.bi_encoder import BiEncoder
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.index import Index
     from sentsim.search import ExampleQueries, SearchPipeline, encoder_identity
@@ -171,7 +198,7 @@ def _search(args: argparse.Namespace) -> int:
             "no re-ranker named ce-rerank is shipped yet; pass --no-rerank for the first stage "
             "alone, or --reranker DIR for a cross-encoder of your own"
         )
-    encoder = BiEncoder.load(args.model)
+    encoder = _encoder(args)
     reranker = None if args.no_rerank else CrossEncoder.load(args.reranker)
     identity = encoder_identity(encoder)
     with contextlib.ExitStack() as stack:
