@@ -296,6 +296,16 @@ def test_load_beir(tmp_path: Path) -> None:
         ),
         (
             "corpus.jsonl",
+            '{"_id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}\n{"_id": "d1", "text": "c"}\n',
+            r"corpus\.jsonl, line 3: _id 'd1' already on line 1; ids must be unique",
+        ),
+        (
+            "queries.jsonl",
+            '{"_id": "q1", "text": "a"}\n\n{"_id": "q1", "text": "b"}\n',
+            r"queries\.jsonl, line 3: _id 'q1' already on line 1",
+        ),
+        (
+            "corpus.jsonl",
             '{"_id": "d1", "text": "a"}\n\n{"_id": "d3"}\n',
             r"line 3: missing .*'text'",
         ),

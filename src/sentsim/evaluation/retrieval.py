@@ -34,10 +34,16 @@ def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     if not path.is_file():
         raise DataError(f"BEIR file missing: {path.resolve()}")
     rows = []
+    first_line: dict[str, int] = {}
     for n, row in read_objects(path):
         missing = [k for k in required if not isinstance(row.get(k), str)]
         if missing:
             raise DataError(f"{path}, line {n}: missing string field(s) {missing}")
+        if (seen := first_line.setdefault(row["_id"], n)) != n:
+            raise DataError(
+                f"{path}, line {n}: _id {row['_id']!r} already on line {seen}; ids must be unique "
+                "(one of the two would be silently dropped)"
+            )
         rows.append(row)
     return rows
 
