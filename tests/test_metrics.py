@@ -123,6 +123,9 @@ def test_evaluate_pairs_oracle_and_dev_threshold(tmp_path: Path) -> None:
     assert chosen["threshold"] == pytest.approx(0.875)
     assert (chosen["accuracy"], chosen["precision"], chosen["recall"]) == (80.0, 100.0, 50.0)
     assert chosen["f1"] == pytest.approx(66.67)
+    itself = evaluate_pairs(data, TableScorer(table), dev=read_pairs(tmp_path / "test.csv"))
+    assert itself["threshold_from"] == "oracle (--dev is the evaluated file)"
+    assert itself["threshold"] == oracle["threshold"]
 
 
 def test_evaluate_pairs_needs_binary_labels(tmp_path: Path) -> None:
