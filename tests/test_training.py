@@ -728,3 +728,22 @@ def test_fit_without_batches_errors(tiny_bert_dir: Path, tmp_path: Path) -> None
     task = RetrievalTask(BiEncoder.load(tiny_bert_dir, device="cpu"), [])
     with pytest.raises(SentsimError, match="no training batches"):
         fit(task, tmp_path / "out", SETTINGS, **QUIET)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"epochs": 0}, r"epochs \(--epochs\) must be at least 1, got 0"),
+        ({"batch_size": 0}, r"batch_size \(--batch-size\) must be at least 1"),
+        ({"lr": -1.0}, r"lr \(--lr\) must be above 0, got -1.0"),
+        ({"warmup_ratio": 1.0}, r"warmup_ratio \(--warmup\) must be in \[0, 1\)"),
+        ({"max_grad_norm": 0.0}, r"^max_grad_norm must be above 0"),
+        ({"checkpoint_every": 0}, r"checkpoint_every \(--checkpoint-every\) must be at least 1"),
+    ],
+)
+def test_settings_refuse_numbers_that_cannot_train(change: dict[str, float], message: str) -> None:
+    """Caught when the settings are made, before any data or model is read (before: epochs 0
+    "finished" with best epoch -1, lr -1 was a traceback from the optimizer, batch size 0 a
+    range() error)."""
+    with pytest.raises(ValueError, match=message):
+        TrainSettings(**change)  # type: ignore[arg-type]

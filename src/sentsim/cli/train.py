@@ -256,6 +256,7 @@ def _finish(args: argparse.Namespace, task, report, title: str) -> int:
 
 
 def _train_cross(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.training import fit
     from sentsim.training.cross import CrossEncoderTask
@@ -278,13 +279,12 @@ def _train_cross(args: argparse.Namespace) -> int:
         max_length=args.max_length,
     )
     task = CrossEncoderTask(model, train, dev)
-    report = fit(
-        task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
-    )
+    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
     return _finish(args, task, report, f"Cross-encoder {args.out.name}")
 
 
 def _train_bi(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.bi_encoder import BiEncoder
     from sentsim.training import fit
     from sentsim.training.bi import LOSSES, BiEncoderTask, CorpusSoftmaxTask, RetrievalTask
@@ -316,13 +316,12 @@ def _train_bi(args: argparse.Namespace) -> int:
                 f"dev file {pairs_dev.path} has no scores; {args.loss} selects on them"
             )
         task = BiEncoderTask(BiEncoder.load(args.base), train, pairs_dev, loss=args.loss)
-    report = fit(
-        task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
-    )
+    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
     return _finish(args, task, report, f"Bi-encoder {args.out.name}")
 
 
 def _train_distill(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.bi_encoder import BiEncoder
     from sentsim.errors import DataError
     from sentsim.training import fit
@@ -387,7 +386,5 @@ def _train_distill(args: argparse.Namespace) -> int:
         teacher_dev=teacher_dev,
         objective=args.objective,
     )
-    report = fit(
-        task, args.out, _settings(args), resume=args.resume, show_progress=not args.no_progress
-    )
+    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
     return _finish(args, task, report, f"Bi-encoder {args.out.name} (distilled)")

@@ -66,8 +66,8 @@ def check_inputs(config: AugSbertConfig) -> RunInputs:
     strategies = tuple(dict.fromkeys(Sampling.parse(s) for s in config.strategies))
     if not strategies:
         raise ValueError("no sampling strategy given; choose from: random, bm25, knn, bm25+knn")
-    counts = {"--cap": config.cap, "--top-k": config.top_k, "--epochs": config.settings.epochs}
-    counts |= {"--batch-size": config.settings.batch_size, "label batch": config.label_batch_size}
+    # epochs and batch size: TrainSettings refuses them when it is made
+    counts = {"--cap": config.cap, "--top-k": config.top_k, "label batch": config.label_batch_size}
     for name, value in counts.items():
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")

@@ -38,6 +38,21 @@ class TrainSettings:
     seed: int = 42
     checkpoint_every: int = 200
 
+    def __post_init__(self) -> None:
+        rules = (
+            ("epochs", "--epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", "--batch-size", self.batch_size >= 1, "at least 1"),
+            ("lr", "--lr", self.lr > 0, "above 0"),
+            ("warmup_ratio", "--warmup", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
+            ("weight_decay", "", self.weight_decay >= 0, "at least 0"),
+            ("max_grad_norm", "", self.max_grad_norm > 0, "above 0"),
+            ("checkpoint_every", "--checkpoint-every", self.checkpoint_every >= 1, "at least 1"),
+        )
+        for name, flag, ok, rule in rules:
+            if not ok:
+                named = f"{name} ({flag})" if flag else name
+                raise ValueError(f"{named} must be {rule}, got {getattr(self, name)}")
+
 
 class Task(Protocol):
     """What the loop needs from a kind of model and its data."""
