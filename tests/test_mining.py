@@ -112,3 +112,17 @@ def test_no_candidate_source_is_refused() -> None:
         mine_negatives([Triple("a", "b")], None, settings=MiningSettings(use_dense=False))
     with pytest.raises(ValueError, match="needs a bi-encoder"):
         mine_negatives([Triple("a", "b")], None, settings=MiningSettings())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"negatives": 0}, r"--negatives must be at least 1, got 0"),
+        ({"rank_window": (30, 3)}, r"--rank-window 30 3: ranks count from 1 .* LOW ≤ HIGH"),
+        ({"rank_window": (0, 5)}, r"--rank-window 0 5: ranks count from 1"),
+    ],
+)
+def test_mining_settings_refuse_an_empty_window(change: dict[str, object], message: str) -> None:
+    """A reversed or zero-based window, or no negatives, mined nothing and said only "0 mined"."""
+    with pytest.raises(ValueError, match=message):
+        MiningSettings(**change)  # type: ignore[arg-type]

@@ -31,6 +31,16 @@ class MiningSettings:
     use_dense: bool = True
     max_judge_score: float = 0.5
 
+    def __post_init__(self) -> None:
+        lo, hi = self.rank_window
+        if self.negatives < 1:
+            raise ValueError(f"--negatives must be at least 1, got {self.negatives}")
+        if not 1 <= lo <= hi:
+            raise ValueError(
+                f"--rank-window {lo} {hi}: ranks count from 1 and the window is LOW HIGH with "
+                "LOW ≤ HIGH (e.g. 3 30)"
+            )
+
 
 def _bm25_ranks(anchors: Sequence[str], pool: Sequence[str], depth: int) -> list[list[int]]:
     import bm25s
