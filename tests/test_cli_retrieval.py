@@ -293,6 +293,8 @@ def test_helpcenter_eval_takes_labelled_questions_of_your_own(
     assert out["queries"] == 3
     hits = [row["accuracy@1"] for row in json.loads(per_query.read_text()).values()]
     assert hits == [1.0, 1.0, 0.0]  # a question that is its article's title is found first
+    assert main([*args, "--model", str(tiny_st_dir), "--sample", "0"]) == 1
+    assert "--sample must be at least 1 question, got 0" in capsys.readouterr().err
 
     rows = tmp_path / "questions.jsonl"
     rows.write_text(

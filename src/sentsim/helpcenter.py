@@ -171,6 +171,8 @@ def write_beir(
     """
     import numpy as np
 
+    if sample is not None and sample < 1:
+        raise ValueError(f"--sample must be at least 1 question, got {sample}")
     if questions is None:
         mapping = intent_articles()
         split_rows = train_dev_split()[1] if split == "dev" else banking77_questions(split)

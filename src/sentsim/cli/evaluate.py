@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument(
                 "--split",
                 default="test",
+                choices=("test", "train", "dev"),
                 help="test, train, or dev (the held-out tenth of train that selects models)",
             )
             p.add_argument("--sample", type=int, help="a fixed random sample of N questions")
