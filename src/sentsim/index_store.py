@@ -37,6 +37,12 @@ LOCK_FILE = "writer.lock"
 CACHE_DIR = "cache"
 REBUILD = "rebuild the index with `sentsim index build`"
 
+
+def index_exists(folder: Path) -> bool:
+    """Whether ``folder`` holds an index (its manifest; whether it is intact is checked on open)."""
+    return (folder / MANIFEST).exists()
+
+
 _OWNER = "passages_owner"  # covering index for the owner lookup of search candidates
 _OWNER_INDEX = f"{_OWNER} ON passages(key, doc_id, ordinal)"
 _SCHEMA = f"""

@@ -33,6 +33,7 @@ from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import DataError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
+from sentsim.index_store import index_exists
 from sentsim.models import weights_hash
 
 RRF_K = 60
@@ -429,7 +430,7 @@ def build_index(
 
     identity = encoder_identity(encoder)
     folder = Path(path)
-    exists = (folder / "manifest.json").exists()
+    exists = index_exists(folder)
     index = Index.open(folder, identity) if exists else Index.create(folder, identity, ann=ann)
     if exists and not upsert and (clash := index.existing([d.id for d in docs])):
         index.close()
@@ -467,7 +468,7 @@ def cached_index(
     import shutil
 
     identity = encoder_identity(encoder)
-    if (path / "manifest.json").exists():
+    if index_exists(path):
         index = Index.open(path, identity, readonly=True)
         if len(index) == len(docs):
             return index, False

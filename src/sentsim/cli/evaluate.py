@@ -241,6 +241,7 @@ def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | Non
     from sentsim.corpus import read_corpus
     from sentsim.evaluation.retrieval_eval import documents_index
     from sentsim.index import Index
+    from sentsim.index_store import index_exists
     from sentsim.search import encoder_identity
 
     if not args.examples:
@@ -249,7 +250,7 @@ def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | Non
         from sentsim.helpcenter import example_index
 
         return example_index(encoder, show_progress=progress(args))
-    if (args.examples / "manifest.json").exists():
+    if index_exists(args.examples):
         return Index.open(args.examples, encoder_identity(encoder), readonly=True)
     return documents_index(read_corpus(args.examples), encoder, show_progress=progress(args))
 

@@ -89,11 +89,11 @@ def _encoder(args: argparse.Namespace) -> BiEncoder:
     """``--model``; without it, the encoder the index records (``minilm`` for a new index)."""
     from sentsim.bi_encoder import BiEncoder
     from sentsim.errors import ModelLoadError
-    from sentsim.index_store import read_manifest
+    from sentsim.index_store import index_exists, read_manifest
 
     if args.model is not None:
         return BiEncoder.load(args.model)
-    if not (args.index / "manifest.json").exists():
+    if not index_exists(args.index):
         return BiEncoder.load("minilm")
     name = read_manifest(args.index)["encoder"]["name"]
     try:
@@ -107,8 +107,9 @@ def _encoder(args: argparse.Namespace) -> BiEncoder:
 
 def _build(args: argparse.Namespace) -> int:
     from sentsim.errors import IndexExistsError
+    from sentsim.index_store import index_exists
 
-    if (args.index / "manifest.json").exists():
+    if index_exists(args.index):
         raise IndexExistsError(
             f"{args.index} already holds an index; use `sentsim index add` or choose a new folder"
         )
@@ -120,9 +121,10 @@ def _add(args: argparse.Namespace) -> int:
 
     from sentsim.corpus import read_corpus
     from sentsim.errors import DataError
+    from sentsim.index_store import index_exists
     from sentsim.search import build_index
 
-    if args.verb == "add" and not (args.index / "manifest.json").exists():
+    if args.verb == "add" and not index_exists(args.index):
         raise DataError(
             f"{args.index} holds no index to add to; make one with "
             f"`sentsim index build CORPUS --index {args.index}`"
