@@ -105,11 +105,11 @@ class CrossEncoder:
                 path, local_files_only=True, dtype=torch.float32, **kwargs
             )
         model.to(device or default_device()).eval()
-        stored = _read_sentsim_config(path).get("max_length")
+        config = _read_sentsim_config(path)
+        stored = config.get("max_length")
         limit = int(getattr(model.config, "max_position_embeddings", 512))
         length = max_length or (int(str(stored)) if stored else min(256, limit))
         judge = cls(model, tokenizer, max_length=length, name=str(name_or_dir), source=path)
-        config = _read_sentsim_config(path)
         judge.rerank_weight = float(str(config.get("rerank_weight", 1.0)))
         with_examples = config.get("rerank_weight_with_examples")
         if with_examples is not None:

@@ -256,9 +256,8 @@ def teacher_targets(
         own = align_to.encode(sentences, batch_size=batch_size, show_progress=show_progress)
         rotation = procrustes_rotation(vectors, own)
         projection = rotation if projection is None else projection @ rotation
-        vectors = project(
-            vectors, rotation
-        )  # a rotation of unit rows: the same as raw · projection
+        # a rotation of unit rows: the same as raw · projection
+        vectors = project(vectors, rotation)
         agreement = round(float(np.mean(np.sum(vectors * own, axis=1))), 4)
         log(f"mean cosine between the student and its rotated targets before training: {agreement}")
     info = TargetInfo(
