@@ -73,51 +73,53 @@ def dev(run: Path) -> None:
     print(f"{out}: {sum(p.count(chr(10)) for p in parts)} pairs")
 
 
-def weight(run: Path, sweeps: list[Path], also: list[Path]) -> None:
-    """Choose and store the fusion weight from the dev sweeps."""
-    tables = {
-        p.stem: json.loads(p.read_text(encoding="utf-8").splitlines()[-1])["sweep"]
-        for p in [*sweeps, *also]
-    }
+def _gains(sweep: Path) -> dict[str, float]:
+    """nDCG@10 gain over the first stage per weight ("w=0.4": +3.1), from a ``--sweep --json``
+    output (its last line)."""
+    table = json.loads(sweep.read_text(encoding="utf-8").splitlines()[-1])["sweep"]
+    base = table["first stage"]["ndcg@10"]
+    return {w: row["ndcg@10"] - base for w, row in table.items() if w.startswith("w=")}
+
+
+def _best(gains: dict[str, dict[str, float]]) -> str:
+    """The weight whose smallest gain over these sweeps is largest (ties: the smaller weight)."""
+    weights = list(next(iter(gains.values())))
+    return max(weights, key=lambda w: (min(g[w] for g in gains.values()), -float(w[2:])))
+
+
+def weight(config: dict[str, object], sweeps: list[Path], also: list[Path]) -> None:
+    """Choose the fusion weight from the dev sweeps and set it in ``config``."""
+    gains = {p.stem: _gains(p) for p in [*sweeps, *also]}
     choosing = [p.stem for p in sweeps]
-    weights = [k for k in tables[choosing[0]] if k.startswith("w=")]
-    gains = {
-        w: {name: t[w]["ndcg@10"] - t["first stage"]["ndcg@10"] for name, t in tables.items()}
-        for w in weights
-    }
     print("dev nDCG@10 gain over the first stage, per weight (* = not used to choose):")
-    names = [n if n in choosing else n + "*" for n in tables]
+    names = [n if n in choosing else n + "*" for n in gains]
     print("w     " + "  ".join(f"{n:>24}" for n in names) + "    min")
-    for w, row in gains.items():
-        low = min(row[n] for n in choosing)
-        print(f"{w[2:]:<5} " + "  ".join(f"{g:>+24.2f}" for g in row.values()) + f"  {low:+.2f}")
-    best = max(weights, key=lambda w: (min(gains[w][n] for n in choosing), -float(w[2:])))
-    config_path = run / "mix" / "ce" / "sentsim_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    for w in gains[choosing[0]]:
+        low = min(gains[n][w] for n in choosing)
+        row = "  ".join(f"{g[w]:>+24.2f}" for g in gains.values())
+        print(f"{w[2:]:<5} " + row + f"  {low:+.2f}")
+    best = _best({n: gains[n] for n in choosing})
     config["rerank_weight"] = float(best[2:])
     config["rerank_weight_selected_on"] = (
         "dev data of three domains (" + ", ".join(choosing) + "): the weight whose smallest "
         "nDCG@10 gain over these first stages is largest"
     )
-    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     print(f"rerank_weight = {best[2:]}")
 
 
 def _own_weight(sweep: Path) -> tuple[float, str]:
     """The weight with the largest nDCG@10 gain over the sweep's own first stage (ties: smaller),
     and a line saying where it was chosen."""
-    table = json.loads(sweep.read_text(encoding="utf-8").splitlines()[-1])["sweep"]
-    base = table["first stage"]["ndcg@10"]
-    weights = [k for k in table if k.startswith("w=")]
-    best = max(weights, key=lambda w: (table[w]["ndcg@10"] - base, -float(w[2:])))
-    gains = ", ".join(f"{w[2:]} {table[w]['ndcg@10'] - base:+.2f}" for w in weights)
-    return float(best[2:]), f"{sweep.stem}: nDCG@10 gain over its first stage by weight: {gains}"
+    gains = _gains(sweep)
+    listed = ", ".join(f"{w[2:]} {g:+.2f}" for w, g in gains.items())
+    best = _best({sweep.stem: gains})
+    return float(best[2:]), f"{sweep.stem}: nDCG@10 gain over its first stage by weight: {listed}"
 
 
-def own_weights(run: Path, with_examples: Path | None, after: tuple[str, Path] | None) -> None:
-    """Store the weights chosen on the dev data of one first stage each (see the module doc)."""
-    config_path = run / "mix" / "ce" / "sentsim_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+def own_weights(
+    config: dict[str, object], with_examples: Path | None, after: tuple[str, Path] | None
+) -> None:
+    """Set the weights chosen on the dev data of one first stage each (see the module doc)."""
     if with_examples is not None:
         value, how = _own_weight(with_examples)
         config["rerank_weight_with_examples"] = value
@@ -130,13 +132,13 @@ def own_weights(run: Path, with_examples: Path | None, after: tuple[str, Path] |
         identity = encoder_identity(BiEncoder.load(after[0], device="cpu"))
         value, how = _own_weight(after[1])
         by_encoder = config.setdefault("rerank_weight_by_encoder", {})
+        assert isinstance(by_encoder, dict)
         by_encoder[identity.weights_hash] = {
             "encoder": identity.name,
             "weight": value,
             "selected_on": how + ("; 0: the judge is not run after it" if value == 0 else ""),
         }
         print(f"rerank weight after {identity.name} ({identity.weights_hash}) = {value} ({how})")
-    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str]) -> None:
@@ -157,9 +159,11 @@ def main(argv: list[str]) -> None:
             with_examples = Path(files[at + 1])
             files = files[:at] + files[at + 2 :]
         cut = files.index("--also") if "--also" in files else len(files)
-        run = Path(argv[1])
-        weight(run, [Path(p) for p in files[:cut]], [Path(p) for p in files[cut + 1 :]])
-        own_weights(run, with_examples, after)
+        config_path = Path(argv[1]) / "mix" / "ce" / "sentsim_config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        weight(config, [Path(p) for p in files[:cut]], [Path(p) for p in files[cut + 1 :]])
+        own_weights(config, with_examples, after)
+        config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     else:
         sys.exit(__doc__)
 
