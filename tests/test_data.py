@@ -166,6 +166,64 @@ def test_detect_format(tmp_path: Path, name: str, first_line: str, expected: Pai
     assert detect_format(write(tmp_path / name, first_line + "\n")) == expected
 
 
+SICK_TEXT = (
+    "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
+    "1\tA man is playing a guitar\tA man plays the guitar\t4.9\tENTAILMENT\n"
+    "2\tA dog runs\tA cat sleeps on a sofa\t1.3\tNEUTRAL\n"
+)
+
+
+def test_sick_file_is_read_as_graded_pairs(tmp_path: Path) -> None:
+    """SICK's own header (sentence_A, sentence_B, relatedness_score) needs no conversion."""
+    path = write(tmp_path / "SICK_test_annotated.txt", SICK_TEXT)
+    assert detect_format(path) == PairFormat.TSV
+    data = read_pairs(path)
+    assert data.pairs() == [
+        ("A man is playing a guitar", "A man plays the guitar"),
+        ("A dog runs", "A cat sleeps on a sofa"),
+    ]
+    np.testing.assert_array_equal(data.scores(), [4.9, 1.3])
+    assert not data.has_labels  # entailment_judgment is not a similarity label
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "pair", "score", "label"),
+    [
+        ("text1,text2,label", "a,b,1", ("a", "b"), None, "1"),
+        ("Sentence 1,Sentence-2,Similarity", "a,b,3.5", ("a", "b"), 3.5, None),
+        ("id,qid1,qid2,question1,question2,is_duplicate", "7,1,2,a,b,0", ("a", "b"), None, "0"),
+        ("premise,hypothesis,label", "a,b,entailment", ("a", "b"), None, "entailment"),
+        ("Quality,#1 ID,#2 ID,#1 String,#2 String", "1,11,12,a,b", ("a", "b"), None, "1"),
+    ],
+    ids=["text1-text2", "spaces-case-hyphens", "quora", "nli", "mrpc-as-csv"],
+)
+def test_other_published_column_names(
+    tmp_path: Path, header: str, row: str, pair: tuple[str, str], score: float | None,
+    label: str | None,
+) -> None:  # fmt: skip
+    data = read_pairs(write(tmp_path / "pairs.csv", f"{header}\n{row}\n"))
+    assert data.format == PairFormat.CSV
+    example = data.examples[0]
+    assert (example.sentence1, example.sentence2) == pair
+    assert (example.score, example.label) == (score, label)
+
+
+def test_jsonl_with_other_column_names(tmp_path: Path) -> None:
+    text = (
+        '{"sentence_A": "a", "sentence_B": "b", "relatedness_score": 4}\n'
+        '{"text1": "c", "text2": "d", "label": 0}\n'
+    )
+    data = read_pairs(write(tmp_path / "pairs.jsonl", text))
+    assert data.pairs() == [("a", "b"), ("c", "d")]
+    assert [(e.score, e.label) for e in data.examples] == [(4.0, None), (None, "0")]
+
+
+def test_two_names_for_one_column_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score,similarity\na,b,1,2\n")
+    error = assert_data_error(path, 1, "name the score column; keep one of them")
+    assert "'score', 'similarity'" in str(error)
+
+
 # --- score normalization ------------------------------------------------------------------------
 
 
@@ -231,9 +289,9 @@ def test_bad_score_in_stsb(tmp_path: Path) -> None:
 
 
 def test_missing_column(tmp_path: Path) -> None:
-    path = write(tmp_path / "pairs.csv", "sentence1,text_b,score\na,b,1\n")
+    path = write(tmp_path / "pairs.csv", "sentence1,other,score\na,b,1\n")
     error = assert_data_error(path, 1, "expected sentence1, sentence2 and score or label")
-    assert "'text_b'" in str(error)
+    assert "'other'" in str(error)
 
 
 def test_header_without_score_or_label(tmp_path: Path) -> None:

@@ -9,6 +9,12 @@ Formats (``fmt="auto"`` picks by extension and first line):
   standard CSV quoting.
 - ``jsonl``: one object per line with the same keys.
 
+Header names are matched without regard to case, spaces, hyphens or underscores, and the names other
+published pair files use are read as the same columns (:data:`COLUMN_NAMES`): SICK's
+``sentence_A`` / ``sentence_B`` / ``relatedness_score``, ``text1`` / ``text2``, ``premise`` /
+``hypothesis``, Quora's ``question1`` / ``question2`` / ``is_duplicate`` and so on. A file with two
+candidates for one column (``score`` and ``similarity``) is an error naming both.
+
 A malformed row raises :class:`~sentsim.errors.DataError` naming the file, line and problem, unless
 ``skip_bad_rows=True``: then it is counted in :attr:`PairDataset.skipped` and nothing else is lost.
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -30,6 +36,41 @@ from sentsim.jsonl import read_objects
 from sentsim.textfile import open_text
 
 csv.field_size_limit(1 << 24)
+
+#: For each column sentsim reads, the header names that mean it, as :func:`_column_key` writes them.
+COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "sentence1": (
+        "sentence1",
+        "sentencea",
+        "text1",
+        "texta",
+        "s1",
+        "sent1",
+        "premise",
+        "question1",
+        "#1string",
+    ),
+    "sentence2": (
+        "sentence2",
+        "sentenceb",
+        "text2",
+        "textb",
+        "s2",
+        "sent2",
+        "hypothesis",
+        "question2",
+        "#2string",
+    ),
+    "score": (
+        "score",
+        "relatednessscore",
+        "similarityscore",
+        "similarity",
+        "relatedness",
+        "goldscore",
+    ),
+    "label": ("label", "goldlabel", "isduplicate", "isparaphrase", "quality"),
+}
 
 
 class PairFormat(StrEnum):
@@ -164,8 +205,10 @@ def detect_format(path: Path) -> PairFormat:
     header = first.strip().lower()
     if header.startswith("quality\t"):
         return PairFormat.MRPC
-    if "sentence1" in header:
-        return PairFormat.TSV if "\t" in first else PairFormat.CSV
+    delimiter = "\t" if "\t" in first else ","
+    names = next(csv.reader([first.strip("\r\n")], delimiter=delimiter), [])
+    if any(_find_columns(path, names).values()):  # a header file; reading it names what is missing
+        return PairFormat.TSV if delimiter == "\t" else PairFormat.CSV
     if first.count("\t") >= 6:
         return PairFormat.STSB
     raise DataError(
@@ -224,6 +267,7 @@ def read_pairs(
 
 
 _Row = tuple[int, object, object, object, object]
+_Cells = tuple[object, object, object, object]
 
 
 def _read_stsb(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
@@ -259,36 +303,55 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
     delimiter = "\t" if kind == PairFormat.TSV else ","
     with open_text(path, newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
-        columns = set(reader.fieldnames or [])
-        _check_columns(path, columns)
+        names = list(reader.fieldnames or [])
+        found = _find_columns(path, names)
+        _check_columns(path, names, found)
         for record in reader:
             if None in record:
-                rows.bad(reader.line_num, f"has more cells than the {len(columns)} header columns")
+                rows.bad(reader.line_num, f"has more cells than the {len(names)} header columns")
                 continue
-            yield (
-                reader.line_num,
-                record.get("sentence1"),
-                record.get("sentence2"),
-                record.get("score"),
-                record.get("label"),
-            )
+            yield (reader.line_num, *_cells(record, found))
 
 
 def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
+    keys: tuple[str, ...] = ()
+    found: dict[str, str | None] = {}
     for line, record in read_objects(path, on_bad=rows.bad):
-        yield (
-            line,
-            record.get("sentence1"),
-            record.get("sentence2"),
-            record.get("score"),
-            record.get("label"),
-        )
+        if tuple(record) != keys:  # every row of a well-made file has the same keys: map them once
+            keys = tuple(record)
+            found = _find_columns(path, keys, line)
+        yield (line, *_cells(record, found))
 
 
-def _check_columns(path: Path, columns: set[str]) -> None:
-    missing = {"sentence1", "sentence2"} - columns
-    if missing or not columns & {"score", "label"}:
+def _cells(record: Mapping[str, object], found: dict[str, str | None]) -> _Cells:
+    """The record's sentence1, sentence2, score and label (None where the file has no column)."""
+    s1, s2, score, label = (None if name is None else record.get(name) for name in found.values())
+    return s1, s2, score, label
+
+
+def _column_key(name: str) -> str:
+    """``"Sentence_A"``, ``"sentence a"`` and ``"sentence-a"`` all become ``"sentencea"``."""
+    return "".join(ch for ch in name.lower() if ch not in " _-\ufeff")
+
+
+def _find_columns(path: Path, names: Iterable[str], line: int = 1) -> dict[str, str | None]:
+    """Map each column sentsim reads to the file's name for it (None where the file has none)."""
+    found: dict[str, str | None] = {}
+    for column, aliases in COLUMN_NAMES.items():
+        matches = [n for n in names if isinstance(n, str) and _column_key(n) in aliases]
+        if len(matches) > 1:
+            raise DataError(
+                f"{path}, line {line}: {', '.join(repr(m) for m in matches)} all name the "
+                f"{column} column; keep one of them"
+            )
+        found[column] = matches[0] if matches else None
+    return found
+
+
+def _check_columns(path: Path, names: list[str], found: dict[str, str | None]) -> None:
+    if not (found["sentence1"] and found["sentence2"] and (found["score"] or found["label"])):
         raise DataError(
-            f"{path}, line 1: header has {sorted(columns)}; expected sentence1, sentence2 and "
-            "score or label"
+            f"{path}, line 1: header has {names}; expected sentence1, sentence2 and score or label "
+            "(or names such as sentence_A / sentence_B / relatedness_score, text1 / text2, "
+            "question1 / question2 / is_duplicate)"
         )

@@ -25,7 +25,8 @@ def add_pair_file_options(parser: argparse.ArgumentParser, *, default: tuple[str
     """Add ``--data``, ``--score-range`` and ``--skip-bad-rows``."""
     parser.add_argument(
         "--data",
-        help=f"pair file (STS-B TSV, CSV/TSV/JSONL with sentence1, sentence2, score|label); "
+        help=f"pair file (STS-B TSV, MRPC TSV, SICK, CSV/TSV/JSONL with sentence1, sentence2, "
+        "score|label or their usual other names); "
         f"default: $SENTSIM_DATA/{'/'.join(default)}",
     )
     parser.add_argument(
