@@ -326,7 +326,7 @@ def test_read_questions_maps_intents_and_names_the_bad_line(tmp_path: Path) -> N
         ("text,category\nwhere is it,\n", "line 2: no label"),
         ("text,article\nwhere is it,no-such-article\n", "line 2: unknown article"),
         ("text,category\n", "no questions"),
-        ("question,category\nwhere is it,card_arrival\n", "line 1: header needs 'text'"),
+        ("sentence,category\nwhere is it,card_arrival\n", "line 1: header needs 'text'"),
         ('text,category\n"two\nlines",card_arrival\n,card_arrival\n', "line 4: no question"),
     ):
         bad = tmp_path / "bad.csv"
@@ -335,3 +335,17 @@ def test_read_questions_maps_intents_and_names_the_bad_line(tmp_path: Path) -> N
             read_questions(bad)
     with pytest.raises(DataError, match="no such file"):
         read_questions(tmp_path / "missing.csv")
+
+
+def test_read_questions_takes_the_usual_other_names(tmp_path: Path) -> None:
+    """Tab-separated whatever the suffix; question/query/utterance and label columns; an intent
+    written with capitals and spaces ("Card arrival") is Banking77's card_arrival."""
+    from sentsim.helpcenter import intent_articles, read_questions
+
+    path = tmp_path / "tickets.txt"
+    path.write_text("Question\tLabel\nwhere is my card\tCard arrival\nrate?\texchange-rate\n")
+    intents = intent_articles()
+    assert read_questions(path) == [
+        ("where is my card", intents["card_arrival"]),
+        ("rate?", intents["exchange_rate"]),
+    ]

@@ -314,6 +314,8 @@ def test_load_beir(tmp_path: Path) -> None:
         ),
         ("queries.jsonl", '{"text": "q"}\n', r"queries\.jsonl, line 1: missing .*\['_id'\]"),
         ("qrels/test.tsv", "q\td\ts\nq1\td1\t1\n", r"test\.tsv, line 1: expected the header"),
+        ("qrels/test.tsv", "query-id\tname\tscore\n", r"line 1: expected the header"),
+        ("qrels/test.tsv", "q1\td1\t1\nq1 d2\n", r"line 2: expected 3 columns .* found 2"),
         (
             "qrels/test.tsv",
             "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\n",
@@ -330,6 +332,41 @@ def test_load_beir_errors_name_the_file_and_line(
     (root / file).write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=message):
         load_beir(root, "test")
+
+
+@pytest.mark.parametrize(
+    "qrels",
+    [
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq2\td3\t0\n",
+        "q1\td1\t1\nq2\td2\t2\n\nq2\td3\t0\n",  # no header, a blank line
+        "q1 0 d1 1\nq2 0 d2 2\nq2 0 d3 0\n",  # TREC
+        "qid\tdocid\trel\nq1\td1\t1.0\nq2\td2\t2\nq2\td3\t0\n",
+    ],
+    ids=["beir", "headerless", "trec", "other-header"],
+)
+def test_qrels_layouts(tmp_path: Path, qrels: str) -> None:
+    path = tmp_path / "qrels.tsv"
+    path.write_text(qrels, encoding="utf-8")
+    assert read_qrels(path) == {"q1": {"d1": 1}, "q2": {"d2": 2, "d3": 0}}
+
+
+def test_load_beir_integer_ids_and_title_only_documents(tmp_path: Path) -> None:
+    """Ids written as JSON numbers are read as the qrels' text; a document with a title and no text
+    is searched by its title (TREC-COVID has such papers); one with neither is left out, by id."""
+    root = tmp_path / "beir"
+    (root / "qrels").mkdir(parents=True)
+    rows = [
+        {"_id": 1, "title": "Cards", "text": "my card was declined"},
+        {"_id": 2, "title": "Mortgage rates", "text": ""},
+        {"_id": 3, "title": None, "text": " "},
+    ]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "queries.jsonl").write_text('{"_id": 10, "text": "rates"}\n')
+    (root / "qrels" / "test.tsv").write_text("10\t2\t1\n")
+    data = load_beir(root, "test")
+    assert data.corpus == {"1": ("Cards", "my card was declined"), "2": ("", "Mortgage rates")}
+    assert data.queries == {"10": "rates"} and data.qrels == {"10": {"2": 1}}
+    assert data.empty == ("3",)
 
 
 def test_load_beir_missing_files(tmp_path: Path) -> None:

@@ -51,11 +51,26 @@ def banking77_questions(split: str) -> list[tuple[str, str]]:
         return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
 
 
+_QUESTION_FIELDS = ("text", "question", "query", "utterance")
+_LABEL_FIELDS = ("intent", "category", "label")
+
+
+def _field(row: dict[str, object], names: tuple[str, ...]) -> str:
+    """The first of ``names`` the row has with a value, matched without regard to case."""
+    lowered = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+    for name in names:
+        value = lowered.get(name)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return ""
+
+
 def read_questions(path: Path) -> list[tuple[str, str]]:
     """Labelled customer questions of your own as ``(question, article id)`` rows.
 
-    CSV with a header, or JSON lines; each row has ``text`` and one of ``article`` (the id of the
-    article that answers it), ``intent`` or ``category`` (a Banking77 intent: its primary
+    CSV or TSV with a header, or JSON lines; each row has ``text`` (or ``question``, ``query``,
+    ``utterance``) and one of ``article`` (the id of the article that answers it), ``intent``,
+    ``category`` or ``label`` (a Banking77 intent name, case and spaces aside: its primary
     article). A row without text or label, or naming an unknown article or intent, is an error
     that names the line.
     """
@@ -64,33 +79,38 @@ def read_questions(path: Path) -> list[tuple[str, str]]:
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
         rows = list(read_objects(path, expected="an object with text and intent (or article)"))
     else:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         with open_text(path, newline="") as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            if "text" not in (reader.fieldnames or []):
-                raise DataError(f"{path}, line 1: header needs 'text' and 'intent' (or 'article')")
+            first = handle.readline()
+        with open_text(path, newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if "\t" in first else ",")
+            names = {str(n).strip().lower() for n in reader.fieldnames or []}
+            if not names & set(_QUESTION_FIELDS):
+                raise DataError(
+                    f"{path}, line 1: header needs 'text' and 'intent' (or 'article'); "
+                    f"found {sorted(names)}"
+                )
             rows = [(reader.line_num, dict(row)) for row in reader]
     known = {doc.id for doc in articles()}
     mapping = intent_articles()
     out = []
     for n, row in rows:
         where = f"{path}, line {n}"
-        text = str(row.get("text") or "").strip()
+        text = _field(row, _QUESTION_FIELDS)
         if not text:
             raise DataError(f"{where}: no question in field 'text'")
-        if row.get("article"):
-            article = str(row["article"])
+        if article := _field(row, ("article",)):
             if article not in known:
                 raise DataError(
                     f"{where}: unknown article {article!r}; use an id from articles.jsonl"
                 )
         else:
-            intent = str(row.get("intent") or row.get("category") or "")
-            if not intent:
+            label = _field(row, _LABEL_FIELDS)
+            if not label:
                 raise DataError(f"{where}: no label; give 'intent' (or 'category') or 'article'")
+            intent = "_".join(label.lower().replace("-", " ").split())
             if intent not in mapping:
                 raise DataError(
-                    f"{where}: unknown intent {intent!r}; use one of Banking77's 77 intents "
+                    f"{where}: unknown intent {label!r}; use one of Banking77's 77 intents "
                     "(resources/helpcenter/intents.json) or an 'article' id"
                 )
             article = mapping[intent]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -180,6 +181,12 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             folder, label = args.data, str(args.data)
             subset = read_text(args.queries).split() if args.queries else None
         data = load_beir(folder, args.split, queries_subset=subset)
+    if data.empty:
+        print(
+            f"note: {len(data.empty)} corpus rows with neither title nor text left out "
+            f"(ids {', '.join(data.empty[:5])}{', ...' if len(data.empty) > 5 else ''})",
+            file=sys.stderr,
+        )
     encoder = BiEncoder.load(args.model)
     reranker = CrossEncoder.load(args.rerank) if args.rerank else None
     examples = _examples_index(args, encoder)

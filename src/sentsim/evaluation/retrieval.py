@@ -7,7 +7,6 @@ documents sorted by descending score, ties broken by descending document id (as 
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ class BeirData:
     corpus: dict[str, tuple[str, str]]
     queries: dict[str, str]
     qrels: Qrels
+    #: Ids of corpus rows with neither title nor text, left out (nothing to search them by).
+    empty: tuple[str, ...] = ()
 
 
 def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
@@ -36,6 +37,8 @@ def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     rows = []
     first_line: dict[str, int] = {}
     for n, row in read_objects(path):
+        if isinstance(row.get("_id"), int) and not isinstance(row["_id"], bool):
+            row["_id"] = str(row["_id"])  # ids written by a dataframe; qrels hold them as text
         missing = [k for k in required if not isinstance(row.get(k), str)]
         if missing:
             raise DataError(f"{path}, line {n}: missing string field(s) {missing}")
@@ -48,25 +51,48 @@ def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     return rows
 
 
+_QUERY_COLUMNS = {"query-id", "query_id", "queryid", "qid"}
+_DOC_COLUMNS = {"corpus-id", "corpus_id", "corpusid", "doc-id", "doc_id", "docid", "pid"}
+
+
 def read_qrels(path: Path) -> Qrels:
-    """Read a BEIR qrels TSV (header ``query-id corpus-id score``)."""
+    """Read relevance judgements.
+
+    BEIR's TSV (``query-id corpus-id score``, the header optional) or TREC's ``qid iteration docid
+    relevance`` separated by spaces or tabs.
+    """
     if not path.is_file():
         raise DataError(f"qrels file missing: {path.resolve()}")
     qrels: Qrels = {}
     with open_text(path, newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = next(reader, None)
-        if not header or header[:2] != ["query-id", "corpus-id"]:
-            raise DataError(f"{path}, line 1: expected the header query-id, corpus-id, score")
-        for cells in reader:
-            if len(cells) < 3:
-                raise DataError(f"{path}, line {reader.line_num}: expected 3 columns")
-            try:
-                qrels.setdefault(cells[0], {})[cells[1]] = int(cells[2])
-            except ValueError:
+        for n, line in enumerate(handle, start=1):
+            cells = line.split("\t") if "\t" in line else line.split()
+            cells = [c.strip() for c in cells]
+            if not any(cells):
+                continue
+            if n == 1 and cells[0].lower() in _QUERY_COLUMNS:
+                if len(cells) < 2 or cells[1].lower() not in _DOC_COLUMNS:
+                    expected = "expected the header query-id, corpus-id, score"
+                    raise DataError(f"{path}, line 1: {expected}")
+                continue
+            if len(cells) == 4:  # TREC: the second column (iteration) is unused
+                cells = [cells[0], cells[2], cells[3]]
+            if len(cells) != 3:
                 raise DataError(
-                    f"{path}, line {reader.line_num}: score {cells[2]!r} is not an integer"
-                ) from None
+                    f"{path}, line {n}: expected 3 columns (query-id, corpus-id, score) or "
+                    f"TREC's 4 (qid, iteration, docid, relevance), found {len(cells)}"
+                )
+            try:
+                score = float(cells[2])
+            except ValueError:
+                score = math.nan
+            if not score.is_integer():
+                if n == 1:  # a header with other names
+                    raise DataError(
+                        f"{path}, line 1: expected the header query-id, corpus-id, score (or none)"
+                    )
+                raise DataError(f"{path}, line {n}: score {cells[2]!r} is not an integer")
+            qrels.setdefault(cells[0], {})[cells[1]] = int(score)
     return qrels
 
 
@@ -75,10 +101,16 @@ def load_beir(
 ) -> BeirData:
     """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/SPLIT.tsv`` from a BEIR folder."""
     root = Path(folder)
-    corpus = {
-        r["_id"]: (r.get("title", "") or "", r["text"])
-        for r in _read_jsonl(root / "corpus.jsonl", ["_id", "text"])
-    }
+    corpus: dict[str, tuple[str, str]] = {}
+    empty = []
+    for r in _read_jsonl(root / "corpus.jsonl", ["_id", "text"]):
+        title, text = str(r.get("title") or "").strip(), r["text"]
+        if not text.strip():  # e.g. TREC-COVID's papers without an abstract: the title is the text
+            if not title:
+                empty.append(r["_id"])
+                continue
+            title, text = "", title
+        corpus[r["_id"]] = (title, text)
     queries = {r["_id"]: r["text"] for r in _read_jsonl(root / "queries.jsonl", ["_id", "text"])}
     qrels = read_qrels(root / "qrels" / f"{split}.tsv")
     if queries_subset is not None:
@@ -87,7 +119,7 @@ def load_beir(
     missing = [q for q in qrels if q not in queries]
     if missing:
         raise DataError(f"{root}: qrels name queries absent from queries.jsonl, e.g. {missing[:3]}")
-    return BeirData(corpus, {q: queries[q] for q in qrels}, qrels)
+    return BeirData(corpus, {q: queries[q] for q in qrels}, qrels, tuple(empty))
 
 
 def _ranked(docs: Sequence[tuple[str, float]]) -> list[str]:
