@@ -99,6 +99,12 @@ def tiny_ce_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
+@pytest.fixture(autouse=True)
+def fp32_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests compute in float32 whatever $SENTSIM_PRECISION the developer's shell exports."""
+    monkeypatch.delenv("SENTSIM_PRECISION", raising=False)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread(request: pytest.FixtureRequest) -> None:
     """Run torch on one thread for a module, then restore the previous count.

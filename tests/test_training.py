@@ -747,3 +747,64 @@ def test_settings_refuse_numbers_that_cannot_train(change: dict[str, float], mes
     range() error)."""
     with pytest.raises(ValueError, match=message):
         TrainSettings(**change)  # type: ignore[arg-type]
+
+
+# --- mixed precision -----------------------------------------------------------------------------
+
+
+def test_mixed_precision_runs_the_loss_under_bf16_autocast_and_keeps_float32_weights(
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    uninterrupted: dict[str, torch.Tensor],
+) -> None:
+    task = _resume_task(files, tiny_ce_dir)
+    seen: list[bool] = []
+    real_loss = task.loss
+
+    def loss(batch: Any) -> torch.Tensor:
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real_loss(batch)
+
+    task.loss = loss  # type: ignore[method-assign]
+    report = fit(task, tmp_path / "out", replace(RESUME, precision="bf16"), **QUIET)
+    assert seen and all(seen)
+    assert report.precision == "bf16" and report.settings["precision"] == "bf16"
+    trained = weights(task.module)
+    assert all(w.dtype == torch.float32 for w in trained.values())
+    assert all(torch.isfinite(w).all() for w in trained.values())
+    assert 0 < max_diff(trained, uninterrupted) < 0.1  # it trained, and near the float32 run
+
+
+def test_float32_training_runs_no_autocast(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    task = _resume_task(files, tiny_ce_dir)
+    seen: list[bool] = []
+    real_loss = task.loss
+
+    def loss(batch: Any) -> torch.Tensor:
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real_loss(batch)
+
+    task.loss = loss  # type: ignore[method-assign]
+    assert fit(task, tmp_path / "out", RESUME, **QUIET).precision == "fp32"
+    assert seen and not any(seen)
+
+
+def test_a_checkpoint_from_before_mixed_precision_resumes_as_fp32(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    _interrupt(files, tiny_ce_dir, out, 3)
+    state_file = out / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["report"]["settings"]["precision"], state["report"]["precision"]
+    state_file.write_text(json.dumps(state))
+    report = fit(_resume_task(files, tiny_ce_dir), out, RESUME, resume=True, **QUIET)
+    assert report.finished and report.settings["precision"] == "fp32"
+
+
+def test_unknown_mixed_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"precision \(--mixed-precision\) must be fp32, bf16"):
+        TrainSettings(precision="fp16")

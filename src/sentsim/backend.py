@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from enum import StrEnum
 from pathlib import Path
 
 import torch
@@ -38,6 +40,87 @@ def quiet_transformers() -> Iterator[None]:
 def default_device() -> str:
     """Return ``cuda`` when a GPU is visible, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Precision(StrEnum):
+    """The number format inference runs in (training always runs in float32).
+
+    ``fp32``: float32 throughout, the default. ``bf16``: matrix products in bfloat16 under
+    ``torch.autocast`` (layer norms, softmax and the outputs stay float32). ``auto``: ``bf16`` on
+    hardware that multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a CUDA GPU that
+    supports it), else ``fp32``; elsewhere bfloat16 is emulated and slower than float32.
+    """
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    AUTO = "auto"
+
+
+#: Environment variable that sets the precision of models loaded without an explicit one.
+PRECISION_ENV = "SENTSIM_PRECISION"
+
+
+def default_precision() -> Precision:
+    """``$SENTSIM_PRECISION`` (fp32, bf16 or auto), else fp32."""
+    value = os.environ.get(PRECISION_ENV, "").strip().lower() or Precision.FP32.value
+    try:
+        return Precision(value)
+    except ValueError:
+        raise ModelLoadError(
+            f"{PRECISION_ENV}={value!r} is not a precision; use fp32, bf16 or auto"
+        ) from None
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if kind == "cpu":
+        from sentsim.machine import cpu_flags
+
+        return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    return False
+
+
+def resolve_precision(precision: str | Precision | None, device: str | torch.device) -> Precision:
+    """Return ``fp32`` or ``bf16`` for ``device``.
+
+    ``None`` takes :func:`default_precision`; ``auto`` takes ``bf16`` where :func:`native_bf16`.
+    """
+    if precision is None:
+        chosen = default_precision()
+    else:
+        try:
+            chosen = Precision(str(precision).strip().lower())
+        except ValueError:
+            raise ValueError(f"precision {precision!r}: use fp32, bf16 or auto") from None
+    if chosen == Precision.AUTO:
+        return Precision.BF16 if native_bf16(device) else Precision.FP32
+    return chosen
+
+
+def autocast(precision: Precision, device: str | torch.device) -> AbstractContextManager[object]:
+    """bfloat16 autocast on ``device`` for ``bf16``; nothing for ``fp32``."""
+    if precision == Precision.BF16:
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@contextmanager
+def inference(precision: Precision, device: str | torch.device) -> Iterator[None]:
+    """The context a forward pass for inference runs in.
+
+    ``fp32``: ``torch.inference_mode()``. ``bf16``: ``torch.no_grad()`` and bfloat16 autocast — not
+    inference mode, under which autocast casts every weight again for every batch instead of once
+    per call (measured: ~10% slower on MiniLM).
+    """
+    if precision != Precision.BF16:
+        with torch.inference_mode():
+            yield
+        return
+    with torch.no_grad(), autocast(precision, device):
+        yield
 
 
 def check_model_dir(path: Path) -> None:

@@ -16,7 +16,13 @@ import torch
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
-from sentsim.backend import Features, TorchTransformer
+from sentsim.backend import (
+    Features,
+    Precision,
+    TorchTransformer,
+    inference,
+    resolve_precision,
+)
 from sentsim.base import check_texts, length_order
 from sentsim.errors import ModelLoadError
 from sentsim.models import resolve_model_path, weights_hash
@@ -44,12 +50,23 @@ class BiEncoder:
         normalize: bool = True,
         name: str = "bi-encoder",
         source: Path | None = None,
+        precision: str | Precision | None = None,
     ) -> None:
         self.transformer = transformer
         self.pooling = PoolingMode.parse(pooling)
         self.normalize = normalize
         self.name = name
         self.source = source
+        self.precision = precision  # the setter resolves it
+
+    @property
+    def precision(self) -> Precision:
+        """What :meth:`encode` computes in, ``fp32`` or ``bf16`` (see :class:`Precision`)."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str | Precision | None) -> None:
+        self._precision = resolve_precision(value, self.transformer.device)
 
     @classmethod
     def load(
@@ -60,11 +77,14 @@ class BiEncoder:
         normalize: bool | None = None,
         max_seq_length: int | None = None,
         device: str | None = None,
+        precision: str | Precision | None = None,
     ) -> BiEncoder:
         """Load a built-in name, a sentence-transformers directory or a Hugging Face encoder.
 
         Explicit ``pooling`` / ``normalize`` / ``max_seq_length`` override what the directory says.
         A plain Hugging Face directory defaults to mean pooling without normalization.
+        ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
+        sets what :meth:`encode` computes in.
         """
         path = resolve_model_path(name_or_dir)
         layout = _read_layout(path)
@@ -80,6 +100,7 @@ class BiEncoder:
             normalize=layout.normalize if normalize is None else normalize,
             name=str(name_or_dir),
             source=path,
+            precision=precision,
         )
 
     @property
@@ -121,7 +142,7 @@ class BiEncoder:
         starts = range(0, len(items), batch_size)
         was_training = self.transformer.model.training
         self.transformer.model.eval()
-        with torch.inference_mode():
+        with inference(self.precision, self.transformer.device):
             for start in tqdm(starts, desc="encode", unit="batch", disable=not show):
                 idx = order[start : start + batch_size]
                 features = self.transformer.tokenize([items[i] for i in idx])

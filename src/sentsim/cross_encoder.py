@@ -19,7 +19,15 @@ import torch
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
-from sentsim.backend import Features, check_model_dir, default_device, quiet_transformers
+from sentsim.backend import (
+    Features,
+    Precision,
+    check_model_dir,
+    default_device,
+    inference,
+    quiet_transformers,
+    resolve_precision,
+)
 from sentsim.base import check_pairs, check_texts, length_order
 from sentsim.errors import ModelLoadError
 from sentsim.models import resolve_model_path
@@ -53,12 +61,14 @@ class CrossEncoder:
         max_length: int = 256,
         name: str = "cross-encoder",
         source: Path | None = None,
+        precision: str | Precision | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.name = name
         self.source = source
+        self.precision = precision  # the setter resolves it
         # Weight of this judge against the first stage when it re-ranks (chosen on dev and
         # stored in sentsim_config.json as "rerank_weight"; 1.0 = the judge alone), and, where
         # dev chose one, its weight after a first stage that also matches example queries
@@ -78,11 +88,14 @@ class CrossEncoder:
         labels: Sequence[str] | None = None,
         max_length: int | None = None,
         device: str | None = None,
+        precision: str | Precision | None = None,
     ) -> CrossEncoder:
         """Load a cross-encoder directory, or start one from an encoder backbone.
 
         Given ``num_labels`` (and optionally class ``labels``) different from the directory's, a
         fresh scoring head of that size replaces the old one — how training starts from ``minilm``.
+        ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
+        sets what :meth:`predict` computes in.
         """
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -109,7 +122,10 @@ class CrossEncoder:
         stored = config.get("max_length")
         limit = int(getattr(model.config, "max_position_embeddings", 512))
         length = max_length or (int(str(stored)) if stored else min(256, limit))
-        judge = cls(model, tokenizer, max_length=length, name=str(name_or_dir), source=path)
+        judge = cls(
+            model, tokenizer, max_length=length, name=str(name_or_dir), source=path,
+            precision=precision,
+        )  # fmt: skip
         judge.rerank_weight = float(str(config.get("rerank_weight", 1.0)))
         with_examples = config.get("rerank_weight_with_examples")
         if with_examples is not None:
@@ -125,6 +141,15 @@ class CrossEncoder:
                 'weight hashes to {"weight": W, ...}'
             ) from None
         return judge
+
+    @property
+    def precision(self) -> Precision:
+        """What :meth:`predict` computes in, ``fp32`` or ``bf16`` (see :class:`Precision`)."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str | Precision | None) -> None:
+        self._precision = resolve_precision(value, self.device)
 
     def weight_after(self, *, examples: bool, encoder_hash: str | None = None) -> float:
         """The stored weight of this judge after a first stage.
@@ -196,7 +221,7 @@ class CrossEncoder:
         show = len(items) >= PROGRESS_MIN_PAIRS if show_progress is None else show_progress
         was_training = self.model.training
         self.model.eval()
-        with torch.inference_mode():
+        with inference(self.precision, self.device):
             starts = range(0, len(items), batch_size)
             for start in tqdm(starts, desc="cross-encode", unit="batch", disable=not show):
                 idx = order[start : start + batch_size]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sentsim.backend import PRECISION_ENV
 from sentsim.errors import SentsimError
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -30,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     from sentsim import __version__
 
     parser.add_argument("--version", action="version", version=f"sentsim {__version__}")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "auto"],
+        help="what models compute in when they encode and score: fp32 (default, or "
+        "$SENTSIM_PRECISION), bf16 (matrix products in bfloat16), auto (bf16 where the CPU has "
+        "AMX or AVX512-BF16, or on a GPU that supports it); training itself stays fp32",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _MODULES:
         try:
@@ -46,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 success, 1 user error, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = os.environ.get(PRECISION_ENV)
+    if args.precision:
+        os.environ[PRECISION_ENV] = args.precision  # every model this command loads takes it
     try:
         status = args.func(args)
     except SentsimError as exc:
@@ -59,7 +71,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sentsim: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.precision:
+            _restore(PRECISION_ENV, saved)
     return int(status or 0)
+
+
+def _restore(name: str, value: str | None) -> None:
+    """Put an environment variable back as it was (``None``: unset)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _raised_by_sentsim(exc: BaseException) -> bool:

@@ -155,7 +155,7 @@ def _eval_sts(args: argparse.Namespace) -> int:
     result = evaluate_sts(dataset, scorer, show_progress=show)
     _print_sts(result)
     if args.json:
-        print_json({**result.as_dict(), **extra})
+        print_json({**result.as_dict(), **extra, "precision": _precision()})
     return 0
 
 
@@ -236,6 +236,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                 **{k: v for k, v in m.items() if k != "queries"},
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
+                "precision": _precision(),
                 "rerank_weight": outcome.rerank_weight,
                 **({"sweep": sweep} if sweep else {}),
             }
@@ -310,7 +311,7 @@ def _eval_pairs(args: argparse.Namespace) -> int:
         f"F1 {result['f1']:.2f} at threshold {result['threshold']:.4f} ({result['threshold_from']})"
     )
     if args.json:
-        print_json(result)
+        print_json({**result, "precision": _precision()})
     return 0
 
 
@@ -370,5 +371,19 @@ def _compare_sts(args: argparse.Namespace) -> int:
     for label, value in PUBLISHED:
         print(f"  {label:56} {value:9.2f}")
     if args.json:
-        print_json({"task": "compare-sts", "data": str(dataset.path), "rows": results})
+        print_json(
+            {
+                "task": "compare-sts",
+                "data": str(dataset.path),
+                "precision": _precision(),
+                "rows": results,
+            }
+        )
     return 0
+
+
+def _precision() -> str:
+    """The precision this command's models ran in (``--precision`` / $SENTSIM_PRECISION)."""
+    from sentsim.backend import default_device, resolve_precision
+
+    return resolve_precision(None, default_device()).value

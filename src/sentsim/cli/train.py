@@ -214,6 +214,14 @@ def _common_options(p: argparse.ArgumentParser, *, default_lr: float, pairs: boo
     if pairs:
         p.add_argument("--both-orders", action="store_true", help="train on (a, b) and (b, a)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument(
+        "--mixed-precision",
+        choices=["fp32", "bf16", "auto"],
+        default="fp32",
+        help="bf16: forward passes and losses under bfloat16 autocast, weights and optimizer in "
+        "float32 (about 2x faster on a CPU with AMX); auto: bf16 where the hardware has it; "
+        "default fp32",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     if pairs:
         p.add_argument("--skip-bad-rows", action="store_true")
@@ -231,6 +239,7 @@ def _settings(args: argparse.Namespace):
         warmup_ratio=args.warmup,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
+        precision=args.mixed_precision,
     )
 
 

@@ -21,8 +21,11 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from sentsim.backend import Precision, autocast, resolve_precision
 from sentsim.errors import SentsimError
 from sentsim.machine import cpu_description
+
+PRECISIONS = tuple(p.value for p in Precision)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     seed: int = 42
     checkpoint_every: int = 200
+    #: ``fp32``, or ``bf16`` / ``auto`` for mixed precision: each forward pass and loss under
+    #: bfloat16 autocast, the weights, gradients and optimizer state in float32.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         rules = (
@@ -47,6 +53,7 @@ class TrainSettings:
             ("weight_decay", "", self.weight_decay >= 0, "at least 0"),
             ("max_grad_norm", "", self.max_grad_norm > 0, "above 0"),
             ("checkpoint_every", "--checkpoint-every", self.checkpoint_every >= 1, "at least 1"),
+            ("precision", "--mixed-precision", self.precision in PRECISIONS, "fp32, bf16 or auto"),
         )
         for name, flag, ok, rule in rules:
             if not ok:
@@ -88,6 +95,7 @@ class TrainReport:
     seconds: float = 0.0
     finished: bool = False
     machine: str = field(default_factory=cpu_description)  # the CPU model, cores and SIMD
+    precision: str = "fp32"  # what the forward passes ran in (settings.precision resolved)
 
 
 def _schedule(total: int, warmup: int) -> Callable[[int], float]:
@@ -133,7 +141,8 @@ def fit(
     optimizer = _optimizer(task.module, settings)
     warmup = int(settings.warmup_ratio * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, warmup))
-    report = TrainReport(settings=asdict(settings))
+    precision = resolve_precision(settings.precision, _device(task.module))
+    report = TrainReport(settings=asdict(settings), precision=precision.value)
     start_epoch, skip = 0, 0
     if resume and (ckpt / "state.json").is_file():
         report, start_epoch, skip = _load_checkpoint(ckpt, task, optimizer, scheduler, settings)
@@ -157,7 +166,8 @@ def fit(
             unit="step",
         )
         for step in range(skip, len(batches)):
-            loss = task.loss(batches[step])
+            with autocast(precision, _device(task.module)):
+                loss = task.loss(batches[step])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(task.module.parameters(), settings.max_grad_norm)
             optimizer.step()
@@ -271,7 +281,7 @@ def _load_checkpoint(
     from safetensors.torch import load_file
 
     state = json.loads((ckpt / "state.json").read_text())
-    saved = state["report"]["settings"]
+    saved = {"precision": "fp32", **state["report"]["settings"]}  # checkpoints from before it
     if saved != asdict(settings):
         changed = {k: (saved.get(k), v) for k, v in asdict(settings).items() if saved.get(k) != v}
         raise SentsimError(f"--resume with different settings than the checkpoint: {changed}")
@@ -301,7 +311,7 @@ def _load_checkpoint(
     device = _device(task.module)
     if device.type == "cuda" and "cuda_rng" in tensors:
         torch.cuda.set_rng_state(tensors["cuda_rng"], device)
-    report = TrainReport(**state["report"])
+    report = TrainReport(**{**state["report"], "settings": asdict(settings)})
     # Replaying the schedule without optimizer steps is intended here; torch would warn that
     # scheduler.step() came before optimizer.step() (an error where warnings are errors).
     with warnings.catch_warnings():
