@@ -94,3 +94,36 @@ def test_rerank_mix_stores_each_first_stages_own_weight(tmp_path: Path, tiny_st_
     (entry,) = stored["rerank_weight_by_encoder"].values()
     assert entry["weight"] == 0.0 and "not run" in entry["selected_on"]
     assert stored["max_length"] == 256
+
+
+def test_paraphrase_beir_makes_queries_of_paraphrases_only(tmp_path: Path) -> None:
+    """scripts/paraphrase_beir.py: every distinct second sentence is a document; a first sentence
+    is a query only where its pair is a paraphrase (graded ≥ --min-score, or label 1)."""
+    import sys
+
+    from sentsim.evaluation.retrieval import load_beir
+
+    graded = tmp_path / "sts.csv"
+    graded.write_text(
+        "sentence1,sentence2,score\n"
+        "a man plays guitar,someone plays a guitar,4.6\n"
+        "a dog runs,a cat sleeps,0.5\n"
+        "a man plays guitar,a person is playing guitar,4.0\n"
+        "kids play,someone plays a guitar,1.0\n"
+    )
+    script = Path(__file__).parent.parent / "scripts" / "paraphrase_beir.py"
+    out = tmp_path / "beir"
+    subprocess.run([sys.executable, str(script), str(graded), str(out)], check=True)
+    data = load_beir(out, "test")
+    assert sorted(text for _, text in data.corpus.values()) == [
+        "a cat sleeps", "a person is playing guitar", "someone plays a guitar",
+    ]  # fmt: skip
+    assert list(data.queries.values()) == ["a man plays guitar"]
+    (relevant,) = data.qrels.values()
+    assert sorted(data.corpus[d][1] for d in relevant) == [
+        "a person is playing guitar", "someone plays a guitar",
+    ]  # fmt: skip
+    labelled = tmp_path / "mrpc.tsv"
+    labelled.write_text("sentence1\tsentence2\tlabel\nx one\ty one\t1\nx two\ty two\t0\n")
+    subprocess.run([sys.executable, str(script), str(labelled), str(tmp_path / "m")], check=True)
+    assert list(load_beir(tmp_path / "m", "test").queries.values()) == ["x one"]
