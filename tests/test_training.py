@@ -752,12 +752,10 @@ def test_settings_refuse_numbers_that_cannot_train(change: dict[str, float], mes
 # --- mixed precision -----------------------------------------------------------------------------
 
 
-def test_mixed_precision_runs_the_loss_under_bf16_autocast_and_keeps_float32_weights(
-    files: dict[str, Path],
-    tiny_ce_dir: Path,
-    tmp_path: Path,
-    uninterrupted: dict[str, torch.Tensor],
-) -> None:
+def _autocast_watched(
+    files: dict[str, Path], tiny_ce_dir: Path
+) -> tuple[CrossEncoderTask, list[bool]]:
+    """A task whose every loss call records whether bfloat16 autocast was on."""
     task = _resume_task(files, tiny_ce_dir)
     seen: list[bool] = []
     real_loss = task.loss
@@ -767,6 +765,16 @@ def test_mixed_precision_runs_the_loss_under_bf16_autocast_and_keeps_float32_wei
         return real_loss(batch)
 
     task.loss = loss  # type: ignore[method-assign]
+    return task, seen
+
+
+def test_mixed_precision_runs_the_loss_under_bf16_autocast_and_keeps_float32_weights(
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    uninterrupted: dict[str, torch.Tensor],
+) -> None:
+    task, seen = _autocast_watched(files, tiny_ce_dir)
     report = fit(task, tmp_path / "out", replace(RESUME, precision="bf16"), **QUIET)
     assert seen and all(seen)
     assert report.precision == "bf16" and report.settings["precision"] == "bf16"
@@ -779,15 +787,7 @@ def test_mixed_precision_runs_the_loss_under_bf16_autocast_and_keeps_float32_wei
 def test_float32_training_runs_no_autocast(
     files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
 ) -> None:
-    task = _resume_task(files, tiny_ce_dir)
-    seen: list[bool] = []
-    real_loss = task.loss
-
-    def loss(batch: Any) -> torch.Tensor:
-        seen.append(torch.is_autocast_enabled("cpu"))
-        return real_loss(batch)
-
-    task.loss = loss  # type: ignore[method-assign]
+    task, seen = _autocast_watched(files, tiny_ce_dir)
     assert fit(task, tmp_path / "out", RESUME, **QUIET).precision == "fp32"
     assert seen and not any(seen)
 

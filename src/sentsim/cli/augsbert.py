@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from sentsim.cli._common import print_json
+from sentsim.cli._common import add_mixed_precision_option, print_json
 
 FROM_GOLD = "from-gold"
 
@@ -54,14 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cross-lr", type=float, default=5e-5, help="learning rate of a trained judge")
     p.add_argument("--seed", type=int, default=42, help="sampling and training seed")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
-    p.add_argument(
-        "--mixed-precision",
-        choices=["fp32", "bf16", "auto"],
-        default="fp32",
-        help="bf16: forward passes and losses under bfloat16 autocast, weights and optimizer in "
-        "float32 (about 2x faster on a CPU with AMX); auto: bf16 where the hardware has it; "
-        "default fp32",
-    )
+    add_mixed_precision_option(p)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="end with one JSON line (the results)")
     p.set_defaults(func=_run)

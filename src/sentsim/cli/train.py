@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from sentsim.cli._common import print_json, progress
+from sentsim.cli._common import add_mixed_precision_option, print_json, progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -214,14 +214,7 @@ def _common_options(p: argparse.ArgumentParser, *, default_lr: float, pairs: boo
     if pairs:
         p.add_argument("--both-orders", action="store_true", help="train on (a, b) and (b, a)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
-    p.add_argument(
-        "--mixed-precision",
-        choices=["fp32", "bf16", "auto"],
-        default="fp32",
-        help="bf16: forward passes and losses under bfloat16 autocast, weights and optimizer in "
-        "float32 (about 2x faster on a CPU with AMX); auto: bf16 where the hardware has it; "
-        "default fp32",
-    )
+    add_mixed_precision_option(p)
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     if pairs:
         p.add_argument("--skip-bad-rows", action="store_true")
