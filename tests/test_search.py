@@ -95,7 +95,11 @@ def test_read_corpus_folder(tmp_path: Path) -> None:
         ("d.jsonl", '{"id": "a", "text": "x"}\n{"text": "y"}\n', r"d\.jsonl, line 2: missing 'id'"),
         ("d.jsonl", '{"id": "a", "text": "x"}\n\n{"id": "b"}\n', r"line 3: document 'b' has no"),
         ("d.jsonl", '{"id": " ", "text": "x"}\n', r"line 1: missing 'id'"),
-        ("d.jsonl", '{"id": "a", "text": "  "}\n', r"line 1: document 'a' has no 'text'"),
+        (
+            "d.jsonl",
+            '{"id": "a", "text": "  "}\n',
+            r"line 1: document 'a' has no 'text' or 'title'",
+        ),
         ("d.jsonl", '{"id": "a", "text": "x"}\n{oops\n', r"d\.jsonl, line 2: not valid JSON"),
         ("d.jsonl", '["a", "x"]\n', r"line 1: expected a JSON object"),
         ("d.csv", "id,text\na,x\n,y\n", r"d\.csv, line 3: missing 'id'"),
@@ -109,6 +113,13 @@ def test_read_corpus_errors(tmp_path: Path, name: str, content: str, message: st
     path.write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=message):
         read_corpus(path)
+
+
+def test_a_title_without_text_is_the_documents_text(tmp_path: Path) -> None:
+    """As in TREC-COVID, whose papers without an abstract still have a title worth finding."""
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"_id": 7, "title": "Rates", "text": ""}\n{"id": "b", "title": "T"}\n')
+    assert read_corpus(path) == [Document("7", "Rates", ""), Document("b", "T", "")]
 
 
 def test_read_corpus_missing_or_empty_folder(tmp_path: Path) -> None:

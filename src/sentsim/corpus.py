@@ -53,9 +53,14 @@ def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
             f"{source}, line {line}: document {doc_id!r} has a 'text' of type "
             f"{type(text).__name__}; it must be a string"
         )
-    if not text or not text.strip():
-        raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text'")
     title = row.get("title") or ""
+    if not text or not text.strip():
+        if not str(title).strip():
+            raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text' or 'title'")
+        text, title = (
+            str(title).strip(),
+            "",
+        )  # a title alone (a paper without its abstract) is the text
     metadata = {k: v for k, v in row.items() if k not in ("id", "_id", "title", "text")}
     return Document(doc_id.strip(), text, str(title), metadata)
 
