@@ -151,10 +151,15 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
         key.update(f"{example.text}\x00{example.metadata['answer']}\x01".encode())
     if reranker is not None and reranker.source is not None:
         key.update(weights_hash(reranker.source).encode())
+    models: list[BiEncoder | CrossEncoder] = [*encoders, *([reranker] if reranker else [])]
+    precision = "bf16" if any(m.precision == "bf16" for m in models) else "fp32"
+    if precision != "fp32":  # float32 keeps the key it always had, so its cache stays valid
+        key.update(precision.encode())
     cached = cache_root() / "demo" / f"results-{key.hexdigest()[:16]}.json"
+    note = "" if precision == "fp32" else f", {precision}"
     if cached.exists():
         rows = json.loads(cached.read_text())
-        print(f"\nHelp-center retrieval on Banking77 test (cached in {cached}):")
+        print(f"\nHelp-center retrieval on Banking77 test{note} (cached in {cached}):")
     else:
         import tempfile
 
@@ -214,7 +219,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
             index.close()
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(rows, indent=2) + "\n")
-        print("\nHelp-center retrieval on Banking77 test:")
+        print(f"\nHelp-center retrieval on Banking77 test{note}:")
     width = max(len(r["pipeline"]) for r in rows)
     header = f"  {'pipeline':{width}} {'queries':>7} {'Acc@1':>6} {'MRR@10':>7} {'nDCG@10':>8}"
     print(header + "  ms/query")
