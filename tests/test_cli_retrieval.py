@@ -192,6 +192,32 @@ def test_search_and_add_default_to_the_indexs_own_encoder(
     assert "built with the encoder 'gone/model-dir'" in err and "pass --model" in err
 
 
+def test_search_takes_the_retriever_the_encoder_stores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """Without --retriever: the encoder folder's sentsim_config.json choice, else hybrid; dense
+    with --examples; an explicit --retriever wins; a bad stored value is a load error."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_st_dir, model)
+    idx = str(tmp_path / "idx")
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", DOCS)), "--index", idx,
+                 "--model", str(model), "--no-progress"]) == 0  # fmt: skip
+
+    def retriever(*extra: str) -> str:
+        assert main(["search", "card", "--index", idx, "--no-rerank", "--json", *extra]) == 0
+        return str(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["retriever"])
+
+    assert retriever() == "hybrid"
+    (model / "sentsim_config.json").write_text('{"retriever": "bm25"}')
+    assert retriever() == "bm25"
+    assert retriever("--retriever", "dense") == "dense"
+    (model / "sentsim_config.json").write_text('{"retriever": "sparse"}')
+    assert main(["search", "card", "--index", idx, "--no-rerank"]) == 1
+    assert "'retriever' 'sparse' is not dense, bm25 or hybrid" in capsys.readouterr().err
+
+
 def test_index_and_search_commands_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:

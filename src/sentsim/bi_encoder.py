@@ -58,6 +58,10 @@ class BiEncoder:
         self.name = name
         self.source = source
         self.precision = precision  # the setter resolves it
+        # The first stage search should use with this encoder when none is asked for ("dense",
+        # "bm25" or "hybrid"), chosen on a retrieval dev split and stored in sentsim_config.json
+        # as "retriever"; None: the caller's default.
+        self.retriever: str | None = None
 
     @property
     def precision(self) -> Precision:
@@ -94,7 +98,7 @@ class BiEncoder:
             do_lower_case=layout.do_lower_case,
             device=device,
         )
-        return cls(
+        encoder = cls(
             transformer,
             PoolingMode.parse(pooling) if pooling is not None else layout.pooling,
             normalize=layout.normalize if normalize is None else normalize,
@@ -102,6 +106,8 @@ class BiEncoder:
             source=path,
             precision=precision,
         )
+        encoder.retriever = _stored_retriever(path)
+        return encoder
 
     @property
     def dim(self) -> int:
@@ -217,6 +223,25 @@ def _read_layout(path: Path) -> _Layout:
                 "supported: Transformer, Pooling, Normalize"
             )
     return layout
+
+
+#: Where a bi-encoder folder keeps what sentsim chose for it (its first-stage retriever).
+SENTSIM_CONFIG = "sentsim_config.json"
+
+
+def _stored_retriever(path: Path) -> str | None:
+    """The retriever a model folder's ``sentsim_config.json`` names, if any (checked)."""
+    file = path / SENTSIM_CONFIG
+    if not file.is_file():
+        return None
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
+    retriever = config.get("retriever") if isinstance(config, dict) else None
+    if retriever is not None and retriever not in ("dense", "bm25", "hybrid"):
+        raise ModelLoadError(f"{file}: 'retriever' {retriever!r} is not dense, bm25 or hybrid")
+    return retriever
 
 
 def _write_json(path: Path, value: object) -> None:

@@ -220,7 +220,12 @@ def passages_for(doc: Document, tokenizer: object, max_tokens: int) -> list[str]
 
 
 class SearchPipeline:
-    """A first stage over an :class:`Index`, then an optional cross-encoder re-ranking."""
+    """A first stage over an :class:`Index`, then an optional cross-encoder re-ranking.
+
+    ``retriever`` (``dense``, ``bm25``, ``hybrid``) defaults to ``dense`` with ``examples``, else
+    to the one the encoder's folder stores (``sentsim_config.json``, chosen on a dev split), else
+    ``hybrid``.
+    """
 
     def __init__(
         self,
@@ -228,7 +233,7 @@ class SearchPipeline:
         encoder: BiEncoder,
         reranker: CrossEncoder | None = None,
         *,
-        retriever: str | Retriever = Retriever.HYBRID,
+        retriever: str | Retriever | None = None,
         k_retrieve: int = 100,
         hybrid: str = "rrf",
         hybrid_weight: float = 0.5,
@@ -236,6 +241,8 @@ class SearchPipeline:
         examples: ExampleQueries | None = None,
         example_weight: float = 0.2,
     ) -> None:
+        if retriever is None:  # dense beside example queries; else the encoder's choice on dev
+            retriever = "dense" if examples is not None else (encoder.retriever or "hybrid")
         if examples is not None:
             if Retriever.parse(retriever) is not Retriever.DENSE:
                 raise ValueError(

@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", help="the bi-encoder the index was built with (default: the one it records)"
     )
     p.add_argument(
-        "--retriever", help="dense, bm25 or hybrid (default: hybrid; dense with --examples)"
+        "--retriever",
+        help="dense, bm25 or hybrid (default: dense with --examples, else the one the encoder's "
+        "sentsim_config.json names, chosen on dev, else hybrid)",
     )
     p.add_argument("--reranker", default="ce-rerank", help="cross-encoder name or directory")
     p.add_argument("--no-rerank", action="store_true", help="first stage only")
@@ -95,14 +97,17 @@ def _encoder(args: argparse.Namespace) -> BiEncoder:
         return BiEncoder.load(args.model)
     if not index_exists(args.index):
         return BiEncoder.load("minilm")
+    from sentsim.models import resolve_model_path
+
     name = read_manifest(args.index)["encoder"]["name"]
     try:
-        return BiEncoder.load(name)
+        resolve_model_path(name)
     except ModelLoadError:
         raise ModelLoadError(
             f"{args.index} was built with the encoder {name!r}, which is neither a built-in name "
             "nor a folder from here; pass --model with that encoder's folder"
         ) from None
+    return BiEncoder.load(name)  # a folder that is found but broken says what is wrong with it
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -213,7 +218,7 @@ def _search(args: argparse.Namespace) -> int:
             index,
             encoder,
             reranker,
-            retriever=args.retriever or ("dense" if examples is not None else "hybrid"),
+            retriever=args.retriever,  # None: dense with examples, else the encoder's stored one
             k_retrieve=args.k_retrieve,
             rerank_weight=args.rerank_weight,
             examples=examples,
@@ -236,6 +241,7 @@ def _search(args: argparse.Namespace) -> int:
         print_json(
             {
                 "query": response.query,
+                "retriever": pipeline.retriever.value,
                 "results": [asdict(r) for r in response.results],
                 "timings": response.timings,
             }
