@@ -127,3 +127,34 @@ def test_paraphrase_beir_makes_queries_of_paraphrases_only(tmp_path: Path) -> No
     labelled.write_text("sentence1\tsentence2\tlabel\nx one\ty one\t1\nx two\ty two\t0\n")
     subprocess.run([sys.executable, str(script), str(labelled), str(tmp_path / "m")], check=True)
     assert list(load_beir(tmp_path / "m", "test").queries.values()) == ["x one"]
+
+
+def test_choose_retriever_stores_the_dev_best_and_keeps_other_keys(tmp_path: Path) -> None:
+    """scripts/choose_retriever.py: best nDCG@10 of dev runs without a judge; ties go to dense;
+    a test-split run or a re-ranked one is refused."""
+    import json
+    import sys
+
+    def run(name: str, retriever: str, ndcg: float, **extra: object) -> Path:
+        row = {"split": "dev", "data": "d", "retriever": retriever, "rerank": None}
+        path = tmp_path / f"{name}.json"
+        path.write_text("log\n" + json.dumps({**row, "ndcg@10": ndcg, **extra}) + "\n")
+        return path
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "sentsim_config.json").write_text('{"other": 1}')
+    script = [sys.executable, str(Path(__file__).parent.parent / "scripts" / "choose_retriever.py")]
+
+    def choose(*runs: Path) -> subprocess.CompletedProcess[str]:
+        argv = [*script, str(model), *map(str, runs)]
+        return subprocess.run(argv, capture_output=True, text=True)
+
+    assert choose(run("a", "dense", 70.0), run("b", "hybrid", 71.5)).returncode == 0
+    stored = json.loads((model / "sentsim_config.json").read_text())
+    assert stored["retriever"] == "hybrid" and stored["other"] == 1
+    assert stored["retriever_selected_on"]["ndcg@10"] == {"dense": 70.0, "hybrid": 71.5}
+    assert choose(run("c", "hybrid", 80.0), run("d", "dense", 80.0)).returncode == 0
+    assert json.loads((model / "sentsim_config.json").read_text())["retriever"] == "dense"
+    refused = choose(run("e", "dense", 90.0, split="test"))
+    assert refused.returncode != 0 and "needs a dev run" in refused.stderr
