@@ -43,12 +43,13 @@ def default_device() -> str:
 
 
 class Precision(StrEnum):
-    """The number format inference runs in (training always runs in float32).
+    """The number format a model computes in (inference here; training has its own setting,
+    ``TrainSettings.precision``, with the same values).
 
     ``fp32``: float32 throughout, the default. ``bf16``: matrix products in bfloat16 under
     ``torch.autocast`` (layer norms, softmax and the outputs stay float32). ``auto``: ``bf16`` on
     hardware that multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a CUDA GPU that
-    supports it), else ``fp32``; elsewhere bfloat16 is emulated and slower than float32.
+    supports it), else ``fp32``; elsewhere bfloat16 is emulated and gains nothing.
     """
 
     FP32 = "fp32"

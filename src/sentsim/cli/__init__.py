@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["fp32", "bf16", "auto"],
         help="what models compute in when they encode and score: fp32 (default, or "
         "$SENTSIM_PRECISION), bf16 (matrix products in bfloat16), auto (bf16 where the CPU has "
-        "AMX or AVX512-BF16, or on a GPU that supports it); training itself stays fp32",
+        "AMX or AVX512-BF16, or on a GPU that supports it); training: see --mixed-precision",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _MODULES:
