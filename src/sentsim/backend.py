@@ -43,9 +43,9 @@ def default_device() -> str:
 
 
 class Precision(StrEnum):
-    """The number format a model computes in (inference here; training has its own setting,
-    ``TrainSettings.precision``, with the same values).
+    """The number format a model computes in when it encodes or scores.
 
+    Training has its own setting, ``TrainSettings.precision``, with the same values.
     ``fp32``: float32 throughout, the default. ``bf16``: matrix products in bfloat16 under
     ``torch.autocast`` (layer norms, softmax and the outputs stay float32). ``auto``: ``bf16`` on
     hardware that multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a CUDA GPU that
