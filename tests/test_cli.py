@@ -420,6 +420,20 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"sentsim {__version__}"
 
 
+def test_parsing_the_command_line_imports_neither_torch_nor_scipy() -> None:
+    """--help, --version and argument errors answer at once: the heavy libraries load only when a
+    command runs (torch alone takes about a second here)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sentsim.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'scipy.stats', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_argument_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["similarity", "only-one-text"])

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from sentsim.errors import ModelLoadError
+from sentsim.settings import PRECISION_ENV
 
 Features = dict[str, torch.Tensor]
 
@@ -55,10 +56,6 @@ class Precision(StrEnum):
     FP32 = "fp32"
     BF16 = "bf16"
     AUTO = "auto"
-
-
-#: Environment variable that sets the precision of models loaded without an explicit one.
-PRECISION_ENV = "SENTSIM_PRECISION"
 
 
 def default_precision() -> Precision:

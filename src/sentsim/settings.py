@@ -8,6 +8,8 @@ from pathlib import Path
 from sentsim.errors import DatasetMissingError
 
 DATA_ENV = "SENTSIM_DATA"
+#: What models compute in when none is given: fp32, bf16 or auto (see sentsim.backend.Precision).
+PRECISION_ENV = "SENTSIM_PRECISION"
 
 
 def data_root() -> Path:

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sentsim.backend import PRECISION_ENV
 from sentsim.errors import SentsimError
+from sentsim.settings import PRECISION_ENV
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 

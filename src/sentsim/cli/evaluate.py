@@ -15,13 +15,13 @@ from sentsim.cli._common import (
     print_json,
     progress,
 )
-from sentsim.evaluation.sts import StsResult
 from sentsim.textfile import read_text
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.evaluation.retrieval import BeirData
     from sentsim.evaluation.retrieval_eval import RetrievalOutcome
+    from sentsim.evaluation.sts import StsResult  # scipy: 0.6 s that --help need not pay
     from sentsim.index import Index
 
 
