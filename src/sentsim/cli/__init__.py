@@ -20,7 +20,7 @@ from sentsim.settings import PRECISION_ENV
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 # Command modules, in the order they appear in --help.
-_MODULES = ["basic", "evaluate", "train", "augsbert", "search"]
+_MODULES = ["basic", "evaluate", "train", "augsbert", "search", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,50 @@
+"""``sentsim serve``: the library behind a local HTTP/JSON service (see :mod:`sentsim.server`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``serve``."""
+    p = subparsers.add_parser(
+        "serve",
+        help="answer encode, similarity, score, rerank and search requests over HTTP (JSON)",
+        description="Serve the models (and an index) on http://HOST:PORT: GET /health; POST "
+        "/encode, /similarity, /score, /rerank, /search with a JSON object (see sentsim.server).",
+    )
+    p.add_argument("--index", type=Path, help="index folder to search (read-only)")
+    p.add_argument("--model", help="bi-encoder (default: the one the index records, else minilm)")
+    p.add_argument("--reranker", default="ce-rerank", help="cross-encoder for /score, /rerank and "
+                   "the second stage of /search (default: ce-rerank)")  # fmt: skip
+    p.add_argument("--no-rerank", action="store_true", help="serve without a cross-encoder")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any free one)")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from sentsim.server import ServeConfig, create_app
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    config = ServeConfig(
+        index=args.index,
+        model=args.model,
+        reranker=None if args.no_rerank else args.reranker,
+        host=args.host,
+        port=args.port,
+    )
+    try:
+        server = create_app(config)
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    print(f"sentsim serving on {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,244 @@
+"""sentsim as a local HTTP service: JSON in, JSON out, over the same library calls as the CLI.
+
+    sentsim serve [--index DIR] [--model M] [--reranker CE | --no-rerank] [--port 8765]
+
+Built on the standard library's threading HTTP server (no extra dependency), bound to 127.0.0.1
+unless ``--host`` says otherwise. :func:`create_app` loads the models and opens the index; nothing
+happens at import. Endpoints (every body and answer a JSON object):
+
+- ``GET /health``: the encoder, the judge and, with an index, its document count.
+- ``POST /encode`` ``{"texts": [...]}``: ``{"dim", "vectors"}``, normalized as the encoder says.
+- ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b.
+- ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric": false}``: ``{"scores"}`` of the judge.
+- ``POST /rerank`` ``{"query", "documents": [...], "top_k": null}``: the judge's ranking.
+- ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true}``: the index's
+  :class:`~sentsim.search.SearchPipeline`; each request first moves to the index's latest commit,
+  so documents another process adds or deletes are found (or gone) without a restart.
+
+Bad input answers 400 with ``{"error": "..."}`` naming the field; an unknown path 404. Model calls
+are serialised by one lock: on a CPU two at once only share the same cores.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.cross_encoder import CrossEncoder
+from sentsim.index import Index
+from sentsim.search import SearchPipeline, encoder_identity
+from sentsim.similarity import similarity
+
+MAX_BODY_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What to serve: an index (optional), its bi-encoder, a judge (optional), where to listen."""
+
+    index: Path | None = None
+    model: str | None = None  # default: the encoder the index records, else minilm
+    reranker: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0: any free port (tests)
+
+
+class BadRequest(ValueError):
+    """A request the client must change; answered with 400 and its message."""
+
+
+class SentsimServer(ThreadingHTTPServer):
+    """The HTTP server with the models it answers from; run it with ``serve_forever()``."""
+
+    daemon_threads = True
+
+    def __init__(self, config: ServeConfig, encoder: BiEncoder, judge: CrossEncoder | None) -> None:
+        self.config = config
+        self.encoder = encoder
+        self.judge = judge
+        self.index: Index | None = None
+        self.lock = threading.Lock()
+        super().__init__((config.host, config.port), _Handler)
+        if config.index is not None:
+            try:
+                self.index = Index.open(config.index, encoder_identity(encoder), readonly=True)
+            except BaseException:
+                super().server_close()  # nothing left listening when the index cannot open
+                raise
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` as bound (the real port when the config asked for 0)."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def server_close(self) -> None:
+        """Stop listening and close the index."""
+        super().server_close()
+        if self.index is not None:
+            self.index.close()
+
+    def answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON answer to ``POST path``; :class:`BadRequest` for input the client must fix."""
+        if path == "/encode":
+            texts = _strings(body, "texts")
+            with self.lock:
+                vectors = self.encoder.encode(texts, show_progress=False)
+            return {"dim": self.encoder.dim, "vectors": vectors.tolist()}
+        if path == "/similarity":
+            a, b = _strings(body, "a"), _strings(body, "b")
+            with self.lock:
+                scores = similarity(self.encoder.encode(a), self.encoder.encode(b))
+            return {"scores": scores.tolist()}
+        if path in ("/score", "/rerank"):
+            judge = self._judge()
+            with self.lock:
+                if path == "/score":
+                    pairs = _pairs(body)
+                    symmetric = bool(body.get("symmetric", False))
+                    return {"scores": judge.predict(pairs, symmetric=symmetric).tolist()}
+                query, docs = _text(body, "query"), _strings(body, "documents")
+                ranked = judge.rank(query, docs, top_k=_top_k(body, None))
+            return {"results": [asdict(r) for r in ranked]}
+        if path == "/search":
+            return self._search(body)
+        raise LookupError(path)
+
+    def _judge(self) -> CrossEncoder:
+        if self.judge is None:
+            raise BadRequest("this server was started without a cross-encoder (--reranker CE)")
+        return self.judge
+
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.index is None:
+            raise BadRequest("this server was started without an index (--index DIR)")
+        query, top_k = _text(body, "query"), _top_k(body, 10) or 10
+        retriever = body.get("retriever")
+        if retriever is not None and retriever not in ("dense", "bm25", "hybrid"):
+            raise BadRequest(f"'retriever' is {retriever!r}; use dense, bm25 or hybrid")
+        rerank = bool(body.get("rerank", True)) and self.judge is not None
+        with self.lock:
+            self.index.refresh()  # the latest commit of whoever writes the index
+            pipeline = SearchPipeline(
+                self.index, self.encoder, self.judge if rerank else None, retriever=retriever
+            )
+            response = pipeline.search(query, top_k=top_k)
+        return {
+            "query": response.query,
+            "retriever": pipeline.retriever.value,
+            "reranked": pipeline.reranker is not None and pipeline.judge_idle is None,
+            "note": pipeline.judge_idle,  # why a judge that was asked for did not run, if so
+            "results": [asdict(r) for r in response.results],
+            "timings": response.timings,
+        }
+
+    def health(self) -> dict[str, Any]:
+        """What this server answers with."""
+        return {
+            "status": "ok",
+            "encoder": self.encoder.name,
+            "judge": self.judge.name if self.judge is not None else None,
+            "index": str(self.config.index) if self.config.index is not None else None,
+            "documents": self.index.info().documents if self.index is not None else None,
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: SentsimServer
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self._send(HTTPStatus.OK, self.server.health())
+        else:
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no GET {self.path}; try GET /health"})
+
+    def do_POST(self) -> None:
+        try:
+            body = self._body()
+            self._send(HTTPStatus.OK, self.server.answer(self.path, body))
+        except LookupError:
+            paths = "/encode, /similarity, /score, /rerank, /search"
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no POST {self.path}; try {paths}"})
+        except (BadRequest, TypeError, ValueError) as exc:
+            self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise BadRequest(f"the body has {length} bytes; at most {MAX_BODY_BYTES} are read")
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadRequest(f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object")
+        return body
+
+    def _send(self, status: HTTPStatus, value: dict[str, Any]) -> None:
+        data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: one line a request would drown the CLI's own output."""
+
+
+def _strings(body: dict[str, Any], field: str) -> list[str]:
+    value = body.get(field)
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise BadRequest(f"'{field}' must be a list of strings")
+    return value
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"'{field}' must be a non-empty string")
+    return value
+
+
+def _pairs(body: dict[str, Any]) -> list[tuple[str, str]]:
+    value = body.get("pairs")
+    if not isinstance(value, list):
+        raise BadRequest("'pairs' must be a list of [text, text] pairs")
+    for i, pair in enumerate(value):
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
+        ):
+            raise BadRequest(f"'pairs' item {i} is not a [text, text] pair")
+    return [(a, b) for a, b in value]
+
+
+def _top_k(body: dict[str, Any], default: int | None) -> int | None:
+    value = body.get("top_k", default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise BadRequest(f"'top_k' must be a whole number ≥ 1, got {value!r}")
+    return value
+
+
+def create_app(config: ServeConfig) -> SentsimServer:
+    """Load the models, open the index (read-only) and bind the socket.
+
+    Serving starts with ``serve_forever()`` on the returned server; ``server_close()`` ends it.
+    """
+    from sentsim.index_store import index_exists, read_manifest
+
+    model = config.model
+    if model is None:
+        index = config.index
+        recorded = index is not None and index_exists(index)
+        model = (
+            read_manifest(index)["encoder"]["name"] if index is not None and recorded else "minilm"
+        )
+    encoder = BiEncoder.load(model)
+    judge = CrossEncoder.load(config.reranker) if config.reranker else None
+    return SentsimServer(config, encoder, judge)

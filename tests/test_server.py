@@ -1,0 +1,198 @@
+"""The HTTP service: started on 127.0.0.1 by the tests, answered over real sockets."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.cross_encoder import CrossEncoder
+from sentsim.index import Document, Index
+from sentsim.search import build_index, encoder_identity
+from sentsim.server import SentsimServer, ServeConfig, create_app
+
+DOCS = [
+    Document("cards", "my card was declined abroad when paying", "Declined card"),
+    Document("topup", "top up your account with cash or a card", "Top up"),
+    Document("rates", "exchange rate and currency fees for travel", "Exchange rates"),
+]
+
+
+@pytest.fixture(scope="module")
+def served(
+    tiny_st_dir: Path, tiny_ce_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SentsimServer]:
+    folder = tmp_path_factory.mktemp("served") / "idx"
+    build_index(DOCS, folder, BiEncoder.load(tiny_st_dir), show_progress=False).close()
+    config = ServeConfig(index=folder, reranker=str(tiny_ce_dir), port=0)
+    server = create_app(config)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def call(server: SentsimServer, path: str, body: object = None) -> tuple[int, dict[str, Any]]:
+    """``POST`` ``body`` as JSON (``GET`` without one); the status and the decoded answer."""
+    data = None if body is None else json.dumps(body).encode()
+    method = "GET" if data is None else "POST"
+    request = urllib.request.Request(server.url + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_binds_to_localhost_and_reports_health(served: SentsimServer, tiny_st_dir: Path) -> None:
+    """Without --model it loads the encoder the index records; 127.0.0.1 unless told otherwise."""
+    assert served.server_address[0] == "127.0.0.1"
+    status, health = call(served, "/health")
+    assert status == 200
+    assert health["status"] == "ok" and health["documents"] == len(DOCS)
+    assert health["encoder"] == str(tiny_st_dir)
+
+
+def test_encode_and_similarity_agree_with_the_library(
+    served: SentsimServer, tiny_st_dir: Path
+) -> None:
+    texts = ["card declined", "exchange rate"]
+    status, out = call(served, "/encode", {"texts": texts})
+    assert status == 200 and out["dim"] == served.encoder.dim
+    expected = BiEncoder.load(tiny_st_dir).encode(texts)
+    np.testing.assert_allclose(np.array(out["vectors"]), expected, atol=1e-5)
+    status, sim = call(served, "/similarity", {"a": texts, "b": texts[:1]})
+    assert status == 200
+    np.testing.assert_allclose(np.array(sim["scores"]), expected @ expected[:1].T, atol=1e-5)
+
+
+def test_score_and_rerank_agree_with_the_judge(served: SentsimServer, tiny_ce_dir: Path) -> None:
+    judge = CrossEncoder.load(tiny_ce_dir)
+    pairs = [["card declined", "my card was declined"], ["card declined", "exchange rate"]]
+    status, out = call(served, "/score", {"pairs": pairs, "symmetric": True})
+    assert status == 200
+    expected = judge.predict([(a, b) for a, b in pairs], symmetric=True)
+    np.testing.assert_allclose(out["scores"], expected, atol=1e-5)
+    docs = [d.text for d in DOCS]
+    status, ranked = call(
+        served, "/rerank", {"query": "card declined", "documents": docs, "top_k": 2}
+    )
+    assert status == 200
+    want = judge.rank("card declined", docs, top_k=2)
+    assert [(r["index"], r["rank"]) for r in ranked["results"]] == [(r.index, r.rank) for r in want]
+
+
+def test_search_runs_the_pipeline(served: SentsimServer) -> None:
+    status, out = call(served, "/search", {"query": "exchange rate currency", "top_k": 2,
+                                           "retriever": "bm25", "rerank": False})  # fmt: skip
+    assert status == 200 and out["retriever"] == "bm25" and out["reranked"] is False
+    assert [r["doc_id"] for r in out["results"]] == ["rates"]  # the only one with those words
+    status, judged = call(served, "/search", {"query": "card declined"})
+    assert status == 200 and judged["reranked"] is True and judged["note"] is None
+    assert all(r["rerank_score"] is not None for r in judged["results"])
+
+
+def test_search_sees_what_a_writer_commits_after_start(
+    served: SentsimServer, tiny_st_dir: Path
+) -> None:
+    """Each search moves to the latest commit: an added document is found, a deleted one gone."""
+    encoder = BiEncoder.load(tiny_st_dir)
+    new = Document("lost", "zebra quokka lost stolen card", "Lost card")
+    query = {"query": "zebra quokka", "retriever": "bm25", "rerank": False}
+    with Index.open(served.config.index, encoder_identity(encoder)) as writer:
+        writer.add([new], None, encoder.encode([new.text]))
+    assert call(served, "/search", query)[1]["results"][0]["doc_id"] == "lost"
+    with Index.open(served.config.index, encoder_identity(encoder)) as writer:
+        writer.delete(["lost"])
+    assert "lost" not in [r["doc_id"] for r in call(served, "/search", query)[1]["results"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/encode", {"texts": "one string"}, 400, "'texts' must be a list of strings"),
+        ("/similarity", {"a": ["x"]}, 400, "'b' must be a list of strings"),
+        ("/score", {"pairs": [["a", "b"], ["only one"]]}, 400, "'pairs' item 1 is not a"),
+        ("/rerank", {"query": " ", "documents": []}, 400, "'query' must be a non-empty string"),
+        ("/search", {"query": "x", "top_k": 0}, 400, "'top_k' must be a whole number ≥ 1"),
+        ("/search", {"query": "x", "retriever": "sparse"}, 400, "use dense, bm25 or hybrid"),
+        ("/search", [1, 2], 400, "the body must be a JSON object"),
+        ("/nowhere", {}, 404, "no POST /nowhere; try /encode"),
+    ],
+)
+def test_bad_requests_name_the_field(
+    served: SentsimServer, path: str, body: object, status: int, message: str
+) -> None:
+    got, out = call(served, path, body)
+    assert got == status and message in out["error"]
+
+
+def test_body_that_is_not_json_and_unknown_get(served: SentsimServer) -> None:
+    request = urllib.request.Request(served.url + "/encode", data=b"{texts: [", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 400 and "not JSON" in json.loads(info.value.read())["error"]
+    assert call(served, "/metrics")[0] == 404
+
+
+def test_without_index_or_judge_those_endpoints_say_how_to_start(tiny_st_dir: Path) -> None:
+    server = create_app(ServeConfig(model=str(tiny_st_dir), port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, out = call(server, "/search", {"query": "card"})
+        assert status == 400 and "started without an index (--index DIR)" in out["error"]
+        status, out = call(server, "/rerank", {"query": "card", "documents": ["a"]})
+        assert status == 400 and "without a cross-encoder (--reranker CE)" in out["error"]
+        assert call(server, "/health")[1]["documents"] is None
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_cli_refuses_a_bad_port_and_a_missing_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    from sentsim.cli import main
+
+    assert main(["serve", "--port", "70000", "--no-rerank"]) == 1
+    assert "--port must be in 0..65535" in capsys.readouterr().err
+    argv = ["serve", "--index", str(tmp_path / "none"), "--model", str(tiny_st_dir), "--port", "0"]
+    assert main([*argv, "--no-rerank"]) == 1
+    assert "none" in capsys.readouterr().err
+
+
+def test_sentsim_serve_prints_its_address_answers_and_stops_on_ctrl_c(tiny_st_dir: Path) -> None:
+    """The command itself, as a user runs it: a line with the URL, answers, Ctrl-C exits 0."""
+    import signal
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "sentsim", "serve", "--model", str(tiny_st_dir), "--no-rerank",
+            "--port", "0"]  # fmt: skip
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("sentsim serving on http://127.0.0.1:"), line
+            url = line.split()[3]
+            with urllib.request.urlopen(url + "/health", timeout=30) as response:
+                assert json.loads(response.read())["encoder"] == str(tiny_st_dir)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
