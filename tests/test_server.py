@@ -145,6 +145,19 @@ def test_body_that_is_not_json_and_unknown_get(served: SentsimServer) -> None:
     assert call(served, "/metrics")[0] == 404
 
 
+def test_a_failure_inside_answers_500_and_the_server_goes_on(
+    served: SentsimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(served.encoder, "encode", broken)
+    status, out = call(served, "/encode", {"texts": ["a"]})
+    assert status == 500 and out["error"] == "RuntimeError: boom"
+    monkeypatch.undo()
+    assert call(served, "/encode", {"texts": ["a"]})[0] == 200
+
+
 def test_without_index_or_judge_those_endpoints_say_how_to_start(tiny_st_dir: Path) -> None:
     server = create_app(ServeConfig(model=str(tiny_st_dir), port=0))
     thread = threading.Thread(target=server.serve_forever, daemon=True)

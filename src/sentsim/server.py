@@ -31,6 +31,7 @@ from typing import Any
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
+from sentsim.errors import SentsimError
 from sentsim.index import Index
 from sentsim.search import SearchPipeline, encoder_identity
 from sentsim.similarity import similarity
@@ -165,8 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
         except LookupError:
             paths = "/encode, /similarity, /score, /rerank, /search"
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no POST {self.path}; try {paths}"})
-        except (BadRequest, TypeError, ValueError) as exc:
+        except (BadRequest, SentsimError, TypeError, ValueError) as exc:
             self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        except Exception as exc:  # a bug: answer it rather than drop the connection
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(exc).__name__}: {exc}"})
 
     def _body(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)
