@@ -808,3 +808,93 @@ def test_a_checkpoint_from_before_mixed_precision_resumes_as_fp32(
 def test_unknown_mixed_precision_is_refused() -> None:
     with pytest.raises(ValueError, match=r"precision \(--mixed-precision\) must be fp32, bf16"):
         TrainSettings(precision="fp16")
+
+
+# --- listwise cross-encoder ----------------------------------------------------------------------
+
+
+LISTWISE_ROWS = [
+    {"anchor": f"card {w} declined", "positive": f"declined card {w}", "negative": neg}
+    for w in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota")
+    for neg in (f"top up {w}", f"exchange rate {w}")
+]
+
+
+def _listwise_file(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_groups_gather_each_anchors_negatives_in_order() -> None:
+    from sentsim.training.cross import groups_from_triples
+    from sentsim.training.data import Triple
+
+    triples = [Triple("q", "p", "n1"), Triple("q2", "p2", "m1"), Triple("q", "p", "n2"),
+               Triple("q", "p", "n1"), Triple("q", "p", "p")]  # fmt: skip
+    groups = groups_from_triples(triples, "f.jsonl")
+    assert [(g.query, g.positive, g.negatives) for g in groups] == [
+        ("q", "p", ("n1", "n2")),  # a repeated negative and the positive itself are dropped
+        ("q2", "p2", ("m1",)),
+    ]
+    with pytest.raises(DataError, match=r"f\.jsonl: 1 of 2 \(anchor, positive\) rows have no"):
+        groups_from_triples([Triple("q", "p", "n"), Triple("r", "s", None)], "f.jsonl")
+
+
+def test_listwise_loss_is_the_softmax_cross_entropy_of_each_positive(tiny_ce_dir: Path) -> None:
+    """loss = mean over groups of −log softmax(s(q, p), s(q, n₁), …)[p], each group its own size."""
+    from sentsim.training.cross import CrossEncoderListwiseTask, Group
+
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    judge.model.eval()  # no dropout: the same logits twice
+    groups = [Group("card declined", "declined card", ("top up", "exchange rate")),
+              Group("top up cash", "cash top up", ("lost card",))]  # fmt: skip
+    task = CrossEncoderListwiseTask(judge, groups, None, sources=["x"])
+    with torch.no_grad():
+        loss = float(task.loss(groups))
+        expected = []
+        for g in groups:
+            texts = [g.positive, *g.negatives]
+            logits = judge.logits(judge.tokenize([(g.query, t) for t in texts]))[:, 0]
+            expected.append(float(-torch.log_softmax(logits, 0)[0]))
+    assert loss == pytest.approx(float(np.mean(expected)), abs=1e-5)
+
+
+def test_listwise_dev_ranks_each_positive_within_its_group(
+    tiny_ce_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 1, 3 and a tie (which goes to the positive): MRR (1 + 1/3 + 1) / 3, accuracy 2/3."""
+    from sentsim.training.cross import CrossEncoderListwiseTask, Group
+
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    dev = [Group("a", "p", ("n",)), Group("b", "p", ("n1", "n2")), Group("c", "p", ("n",))]
+    scores = np.array([0.9, 0.1, 0.2, 0.5, 0.3, 0.4, 0.4], dtype=np.float32)
+    monkeypatch.setattr(judge, "predict", lambda pairs, **_: scores[: len(pairs)])
+    metrics = CrossEncoderListwiseTask(judge, dev, dev, sources=["x"]).evaluate()
+    assert metrics["mrr"] == pytest.approx(100 * (1 + 1 / 3 + 1) / 3)
+    assert (
+        metrics["accuracy@1"] == pytest.approx(100 * 2 / 3) and metrics["score"] == metrics["mrr"]
+    )
+
+
+def test_train_cross_encoder_listwise_end_to_end(
+    tmp_path: Path, tiny_ce_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sentsim.cli import main
+
+    train = _listwise_file(tmp_path / "train.jsonl", LISTWISE_ROWS)
+    out = tmp_path / "ce"
+    argv = ["train", "cross-encoder", "--loss", "listwise", "--train", str(train), "--dev",
+            str(train), "--base", str(tiny_ce_dir), "--epochs", "2", "--batch-size", "3",
+            "--max-length", "16", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "train_report.json").read_text())
+    assert [set(h) >= {"mrr", "accuracy@1"} for h in report["history"]] == [True, True]
+    assert report["steps"] == 2 * 3  # 9 anchors, 3 a batch
+    assert '"kind": "listwise"' in (out / "README.md").read_text()
+    assert CrossEncoder.load(out).num_labels == 1
+    bare = _listwise_file(tmp_path / "bare.jsonl", [{"anchor": f"a{i}", "positive": f"p{i}"}
+                                                    for i in range(9)])  # fmt: skip
+    assert main([*argv[:5], str(bare), *argv[6:-1], str(tmp_path / "x")]) == 1
+    assert "9 of 9 (anchor, positive) rows have no 'negative'" in capsys.readouterr().err
+    assert main([*argv, "--both-orders"]) == 1
+    assert "--both-orders and --labels are for pointwise" in capsys.readouterr().err

@@ -19,6 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common_options(p, default_lr=5e-5)
     p.add_argument("--labels", nargs="+", help="class names in output order (multi-class data)")
     p.add_argument("--max-length", type=int, default=128, help="tokens per pair (longest-first)")
+    p.add_argument(
+        "--loss",
+        choices=["pointwise", "listwise"],
+        default="pointwise",
+        help="pointwise: pair files (scores, 0/1 labels or classes); listwise: anchor, positive, "
+        "negative rows (sentsim mine), a softmax over each anchor's positive and negatives; "
+        "--batch-size then counts anchors and --dev takes such rows too",
+    )
     p.set_defaults(func=_train_cross)
 
     p = kinds.add_parser("bi-encoder", help="fine-tune a bi-encoder on graded pairs")
@@ -264,6 +272,8 @@ def _train_cross(args: argparse.Namespace) -> int:
     from sentsim.training.cross import CrossEncoderTask
     from sentsim.training.data import TargetKind, load_train_data
 
+    if args.loss == "listwise":
+        return _train_cross_listwise(args, settings)
     train = load_train_data(
         args.train,
         both_orders=args.both_orders,
@@ -281,6 +291,23 @@ def _train_cross(args: argparse.Namespace) -> int:
         max_length=args.max_length,
     )
     task = CrossEncoderTask(model, train, dev)
+    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
+    return _finish(args, task, report, f"Cross-encoder {args.out.name}")
+
+
+def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.training import fit
+    from sentsim.training.cross import CrossEncoderListwiseTask, groups_from_triples
+    from sentsim.training.data import read_triples
+
+    if args.both_orders or args.labels:
+        raise ValueError("--both-orders and --labels are for pointwise pair files, not listwise")
+    train = [g for path in args.train for g in groups_from_triples(read_triples(path), str(path))]
+    dev = groups_from_triples(read_triples(args.dev), str(args.dev)) if args.dev else None
+    model = CrossEncoder.load(args.base, num_labels=1, max_length=args.max_length)
+    sources = [str(p) for p in args.train]
+    task = CrossEncoderListwiseTask(model, train, dev, sources=sources)
     report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
     return _finish(args, task, report, f"Cross-encoder {args.out.name}")
 

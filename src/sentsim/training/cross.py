@@ -1,7 +1,12 @@
-"""Cross-encoder training: graded scores and binary labels (soft-label BCE), or classes (CE)."""
+"""Cross-encoder training: pointwise (BCE on scores or 0/1 labels, CE on classes) or listwise.
+
+Listwise: a softmax over a query's positive and its mined negatives.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +15,17 @@ import torch
 
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.data import PairDataset
+from sentsim.errors import DataError
 from sentsim.evaluation.pairs import average_precision
 from sentsim.evaluation.sts import correlations
-from sentsim.training.data import TargetKind, TrainData, TrainPair, shuffled_batches, target_kind
+from sentsim.training.data import (
+    TargetKind,
+    TrainData,
+    TrainPair,
+    Triple,
+    shuffled_batches,
+    target_kind,
+)
 
 
 class CrossEncoderTask:
@@ -79,4 +92,106 @@ class CrossEncoderTask:
             "train_files": self.train.sources,
             "dev_file": str(self.dev.path) if self.dev else None,
             "labels": self.train.labels,
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """A query, its relevant text and texts mined as look-alikes that are not relevant."""
+
+    query: str
+    positive: str
+    negatives: tuple[str, ...]
+
+
+def groups_from_triples(triples: Sequence[Triple], source: str) -> list[Group]:
+    """One group per (anchor, positive), its negatives in file order.
+
+    ``sentsim mine`` writes one row per negative. An anchor without any negative is an error that
+    says how many there are.
+    """
+    negatives: dict[tuple[str, str], list[str]] = {}
+    for t in triples:
+        found = negatives.setdefault((t.anchor, t.positive), [])
+        if t.negative is not None and t.negative != t.positive and t.negative not in found:
+            found.append(t.negative)
+    bare = [key for key, negs in negatives.items() if not negs]
+    if bare:
+        raise DataError(
+            f"{source}: {len(bare)} of {len(negatives)} (anchor, positive) rows have no "
+            "'negative'; the listwise loss ranks a positive against negatives (sentsim mine)"
+        )
+    return [Group(a, p, tuple(negs)) for (a, p), negs in negatives.items()]
+
+
+class CrossEncoderListwiseTask:
+    """Listwise training: a softmax over each query's positive and its mined negatives.
+
+    ``loss = −log softmax(s(q, p), s(q, n₁), …, s(q, n_k))[p]`` averaged over the queries of a batch
+    (localized contrastive estimation, Gao, Dai & Callan 2021, "Rethink Training of BERT Rerankers
+    in Multi-Stage Retrieval Pipeline"): the judge learns to order look-alikes, where pointwise BCE
+    only learns to separate pairs. A batch holds ``batch_size`` queries with all their texts. Dev:
+    MRR ×100 of the positive within its group (the score) and accuracy@1.
+    """
+
+    def __init__(
+        self,
+        model: CrossEncoder,
+        train: list[Group],
+        dev: list[Group] | None,
+        *,
+        sources: list[str],
+    ) -> None:
+        if model.num_labels != 1:
+            raise ValueError(
+                f"the listwise loss needs a one-output judge; {model.name} has {model.num_labels}"
+            )
+        self.model = model
+        self.module = model.model
+        self.train = train
+        self.dev = dev
+        self.sources = sources
+
+    def batches(self, epoch: int, seed: int, batch_size: int) -> list[list[Group]]:
+        """Shuffled batches of ``batch_size`` groups."""
+        return shuffled_batches(self.train, epoch=epoch, seed=seed, batch_size=batch_size)
+
+    def loss(self, batch: list[Group]) -> torch.Tensor:
+        """Cross-entropy of each group's positive (index 0) over the group's logits."""
+        pairs = [(g.query, text) for g in batch for text in (g.positive, *g.negatives)]
+        logits = self.model.logits(self.model.tokenize(pairs))[:, 0].float()
+        losses, start = [], 0
+        for g in batch:
+            end = start + 1 + len(g.negatives)
+            losses.append(-torch.log_softmax(logits[start:end], dim=0)[0])
+            start = end
+        return torch.stack(losses).mean()
+
+    def evaluate(self) -> dict[str, float]:
+        """MRR and accuracy@1 ×100 of each dev positive among its group's texts."""
+        if not self.dev:
+            return {}
+        pairs = [(g.query, text) for g in self.dev for text in (g.positive, *g.negatives)]
+        scores = self.model.predict(pairs, batch_size=64)
+        ranks, start = [], 0
+        for g in self.dev:
+            group = scores[start : start + 1 + len(g.negatives)]
+            ranks.append(1 + int((group[1:] > group[0]).sum()))  # ties go to the positive
+            start += len(group)
+        mrr = 100 * float(np.mean([1 / r for r in ranks]))
+        accuracy = 100 * float(np.mean([r == 1 for r in ranks]))
+        return {"score": mrr, "mrr": mrr, "accuracy@1": accuracy}
+
+    def save(self, out: Path) -> None:
+        """Write the cross-encoder (fp32; shipping converts to fp16)."""
+        self.model.save(out)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the model card."""
+        return {
+            "kind": "listwise",
+            "train_pairs": sum(1 + len(g.negatives) for g in self.train),
+            "train_groups": len(self.train),
+            "train_files": self.sources,
+            "dev_groups": len(self.dev) if self.dev else 0,
         }
