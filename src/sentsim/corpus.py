@@ -53,16 +53,22 @@ def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
             f"{source}, line {line}: document {doc_id!r} has a 'text' of type "
             f"{type(text).__name__}; it must be a string"
         )
-    title = row.get("title") or ""
-    if not text or not text.strip():
-        if not str(title).strip():
-            raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text' or 'title'")
-        text, title = (
-            str(title).strip(),
-            "",
-        )  # a title alone (a paper without its abstract) is the text
+    searchable = title_and_text(str(row.get("title") or ""), text or "")
+    if searchable is None:
+        raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text' or 'title'")
+    title, text = searchable
     metadata = {k: v for k, v in row.items() if k not in ("id", "_id", "title", "text")}
     return Document(doc_id.strip(), text, str(title), metadata)
+
+
+def title_and_text(title: str, text: str) -> tuple[str, str] | None:
+    """The ``(title, text)`` a document is searched by; ``None`` when it has neither.
+
+    A title without text becomes the text (a paper without its abstract is found by its title).
+    """
+    if text.strip():
+        return title, text
+    return ("", title.strip()) if title.strip() else None
 
 
 def _read_jsonl(source: Path) -> Iterator[Document]:

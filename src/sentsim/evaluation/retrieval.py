@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentsim.corpus import title_and_text
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
 from sentsim.textfile import open_text
@@ -104,13 +105,11 @@ def load_beir(
     corpus: dict[str, tuple[str, str]] = {}
     empty = []
     for r in _read_jsonl(root / "corpus.jsonl", ["_id", "text"]):
-        title, text = str(r.get("title") or "").strip(), r["text"]
-        if not text.strip():  # e.g. TREC-COVID's papers without an abstract: the title is the text
-            if not title:
-                empty.append(r["_id"])
-                continue
-            title, text = "", title
-        corpus[r["_id"]] = (title, text)
+        searchable = title_and_text(str(r.get("title") or "").strip(), r["text"])
+        if searchable is None:
+            empty.append(r["_id"])
+        else:
+            corpus[r["_id"]] = searchable
     queries = {r["_id"]: r["text"] for r in _read_jsonl(root / "queries.jsonl", ["_id", "text"])}
     qrels = read_qrels(root / "qrels" / f"{split}.tsv")
     if queries_subset is not None:
