@@ -215,7 +215,9 @@ def test_search_takes_the_retriever_the_encoder_stores(
     assert retriever("--retriever", "dense") == "dense"
     (model / "sentsim_config.json").write_text('{"retriever": "sparse"}')
     assert main(["search", "card", "--index", idx, "--no-rerank"]) == 1
-    assert "'retriever' 'sparse' is not dense, bm25 or hybrid" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    expected = "unknown retriever 'sparse'; expected one of: dense, bm25, hybrid"
+    assert f"sentsim_config.json: {expected}" in err
 
 
 def test_index_and_search_commands_end_to_end(

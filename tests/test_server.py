@@ -125,7 +125,12 @@ def test_search_sees_what_a_writer_commits_after_start(
         ("/score", {"pairs": [["a", "b"], ["only one"]]}, 400, "'pairs' item 1 is not a"),
         ("/rerank", {"query": " ", "documents": []}, 400, "'query' must be a non-empty string"),
         ("/search", {"query": "x", "top_k": 0}, 400, "'top_k' must be a whole number ≥ 1"),
-        ("/search", {"query": "x", "retriever": "sparse"}, 400, "use dense, bm25 or hybrid"),
+        (
+            "/search",
+            {"query": "x", "retriever": "sparse"},
+            400,
+            "unknown retriever 'sparse'; expected one of: dense, bm25, hybrid",
+        ),
         ("/search", [1, 2], 400, "the body must be a JSON object"),
         ("/nowhere", {}, 404, "no POST /nowhere; try /encode"),
     ],

@@ -10,11 +10,11 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from enum import StrEnum
 from pathlib import Path
 
 import torch
 
+from sentsim.choices import Precision
 from sentsim.errors import ModelLoadError
 from sentsim.settings import PRECISION_ENV
 
@@ -41,21 +41,6 @@ def quiet_transformers() -> Iterator[None]:
 def default_device() -> str:
     """Return ``cuda`` when a GPU is visible, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-class Precision(StrEnum):
-    """The number format a model computes in when it encodes or scores.
-
-    Training has its own setting, ``TrainSettings.precision``, with the same values.
-    ``fp32``: float32 throughout, the default. ``bf16``: matrix products in bfloat16 under
-    ``torch.autocast`` (layer norms, softmax and the outputs stay float32). ``auto``: ``bf16`` on
-    hardware that multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a CUDA GPU that
-    supports it), else ``fp32``; elsewhere bfloat16 is emulated and gains nothing.
-    """
-
-    FP32 = "fp32"
-    BF16 = "bf16"
-    AUTO = "auto"
 
 
 def default_precision() -> Precision:

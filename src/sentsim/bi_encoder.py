@@ -24,6 +24,7 @@ from sentsim.backend import (
     resolve_precision,
 )
 from sentsim.base import check_texts, length_order
+from sentsim.choices import Retriever
 from sentsim.errors import ModelLoadError
 from sentsim.models import resolve_model_path, weights_hash
 from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_config
@@ -239,9 +240,12 @@ def _stored_retriever(path: Path) -> str | None:
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
     retriever = config.get("retriever") if isinstance(config, dict) else None
-    if retriever is not None and retriever not in ("dense", "bm25", "hybrid"):
-        raise ModelLoadError(f"{file}: 'retriever' {retriever!r} is not dense, bm25 or hybrid")
-    return retriever
+    if retriever is None:
+        return None
+    try:
+        return Retriever.parse(retriever).value
+    except ValueError as exc:
+        raise ModelLoadError(f"{file}: {exc}") from None
 
 
 def _write_json(path: Path, value: object) -> None:

@@ -20,3 +20,31 @@ def parse_choice(kind: type[E], value: object, what: str) -> E:
     except ValueError:
         valid = ", ".join(m.value for m in kind)
         raise ValueError(f"unknown {what} {value!r}; expected one of: {valid}") from None
+
+
+class Retriever(StrEnum):
+    """First-stage retrievers (here, not in ``search``, so that a bi-encoder can name its own)."""
+
+    DENSE = "dense"
+    BM25 = "bm25"
+    HYBRID = "hybrid"
+
+    @classmethod
+    def parse(cls, value: str | Retriever) -> Retriever:
+        """Return the retriever named by ``value`` or raise listing the valid names."""
+        return parse_choice(cls, value, "retriever")
+
+
+class Precision(StrEnum):
+    """The number format a model computes in when it encodes or scores.
+
+    Training has its own setting, ``TrainSettings.precision``, with the same values.
+    ``fp32``: float32 throughout, the default. ``bf16``: matrix products in bfloat16 under
+    ``torch.autocast`` (layer norms, softmax and the outputs stay float32). ``auto``: ``bf16`` on
+    hardware that multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a CUDA GPU that
+    supports it), else ``fp32``; elsewhere bfloat16 is emulated and gains nothing.
+    """
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    AUTO = "auto"

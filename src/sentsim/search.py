@@ -21,14 +21,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from sentsim.bi_encoder import BiEncoder
-from sentsim.choices import parse_choice
+from sentsim.choices import Retriever
 from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import DataError
@@ -37,19 +36,6 @@ from sentsim.index_store import index_exists
 from sentsim.models import weights_hash
 
 RRF_K = 60
-
-
-class Retriever(StrEnum):
-    """First-stage retrievers."""
-
-    DENSE = "dense"
-    BM25 = "bm25"
-    HYBRID = "hybrid"
-
-    @classmethod
-    def parse(cls, value: str | Retriever) -> Retriever:
-        """Return the retriever named by ``value`` or raise listing the valid names."""
-        return parse_choice(cls, value, "retriever")
 
 
 @dataclass(frozen=True)
@@ -79,6 +65,31 @@ class SearchResponse:
     query: str
     results: list[SearchResult]
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def index_encoder(folder: Path, model: str | None = None) -> BiEncoder:
+    """``model``; without it, the encoder the index at ``folder`` records (``minilm`` for none).
+
+    A recorded name that cannot be found from here is an error that says to pass the model; one
+    that is found but broken says what is wrong with it.
+    """
+    from sentsim.errors import ModelLoadError
+    from sentsim.index_store import read_manifest
+    from sentsim.models import resolve_model_path
+
+    if model is not None:
+        return BiEncoder.load(model)
+    if not index_exists(folder):
+        return BiEncoder.load("minilm")
+    name = read_manifest(folder)["encoder"]["name"]
+    try:
+        resolve_model_path(name)
+    except ModelLoadError:
+        raise ModelLoadError(
+            f"{folder} was built with the encoder {name!r}, which is neither a built-in name "
+            "nor a folder from here; pass --model with that encoder's folder"
+        ) from None
+    return BiEncoder.load(name)
 
 
 def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:

@@ -33,7 +33,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import SentsimError
 from sentsim.index import Index
-from sentsim.search import SearchPipeline, encoder_identity
+from sentsim.search import SearchPipeline, encoder_identity, index_encoder
 from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
@@ -120,9 +120,7 @@ class SentsimServer(ThreadingHTTPServer):
         if self.index is None:
             raise BadRequest("this server was started without an index (--index DIR)")
         query, top_k = _text(body, "query"), _top_k(body, 10) or 10
-        retriever = body.get("retriever")
-        if retriever is not None and retriever not in ("dense", "bm25", "hybrid"):
-            raise BadRequest(f"'retriever' is {retriever!r}; use dense, bm25 or hybrid")
+        retriever = body.get("retriever")  # SearchPipeline names the valid ones if it is not
         rerank = bool(body.get("rerank", True)) and self.judge is not None
         with self.lock:
             self.index.refresh()  # the latest commit of whoever writes the index
@@ -233,15 +231,9 @@ def create_app(config: ServeConfig) -> SentsimServer:
 
     Serving starts with ``serve_forever()`` on the returned server; ``server_close()`` ends it.
     """
-    from sentsim.index_store import index_exists, read_manifest
-
-    model = config.model
-    if model is None:
-        index = config.index
-        recorded = index is not None and index_exists(index)
-        model = (
-            read_manifest(index)["encoder"]["name"] if index is not None and recorded else "minilm"
-        )
-    encoder = BiEncoder.load(model)
+    if config.index is not None:  # the encoder the index records, as `sentsim search` does
+        encoder = index_encoder(config.index, config.model)
+    else:
+        encoder = BiEncoder.load(config.model or "minilm")
     judge = CrossEncoder.load(config.reranker) if config.reranker else None
     return SentsimServer(config, encoder, judge)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sentsim.choices import Precision
 from sentsim.errors import SentsimError
 from sentsim.settings import PRECISION_ENV
 
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sentsim {__version__}")
     parser.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "auto"],
+        choices=[p.value for p in Precision],
         help="what models compute in when they encode and score: fp32 (default, or "
         "$SENTSIM_PRECISION), bf16 (matrix products in bfloat16), auto (bf16 where the CPU has "
         "AMX or AVX512-BF16, or on a GPU that supports it); training: see --mixed-precision",

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from sentsim.choices import Precision
 from sentsim.data import PairDataset, read_pairs
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
@@ -75,7 +76,7 @@ def add_mixed_precision_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--mixed-precision`` to a training command (its value goes to ``TrainSettings``)."""
     parser.add_argument(
         "--mixed-precision",
-        choices=["fp32", "bf16", "auto"],
+        choices=[p.value for p in Precision],
         default="fp32",
         help="bf16: forward passes and losses under bfloat16 autocast, weights and optimizer in "
         "float32 (1.4-1.6x faster on a CPU with AMX); auto: bf16 where the hardware has it; "

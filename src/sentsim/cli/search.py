@@ -89,25 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _encoder(args: argparse.Namespace) -> BiEncoder:
     """``--model``; without it, the encoder the index records (``minilm`` for a new index)."""
-    from sentsim.bi_encoder import BiEncoder
-    from sentsim.errors import ModelLoadError
-    from sentsim.index_store import index_exists, read_manifest
+    from sentsim.search import index_encoder
 
-    if args.model is not None:
-        return BiEncoder.load(args.model)
-    if not index_exists(args.index):
-        return BiEncoder.load("minilm")
-    from sentsim.models import resolve_model_path
-
-    name = read_manifest(args.index)["encoder"]["name"]
-    try:
-        resolve_model_path(name)
-    except ModelLoadError:
-        raise ModelLoadError(
-            f"{args.index} was built with the encoder {name!r}, which is neither a built-in name "
-            "nor a folder from here; pass --model with that encoder's folder"
-        ) from None
-    return BiEncoder.load(name)  # a folder that is found but broken says what is wrong with it
+    return index_encoder(args.index, args.model)
 
 
 def _build(args: argparse.Namespace) -> int:

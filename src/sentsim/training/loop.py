@@ -21,7 +21,8 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
-from sentsim.backend import Precision, autocast, resolve_precision
+from sentsim.backend import autocast, resolve_precision
+from sentsim.choices import Precision
 from sentsim.errors import SentsimError
 from sentsim.machine import cpu_description
 
