@@ -142,7 +142,8 @@ def fit(
     optimizer = _optimizer(task.module, settings)
     warmup = int(settings.warmup_ratio * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, warmup))
-    precision = resolve_precision(settings.precision, _device(task.module))
+    device = _device(task.module)
+    precision = resolve_precision(settings.precision, device)
     report = TrainReport(settings=asdict(settings), precision=precision.value)
     start_epoch, skip = 0, 0
     if resume and (ckpt / "state.json").is_file():
@@ -167,7 +168,7 @@ def fit(
             unit="step",
         )
         for step in range(skip, len(batches)):
-            with autocast(precision, _device(task.module)):
+            with autocast(precision, device):
                 loss = task.loss(batches[step])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(task.module.parameters(), settings.max_grad_norm)
