@@ -687,6 +687,16 @@ def test_domain_transfer_with_too_few_silver_pairs(
     assert not any(p.is_dir() for p in config.out.iterdir())
 
 
+def stop_before_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every training step raise KeyboardInterrupt: a run then ends after labelling."""
+    import sentsim.training.loop
+
+    def stop(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sentsim.training.loop, "fit", stop)
+
+
 def test_changed_sampling_settings_are_refused(
     data: dict[str, Path],
     tiny_bert_dir: Path,
@@ -694,11 +704,6 @@ def test_changed_sampling_settings_are_refused(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import sentsim.training.loop
-
-    def stop(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt  # stop after labelling: only the silver files matter here
-
     config = config_for(
         tmp_path / "out",
         tiny_bert_dir,
@@ -706,7 +711,7 @@ def test_changed_sampling_settings_are_refused(
         cross_encoder=tiny_ce_dir,
         strategies=(Sampling.BM25,),
     )
-    monkeypatch.setattr(sentsim.training.loop, "fit", stop)
+    stop_before_training(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_augsbert(config, **QUIET)
     assert (config.out / "silver-bm25.jsonl").is_file()

@@ -53,6 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=2e-5, help="bi-encoder learning rate")
     p.add_argument("--cross-lr", type=float, default=5e-5, help="learning rate of a trained judge")
     p.add_argument("--seed", type=int, default=42, help="sampling and training seed")
+    p.add_argument(
+        "--calibrate-silver",
+        action="store_true",
+        help="map the judge's scores onto the gold scale before they become labels: "
+        "sigmoid(a · logit(score) + b) fitted on --dev (needed for a fused judge, whose scores "
+        "are not on the gold scale)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     add_mixed_precision_option(p)
     p.add_argument("--no-progress", action="store_true")
@@ -90,6 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         loss=args.loss,
         settings=settings,
         cross_settings=TrainSettings(**{**asdict(settings), "lr": args.cross_lr}),
+        calibrate=args.calibrate_silver,
         command="sentsim " + shlex.join(sys.argv[1:]),
     )
     report = run_augsbert(config, show_progress=not args.no_progress)

@@ -6,6 +6,8 @@ recipe in an output folder; each step is skipped when its output is already comp
 training run that was cut off resumes from its checkpoint:
 
 1. the judge: a given cross-encoder (or fused judge), or one trained on gold → ``cross-encoder/``
+   with ``calibrate``: its scores mapped onto the gold scale, fitted on dev → ``calibration.json``
+   (:mod:`sentsim.training.calibration`)
 2. gold only: the bi-encoder on gold → ``model-gold/`` (the baseline, and the ``knn`` encoder)
 3. per strategy: sampled pairs → ``silver-<s>-pairs.jsonl``; labelled → ``silver-<s>.jsonl``;
    the bi-encoder on gold (scores normalized to 0–1) + silver → ``model-<s>/``
@@ -36,6 +38,7 @@ from sentsim.training.augsbert_results import (
     results_json,
     results_table,
 )
+from sentsim.training.calibration import CalibratedScorer, Calibration, fit_calibration
 from sentsim.training.data import MIN_TRAIN_ROWS, TargetKind, TrainData, TrainPair, load_train_data
 from sentsim.training.sampling import Sampling, sample_pairs
 from sentsim.training.silver import (
@@ -82,6 +85,8 @@ def run_augsbert(
     if judge is None:  # train one on gold
         _train(config, "cross-encoder", inputs, [], steps, log, show_progress)
         judge = load_judge(out / "cross-encoder")
+    if config.calibrate:
+        judge = _calibrated(config, inputs, judge, steps, log)
     if inputs.gold is not None:
         _train(config, "gold", inputs, [], steps, log, show_progress)
     for strategy in inputs.strategies:
@@ -172,6 +177,38 @@ def _train(
     log(f"[{name}] {report.steps} steps in {report.seconds / 60:.1f} min")
 
 
+def _calibrated(
+    config: AugSbertConfig,
+    inputs: RunInputs,
+    judge: PairScorer,
+    steps: _Steps,
+    log: Callable[[str], None],
+) -> CalibratedScorer:
+    """The judge with its scores mapped onto the gold scale (fitted on dev, or read back)."""
+    assert inputs.dev is not None and config.dev is not None  # check_inputs requires --dev
+    path = config.out / "calibration.json"
+    if path.is_file():
+        calibration = Calibration.read(path)
+        if calibration.dev != str(config.dev):
+            raise SentsimError(
+                f"{path} was fitted on {calibration.dev}, this run's --dev is {config.dev}: "
+                "delete it and the silver-*.jsonl files labelled with it, or choose another --out"
+            )
+        log(f"[calibrate] found {path}; reused")
+        return CalibratedScorer(judge, calibration)
+    start = time.perf_counter()
+    scores = judge.score_pairs(inputs.dev.pairs(), show_progress=False)
+    calibration = fit_calibration(scores, inputs.dev.normalized_scores(), dev=str(config.dev))
+    calibration.save(path)
+    seconds = round(time.perf_counter() - start, 1)
+    steps.record("calibrate", seconds=seconds, a=calibration.a, b=calibration.b)
+    c = calibration
+    log(f"[calibrate] judge on {c.pairs} dev pairs: mean {c.judge_mean:.3f}, sd {c.judge_sd:.3f}"
+        f" → sigmoid({c.a:.3f} · logit {c.b:+.3f}): mean {c.calibrated_mean:.3f}, sd "
+        f"{c.calibrated_sd:.3f} (gold: {c.gold_mean:.3f}, {c.gold_sd:.3f}) → {path}")  # fmt: skip
+    return CalibratedScorer(judge, calibration)
+
+
 def _silver(
     config: AugSbertConfig,
     strategy: Sampling,
@@ -227,6 +264,14 @@ def _silver(
         steps.record(f"sample-{strategy}", seconds=seconds, pairs=len(pairs), params=params)
         log(f"[{strategy}] sampled {len(pairs)} pairs of {len(inputs.sentences)} sentences in "
             f"{seconds}s → {pairs_file}")  # fmt: skip
+    calibrated = isinstance(judge, CalibratedScorer)
+    labelled = steps.data.get(f"label-{strategy}", {}).get("calibrated", calibrated)
+    if silver_file.is_file() and labelled != calibrated:
+        said = {True: "calibrated", False: "raw"}
+        raise SentsimError(
+            f"{silver_file} holds the judge's {said[labelled]} scores and this run asks for "
+            f"{said[calibrated]} ones: delete it and model-{strategy}/, or choose another --out"
+        )
     if silver_file.is_file():
         log(f"[{strategy}] silver labels found ({silver_file}); skipped")
         return read_silver(silver_file)
@@ -236,7 +281,7 @@ def _silver(
         silver_file, pairs, judge, batch_size=batch, log=lambda x: log(f"[{strategy}] {x}")
     )
     seconds = round(time.perf_counter() - start, 1)
-    steps.record(f"label-{strategy}", seconds=seconds, pairs=len(pairs))
+    steps.record(f"label-{strategy}", seconds=seconds, pairs=len(pairs), calibrated=calibrated)
     log(f"[{strategy}] labelled {len(pairs)} pairs with {judge.name} in {seconds}s → {silver_file}")
     return read_silver(silver_file)
 

@@ -43,6 +43,7 @@ class AugSbertConfig:
     settings: TrainSettings = field(default_factory=lambda: TrainSettings(epochs=1, lr=2e-5))
     cross_settings: TrainSettings = field(default_factory=lambda: TrainSettings(epochs=1))
     label_batch_size: int = 1024
+    calibrate: bool = False  # map the judge's scores onto the gold scale, fitted on dev
     command: str = "sentsim augsbert"
 
 
@@ -73,6 +74,10 @@ def check_inputs(config: AugSbertConfig) -> RunInputs:
             raise ValueError(f"{name} must be at least 1, got {value}")
     if config.loss not in LOSSES:
         raise ValueError(f"unknown loss {config.loss!r}; expected one of: {', '.join(LOSSES)}")
+    if config.calibrate and config.dev is None:
+        raise ValueError(
+            "--calibrate-silver fits the judge's scores to gold scores on --dev pairs: pass --dev"
+        )
     train_judge = str(config.cross_encoder) == TRAIN_JUDGE
     if config.gold is None and train_judge:
         raise ValueError(
