@@ -808,3 +808,15 @@ def test_cli_bad_input_is_one_line(
     assert len(lines) == 1 and lines[0].startswith("sentsim: error: ")
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_pair_lists_and_sentences_keep_line_separator_characters(tmp_path: Path) -> None:
+    """U+2028 inside a sentence is written raw in JSON; reading must not split the line there
+    (the second run of an augsbert folder failed with a JSONDecodeError traceback)."""
+    from sentsim.training.silver import read_pair_list, write_pairs
+
+    pairs = [("first\u2028half", "other\x85text"), ("plain", "page\x0cbreak")]
+    write_pairs(tmp_path / "pairs.jsonl", pairs)
+    assert read_pair_list(tmp_path / "pairs.jsonl") == pairs
+    (tmp_path / "s.txt").write_text("a\u2028b\nc\u2029d\n", encoding="utf-8")
+    assert read_sentences(tmp_path / "s.txt") == ["a\u2028b", "c\u2029d"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -88,6 +89,28 @@ def test_encode_txt_writes_npy(
     vectors = np.load(out)
     assert vectors.shape == (4, 32) and vectors.dtype == np.float32
     np.testing.assert_allclose(vectors, BiEncoder.load(tiny_st_dir).encode(texts), atol=1e-6)
+
+
+def test_encode_keeps_one_row_per_line_whatever_a_line_holds(
+    capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """Form feeds, U+0085, U+2028 and U+2029 are text, not line ends: row i is line i.
+
+    (``str.splitlines()`` split at them and gave 6 rows for these 3 lines.) CR LF ends a line.
+    """
+    texts = ["page one\x0cpage two", "a\u2028b\u2029c", "next\x85line"]
+    src = tmp_path / "texts.txt"
+    src.write_bytes("\r\n".join(texts).encode("utf-8") + b"\r\n")
+    out = tmp_path / "v.npy"
+    assert main(["encode", str(src), "--out", str(out), "--model", str(tiny_st_dir)]) == 0
+    assert f"wrote {out}: 3 × 32" in capsys.readouterr().out
+    expected = BiEncoder.load(tiny_st_dir).encode(texts)
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-6)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    argv = ["encode", str(src), "--out", str(folder), "--model", str(tiny_st_dir)]
+    assert "--out " + str(folder) + " is a folder; give a file name" in user_error(capsys, argv)
+    assert list(tmp_path.glob("*.partial")) == []
 
 
 def test_encode_jsonl(
@@ -238,7 +261,8 @@ def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
     assert "encode" not in err
     assert out.startswith("dev Spearman: cross-encoder ")
     fusion = json.loads((judge / "sentsim_config.json").read_text())["fusion"]
-    assert fusion["bi_encoder"] == str(tiny_st_dir)
+    # stored relative to the judge's folder, so that it loads from any working folder
+    assert fusion["bi_encoder"] == os.path.relpath(tiny_st_dir, judge)
     assert 0.0 <= fusion["weight"] <= 1.0
     assert f"at w={fusion['weight']}" in out
     assert fusion["selected_on"] == str(dev)
@@ -250,10 +274,42 @@ def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
     out = capsys.readouterr().out
     fusion = json.loads((judge / "sentsim_config.json").read_text())["fusion"]
     (extra,) = fusion["extra"]
-    assert extra["bi_encoder"] == str(second)
+    assert extra["bi_encoder"] == "../second-bi"
     assert f"(bi-encoders: {tiny_st_dir} " in out and f"{second} {extra['weight']})" in out
     assert main(["eval", "sts", "--data", str(dev), "--cross-encoder", str(judge), "--json"]) == 0
-    assert f"fused with {tiny_st_dir} + {second}" in last_json(capsys.readouterr().out)["model"]
+    fused = last_json(capsys.readouterr().out)["model"]
+    assert f"fused with {fusion['bi_encoder']} + ../second-bi" in fused
+
+
+def test_a_fused_judge_moves_with_its_bi_encoder(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The config names the bi-encoder relative to the judge: a folder holding both can move,
+    and the judge loads from any working folder (it named the path as typed, relative to the
+    working folder of the fuse command)."""
+    kit = tmp_path / "kit"
+    shutil.copytree(tiny_ce_dir, kit / "judge")
+    shutil.copytree(tiny_st_dir, kit / "bi")
+    dev = tmp_path / "dev.csv"
+    rows = [f"sentence {i} here,another sentence {i},{i % 5}" for i in range(40)]
+    dev.write_text("sentence1,sentence2,score\n" + "\n".join(rows) + "\n")
+    monkeypatch.chdir(kit)
+    assert main(["fuse", "--cross-encoder", "judge", "--bi-encoder", "bi", "--dev", str(dev)]) == 0
+    fusion = json.loads((kit / "judge" / "sentsim_config.json").read_text())["fusion"]
+    assert fusion["bi_encoder"] == "../bi"
+    argv = ["eval", "sts", "--data", str(dev), "--cross-encoder", "judge", "--json"]
+    assert main(argv) == 0
+    before = last_json(capsys.readouterr().out)
+    shutil.move(kit, tmp_path / "moved")
+    monkeypatch.chdir(tmp_path)
+    argv[argv.index("judge")] = str(tmp_path / "moved" / "judge")
+    assert main(argv) == 0
+    after = last_json(capsys.readouterr().out)
+    assert after["spearman"] == before["spearman"] and "fused with ../bi" in after["model"]
 
 
 def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:

@@ -395,3 +395,31 @@ def test_write_trec_run(tmp_path: Path) -> None:
     with path.open() as handle:
         parsed = pytrec_eval.parse_run(handle)
     assert parsed == {q: dict(docs) for q, docs in run.items()}
+
+
+def test_evaluate_pairs_needs_both_classes(tmp_path: Path) -> None:
+    """All-0 data would print AP 0 and F1 0 at some threshold, as if measured: refused."""
+    data = read_pairs(_label_file(tmp_path / "zeros.csv", [("a", "b", "0"), ("c", "d", "0")]))
+    with pytest.raises(DataError, match=r"zeros\.csv: every label is 0; .* both classes"):
+        evaluate_pairs(data, TableScorer({("a", "b"): 0.5, ("c", "d"): 0.4}))
+
+
+def test_cli_eval_pairs_json_and_dev_read_like_data(
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The JSON keeps the classification precision; --dev takes --skip-bad-rows as --data does."""
+    from sentsim.cli import main
+
+    rows = [("a man plays", "a man plays guitar", "1"), ("a dog", "the stock market", "0")]
+    rows += [("a cat sleeps", "a cat is sleeping", "1"), ("rain today", "my card", "0")]
+    data = _label_file(tmp_path / "data.csv", rows)
+    dev = _label_file(tmp_path / "dev.csv", [*rows, ("a broken row", "", "1")])
+    argv = ["eval", "pairs", "--data", str(data), "--model", str(tiny_st_dir), "--json"]
+    assert main([*argv, "--dev", str(dev)]) == 1
+    assert "dev.csv, line 6: sentence2 is missing or empty" in capsys.readouterr().err
+    assert main([*argv, "--dev", str(dev), "--skip-bad-rows"]) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert isinstance(out["precision"], float) and out["compute_precision"] == "fp32"
+    assert out["threshold_from"] == f"dev:{dev}"

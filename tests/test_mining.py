@@ -107,6 +107,15 @@ def test_bm25_only_needs_no_encoder() -> None:
     assert set(negatives[:2]) == {"using your card abroad", "card refused at a shop"}
 
 
+def test_the_anchors_own_text_is_never_its_negative() -> None:
+    """A pair file written both ways round puts each anchor in the pool; BM25 ranks it first."""
+    pairs = [("card declined abroad", "declined card payments"), ("ATM fees", "cash machine fees")]
+    triples = [Triple(a, b) for a, b in pairs] + [Triple(b, a) for a, b in pairs]
+    settings = MiningSettings(negatives=3, use_bm25=True, use_dense=False)
+    mined = mine_negatives(triples, None, corpus=CORPUS, settings=settings)
+    assert mined and all(t.negative != t.anchor for t in mined)
+
+
 def test_no_candidate_source_is_refused() -> None:
     with pytest.raises(ValueError, match="needs candidates"):
         mine_negatives([Triple("a", "b")], None, settings=MiningSettings(use_dense=False))
@@ -120,6 +129,7 @@ def test_no_candidate_source_is_refused() -> None:
         ({"negatives": 0}, r"--negatives must be at least 1, got 0"),
         ({"rank_window": (30, 3)}, r"--rank-window 30 3: ranks count from 1 .* LOW ≤ HIGH"),
         ({"rank_window": (0, 5)}, r"--rank-window 0 5: ranks count from 1"),
+        ({"margin": float("nan")}, r"--margin must be a finite number, got nan"),
     ],
 )
 def test_mining_settings_refuse_an_empty_window(change: dict[str, object], message: str) -> None:

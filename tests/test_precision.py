@@ -77,10 +77,10 @@ def test_cli_precision_reaches_the_models_and_is_reported(
                     enumerate(zip(TEXTS, TEXTS[1:] + TEXTS[:1], strict=True))))  # fmt: skip
     argv = ["eval", "sts", "--data", str(data), "--model", str(tiny_st_dir), "--json"]
     assert main(["--precision", "bf16", *argv]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[-1])["precision"] == "bf16"
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["compute_precision"] == "bf16"
     assert "SENTSIM_PRECISION" not in os.environ  # put back as it was after the command
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[-1])["precision"] == "fp32"
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["compute_precision"] == "fp32"
 
 
 def test_inference_context_per_precision() -> None:

@@ -81,12 +81,22 @@ def test_read_corpus_folder(tmp_path: Path) -> None:
     (root / "sub").mkdir(parents=True)
     (root / "cards.md").write_text("# Declined cards\n\nWhy a card is declined.\n")
     (root / "sub" / "top-up_cash.txt").write_text("Top up with cash at an ATM.\n")
-    (root / "only-heading.md").write_text("# Nothing below\n")  # no text: skipped
+    (root / "only-heading.md").write_text("# Nothing below\n")  # searched by its title
     (root / "notes.json").write_text("{}")  # not a text file: ignored
+    (root / "site.md").write_text(  # a static-site page: front matter is not text
+        "---\ntitle: 'Card refused abroad'\ntags: [cards]\n---\n# Heading\nTravel notice.\n"
+    )
+    (root / "dashes.md").write_text("---\nno closing line, so not front matter\n")
     assert read_corpus(root) == [
         Document("cards.md", "Why a card is declined.", "Declined cards"),
+        Document("dashes.md", "---\nno closing line, so not front matter\n", "dashes"),
+        Document("only-heading.md", "Nothing below", ""),
+        Document("site.md", "Travel notice.", "Card refused abroad"),
         Document("sub/top-up_cash.txt", "Top up with cash at an ATM.\n", "top up cash"),
     ]
+    (root / "sub" / "blank.md").write_text("  \n")
+    with pytest.raises(DataError, match=r"blank\.md: the file is empty; give it text or move"):
+        read_corpus(root)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +105,8 @@ def test_read_corpus_folder(tmp_path: Path) -> None:
         ("d.jsonl", '{"id": "a", "text": "x"}\n{"text": "y"}\n', r"d\.jsonl, line 2: missing 'id'"),
         ("d.jsonl", '{"id": "a", "text": "x"}\n\n{"id": "b"}\n', r"line 3: document 'b' has no"),
         ("d.jsonl", '{"id": " ", "text": "x"}\n', r"line 1: missing 'id'"),
+        ("d.jsonl", '{"id": 5.0, "text": "x"}\n', r"line 1: 'id' is 5\.0, a float; an id must"),
+        ("d.jsonl", '{"id": true, "text": "x"}\n', r"line 1: 'id' is true, a bool; an id must"),
         (
             "d.jsonl",
             '{"id": "a", "text": "  "}\n',

@@ -132,6 +132,10 @@ def test_search_sees_what_a_writer_commits_after_start(
             "unknown retriever 'sparse'; expected one of: dense, bm25, hybrid",
         ),
         ("/search", [1, 2], 400, "the body must be a JSON object"),
+        ("/search", {"query": "x", "rerank": "false"}, 400, "'rerank' must be true or false"),
+        ("/score", {"pairs": [["a", "b"]], "symmetric": "no"}, 400, "'symmetric' must be true"),
+        ("/encode", {"texts": ["ok", "\ud800"]}, 400, "'texts' holds an unpaired surrogate"),
+        ("/score", {"pairs": [["\udfff", "b"]]}, 400, "'pairs' holds an unpaired surrogate"),
         ("/nowhere", {}, 404, "no POST /nowhere; try /encode"),
     ],
 )
@@ -148,6 +152,23 @@ def test_body_that_is_not_json_and_unknown_get(served: SentsimServer) -> None:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 400 and "not JSON" in json.loads(info.value.read())["error"]
     assert call(served, "/metrics")[0] == 404
+
+
+def test_a_negative_content_length_is_refused_not_waited_on(served: SentsimServer) -> None:
+    """read(-1) would wait for the client to close the connection: the request would hang."""
+    import http.client
+
+    host, port = served.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=30)
+    try:
+        conn.putrequest("POST", "/encode")
+        conn.putheader("Content-Length", "-1")
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 400
+        assert "Content-Length is -1" in json.loads(response.read())["error"]
+    finally:
+        conn.close()
 
 
 def test_a_failure_inside_answers_500_and_the_server_goes_on(

@@ -349,9 +349,17 @@ def test_read_triples_errors(tmp_path: Path) -> None:
     bad_row.write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad_row\.jsonl, line 3: needs non-empty 'anchor'"):
         read_triples(bad_row)
+    rows[2] = json.dumps(["q", "p"])  # was an AttributeError traceback
+    bad_row.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 3: expected a JSON object .* got a list"):
+        read_triples(bad_row)
     rows[2] = json.dumps({"anchor": "", "positive": "p"})
     bad_row.write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad_row\.jsonl, line 3: needs non-empty 'anchor'"):
+        read_triples(bad_row)
+    rows[2] = json.dumps(["q", "p"])  # was an AttributeError traceback
+    bad_row.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 3: expected a JSON object .* got a list"):
         read_triples(bad_row)
     empty_csv_cell = tmp_path / "empty.csv"
     empty_csv_cell.write_text("anchor,positive\n" + "q,p\n" * 4 + "q,\n" + "q,p\n" * 4)

@@ -8,6 +8,7 @@ Corpus formats (:func:`read_corpus`): JSON lines or CSV with ``id``, ``title`` (
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,11 @@ def read_corpus(path: str | Path) -> list[Document]:
 
 def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
     doc_id = row.get("id", row.get("_id"))
+    if isinstance(doc_id, bool | float | list | dict):
+        raise DataError(
+            f"{source}, line {line}: 'id' is {json.dumps(doc_id)}, a {type(doc_id).__name__}; an "
+            "id must be a string or a whole number"
+        )
     if isinstance(doc_id, int):
         doc_id = str(doc_id)
     if not isinstance(doc_id, str) or not doc_id.strip():
@@ -89,16 +95,49 @@ def _read_csv(source: Path) -> Iterator[Document]:
 
 
 def _read_folder(source: Path) -> Iterator[Document]:
+    """Each .txt / .md file a document; an empty one is an error (it would be lost silently).
+
+    Id: the path below ``source``; title: front matter's ``title:``, else a first ``# heading``,
+    else the file name; a file holding only a title is searched by it.
+    """
     for file in sorted(source.rglob("*")):
         if file.suffix.lower() not in (".txt", ".md") or not file.is_file():
             continue
+        doc_id = file.relative_to(source).as_posix()
         text = read_text(file)
-        title = file.stem.replace("-", " ").replace("_", " ")
-        lines = text.splitlines()
-        if lines and lines[0].startswith("# "):
-            title, text = lines[0][2:].strip(), "\n".join(lines[1:]).strip()
-        if text.strip():
-            yield Document(file.relative_to(source).as_posix(), text, title)
+        if not text.strip():
+            raise DataError(f"{file}: the file is empty; give it text or move it out of {source}")
+        title, text = _front_matter(text)
+        lines = text.lstrip("\n").split("\n")
+        if lines[0].startswith("# "):
+            title, text = title or lines[0][2:].strip(), "\n".join(lines[1:]).strip()
+        title = title or file.stem.replace("-", " ").replace("_", " ")
+        searchable = title_and_text(title, text)
+        if searchable is None:
+            raise DataError(
+                f"{file}: no text and no title; give it text or move it out of {source}"
+            )
+        title, text = searchable
+        yield Document(doc_id, text, title)
+
+
+def _front_matter(text: str) -> tuple[str, str]:
+    """Split off a leading ``---`` front-matter block (Jekyll, Hugo, MkDocs).
+
+    Returns its ``title:`` (or "") and the text after it; text without such a block, whole.
+    """
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        return "", text
+    for end in range(1, len(lines)):
+        if lines[end].strip() in ("---", "..."):
+            title = ""
+            for line in lines[1:end]:
+                key, _, value = line.partition(":")
+                if key.strip().lower() == "title" and value.strip():
+                    title = value.strip().strip("\"'")
+            return title, "\n".join(lines[end + 1 :]).strip()
+    return "", text  # no closing line: not front matter
 
 
 def document_text(doc: Document) -> str:

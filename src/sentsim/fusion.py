@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from sentsim.base import check_pairs
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.evaluation.scorers import EncoderPairScorer
-from sentsim.models import resolve_model_path
+from sentsim.models import is_builtin, resolve_model_path
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,29 @@ def choose_weight(
     return best
 
 
+def model_reference(model: str, folder: Path) -> str:
+    """How ``folder``'s config should name ``model``.
+
+    A built-in name as is; a directory relative to ``folder``, so that the two can move together
+    and the config works from any working folder.
+    """
+    if is_builtin(model) or not Path(model).is_dir():
+        return model
+    return os.path.relpath(Path(model).resolve(), folder.resolve())
+
+
+def stored_model_path(model: str, folder: Path) -> str | Path:
+    """Where a model named in ``folder``'s config is.
+
+    A built-in name; a path relative to ``folder`` (what :func:`model_reference` writes); else, as
+    configs written before it did, a path relative to the working folder.
+    """
+    if is_builtin(model) or Path(model).is_absolute():
+        return model
+    beside = folder / model
+    return beside if beside.is_dir() else model
+
+
 def read_fusion(path: Path) -> FusionConfig | None:
     """Return the fusion stored beside a cross-encoder, if any."""
     file = path / "sentsim_config.json"
@@ -204,5 +228,8 @@ def load_judge(name_or_dir: str | Path, *, fused: bool = True) -> CrossEncoderSc
     judge = CrossEncoderScorer(model, symmetric=config.symmetric if config else True)
     if not fused or config is None:
         return judge
-    first, *others = (EncoderPairScorer(BiEncoder.load(name)) for name in config.bi_encoders)
+    first, *others = (
+        EncoderPairScorer(BiEncoder.load(stored_model_path(name, path)))
+        for name in config.bi_encoders
+    )
     return FusedScorer(judge, first, config, others)

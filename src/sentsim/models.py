@@ -30,6 +30,12 @@ def builtin_names() -> list[str]:
     return sorted(set(_BUILTIN) | set(shipped))
 
 
+def is_builtin(name_or_dir: str | Path) -> bool:
+    """Whether ``name_or_dir`` names a built-in model (see :func:`resolve_model_path`)."""
+    key = str(name_or_dir)
+    return key in _BUILTIN or ("/" not in key and (RESOURCES / "models" / key).is_dir())
+
+
 def resolve_model_path(name_or_dir: str | Path) -> Path:
     """Return the directory of a built-in model name or check that a user directory exists.
 
@@ -39,9 +45,8 @@ def resolve_model_path(name_or_dir: str | Path) -> Path:
     key = str(name_or_dir)
     if key in _BUILTIN:
         return _BUILTIN[key]()
-    shipped = RESOURCES / "models" / key
-    if "/" not in key and shipped.is_dir():
-        return shipped
+    if is_builtin(key):
+        return RESOURCES / "models" / key
     path = Path(name_or_dir)
     if not path.exists():
         raise ModelLoadError(

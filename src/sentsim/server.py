@@ -102,7 +102,7 @@ class SentsimServer(ThreadingHTTPServer):
             with self.lock:
                 if path == "/score":
                     pairs = _pairs(body)
-                    symmetric = bool(body.get("symmetric", False))
+                    symmetric = _flag(body, "symmetric", False)
                     return {"scores": judge.predict(pairs, symmetric=symmetric).tolist()}
                 query, docs = _text(body, "query"), _strings(body, "documents")
                 ranked = judge.rank(query, docs, top_k=_top_k(body, None))
@@ -121,7 +121,7 @@ class SentsimServer(ThreadingHTTPServer):
             raise BadRequest("this server was started without an index (--index DIR)")
         query, top_k = _text(body, "query"), _top_k(body, 10) or 10
         retriever = body.get("retriever")  # SearchPipeline names the valid ones if it is not
-        rerank = bool(body.get("rerank", True)) and self.judge is not None
+        rerank = _flag(body, "rerank", True) and self.judge is not None
         with self.lock:
             self.index.refresh()  # the latest commit of whoever writes the index
             pipeline = SearchPipeline(
@@ -171,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise BadRequest(f"Content-Length is {length}; it must be the body's size in bytes")
         if length > MAX_BODY_BYTES:
             raise BadRequest(f"the body has {length} bytes; at most {MAX_BODY_BYTES} are read")
         try:
@@ -197,13 +199,32 @@ def _strings(body: dict[str, Any], field: str) -> list[str]:
     value = body.get(field)
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise BadRequest(f"'{field}' must be a list of strings")
-    return value
+    return [_unicode(t, field) for t in value]
 
 
 def _text(body: dict[str, Any], field: str) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"'{field}' must be a non-empty string")
+    return _unicode(value, field)
+
+
+def _unicode(text: str, field: str) -> str:
+    """``text`` if it is valid Unicode (a lone JSON surrogate escape makes half a character)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequest(
+            f"'{field}' holds an unpaired surrogate (U+{ord(text[exc.start]):04X}); send text "
+            "whose \\uXXXX escapes pair up, or plain UTF-8"
+        ) from None
+    return text
+
+
+def _flag(body: dict[str, Any], field: str, default: bool) -> bool:
+    value = body.get(field, default)
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{field}' must be true or false, got {json.dumps(value)}")
     return value
 
 
@@ -216,7 +237,7 @@ def _pairs(body: dict[str, Any]) -> list[tuple[str, str]]:
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
         ):
             raise BadRequest(f"'pairs' item {i} is not a [text, text] pair")
-    return [(a, b) for a, b in value]
+    return [(_unicode(a, "pairs"), _unicode(b, "pairs")) for a, b in value]
 
 
 def _top_k(body: dict[str, Any], default: int | None) -> int | None:

@@ -69,6 +69,19 @@ def read_text(path: Path) -> str:
         return handle.read()
 
 
+def read_lines(path: Path) -> list[str]:
+    """The lines of ``path``, split at line ends only (LF, CR LF or CR).
+
+    Not ``str.splitlines()``, which also splits at form feeds, U+0085, U+2028 and U+2029 — text a
+    line may legitimately hold — and would put line *n*'s vector or label at the wrong row.
+    """
+    text = read_text(path)
+    if not text:
+        return []
+    lines = text.split("\n")
+    return lines[:-1] if text.endswith("\n") else lines
+
+
 def not_utf8(path: Path) -> str:
     """The message for a file that does not decode: its first bad line and byte.
 

@@ -12,7 +12,7 @@ from sentsim.data import PairDataset, read_pairs
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
 from sentsim.settings import dataset_path
-from sentsim.textfile import read_text
+from sentsim.textfile import read_lines
 
 STSB_TEST = ("stsbenchmark", "sts-test.csv")
 
@@ -43,9 +43,12 @@ def add_pair_file_options(parser: argparse.ArgumentParser, *, default: tuple[str
     parser.set_defaults(default_data=default)
 
 
-def load_pair_file(args: argparse.Namespace) -> PairDataset:
-    """Read ``--data`` (or the default data set) and report skipped rows on stderr."""
-    path = Path(args.data) if args.data else dataset_path(*args.default_data)
+def load_pair_file(args: argparse.Namespace, path: Path | None = None) -> PairDataset:
+    """Read ``--data`` (or ``path``, or the default data set); report skipped rows on stderr.
+
+    The command's reading options (``--score-range``, ``--skip-bad-rows``) apply to every file.
+    """
+    path = path or (Path(args.data) if args.data else dataset_path(*args.default_data))
     dataset = read_pairs(
         path,
         score_range=tuple(args.score_range) if args.score_range else None,
@@ -62,7 +65,7 @@ def read_texts(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"input file not found: {path.resolve()}")
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
-        return read_text(path).splitlines()
+        return read_lines(path)
     texts = []
     expected = "an object with a string 'text' field"
     for n, record in read_objects(path, expected=expected):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sentsim.cli._common import progress, read_texts
+from sentsim.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _encode(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
 
+    if args.out.is_dir():
+        raise DataError(f"--out {args.out} is a folder; give a file name, e.g. {args.out}/v.npy")
     texts = read_texts(args.file)
     model = BiEncoder.load(args.model)
     start = time.perf_counter()

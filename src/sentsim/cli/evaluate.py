@@ -155,7 +155,7 @@ def _eval_sts(args: argparse.Namespace) -> int:
     result = evaluate_sts(dataset, scorer, show_progress=show)
     _print_sts(result)
     if args.json:
-        print_json({**result.as_dict(), **extra, "precision": _precision()})
+        print_json({**result.as_dict(), **extra, "compute_precision": _precision()})
     return 0
 
 
@@ -236,7 +236,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                 **{k: v for k, v in m.items() if k != "queries"},
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
-                "precision": _precision(),
+                "compute_precision": _precision(),
                 "rerank_weight": outcome.rerank_weight,
                 **({"sweep": sweep} if sweep else {}),
             }
@@ -292,12 +292,11 @@ def _print_sts(result: StsResult) -> None:
 
 
 def _eval_pairs(args: argparse.Namespace) -> int:
-    from sentsim.data import read_pairs
     from sentsim.evaluation.pairs import evaluate_pairs
     from sentsim.evaluation.scorers import model_scorer
 
     dataset = load_pair_file(args)
-    dev = read_pairs(args.dev) if args.dev else None
+    dev = load_pair_file(args, args.dev) if args.dev else None  # read as --data is
     if args.cross_encoder:
         from sentsim.fusion import load_judge
 
@@ -311,7 +310,7 @@ def _eval_pairs(args: argparse.Namespace) -> int:
         f"F1 {result['f1']:.2f} at threshold {result['threshold']:.4f} ({result['threshold_from']})"
     )
     if args.json:
-        print_json({**result, "precision": _precision()})
+        print_json({**result, "compute_precision": _precision()})
     return 0
 
 
@@ -375,7 +374,7 @@ def _compare_sts(args: argparse.Namespace) -> int:
             {
                 "task": "compare-sts",
                 "data": str(dataset.path),
-                "precision": _precision(),
+                "compute_precision": _precision(),
                 "rows": results,
             }
         )

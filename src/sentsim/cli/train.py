@@ -173,7 +173,7 @@ def _fuse(args: argparse.Namespace) -> int:
     from sentsim.errors import DataError
     from sentsim.evaluation.scorers import EncoderPairScorer
     from sentsim.evaluation.sts import correlations
-    from sentsim.fusion import choose_weight, write_fusion
+    from sentsim.fusion import choose_weight, model_reference, write_fusion
 
     if not args.cross_encoder.is_dir():
         raise DataError(
@@ -191,13 +191,20 @@ def _fuse(args: argparse.Namespace) -> int:
         (name, EncoderPairScorer(BiEncoder.load(name)).score_pairs(pairs, show_progress=show))
         for name in args.bi_encoder
     )
+    folder = args.cross_encoder
     config, fused = choose_weight(
-        ce, first[1], gold, bi_encoder=first[0], selected_on=str(args.dev), extra=others
+        ce,
+        first[1],
+        gold,
+        bi_encoder=model_reference(first[0], folder),
+        selected_on=str(args.dev),
+        extra=[(model_reference(name, folder), cos) for name, cos in others],
     )
     write_fusion(args.cross_encoder, config)
     alone = ", ".join(f"{name} {correlations(cos, gold)[0]:.2f}" for name, cos in [first, *others])
     weights = ", ".join(
-        [f"{first[0]} {config.bi_weight}"] + [f"{t.bi_encoder} {t.weight}" for t in config.extra]
+        [f"{first[0]} {config.bi_weight}"]
+        + [f"{name} {t.weight}" for (name, _), t in zip(others, config.extra, strict=True)]
     )
     print(
         f"dev Spearman: cross-encoder {correlations(ce, gold)[0]:.2f}, {alone}; "

@@ -70,13 +70,13 @@ def evaluate_pairs(
     """
     import time
 
-    gold = _binary_labels(dataset)
+    gold = binary_labels(dataset)
     start = time.perf_counter()
     scores = scorer.score_pairs(dataset.pairs(), show_progress=False)
     seconds = time.perf_counter() - start
     if dev is not None:
         chosen = best_threshold(
-            scorer.score_pairs(dev.pairs(), show_progress=False), _binary_labels(dev)
+            scorer.score_pairs(dev.pairs(), show_progress=False), binary_labels(dev)
         )
         same = dev.path.resolve() == dataset.path.resolve()
         # the threshold of the evaluated file itself is an upper bound, whatever flag chose it
@@ -102,11 +102,17 @@ def evaluate_pairs(
     }
 
 
-def _binary_labels(dataset: PairDataset) -> NDArray[np.float64]:
+def binary_labels(dataset: PairDataset) -> NDArray[np.float64]:
+    """The 0/1 labels of ``dataset`` as numbers; any other label is an error naming the file."""
     labels = dataset.labels()
     bad = sorted(set(labels) - {"0", "1"})
     if bad:
         raise DataError(
             f"{dataset.path}: labels must be 0 or 1 for pair classification; found {bad}"
+        )
+    if len(set(labels)) < 2:
+        raise DataError(
+            f"{dataset.path}: every label is {labels[0]}; average precision, a threshold and F1 "
+            "need pairs of both classes (0 and 1)"
         )
     return np.array([float(x) for x in labels])

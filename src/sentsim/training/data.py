@@ -141,6 +141,11 @@ def read_triples(path: str | Path) -> list[Triple]:
             rows = [(reader.line_num, dict(r)) for r in reader]
     triples = []
     for n, row in rows:
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{file}, line {n}: expected a JSON object with 'anchor' and 'positive' (and "
+                f"optionally 'negative'), got a {type(row).__name__}"
+            )
         anchor, positive, negative = row.get("anchor"), row.get("positive"), row.get("negative")
         if (
             not isinstance(anchor, str)

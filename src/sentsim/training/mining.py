@@ -9,6 +9,7 @@ cross-encoder is given — the judge scores it below ``max_judge_score``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, zip_longest
@@ -33,6 +34,9 @@ class MiningSettings:
 
     def __post_init__(self) -> None:
         lo, hi = self.rank_window
+        for name, value in (("--margin", self.margin), ("max_judge_score", self.max_judge_score)):
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         if self.negatives < 1:
             raise ValueError(f"--negatives must be at least 1, got {self.negatives}")
         if not 1 <= lo <= hi:
@@ -86,11 +90,14 @@ def mine_negatives(
     out: list[Triple] = []
     for a, anchor in enumerate(anchors):
         gold = positives[anchor]
+        # never a positive, nor the anchor's own text (a pair file written both ways round has it
+        # in the pool, and BM25 ranks it first)
+        skip = set(gold) | ({row[anchor]} if anchor in row else set())
         ranked: list[int] = []
         if dense_order is not None:
-            ranked = [int(i) for i in dense_order[a] if int(i) not in gold][lo - 1 : hi]
+            ranked = [int(i) for i in dense_order[a] if int(i) not in skip][lo - 1 : hi]
         if lexical is not None:
-            extra = [i for i in lexical[a] if i not in gold][lo - 1 : hi]
+            extra = [i for i in lexical[a] if i not in skip][lo - 1 : hi]
             mixed = chain.from_iterable(zip_longest(ranked, extra))
             ranked = list(dict.fromkeys(x for x in mixed if x is not None))
         kept = ranked

@@ -20,7 +20,7 @@ from sentsim.base import PairScorer, check_pairs
 from sentsim.data import read_pairs
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
-from sentsim.textfile import open_text, read_text
+from sentsim.textfile import open_text, read_lines
 from sentsim.training.data import TrainPair
 from sentsim.training.sampling import Pair
 
@@ -124,7 +124,7 @@ def write_pairs(path: Path, pairs: Sequence[Pair]) -> None:
 
 def read_pair_list(path: Path) -> list[Pair]:
     """Read the pairs :func:`write_pairs` wrote."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    rows = [json.loads(line) for line in read_lines(path) if line]
     return [(r["sentence1"], r["sentence2"]) for r in rows]
 
 
@@ -159,7 +159,7 @@ def read_sentences(path: str | Path) -> list[str]:
             for record in reader:
                 texts += _row_texts(file, reader.line_num, record)
     else:
-        texts = read_text(file).splitlines()
+        texts = read_lines(file)
     return list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
 
 
