@@ -21,7 +21,7 @@ from sentsim.settings import PRECISION_ENV
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 # Command modules, in the order they appear in --help.
-_MODULES = ["basic", "evaluate", "train", "augsbert", "search", "serve"]
+_MODULES = ["basic", "evaluate", "train", "augsbert", "search", "duplicates", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,161 @@
+"""``sentsim duplicates``: the pairs and groups of texts in a collection that say the same thing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from sentsim.cli._common import print_json, progress
+from sentsim.errors import DataError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``duplicates``."""
+    p = subparsers.add_parser(
+        "duplicates",
+        help="find duplicate texts in a collection (bi-encoder candidates, optionally judged)",
+        description="Every text is encoded once; each text's --neighbours nearest others are "
+        "candidates; a candidate is a duplicate when its cosine (or, with --cross-encoder, the "
+        "judge's score) is at least the threshold, given or chosen for the best F1 on labelled "
+        "--dev pairs. Duplicates are grouped into connected components.",
+    )
+    p.add_argument(
+        "input",
+        type=Path,
+        help="texts: .txt (one per line; id = line number), JSONL or CSV with id and text (title "
+        "optional), or a folder of .txt / .md files",
+    )
+    p.add_argument("--model", default="minilm", help="bi-encoder (default: minilm)")
+    p.add_argument("--cross-encoder", help="judge that decides among the candidates (name or dir)")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--threshold", type=float, help="duplicate when the deciding score ≥ this")
+    how.add_argument(
+        "--dev", type=Path, help="pairs labelled 0/1: the threshold with the best F1 on them"
+    )
+    p.add_argument("--neighbours", type=int, default=10, help="candidates per text (default: 10)")
+    p.add_argument(
+        "--min-cosine",
+        type=float,
+        default=0.5,
+        help="candidates below this cosine are not judged (default: 0.5)",
+    )
+    p.add_argument("--out", type=Path, help="write the pairs here (JSON lines, best first)")
+    p.add_argument("--groups", type=Path, help="write the groups here (JSON lines, largest first)")
+    p.add_argument("--show", type=int, default=5, help="pairs to print (default: 5)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="end with one JSON line (the summary)")
+    p.set_defaults(func=_duplicates)
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.data import read_pairs
+    from sentsim.duplicates import choose_threshold, find_duplicates
+    from sentsim.evaluation.scorers import EncoderPairScorer
+    from sentsim.fusion import load_judge
+
+    if args.neighbours < 1:
+        raise ValueError(f"--neighbours must be at least 1, got {args.neighbours}")
+    if args.show < 0:
+        raise ValueError(f"--show must be 0 or more, got {args.show}")
+    ids, texts = read_collection(args.input)
+    encoder = BiEncoder.load(args.model)
+    judge = load_judge(args.cross_encoder) if args.cross_encoder else None
+    chosen_from = "--threshold"
+    threshold = args.threshold
+    if args.dev is not None:
+        dev = read_pairs(args.dev)
+        chosen = choose_threshold(judge or EncoderPairScorer(encoder), dev)
+        threshold, chosen_from = chosen.threshold, f"dev:{args.dev}"
+        c = chosen
+        print(f"threshold {threshold:.4f}: best F1 on {args.dev} ({len(dev)} pairs): F1 "
+              f"{c.f1:.2f}, precision {c.precision:.2f}, recall {c.recall:.2f}")  # fmt: skip
+    report = find_duplicates(
+        texts,
+        encoder,
+        threshold=threshold,
+        ids=ids,
+        judge=judge,
+        neighbours=args.neighbours,
+        min_cosine=args.min_cosine,
+        batch_size=args.batch_size,
+        show_progress=progress(args),
+    )
+    if args.out:
+        rows = (
+            {
+                "id1": p.first_id,
+                "id2": p.second_id,
+                "score": round(p.score, 6),
+                "cosine": round(p.cosine, 6),
+            }
+            for p in report.pairs
+        )
+        _write_lines(args.out, rows)
+    if args.groups:
+        _write_lines(args.groups, ({"size": len(g), "ids": g} for g in report.groups))
+    decided = "judge" if report.judged else "cosine"
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
+    in_groups = sum(len(g) for g in report.groups)
+    print(f"{report.texts} texts, {report.candidates} candidate pairs, {len(report.pairs)} "
+          f"duplicates ({decided} ≥ {threshold:.4f}) in {len(report.groups)} groups holding "
+          f"{in_groups} texts; {timings}")  # fmt: skip
+    for p in report.pairs[: args.show]:
+        print(f"  {p.score:.3f}  {p.first_id}: {_clip(texts[p.first])}")
+        print(f"         {p.second_id}: {_clip(texts[p.second])}")
+    for path in (args.out, args.groups):
+        if path:
+            print(f"wrote {path}")
+    if args.json:
+        print_json(
+            {
+                "texts": report.texts,
+                "candidates": report.candidates,
+                "duplicates": len(report.pairs),
+                "groups": len(report.groups),
+                "texts_in_groups": in_groups,
+                "threshold": threshold,
+                "threshold_from": chosen_from,
+                "decided_by": decided,
+                "seconds": report.seconds,
+            }
+        )
+    return 0
+
+
+def read_collection(path: Path) -> tuple[list[str], list[str]]:
+    """Ids and texts: a .txt file (line numbers as ids, blank lines skipped) or a corpus."""
+    from sentsim.corpus import document_text, read_corpus
+    from sentsim.textfile import read_lines
+
+    if path.is_file() and path.suffix.lower() == ".txt":
+        rows = [(str(n), line) for n, line in enumerate(read_lines(path), 1)]
+        kept = [(i, t) for i, t in rows if t.strip()]
+        if not kept:
+            raise DataError(f"{path}: no text (every line is empty)")
+        return [i for i, _ in kept], [t for _, t in kept]
+    docs = read_corpus(path)
+    seen: dict[str, int] = {}
+    for n, doc in enumerate(docs, 1):
+        if doc.id in seen:
+            raise DataError(
+                f"{path}: id {doc.id!r} is used by entries {seen[doc.id]} and {n}; ids must be "
+                "unique so that a pair names its texts"
+            )
+        seen[doc.id] = n
+    return [d.id for d in docs], [document_text(d) for d in docs]
+
+
+def _write_lines(path: Path, rows: Iterable[dict[str, object]]) -> None:
+    from sentsim.training.silver import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _clip(text: str, width: int = 90) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -1,0 +1,181 @@
+"""Duplicate detection in a collection: every pair of texts that says the same thing.
+
+Retrieve and judge, as in search, with the collection as its own queries:
+
+1. the bi-encoder encodes every text once; exact inner-product search (faiss) gives each text its
+   ``neighbours`` nearest others, and every such pair with cosine ≥ ``min_cosine`` is a candidate
+   (each unordered pair once);
+2. without a judge a candidate is a duplicate when its cosine ≥ ``threshold``; with a judge (a
+   cross-encoder, or a fused judge) the judge scores each candidate and decides, its score against
+   ``threshold``;
+3. duplicates are grouped into connected components (``a ~ b`` and ``b ~ c`` put ``a``, ``b`` and
+   ``c`` in one group), the groups a deduplicated collection keeps one text of.
+
+A threshold is a property of the model and the data: :func:`choose_threshold` picks the one with the
+best F1 on labelled dev pairs (0/1), the same rule as ``sentsim eval pairs --dev``. A pair the
+bi-encoder does not put among either text's ``neighbours`` nearest is never seen: raise
+``neighbours`` for collections where one text has many duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sentsim.base import Encoder, PairScorer
+from sentsim.data import PairDataset
+from sentsim.evaluation.pairs import ThresholdResult, best_threshold, binary_labels
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    """Two texts judged duplicates: their positions and ids, the deciding score, the cosine."""
+
+    first: int
+    second: int
+    first_id: str
+    second_id: str
+    score: float
+    cosine: float
+
+
+@dataclass(frozen=True)
+class DuplicateReport:
+    """What :func:`find_duplicates` found, and how long each stage took."""
+
+    pairs: list[DuplicatePair]  # highest score first
+    groups: list[list[str]]  # ids, largest group first; each in input order
+    texts: int
+    candidates: int
+    threshold: float
+    judged: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def candidate_pairs(
+    vectors: NDArray[np.float32], *, neighbours: int, min_cosine: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """Each row's ``neighbours`` nearest other rows by inner product, as unique pairs ``i < j``.
+
+    ``vectors`` should be L2-normalized (inner product = cosine). Returns ``(i, j, cosine)``
+    arrays, pairs with cosine < ``min_cosine`` left out. Exact search (faiss ``IndexFlatIP``).
+    """
+    import faiss
+
+    if neighbours < 1:
+        raise ValueError(f"neighbours must be at least 1, got {neighbours}")
+    n = len(vectors)
+    if n < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32)
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.IndexFlatIP(matrix.shape[1])
+    index.add(matrix)
+    k = min(neighbours + 1, n)  # + 1: a text is usually its own nearest
+    sims, found = index.search(matrix, k)
+    rows = np.repeat(np.arange(n), k)
+    cols, cos = found.ravel(), sims.ravel()
+    keep = (cols >= 0) & (cols != rows) & (cos >= min_cosine)
+    first, second = np.minimum(rows, cols)[keep], np.maximum(rows, cols)[keep]
+    key = first.astype(np.int64) * n + second
+    _, unique = np.unique(key, return_index=True)
+    return first[unique].astype(np.int64), second[unique].astype(np.int64), cos[keep][unique]
+
+
+def group_duplicates(pairs: Sequence[tuple[int, int]], n: int) -> list[list[int]]:
+    """Connected components of the duplicate graph on ``n`` items (only those with a duplicate).
+
+    Largest group first (ties: the one whose first member comes first); members in input order.
+    """
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[int, list[int]] = {}
+    for a, b in pairs:
+        for x in (a, b):
+            members.setdefault(root(x), [])
+    for x in range(n):
+        r = root(x)
+        if r in members:
+            members[r].append(x)
+    return sorted(members.values(), key=lambda g: (-len(g), g[0]))
+
+
+def find_duplicates(
+    texts: Sequence[str],
+    encoder: Encoder,
+    *,
+    threshold: float,
+    ids: Sequence[str] | None = None,
+    judge: PairScorer | None = None,
+    neighbours: int = 10,
+    min_cosine: float = 0.5,
+    batch_size: int = 32,
+    show_progress: bool | None = None,
+) -> DuplicateReport:
+    """Find the duplicate pairs and groups of ``texts`` (see the module doc).
+
+    ``encoder``: a :class:`~sentsim.bi_encoder.BiEncoder` (normalized vectors); ``ids``: names
+    for the texts (default: their positions from 0, as strings); ``judge``: a pair scorer that
+    decides among the candidates (without one the cosine decides). ``min_cosine`` bounds the
+    candidates; without a judge the effective bound is ``max(min_cosine, threshold)``.
+    """
+    names = [str(i) for i in range(len(texts))] if ids is None else [str(i) for i in ids]
+    if len(names) != len(texts):
+        raise ValueError(f"{len(names)} ids for {len(texts)} texts")
+    seconds: dict[str, float] = {}
+    tick = time.perf_counter()
+    vectors = encoder.encode(list(texts), batch_size=batch_size, show_progress=show_progress)
+    seconds["encode"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    bound = min_cosine if judge is not None else max(min_cosine, threshold)
+    first, second, cosine = candidate_pairs(vectors, neighbours=neighbours, min_cosine=bound)
+    seconds["candidates"] = time.perf_counter() - tick
+    scores = cosine.astype(np.float64)
+    if judge is not None and len(first):
+        tick = time.perf_counter()
+        pairs = [(texts[a], texts[b]) for a, b in zip(first, second, strict=True)]
+        scores = np.asarray(judge.score_pairs(pairs, show_progress=show_progress), np.float64)
+        seconds["judge"] = time.perf_counter() - tick
+    keep = np.flatnonzero(scores >= threshold)
+    keep = keep[np.lexsort((second[keep], first[keep], -scores[keep]))]
+    found = [
+        DuplicatePair(
+            int(first[i]),
+            int(second[i]),
+            names[first[i]],
+            names[second[i]],
+            float(scores[i]),
+            float(cosine[i]),
+        )
+        for i in keep
+    ]
+    groups = group_duplicates([(p.first, p.second) for p in found], len(texts))
+    return DuplicateReport(
+        pairs=found,
+        groups=[[names[x] for x in g] for g in groups],
+        texts=len(texts),
+        candidates=len(first),
+        threshold=threshold,
+        judged=judge is not None,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+    )
+
+
+def choose_threshold(scorer: PairScorer, dev: PairDataset) -> ThresholdResult:
+    """The threshold with the best F1 on labelled (0/1) dev pairs, scored by ``scorer``."""
+    scores = scorer.score_pairs(dev.pairs(), show_progress=False)
+    return best_threshold(scores, binary_labels(dev))

@@ -1,0 +1,225 @@
+"""Duplicate detection: candidate pairs, grouping, the judge's decision, thresholds and the CLI.
+
+The core is checked on hand-made vectors (every cosine known); the command runs end to end on the
+tiny model of ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from sentsim.cli import main
+from sentsim.data import read_pairs
+from sentsim.duplicates import (
+    candidate_pairs,
+    choose_threshold,
+    find_duplicates,
+    group_duplicates,
+)
+from sentsim.errors import DataError
+from test_cli import last_json, user_error
+
+# unit vectors at angles (degrees) on a circle: cosine = cos(difference)
+ANGLES = {"a": 0.0, "a'": 10.0, "a''": 20.0, "b": 90.0, "b'": 95.0, "c": 200.0}
+
+
+class AngleEncoder:
+    """Each text is the unit vector at its angle in ANGLES."""
+
+    name = "angles"
+    dim = 2
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        self.calls += 1
+        radians = np.deg2rad([ANGLES[t] for t in texts])
+        return np.stack([np.cos(radians), np.sin(radians)], axis=1).astype(np.float32)
+
+
+class ListJudge:
+    """Scores a pair 0.9 when both texts start with the same letter, else 0.2; records calls."""
+
+    name = "letters"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        self.seen += list(pairs)
+        return np.array([0.9 if a[0] == b[0] else 0.2 for a, b in pairs], dtype=np.float32)
+
+
+TEXTS = list(ANGLES)
+
+
+def cos(x: str, y: str) -> float:
+    return float(np.cos(np.deg2rad(ANGLES[x] - ANGLES[y])))
+
+
+def test_candidates_are_unique_nearest_pairs_above_the_bound() -> None:
+    vectors = AngleEncoder().encode(TEXTS)
+    first, second, cosine = candidate_pairs(vectors, neighbours=2, min_cosine=0.5)
+    found = {(TEXTS[i], TEXTS[j]): c for i, j, c in zip(first, second, cosine, strict=True)}
+    # each text's two nearest others, kept when cos ≥ 0.5, each unordered pair once (i < j)
+    assert set(found) == {("a", "a'"), ("a", "a''"), ("a'", "a''"), ("b", "b'")}
+    assert all(i < j for i, j in zip(first, second, strict=True))
+    for (x, y), c in found.items():
+        assert c == pytest.approx(cos(x, y), abs=1e-6)
+    one, _, _ = candidate_pairs(vectors, neighbours=1, min_cosine=0.5)
+    assert len(one) == 3  # a–a', a''–a', b–b' (a's and a'''s nearest is a')
+    empty = candidate_pairs(vectors[:1], neighbours=3, min_cosine=0.0)
+    assert [len(x) for x in empty] == [0, 0, 0]
+    with pytest.raises(ValueError, match="neighbours must be at least 1"):
+        candidate_pairs(vectors, neighbours=0, min_cosine=0.0)
+
+
+def test_groups_are_connected_components_largest_first() -> None:
+    groups = group_duplicates([(4, 5), (0, 2), (2, 3)], 7)
+    assert groups == [[0, 2, 3], [4, 5]]  # 1 and 6 have no duplicate: in no group
+    assert group_duplicates([], 3) == []
+    assert group_duplicates([(1, 0), (3, 2)], 4) == [[0, 1], [2, 3]]
+
+
+def test_without_a_judge_the_cosine_decides() -> None:
+    report = find_duplicates(TEXTS, AngleEncoder(), threshold=0.96, ids=list("ABCDEF"))
+    # cos 10° 0.985 (a–a', a'–a''), cos 5° 0.996 (b–b'), cos 20° 0.940 (a–a'') is below
+    assert [(p.first_id, p.second_id) for p in report.pairs] == [("D", "E"), ("A", "B"), ("B", "C")]
+    assert [p.score for p in report.pairs] == sorted((p.score for p in report.pairs), reverse=True)
+    assert report.groups == [["A", "B", "C"], ["D", "E"]]
+    assert not report.judged and report.texts == 6
+    assert set(report.seconds) == {"encode", "candidates"}
+
+
+def test_with_a_judge_it_decides_among_the_candidates_only() -> None:
+    judge = ListJudge()
+    report = find_duplicates(
+        TEXTS, AngleEncoder(), threshold=0.5, judge=judge, neighbours=5, min_cosine=0.0
+    )
+    # the judge saw every candidate with cos ≥ 0 and kept the same-letter ones
+    assert len(judge.seen) == report.candidates
+    assert all(cos(x, y) >= 0 for x, y in judge.seen)
+    kept = {(p.first_id, p.second_id) for p in report.pairs}
+    assert kept == {("0", "1"), ("0", "2"), ("1", "2"), ("3", "4")}
+    assert all(p.score == pytest.approx(0.9) for p in report.pairs)
+    assert report.judged and "judge" in report.seconds
+    # a high min_cosine keeps the far pairs away from the judge
+    judge = ListJudge()
+    report = find_duplicates(TEXTS, AngleEncoder(), threshold=0.5, judge=judge, min_cosine=0.99)
+    assert judge.seen == [("b", "b'")] and [p.first_id for p in report.pairs] == ["3"]
+
+
+def test_ids_must_match_the_texts() -> None:
+    with pytest.raises(ValueError, match="2 ids for 6 texts"):
+        find_duplicates(TEXTS, AngleEncoder(), threshold=0.5, ids=["x", "y"])
+
+
+def test_threshold_from_dev_pairs_maximises_f1(tmp_path: Path) -> None:
+    dev = tmp_path / "dev.csv"
+    rows = [("a", "a'", 1), ("a", "a''", 1), ("b", "b'", 1), ("a", "b", 0), ("a''", "c", 0)]
+    dev.write_text("sentence1,sentence2,label\n" + "".join(f"{x},{y},{z}\n" for x, y, z in rows))
+
+    class CosineScorer:
+        name = "cos"
+
+        def score_pairs(
+            self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+        ) -> NDArray[np.float32]:
+            return np.array([cos(x, y) for x, y in pairs], dtype=np.float32)
+
+    chosen = choose_threshold(CosineScorer(), read_pairs(dev))
+    assert chosen.f1 == 100.0 and cos("a", "b") < chosen.threshold <= cos("a", "a''")
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def test_cli_txt_threshold_writes_pairs_and_groups(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    src = tmp_path / "texts.txt"
+    src.write_text("card declined abroad\n\ncard declined abroad\nopen a savings account\n")
+    out, groups = tmp_path / "out" / "pairs.jsonl", tmp_path / "groups.jsonl"
+    argv = ["duplicates", str(src), "--model", str(tiny_st_dir), "--threshold", "0.99"]
+    argv += ["--out", str(out), "--groups", str(groups), "--json"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    summary = last_json(printed)
+    assert summary["texts"] == 3 and summary["duplicates"] == 1 and summary["groups"] == 1
+    assert summary["threshold_from"] == "--threshold" and summary["decided_by"] == "cosine"
+    (pair,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (pair["id1"], pair["id2"]) == ("1", "3")  # ids are line numbers; the blank line 2
+    assert pair["score"] == pytest.approx(1.0, abs=1e-5)
+    assert json.loads(groups.read_text()) == {"size": 2, "ids": ["1", "3"]}
+    assert "1: card declined abroad" in printed
+
+
+def test_cli_dev_chooses_the_threshold_and_a_corpus_keeps_its_ids(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    corpus = tmp_path / "faq.jsonl"
+    docs = [("q1", "how do I reset my PIN"), ("q2", "how do I reset my PIN"), ("q3", "fees")]
+    corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs))
+    dev = tmp_path / "dev.csv"
+    dev.write_text("sentence1,sentence2,label\nreset PIN,reset PIN,1\nreset PIN,fees abroad,0\n")
+    argv = ["duplicates", str(corpus), "--model", str(tiny_st_dir), "--dev", str(dev), "--json"]
+    assert main([*argv, "--cross-encoder", str(tiny_ce_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("threshold ") and f"best F1 on {dev} (2 pairs)" in printed
+    summary = last_json(printed)
+    assert summary["threshold_from"] == f"dev:{dev}" and summary["decided_by"] == "judge"
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "extra", "message"),
+    [
+        ("\n \n", "t.txt", [], r"t\.txt: no text \(every line is empty\)"),
+        (
+            '{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n',
+            "c.jsonl",
+            [],
+            r"c\.jsonl: id 'a' is used by entries 1 and 2",
+        ),
+        ("a\nb\n", "t.txt", ["--neighbours", "0"], r"--neighbours must be at least 1"),
+    ],
+)
+def test_cli_bad_input_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    content: str,
+    name: str,
+    extra: list[str],
+    message: str,
+) -> None:
+    src = tmp_path / name
+    src.write_text(content)
+    argv = ["duplicates", str(src), "--model", str(tiny_st_dir), "--threshold", "0.5", *extra]
+    line = user_error(capsys, argv)
+    assert re.search(message, line), line
+
+
+def test_cli_needs_a_threshold_or_dev(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["duplicates", str(tmp_path / "t.txt")])
+    assert info.value.code == 2
+    assert "one of the arguments --threshold --dev is required" in capsys.readouterr().err
+
+
+def test_read_collection_errors_name_the_file(tmp_path: Path) -> None:
+    from sentsim.cli.duplicates import read_collection
+
+    with pytest.raises(DataError, match="corpus not found"):
+        read_collection(tmp_path / "nothing.jsonl")
