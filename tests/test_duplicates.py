@@ -86,6 +86,27 @@ def test_candidates_are_unique_nearest_pairs_above_the_bound() -> None:
         candidate_pairs(vectors, neighbours=0, min_cosine=0.0)
 
 
+def test_hnsw_candidates_agree_with_exact_search() -> None:
+    """Large collections search an HNSW graph (auto from 100,000 texts); on a small one it finds
+    what exact search finds, with the same (exact) cosines."""
+    from sentsim.index_cache import AnnKind, AnnSettings
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(40, 16))
+    vectors = (centres[rng.integers(0, 40, 600)] + 0.3 * rng.normal(size=(600, 16))).astype(
+        np.float32
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = candidate_pairs(vectors, neighbours=5, min_cosine=0.6)
+    graph = candidate_pairs(
+        vectors, neighbours=5, min_cosine=0.6, ann=AnnSettings(kind=AnnKind.HNSW)
+    )
+    pairs = {(int(i), int(j)): float(c) for i, j, c in zip(*exact, strict=True)}
+    found = {(int(i), int(j)): float(c) for i, j, c in zip(*graph, strict=True)}
+    assert len(pairs) > 500 and len(set(pairs) & set(found)) >= 0.99 * len(pairs)
+    assert all(abs(pairs[p] - found[p]) < 1e-5 for p in set(pairs) & set(found))
+
+
 def test_groups_are_connected_components_largest_first() -> None:
     groups = group_duplicates([(4, 5), (0, 2), (2, 3)], 7)
     assert groups == [[0, 2, 3], [4, 5]]  # 1 and 6 have no duplicate: in no group
@@ -193,6 +214,7 @@ def test_cli_dev_chooses_the_threshold_and_a_corpus_keeps_its_ids(
             r"c\.jsonl: id 'a' is used by entries 1 and 2",
         ),
         ("a\nb\n", "t.txt", ["--neighbours", "0"], r"--neighbours must be at least 1"),
+        ("a\nb\n", "t.txt", ["--ann", "ivf"], r"ann='ivf' is not an ANN kind; use one of"),
     ],
 )
 def test_cli_bad_input_is_one_line(

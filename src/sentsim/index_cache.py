@@ -64,7 +64,8 @@ class AnnSettings:
         return self.kind
 
 
-def _new_faiss(kind: AnnKind, dim: int, settings: AnnSettings) -> faiss.Index:
+def new_faiss(kind: AnnKind, dim: int, settings: AnnSettings) -> faiss.Index:
+    """An empty inner-product faiss index of ``kind`` (flat or hnsw) for ``dim``-wide vectors."""
     if kind is AnnKind.FLAT:
         return faiss.IndexFlatIP(dim)
     index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
@@ -122,7 +123,7 @@ class AnnCache:
     ) -> AnnCache:
         """Return a new cache over ``vectors`` (rows of ``keys``), all live."""
         kind = settings.kind_for(len(keys))
-        index = _new_faiss(kind, vectors.shape[1], settings)
+        index = new_faiss(kind, vectors.shape[1], settings)
         for start in range(0, len(vectors), 65_536):
             index.add(np.ascontiguousarray(vectors[start : start + 65_536]))
         live = np.ones(len(keys), dtype=bool)
@@ -372,7 +373,7 @@ class AnnCache:
             index: Any = faiss.read_index(str(ann_path))
             index.hnsw.efConstruction = settings.ef_construction
         else:
-            index = _new_faiss(kind, dim, settings)
+            index = new_faiss(kind, dim, settings)
             for start in range(0, rows, 65_536):
                 index.add(np.ascontiguousarray(vectors[start : start + 65_536]))
         if (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from sentsim.cli._common import print_json, progress
@@ -41,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.5,
         help="candidates below this cosine are not judged (default: 0.5)",
     )
+    p.add_argument(
+        "--ann",
+        default="auto",
+        help="candidate search: flat (exact), hnsw (approximate, for large collections) or auto "
+        "(flat below 100,000 texts; default)",
+    )
     p.add_argument("--out", type=Path, help="write the pairs here (JSON lines, best first)")
     p.add_argument("--groups", type=Path, help="write the groups here (JSON lines, largest first)")
     p.add_argument("--show", type=int, default=5, help="pairs to print (default: 5)")
@@ -53,14 +60,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _duplicates(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.data import read_pairs
-    from sentsim.duplicates import choose_threshold, find_duplicates
+    from sentsim.duplicates import DEFAULT_ANN, choose_threshold, find_duplicates
     from sentsim.evaluation.scorers import EncoderPairScorer
     from sentsim.fusion import load_judge
+    from sentsim.index_cache import AnnKind
 
     if args.neighbours < 1:
         raise ValueError(f"--neighbours must be at least 1, got {args.neighbours}")
     if args.show < 0:
         raise ValueError(f"--show must be 0 or more, got {args.show}")
+    ann = replace(DEFAULT_ANN, kind=AnnKind.parse(args.ann))
     ids, texts = read_collection(args.input)
     encoder = BiEncoder.load(args.model)
     judge = load_judge(args.cross_encoder) if args.cross_encoder else None
@@ -81,6 +90,7 @@ def _duplicates(args: argparse.Namespace) -> int:
         judge=judge,
         neighbours=args.neighbours,
         min_cosine=args.min_cosine,
+        ann=ann,
         batch_size=args.batch_size,
         show_progress=progress(args),
     )
