@@ -90,7 +90,7 @@ def tiny_ce_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     out = tmp_path_factory.mktemp("tiny-ce") / "model"
     torch.manual_seed(1)
-    judge = CrossEncoder.load(tiny_bert_dir, device="cpu")
+    judge = CrossEncoder.load(tiny_bert_dir, num_labels=1, device="cpu")
     with torch.no_grad():
         for param in judge.model.parameters():
             if param.dim() == 2:

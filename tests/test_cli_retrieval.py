@@ -377,3 +377,28 @@ def test_read_questions_takes_the_usual_other_names(tmp_path: Path) -> None:
         ("where is my card", intents["card_arrival"]),
         ("rate?", intents["exchange_rate"]),
     ]
+
+
+def test_nothing_to_evaluate_is_one_line_and_outputs_go_where_asked(
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """A header-only qrels, or --queries naming nothing judged, was a ZeroDivisionError after
+    the corpus was encoded; --run into a missing folder was a traceback after the whole run."""
+    common = ["eval", "retrieval", "--data", str(beir), "--model", str(tiny_st_dir)]
+    run = tmp_path / "new" / "deeper" / "run.txt"
+    assert main([*common, "--retriever", "bm25", "--run", str(run)]) == 0
+    assert run.read_text().count(" Q0 ") > 0
+    assert main([*common, "--run", str(tmp_path)]) == 1
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    wanted = tmp_path / "wanted.txt"
+    wanted.write_text("q-unknown\n")
+    assert main([*common, "--queries", str(wanted)]) == 1
+    assert "--queries names 1 queries without judgments" in capsys.readouterr().err
+    wanted.write_text("")
+    assert main([*common, "--queries", str(wanted)]) == 1
+    assert "no judgment for the queries --queries names" in capsys.readouterr().err
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    assert main(common) == 1
+    assert "test.tsv: no judgment for any query; nothing can be evaluated" in (
+        capsys.readouterr().err
+    )

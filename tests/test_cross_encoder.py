@@ -293,3 +293,24 @@ def test_saved_dir_loads_in_sentence_transformers(tiny_ce_dir: Path, judge: Cros
     reference = StCrossEncoder(str(tiny_ce_dir), device="cpu")
     expected = reference.predict(PAIRS, convert_to_numpy=True, show_progress_bar=False)
     np.testing.assert_allclose(judge.predict(PAIRS), expected, atol=1e-5)
+
+
+def test_a_bi_encoder_is_not_loaded_as_a_judge(tiny_st_dir: Path, tiny_bert_dir: Path) -> None:
+    """Its scoring layer would be drawn at random: scores near 0.5 that change every load."""
+    for folder in (tiny_st_dir, tiny_bert_dir):
+        with pytest.raises(ModelLoadError, match=r"is not a cross-encoder: its config\.json names"):
+            CrossEncoder.load(folder, device="cpu")
+    started = CrossEncoder.load(tiny_bert_dir, num_labels=1, device="cpu")  # how training starts
+    assert started.model.config.num_labels == 1
+
+
+def test_a_length_the_model_cannot_read_is_refused(tiny_ce_dir: Path, tiny_st_dir: Path) -> None:
+    """It was stored, then failed inside the model on the first long text."""
+    from sentsim.bi_encoder import BiEncoder
+
+    limit = CrossEncoder.load(tiny_ce_dir, device="cpu").model.config.max_position_embeddings
+    with pytest.raises(ValueError, match=rf"max length {limit + 1}: .* reads 1 to {limit} tokens"):
+        CrossEncoder.load(tiny_ce_dir, max_length=limit + 1, device="cpu")
+    with pytest.raises(ValueError, match=r"max length -5: "):
+        BiEncoder.load(tiny_st_dir, max_seq_length=-5, device="cpu")
+    assert BiEncoder.load(tiny_st_dir, max_seq_length=limit, device="cpu").max_seq_length == limit

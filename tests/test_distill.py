@@ -281,11 +281,13 @@ def test_relational_distillation_imitates_cosines_not_positions(
     assert task.describe()["objective"] == "relations"
     from sentsim.training.loop import _task_signature  # what --resume checks besides settings
 
-    assert _task_signature(task) == {
+    signature = _task_signature(task)
+    assert {k: signature[k] for k in ("kind", "objective", "sentences")} == {
         "kind": task.describe()["kind"],
         "objective": "relations",
         "sentences": len(SENTENCES),
     }
+    assert len(signature["data_sha256"]) == 16  # the sentences themselves, not just their count
 
 
 def test_teacher_dev_scores_without_projection_are_the_teachers_own(

@@ -245,3 +245,33 @@ def test_read_collection_errors_name_the_file(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="corpus not found"):
         read_collection(tmp_path / "nothing.jsonl")
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(TypeError, match="single str; wrap it in a list"):
+        find_duplicates("abc", AngleEncoder(), threshold=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="id 'x' names two texts"):
+        find_duplicates(["a", "b", "c"], AngleEncoder(), threshold=0.5, ids=["x", "y", "x"])
+    for bad in (float("nan"), 2.0):
+        with pytest.raises(ValueError, match="threshold must be a number ≤ 1"):
+            find_duplicates(TEXTS, AngleEncoder(), threshold=bad)
+
+
+def test_a_cross_encoder_can_judge_directly(tiny_ce_dir: Path) -> None:
+    from sentsim.cross_encoder import CrossEncoder
+
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    report = find_duplicates(TEXTS, AngleEncoder(), threshold=0.0, judge=judge, min_cosine=0.9)
+    expected = judge.predict([("a", "a'")], symmetric=True)[0]
+    pair = next(p for p in report.pairs if (p.first_id, p.second_id) == ("0", "1"))
+    assert report.judged and pair.score == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_identical_files_are_duplicates_whatever_their_names(tmp_path: Path) -> None:
+    """The text is compared, not the title (a folder's title falls back to the file name)."""
+    from sentsim.cli.duplicates import read_collection
+
+    (tmp_path / "refund-policy.txt").write_text("Refunds take 14 days.\n")
+    (tmp_path / "old-copy.txt").write_text("Refunds take 14 days.\n")
+    ids, texts = read_collection(tmp_path)
+    assert ids == ["old-copy.txt", "refund-policy.txt"] and texts[0] == texts[1]

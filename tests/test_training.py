@@ -404,8 +404,11 @@ def check_finished(out: Path, report: TrainReport, epochs: int) -> None:
     assert not (out / "checkpoint").exists()
     assert not (out / ".saving").exists()
     best_row = report.history[report.best_epoch - 1]
-    assert best_row["score"] == max(row["score"] for row in report.history)
-    assert best_row["score"] == pytest.approx(report.best_score, abs=1e-4)
+    if report.best_score is None:  # no dev set: the last epoch is kept, no score is made up
+        assert report.best_epoch == epochs and all("score" not in r for r in report.history)
+    else:
+        assert best_row["score"] == max(row["score"] for row in report.history)
+        assert best_row["score"] == pytest.approx(report.best_score, abs=1e-4)
 
 
 def test_fit_cross_encoder_graded(
@@ -712,7 +715,20 @@ def test_resume_with_a_different_task_errors(
     out = tmp_path / "out"
     _interrupt(files, tiny_ce_dir, out, 3)
     state = json.loads((out / "checkpoint" / "state.json").read_text())
-    assert state["task"] == {"kind": "graded", "train_pairs": len(GRADED)}
+    assert {k: state["task"][k] for k in ("kind", "train_pairs", "max_length")} == {
+        "kind": "graded",
+        "train_pairs": len(GRADED),
+        "max_length": 64,
+    }
+    # another file of the same size, or another length limit, is another run
+    rows = load_train_data([files["graded"]])
+    shuffled = replace(rows, pairs=[replace(p, target=1 - p.target) for p in rows.pairs])
+    same_size = CrossEncoderTask(CrossEncoder.load(tiny_ce_dir, device="cpu"), shuffled)
+    with pytest.raises(SentsimError, match=r"different task .*'data_sha256': \('"):
+        fit(same_size, out, RESUME, resume=True, **QUIET)
+    shorter = CrossEncoderTask(CrossEncoder.load(tiny_ce_dir, max_length=32, device="cpu"), rows)
+    with pytest.raises(SentsimError, match=r"different task .*'max_length': \(64, 32\)"):
+        fit(shorter, out, RESUME, resume=True, **QUIET)
     other = CrossEncoderTask(
         CrossEncoder.load(tiny_ce_dir, device="cpu"), load_train_data([files["yes_no"]])
     )
@@ -906,3 +922,38 @@ def test_train_cross_encoder_listwise_end_to_end(
     assert "9 of 9 (anchor, positive) rows have no 'negative'" in capsys.readouterr().err
     assert main([*argv, "--both-orders"]) == 1
     assert "--both-orders and --labels are for pointwise" in capsys.readouterr().err
+
+
+def test_a_run_without_dev_keeps_the_last_epoch_and_makes_up_no_score(tmp_path: Path) -> None:
+    """It printed "epoch 2: score 1.0000" (an epoch counter) and a card with a stray column."""
+
+    report = TrainReport(settings={}, best_epoch=2, steps=8, seconds=60.0)
+    report.history = [
+        {"epoch": 1, "steps": 4, "seconds": 30.0},
+        {"epoch": 2, "steps": 8, "seconds": 60.0},
+    ]
+    card = write_card(tmp_path, title="t", command="c", facts={}, report=report).read_text()
+    assert "- kept: the last epoch, 2 (no dev set to select on)" in card
+    assert "| epoch | steps | minutes |\n|---|---|---|\n| 1 | 4 | 0.5 |\n| 2 | 8 | 1.0 |" in card
+    assert (
+        json.loads(json.dumps(asdict(report)))["best_score"] is None
+    )  # standard JSON, no -Infinity
+
+
+def test_out_must_not_be_a_file_or_someone_elses_folder(tmp_path: Path) -> None:
+    """Training writes config.json and README.md: a project folder's would be overwritten."""
+    from sentsim.training.loop import check_out_dir
+
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(SentsimError, match=r"notes\.txt is a file; give a folder"):
+        check_out_dir(tmp_path / "notes.txt")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# my notes")
+    with pytest.raises(SentsimError, match=r"holds other files \(README\.md, \.\.\.\) and no"):
+        check_out_dir(project)
+    (project / "train_report.json").write_text("{}")  # a finished sentsim run: may be retrained
+    check_out_dir(project)
+    check_out_dir(tmp_path / "new")  # missing: made by fit
+    (tmp_path / "empty").mkdir()
+    check_out_dir(tmp_path / "empty")

@@ -106,6 +106,19 @@ def inference(precision: Precision, device: str | torch.device) -> Iterator[None
         yield
 
 
+def check_length(length: int | None, limit: int, model: object) -> int | None:
+    """``length`` if the model can read that many tokens (its position embeddings), else raise.
+
+    A longer limit would pass the tokenizer and then fail deep inside the model on the first
+    long text ("the size of tensor a (609) must match ... (512)").
+    """
+    if length is not None and not 1 <= length <= limit:
+        raise ValueError(
+            f"max length {length}: {model} reads 1 to {limit} tokens (max_position_embeddings)"
+        )
+    return length
+
+
 def check_model_dir(path: Path) -> None:
     """Raise naming the file that a Hugging Face model directory lacks."""
     if not (path / "config.json").is_file():
@@ -144,7 +157,9 @@ class TorchTransformer:
         self.model.eval()
         limit = int(getattr(self.model.config, "max_position_embeddings", 512))
         tok_limit = int(getattr(self.tokenizer, "model_max_length", limit) or limit)
-        self.max_seq_length = max_seq_length or min(limit, tok_limit)
+        self.max_seq_length = check_length(max_seq_length, limit, model_dir) or min(
+            limit, tok_limit
+        )
         self.do_lower_case = do_lower_case
 
     @property

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from sentsim.backend import (
     Features,
     Precision,
+    check_length,
     check_model_dir,
     default_device,
     inference,
@@ -94,6 +95,8 @@ class CrossEncoder:
 
         Given ``num_labels`` (and optionally class ``labels``) different from the directory's, a
         fresh scoring head of that size replaces the old one — how training starts from ``minilm``.
+        Without them, a directory that is not a sequence-classification model (a bi-encoder, a
+        plain encoder) is refused: its scoring layer would be random.
         ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
         sets what :meth:`predict` computes in.
         """
@@ -107,8 +110,14 @@ class CrossEncoder:
         kwargs: dict[str, object] = {}
         if wanted is not None and (not is_classifier or wanted != config.num_labels):
             kwargs = {"num_labels": wanted, "ignore_mismatched_sizes": True}
-        elif not is_classifier:
-            kwargs = {"num_labels": 1}
+        elif not is_classifier:  # a scoring layer would be drawn at random: scores mean nothing
+            found = ", ".join(config.architectures or []) or "no architecture"
+            raise ModelLoadError(
+                f"{name_or_dir} is not a cross-encoder: its config.json names {found}, not a "
+                "...ForSequenceClassification model with a trained scoring layer (a bi-encoder or "
+                f"plain encoder). Train one from it: sentsim train cross-encoder --base "
+                f"{name_or_dir} --train PAIRS --out DIR (in code: num_labels=1 starts a fresh head)"
+            )
         if labels:
             kwargs["id2label"] = dict(enumerate(labels))
             kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
@@ -121,7 +130,9 @@ class CrossEncoder:
         config = _read_sentsim_config(path)
         stored = config.get("max_length")
         limit = int(getattr(model.config, "max_position_embeddings", 512))
-        length = max_length or (int(str(stored)) if stored else min(256, limit))
+        length = check_length(max_length, limit, name_or_dir) or (
+            int(str(stored)) if stored else min(256, limit)
+        )
         judge = cls(
             model, tokenizer, max_length=length, name=str(name_or_dir), source=path,
             precision=precision,

@@ -19,6 +19,7 @@ bi-encoder does not put among either text's ``neighbours`` nearest is never seen
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from sentsim.base import Encoder, PairScorer
+from sentsim.base import Encoder, PairScorer, check_texts
+from sentsim.cross_encoder import CrossEncoder
 from sentsim.data import PairDataset
 from sentsim.evaluation.pairs import ThresholdResult, best_threshold, binary_labels
 from sentsim.index_cache import AnnKind, AnnSettings, new_faiss
@@ -136,7 +138,7 @@ def find_duplicates(
     *,
     threshold: float,
     ids: Sequence[str] | None = None,
-    judge: PairScorer | None = None,
+    judge: PairScorer | CrossEncoder | None = None,
     neighbours: int = 10,
     min_cosine: float = 0.5,
     ann: AnnSettings = DEFAULT_ANN,
@@ -145,15 +147,30 @@ def find_duplicates(
 ) -> DuplicateReport:
     """Find the duplicate pairs and groups of ``texts`` (see the module doc).
 
-    ``encoder``: a :class:`~sentsim.bi_encoder.BiEncoder` (normalized vectors); ``ids``: names
-    for the texts (default: their positions from 0, as strings); ``judge``: a pair scorer that
-    decides among the candidates (without one the cosine decides). ``min_cosine`` bounds the
-    candidates; without a judge the effective bound is ``max(min_cosine, threshold)``. ``ann``:
+    ``encoder``: a :class:`~sentsim.bi_encoder.BiEncoder` (normalized vectors); ``ids``: unique
+    names for the texts (default: their positions from 0, as strings); ``judge``: what decides
+    among the candidates — a :class:`~sentsim.cross_encoder.CrossEncoder` (both orders averaged),
+    or any pair scorer such as ``sentsim.fusion.load_judge(...)``; without one the cosine decides.
+    ``min_cosine`` bounds the candidates; without a judge the effective bound is
+    ``max(min_cosine, threshold)``. ``ann``:
     how candidates are searched (exact below 100,000 texts, HNSW above; :func:`candidate_pairs`).
     """
+    texts = check_texts(texts)
+    if not (math.isfinite(threshold) and threshold <= 1.0):
+        raise ValueError(
+            f"threshold must be a number ≤ 1 (cosines and judge scores are at most 1), got "
+            f"{threshold}"
+        )
     names = [str(i) for i in range(len(texts))] if ids is None else [str(i) for i in ids]
     if len(names) != len(texts):
         raise ValueError(f"{len(names)} ids for {len(texts)} texts")
+    if len(set(names)) != len(names):
+        twice = next(i for i in names if names.count(i) > 1)
+        raise ValueError(f"id {twice!r} names two texts; ids must be unique")
+    if judge is not None and not hasattr(judge, "score_pairs"):  # a CrossEncoder: both orders
+        from sentsim.fusion import CrossEncoderScorer
+
+        judge = CrossEncoderScorer(judge, symmetric=True)
     seconds: dict[str, float] = {}
     tick = time.perf_counter()
     vectors = encoder.encode(list(texts), batch_size=batch_size, show_progress=show_progress)

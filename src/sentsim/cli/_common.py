@@ -87,6 +87,19 @@ def add_mixed_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def prepare_outputs(*paths: Path | None) -> None:
+    """Make the folders output files go in; refuse a path that is a folder.
+
+    Called before the work that produces them, so that a long run is not lost at its end.
+    """
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise DataError(f"{path} is a folder; give a file name for this output")
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def print_json(value: object) -> None:
     """Print ``value`` as one JSON line (the last line of stdout for ``--json``)."""
     print(json.dumps(value, ensure_ascii=False))

@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "input",
         type=Path,
-        help="texts: .txt (one per line; id = line number), JSONL or CSV with id and text (title "
-        "optional), or a folder of .txt / .md files",
+        help="texts: .txt (one per line; id = line number), JSONL or CSV with id and text, or a "
+        "folder of .txt / .md files; the text is compared, not the title",
     )
     p.add_argument("--model", default="minilm", help="bi-encoder (default: minilm)")
     p.add_argument("--cross-encoder", help="judge that decides among the candidates (name or dir)")
@@ -138,7 +138,7 @@ def _duplicates(args: argparse.Namespace) -> int:
 
 def read_collection(path: Path) -> tuple[list[str], list[str]]:
     """Ids and texts: a .txt file (line numbers as ids, blank lines skipped) or a corpus."""
-    from sentsim.corpus import document_text, read_corpus
+    from sentsim.corpus import read_corpus
     from sentsim.textfile import read_lines
 
     if path.is_file() and path.suffix.lower() == ".txt":
@@ -156,7 +156,9 @@ def read_collection(path: Path) -> tuple[list[str], list[str]]:
                 "unique so that a pair names its texts"
             )
         seen[doc.id] = n
-    return [d.id for d in docs], [document_text(d) for d in docs]
+    # the text alone: a title (for a folder, the file name) would make identical bodies differ;
+    # a document with only a title has it as its text (corpus.title_and_text)
+    return [d.id for d in docs], [d.text for d in docs]
 
 
 def _write_lines(path: Path, rows: Iterable[dict[str, object]]) -> None:

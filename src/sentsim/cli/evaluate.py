@@ -12,6 +12,7 @@ from sentsim.cli._common import (
     STSB_TEST,
     add_pair_file_options,
     load_pair_file,
+    prepare_outputs,
     print_json,
     progress,
 )
@@ -187,6 +188,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             f"(ids {', '.join(data.empty[:5])}{', ...' if len(data.empty) > 5 else ''})",
             file=sys.stderr,
         )
+    prepare_outputs(args.run, args.per_query)
     encoder = BiEncoder.load(args.model)
     reranker = CrossEncoder.load(args.rerank) if args.rerank else None
     examples = _examples_index(args, encoder)

@@ -239,7 +239,9 @@ def _common_options(p: argparse.ArgumentParser, *, default_lr: float, pairs: boo
 
 def _settings(args: argparse.Namespace):
     from sentsim.training import TrainSettings
+    from sentsim.training.loop import check_out_dir
 
+    check_out_dir(args.out)  # before any file is read or model loaded, not after encoding
     return TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -265,7 +267,12 @@ def _finish(args: argparse.Namespace, task, report, title: str) -> int:
     command = "sentsim " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
     write_card(args.out, title=title, command=command, facts=task.describe(), report=report)
     print(
-        f"best epoch {report.best_epoch} (dev score {report.best_score:.2f}); model in {args.out}"
+        (
+            f"best epoch {report.best_epoch} (dev score {report.best_score:.2f})"
+            if report.best_score is not None
+            else f"kept the last epoch, {report.best_epoch} (no --dev to select on)"
+        )
+        + f"; model in {args.out}"
     )
     if args.json:
         print_json(asdict(report))

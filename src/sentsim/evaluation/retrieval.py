@@ -112,12 +112,22 @@ def load_beir(
             corpus[r["_id"]] = searchable
     queries = {r["_id"]: r["text"] for r in _read_jsonl(root / "queries.jsonl", ["_id", "text"])}
     qrels = read_qrels(root / "qrels" / f"{split}.tsv")
+    qrels_file = root / "qrels" / f"{split}.tsv"
     if queries_subset is not None:
         keep = set(queries_subset)
+        unknown = sorted(keep - set(qrels))
+        if unknown:
+            raise DataError(
+                f"--queries names {len(unknown)} queries without judgments in {qrels_file}, e.g. "
+                f"{unknown[:3]}; they cannot be scored: remove them or add their qrels"
+            )
         qrels = {q: d for q, d in qrels.items() if q in keep}
     missing = [q for q in qrels if q not in queries]
     if missing:
         raise DataError(f"{root}: qrels name queries absent from queries.jsonl, e.g. {missing[:3]}")
+    if not qrels:
+        which = "the queries --queries names" if queries_subset is not None else "any query"
+        raise DataError(f"{qrels_file}: no judgment for {which}; nothing can be evaluated")
     return BeirData(corpus, {q: queries[q] for q in qrels}, qrels, tuple(empty))
 
 

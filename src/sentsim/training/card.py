@@ -13,6 +13,7 @@ def write_card(
     out: Path, *, title: str, command: str, facts: dict[str, Any], report: TrainReport
 ) -> Path:
     """Write ``out/README.md`` with the data, command, steps, time and per-epoch dev metrics."""
+    keys = _metric_keys(report)
     lines = [
         f"# {title}",
         "",
@@ -30,14 +31,17 @@ def write_card(
         "",
         f"- machine: {report.machine}",
         f"- steps: {report.steps}; time: {report.seconds / 60:.1f} min",
-        f"- best epoch (selected on dev): {report.best_epoch}",
+        f"- best epoch (selected on dev): {report.best_epoch}"
+        if keys
+        else f"- kept: the last epoch, {report.best_epoch} (no dev set to select on)",
         "",
-        "| epoch | steps | minutes | " + " | ".join(_metric_keys(report)) + " |",
-        "|---|---|---|" + "---|" * len(_metric_keys(report)),
+        "| " + " | ".join(["epoch", "steps", "minutes", *keys]) + " |",
+        "|---" * (3 + len(keys)) + "|",
     ]
     for row in report.history:
-        values = " | ".join(f"{row.get(k, float('nan')):.2f}" for k in _metric_keys(report))
-        lines.append(f"| {row['epoch']} | {row['steps']} | {row['seconds'] / 60:.1f} | {values} |")
+        values = [f"{row.get(k, float('nan')):.2f}" for k in keys]
+        cells = [str(row["epoch"]), str(row["steps"]), f"{row['seconds'] / 60:.1f}", *values]
+        lines.append("| " + " | ".join(cells) + " |")
     path = out / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -8,6 +8,7 @@ the best epoch's model kept in the output directory. The run checkpoints every
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -91,7 +92,7 @@ class TrainReport:
     settings: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = -1
-    best_score: float = float("-inf")
+    best_score: float | None = None  # the best epoch's dev score; None without a dev set
     steps: int = 0
     seconds: float = 0.0
     finished: bool = False
@@ -122,6 +123,27 @@ def _optimizer(module: torch.nn.Module, settings: TrainSettings) -> torch.optim.
     return torch.optim.AdamW(groups, lr=settings.lr)
 
 
+def check_out_dir(out: Path) -> None:
+    """Refuse an ``out`` that training would damage: a file, or a folder of other things.
+
+    Training writes config.json, README.md (the card) and the weights into ``out``; a folder that
+    holds files but no sentsim run (no train_report.json, no checkpoint) is someone's project.
+    """
+    if out.exists() and not out.is_dir():
+        raise SentsimError(f"--out {out} is a file; give a folder for the model")
+    if out.is_dir() and any(out.iterdir()):
+        ours = any(
+            (out / name).exists()  # a run, its checkpoint, or distill's cached teacher targets
+            for name in ("train_report.json", "checkpoint", "distill-targets.json")
+        )
+        if not ours:
+            held = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+            raise SentsimError(
+                f"--out {out} already holds other files ({held}, ...) and no sentsim run; "
+                "training would overwrite them: choose a new or empty folder"
+            )
+
+
 def fit(
     task: Task,
     out: Path,
@@ -132,6 +154,7 @@ def fit(
     log: Callable[[str], None] = print,
 ) -> TrainReport:
     """Train ``task`` into ``out``; return the report (also saved as ``train_report.json``)."""
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
     torch.manual_seed(settings.seed)
@@ -145,9 +168,12 @@ def fit(
     device = _device(task.module)
     precision = resolve_precision(settings.precision, device)
     report = TrainReport(settings=asdict(settings), precision=precision.value)
+    signature = _task_signature(task)  # once: it hashes the training data
     start_epoch, skip = 0, 0
     if resume and (ckpt / "state.json").is_file():
-        report, start_epoch, skip = _load_checkpoint(ckpt, task, optimizer, scheduler, settings)
+        report, start_epoch, skip = _load_checkpoint(
+            ckpt, task, optimizer, scheduler, settings, signature
+        )
         log(f"resuming at epoch {start_epoch + 1}, step {skip} of {steps_per_epoch}")
     elif resume:
         log(f"no checkpoint in {ckpt}; starting from the beginning")
@@ -180,20 +206,23 @@ def fit(
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if (step + 1) % settings.checkpoint_every == 0 and step + 1 < len(batches):
                 report.seconds = time.perf_counter() - clock
-                _save_checkpoint(ckpt, task, optimizer, report, epoch, step + 1)
+                _save_checkpoint(ckpt, task, optimizer, report, epoch, step + 1, signature)
         bar.close()
         skip = 0
-        metrics = task.evaluate() or {"score": float(epoch)}  # no dev set: the last epoch wins
+        metrics = task.evaluate()  # {} without a dev set: then the last epoch is kept
         task.module.train()
         report.seconds = time.perf_counter() - clock
         entry = {"epoch": epoch + 1, "steps": report.steps, "seconds": round(report.seconds, 1)}
         report.history.append({**entry, **{k: round(v, 4) for k, v in metrics.items()}})
-        log(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        if metrics["score"] > report.best_score:
-            report.best_score, report.best_epoch = metrics["score"], epoch + 1
+        said = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) or "no dev set; kept"
+        log(f"epoch {epoch + 1}: {said}")
+        best = report.best_score
+        if not metrics or best is None or metrics["score"] > best:
+            report.best_epoch = epoch + 1
+            report.best_score = metrics["score"] if metrics else None
             _replace_dir(out, task.save)
             log(f"  best so far; saved to {out}")
-        _save_checkpoint(ckpt, task, optimizer, report, epoch + 1, 0)
+        _save_checkpoint(ckpt, task, optimizer, report, epoch + 1, 0, signature)
     report.finished = True
     report.seconds = time.perf_counter() - clock
     (out / "train_report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
@@ -222,7 +251,17 @@ _SIGNATURE_KEYS = ("kind", "loss", "objective", "train_pairs", "sentences")
 def _task_signature(task: Task) -> dict[str, Any]:
     describe = getattr(task, "describe", None)
     facts = describe() if callable(describe) else {}
-    return {k: facts[k] for k in _SIGNATURE_KEYS if k in facts}
+    signature = {k: facts[k] for k in _SIGNATURE_KEYS if k in facts}
+    # the data itself (another file of the same size is another run) and the tokens a text keeps
+    data = getattr(task, "train", None) or getattr(task, "sentences", None)
+    data = getattr(data, "pairs", data)  # TrainData: its pairs, not the files they came from
+    if data is not None:
+        signature["data_sha256"] = hashlib.sha256(repr(data).encode("utf-8")).hexdigest()[:16]
+    model = getattr(task, "model", None)
+    length = getattr(model, "max_length", None) or getattr(model, "max_seq_length", None)
+    if isinstance(length, int):
+        signature["max_length"] = length
+    return signature
 
 
 def _save_checkpoint(
@@ -232,6 +271,7 @@ def _save_checkpoint(
     report: TrainReport,
     epoch: int,
     step: int,
+    signature: dict[str, Any] | None = None,
 ) -> None:
     from safetensors.torch import save_file
 
@@ -257,7 +297,7 @@ def _save_checkpoint(
         "step": step,
         "adam_steps": steps,
         "report": asdict(report),
-        "task": _task_signature(task),
+        "task": signature or _task_signature(task),
     }
     (tmp / "state.json").write_text(json.dumps(state_json) + "\n")
     shutil.rmtree(ckpt, ignore_errors=True)
@@ -279,6 +319,7 @@ def _load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LambdaLR,
     settings: TrainSettings,
+    signature: dict[str, Any] | None = None,
 ) -> tuple[TrainReport, int, int]:
     from safetensors.torch import load_file
 
@@ -287,13 +328,14 @@ def _load_checkpoint(
     if saved != asdict(settings):
         changed = {k: (saved.get(k), v) for k, v in asdict(settings).items() if saved.get(k) != v}
         raise SentsimError(f"--resume with different settings than the checkpoint: {changed}")
-    saved_task, task_now = state.get("task"), _task_signature(task)
-    if saved_task is not None and saved_task != task_now:
-        changed = {
-            k: (saved_task.get(k), task_now.get(k))
-            for k in sorted(set(saved_task) | set(task_now))
-            if saved_task.get(k) != task_now.get(k)
-        }
+    saved_task, task_now = state.get("task"), signature or _task_signature(task)
+    # what the checkpoint recorded (older ones hold fewer keys: those are still compared)
+    changed = {
+        k: (saved_task.get(k), task_now.get(k))
+        for k in sorted(saved_task or {})
+        if saved_task.get(k) != task_now.get(k)
+    }
+    if changed:
         raise SentsimError(
             f"--resume with a different task than the checkpoint in {ckpt}: {changed} "
             "(checkpoint, now); run it as it was started, or choose a new --out"
