@@ -519,3 +519,35 @@ def test_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: sentsim {' '.join(argv)}".rstrip())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["bi-encoder", "--loss", "cosent", "--corpus", "C"],
+            "--corpus is the softmax's documents",
+        ),
+        (["bi-encoder", "--loss", "mnrl", "--both-orders"], "--both-orders and --skip-bad-rows"),
+        (["bi-encoder", "--loss", "mnrl", "--skip-bad-rows"], "are for pair files"),
+        (["cross-encoder", "--labels", "a", "b"], "--labels names classes, but the training"),
+        (["cross-encoder", "--loss", "listwise", "--skip-bad-rows"], "are for pointwise pair"),
+    ],
+)
+def test_training_options_that_would_be_ignored_are_refused(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sts_csv: Path,
+    tiny_st_dir: Path,
+) -> None:
+    """Each was accepted and silently had no effect."""
+    rows = [f"sentence {i} here,another sentence {i},{i % 5}" for i in range(12)]
+    data = tmp_path / "pairs.csv"
+    data.write_text("sentence1,sentence2,score\n" + "\n".join(rows) + "\n")
+    argv = [str(sts_csv) if a == "C" else a for a in argv]
+    full = ["train", *argv[:1], "--train", str(data), "--base", str(tiny_st_dir)]
+    full += ["--out", str(tmp_path / "out"), *argv[1:]]
+    assert message in user_error(capsys, full)
+    assert not (tmp_path / "out").exists()

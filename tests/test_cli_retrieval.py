@@ -294,6 +294,7 @@ def test_index_build_refuses_duplicate_ids_and_an_existing_index(
     args = ["index", "build", str(corpus), "--index", idx, "--model", str(tiny_st_dir)]
     assert main(args) == 1
     assert "'a' appears twice" in capsys.readouterr().err
+    assert not (tmp_path / "idx").exists()  # nothing made: the fixed corpus can be built there
     assert main([*args, "--upsert", "--no-progress"]) == 0
     assert main([*args, "--upsert"]) == 1
     assert "already holds an index" in capsys.readouterr().err
@@ -397,6 +398,12 @@ def test_nothing_to_evaluate_is_one_line_and_outputs_go_where_asked(
     wanted.write_text("")
     assert main([*common, "--queries", str(wanted)]) == 1
     assert "no judgment for the queries --queries names" in capsys.readouterr().err
+    qrels = (beir / "qrels" / "test.tsv").read_text()
+    (beir / "qrels" / "test.tsv").write_text(qrels + "q1\tnot-in-corpus\t1\n")
+    assert main([*common, "--retriever", "bm25"]) == 0
+    assert "note: the qrels judge 1 document(s) relevant that the corpus lacks (ids not-in" in (
+        capsys.readouterr().err
+    )
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
     assert main(common) == 1
     assert "test.tsv: no judgment for any query; nothing can be evaluated" in (

@@ -255,6 +255,8 @@ def test_bad_arguments_are_named() -> None:
     for bad in (float("nan"), 2.0):
         with pytest.raises(ValueError, match="threshold must be a number ≤ 1"):
             find_duplicates(TEXTS, AngleEncoder(), threshold=bad)
+        with pytest.raises(ValueError, match="min_cosine must be a number ≤ 1"):
+            find_duplicates(TEXTS, AngleEncoder(), threshold=0.5, min_cosine=bad)
 
 
 def test_a_cross_encoder_can_judge_directly(tiny_ce_dir: Path) -> None:

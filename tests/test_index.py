@@ -494,7 +494,10 @@ def test_create_refuses_existing_index_or_files(tmp_path: Path) -> None:
 
 def test_one_writer_at_a_time(tmp_path: Path) -> None:
     writer = Index.create(tmp_path / "idx", ENC)
-    with pytest.raises(IndexLockedError, match=rf"pid {os.getpid()}.*readonly=True"):
+    # its own writer: not "another process (pid <its own pid>)"
+    with pytest.raises(
+        IndexLockedError, match=r"already open for writing in this process; .*readonly=True"
+    ):
         Index.open(tmp_path / "idx", ENC)
     with Index.open(tmp_path / "idx", ENC, readonly=True) as reader:
         assert len(reader) == 0
@@ -544,6 +547,11 @@ def test_duplicate_ids_error_unless_upsert(tmp_path: Path, rng: np.random.Genera
             lambda ix, v: ix.add([Document("x", "t"), Document(" ", "t")], None, v),
             ValueError,
             "document 1 has an empty id",
+        ),
+        (
+            lambda ix, v: ix.add([Document(5, "t")], None, v[:1]),  # type: ignore[arg-type]
+            ValueError,
+            r"document 0 has id 5, a int; ids are strings",
         ),
         (
             lambda ix, v: ix.add([Document("x", "t"), Document("y", "\t")], None, v),

@@ -423,3 +423,16 @@ def test_cli_eval_pairs_json_and_dev_read_like_data(
     out = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert isinstance(out["precision"], float) and out["compute_precision"] == "fp32"
     assert out["threshold_from"] == f"dev:{dev}"
+
+
+def test_a_headerless_qrels_with_a_fractional_first_score_names_the_score(tmp_path: Path) -> None:
+    """It said "expected the header" for a data row whose score was 1.5."""
+    from sentsim.evaluation.retrieval import read_qrels
+
+    path = tmp_path / "test.tsv"
+    path.write_text("q1\td1\t1.5\n")
+    with pytest.raises(DataError, match=r"line 1: score '1\.5' is not an integer"):
+        read_qrels(path)
+    path.write_text("qid\tdoc\trel\nq1\td1\t1\n")
+    with pytest.raises(DataError, match=r"line 1: expected the header query-id"):
+        read_qrels(path)

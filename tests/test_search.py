@@ -670,3 +670,15 @@ def test_example_queries_are_checked(index: Index, encoder: BiEncoder, tmp_path:
         pytest.raises(ValueError, match="same bi-encoder"),
     ):
         SearchPipeline(index, encoder, retriever="dense", examples=ExampleQueries(foreign))
+
+
+def test_a_build_refused_for_a_bad_document_makes_no_index(
+    tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """It left an empty index behind, so building the fixed corpus there was then refused."""
+    encoder = BiEncoder.load(tiny_st_dir, device="cpu")
+    docs = [Document("a", "card declined"), Document("b", "   ")]
+    with pytest.raises(ValueError, match=r"document 1 \(id 'b'\) has empty text"):
+        build_index(docs, tmp_path / "idx", encoder)
+    assert not (tmp_path / "idx").exists()
+    build_index(docs[:1], tmp_path / "idx", encoder).close()

@@ -161,6 +161,8 @@ def find_duplicates(
             f"threshold must be a number ≤ 1 (cosines and judge scores are at most 1), got "
             f"{threshold}"
         )
+    if not (math.isfinite(min_cosine) and min_cosine <= 1.0):
+        raise ValueError(f"min_cosine must be a number ≤ 1 (a cosine), got {min_cosine}")
     names = [str(i) for i in range(len(texts))] if ids is None else [str(i) for i in ids]
     if len(names) != len(texts):
         raise ValueError(f"{len(names)} ids for {len(texts)} texts")

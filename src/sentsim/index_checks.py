@@ -59,7 +59,12 @@ def document_rows(docs: Sequence[Any]) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     seen: dict[str, int] = {}
     for i, doc in enumerate(docs):
-        if not isinstance(doc.id, str) or not doc.id.strip():
+        if not isinstance(doc.id, str):
+            raise ValueError(
+                f"document {i} has id {doc.id!r}, a {type(doc.id).__name__}; ids are strings "
+                f"(Document(str({doc.id!r}), ...))"
+            )
+        if not doc.id.strip():
             raise ValueError(f"document {i} has an empty id; give every document a unique id")
         if not isinstance(doc.text, str) or not doc.text.strip():
             raise ValueError(f"document {i} (id {doc.id!r}) has empty text")

@@ -186,6 +186,12 @@ class WriterLock:
                 if time.monotonic() >= deadline:
                     holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip()
                     self.release()
+                    if holder == str(os.getpid()):
+                        raise IndexLockedError(
+                            f"{folder} is already open for writing in this process; close that"
+                            " Index first, open this one with readonly=True, or pass"
+                            " lock_timeout=SECONDS to wait for it to close"
+                        ) from None
                     raise IndexLockedError(
                         f"{folder} is open for writing by another process (pid {holder or '?'});"
                         " close it there, open this one with readonly=True, or pass"

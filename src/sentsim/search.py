@@ -32,6 +32,7 @@ from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import DataError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
+from sentsim.index_checks import document_rows
 from sentsim.index_store import index_exists
 from sentsim.models import weights_hash
 
@@ -448,6 +449,7 @@ def build_index(
 
     identity = encoder_identity(encoder)
     folder = Path(path)
+    document_rows(docs)  # a bad or repeated id, an empty text: refused before anything is made
     exists = index_exists(folder)
     index = Index.open(folder, identity) if exists else Index.create(folder, identity, ann=ann)
     if exists and not upsert and (clash := index.existing([d.id for d in docs])):

@@ -188,6 +188,15 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             f"(ids {', '.join(data.empty[:5])}{', ...' if len(data.empty) > 5 else ''})",
             file=sys.stderr,
         )
+    judged = {d for docs in data.qrels.values() for d, grade in docs.items() if grade > 0}
+    absent = sorted(judged - set(data.corpus) - set(data.empty))
+    if absent:
+        print(
+            f"note: the qrels judge {len(absent)} document(s) relevant that the corpus lacks "
+            f"(ids {', '.join(absent[:5])}{', ...' if len(absent) > 5 else ''}); no retriever "
+            "can find them, so they count as missed",
+            file=sys.stderr,
+        )
     prepare_outputs(args.run, args.per_query)
     encoder = BiEncoder.load(args.model)
     reranker = CrossEncoder.load(args.rerank) if args.rerank else None

@@ -294,6 +294,11 @@ def _train_cross(args: argparse.Namespace) -> int:
         labels=args.labels,
         skip_bad_rows=args.skip_bad_rows,
     )
+    if args.labels and train.kind != TargetKind.CLASSES:
+        raise ValueError(
+            f"--labels names classes, but the training data holds {train.kind.value} targets "
+            "(scores or 0/1 labels): leave --labels out"
+        )
     dev = _dev(args)
     num_labels = len(train.labels) if train.kind == TargetKind.CLASSES else 1
     labels = train.labels if train.kind == TargetKind.CLASSES else None
@@ -315,8 +320,11 @@ def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
     from sentsim.training.cross import CrossEncoderListwiseTask, groups_from_triples
     from sentsim.training.data import read_triples
 
-    if args.both_orders or args.labels:
-        raise ValueError("--both-orders and --labels are for pointwise pair files, not listwise")
+    if args.both_orders or args.labels or args.skip_bad_rows:
+        raise ValueError(
+            "--both-orders, --labels and --skip-bad-rows are for pointwise pair files; listwise "
+            "rows (anchor, positive, negative) must all be valid"
+        )
     train = [g for path in args.train for g in groups_from_triples(read_triples(path), str(path))]
     dev = groups_from_triples(read_triples(args.dev), str(args.dev)) if args.dev else None
     model = CrossEncoder.load(args.base, num_labels=1, max_length=args.max_length)
@@ -334,6 +342,15 @@ def _train_bi(args: argparse.Namespace) -> int:
     from sentsim.training.data import load_train_data, read_triples
 
     task: BiEncoderTask | RetrievalTask
+    if args.corpus and args.loss != "corpus-softmax":
+        raise ValueError(
+            f"--corpus is the softmax's documents: it needs --loss corpus-softmax, not {args.loss}"
+        )
+    if args.loss in ("mnrl", "corpus-softmax") and (args.both_orders or args.skip_bad_rows):
+        raise ValueError(
+            f"--both-orders and --skip-bad-rows are for pair files (cosent, cosine-mse); "
+            f"{args.loss} reads anchor / positive rows, which must all be valid"
+        )
     if args.loss in ("mnrl", "corpus-softmax"):
         triples = [t for path in args.train for t in read_triples(path)]
         dev = read_triples(args.dev) if args.dev else None

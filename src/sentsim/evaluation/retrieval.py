@@ -88,7 +88,7 @@ def read_qrels(path: Path) -> Qrels:
             except ValueError:
                 score = math.nan
             if not score.is_integer():
-                if n == 1:  # a header with other names
+                if n == 1 and math.isnan(score):  # a header with other names
                     raise DataError(
                         f"{path}, line 1: expected the header query-id, corpus-id, score (or none)"
                     )
