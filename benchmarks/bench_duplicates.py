@@ -1,6 +1,7 @@
 """Duplicate detection on MRPC: mined pairs against the paraphrase labels, and speed against a peer.
 
     python benchmarks/bench_duplicates.py [--judge ce-sts] [--neighbours 10] [--json F]
+    python benchmarks/bench_duplicates.py --synthetic 50000     # candidate search: exact vs HNSW
 
 A collection is every distinct sentence of an MRPC split (val: 996 of 500 pairs; test: 3,393 of
 1,725 pairs); its duplicates are the split's pairs labelled paraphrase (346; 1,147). Every mined
@@ -13,6 +14,10 @@ among the candidates at all, the ceiling of any judge.
 Thresholds come from dev only, two ways: the best-F1 threshold on MRPC val's labelled pairs (what
 ``sentsim duplicates --dev`` does), and the best-F1 threshold of a mining run on the val
 collection (the task itself, on dev). Test is mined once per system and reported.
+
+``--synthetic N``: only the candidate search, exact (flat) against HNSW, on N clustered unit vectors
+(384-d: 2,000 random centres, each vector a centre plus noise), its time and the share of the
+exact candidate pairs HNSW finds.
 
 Speed: the bi-encoder stage (encode + candidates) against sentence-transformers'
 ``util.paraphrase_mining`` on the same model and texts, in the same process, median of three
@@ -138,6 +143,28 @@ def _speed(model_name: str, texts: list[str], neighbours: int, repeats: int) -> 
     }
 
 
+def _synthetic(n: int, neighbours: int) -> dict:
+    from sentsim.index_cache import AnnKind, AnnSettings
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2000, 384))
+    vectors = centres[rng.integers(0, 2000, n)] + 0.8 * rng.normal(size=(n, 384))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    seconds, found = {}, {}
+    for kind in (AnnKind.FLAT, AnnKind.HNSW):
+        tick = time.perf_counter()
+        i, j, _ = candidate_pairs(
+            vectors, neighbours=neighbours, min_cosine=0.5, ann=AnnSettings(kind=kind)
+        )
+        seconds[kind.value] = round(time.perf_counter() - tick, 1)
+        found[kind.value] = set(zip(i.tolist(), j.tolist(), strict=True))
+    exact = found["flat"]
+    share = len(exact & found["hnsw"]) / max(len(exact), 1)
+    print(f"{n} vectors: exact {seconds['flat']} s, HNSW {seconds['hnsw']} s (build included); "
+          f"{len(exact)} exact candidate pairs, HNSW finds {100 * share:.2f}%")  # fmt: skip
+    return {"vectors": n, "seconds": seconds, "exact_pairs": len(exact), "hnsw_share": share}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="minilm")
@@ -146,8 +173,14 @@ def main() -> int:
     parser.add_argument("--min-cosine", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--synthetic", type=int, help="only time exact vs HNSW on N vectors")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}")
+    if args.synthetic:
+        result = _synthetic(args.synthetic, args.neighbours)
+        if args.json:
+            args.json.write_text(json.dumps({"cpu": cpu_description(), **result}, indent=2) + "\n")
+        return 0
     encoder = BiEncoder.load(args.model)
     dev_texts, dev_gold, dev_near, dev_path = _collection("val")
     test_texts, test_gold, test_near, _ = _collection("test")
