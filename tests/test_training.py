@@ -921,7 +921,8 @@ def test_train_cross_encoder_listwise_end_to_end(
     assert main([*argv[:5], str(bare), *argv[6:-1], str(tmp_path / "x")]) == 1
     assert "9 of 9 (anchor, positive) rows have no 'negative'" in capsys.readouterr().err
     assert main([*argv, "--both-orders"]) == 1
-    assert "--both-orders, --labels and --skip-bad-rows are for pointwise" in capsys.readouterr().err
+    refused = capsys.readouterr().err
+    assert "--both-orders, --labels and --skip-bad-rows are for pointwise" in refused
 
 
 def test_a_run_without_dev_keeps_the_last_epoch_and_makes_up_no_score(tmp_path: Path) -> None:
