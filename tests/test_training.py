@@ -597,7 +597,12 @@ def uninterrupted(
 
 
 def _interrupt(
-    files: dict[str, Path], tiny_ce_dir: Path, out: Path, at_call: int, device: str = "cpu"
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    out: Path,
+    at_call: int,
+    device: str = "cpu",
+    start: str | None = None,
 ) -> None:
     """Run until the ``at_call``-th batch's loss, which raises."""
     task = _resume_task(files, tiny_ce_dir, device)
@@ -613,8 +618,20 @@ def _interrupt(
 
     task.loss = loss  # type: ignore[method-assign]
     with pytest.raises(Interrupted):
-        fit(task, out, RESUME, **QUIET)
+        fit(task, out, RESUME, start=start, **QUIET)
     assert (out / "checkpoint" / "state.json").is_file()
+
+
+def test_resume_from_another_start_is_refused(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """The card names --base; a run resumed with another one would name the wrong start."""
+    out = tmp_path / "out"
+    _interrupt(files, tiny_ce_dir, out, 3, start="weights aaaa")
+    task = _resume_task(files, tiny_ce_dir)
+    with pytest.raises(SentsimError, match=r"'start': \('weights aaaa', 'weights bbbb'\)"):
+        fit(task, out, RESUME, resume=True, start="weights bbbb", **QUIET)
+    fit(task, out, RESUME, resume=True, start="weights aaaa", **QUIET)  # the same: resumes
 
 
 @pytest.mark.parametrize(

@@ -253,6 +253,13 @@ def _settings(args: argparse.Namespace):
     )
 
 
+def _start(args: argparse.Namespace) -> str:
+    """The base model's name and weights hash: a resumed run must start from the same one."""
+    from sentsim.models import resolve_model_path, weights_hash
+
+    return f"weights {weights_hash(resolve_model_path(args.base))}"
+
+
 def _dev(args: argparse.Namespace):
     from sentsim.data import read_pairs
 
@@ -310,7 +317,14 @@ def _train_cross(args: argparse.Namespace) -> int:
         max_length=args.max_length,
     )
     task = CrossEncoderTask(model, train, dev)
-    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
+    report = fit(
+        task,
+        args.out,
+        settings,
+        resume=args.resume,
+        show_progress=not args.no_progress,
+        start=_start(args),
+    )
     return _finish(args, task, report, f"Cross-encoder {args.out.name}")
 
 
@@ -330,7 +344,14 @@ def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
     model = CrossEncoder.load(args.base, num_labels=1, max_length=args.max_length)
     sources = [str(p) for p in args.train]
     task = CrossEncoderListwiseTask(model, train, dev, sources=sources)
-    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
+    report = fit(
+        task,
+        args.out,
+        settings,
+        resume=args.resume,
+        show_progress=not args.no_progress,
+        start=_start(args),
+    )
     return _finish(args, task, report, f"Cross-encoder {args.out.name}")
 
 
@@ -376,7 +397,14 @@ def _train_bi(args: argparse.Namespace) -> int:
                 f"dev file {pairs_dev.path} has no scores; {args.loss} selects on them"
             )
         task = BiEncoderTask(BiEncoder.load(args.base), train, pairs_dev, loss=args.loss)
-    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
+    report = fit(
+        task,
+        args.out,
+        settings,
+        resume=args.resume,
+        show_progress=not args.no_progress,
+        start=_start(args),
+    )
     return _finish(args, task, report, f"Bi-encoder {args.out.name}")
 
 
@@ -446,5 +474,12 @@ def _train_distill(args: argparse.Namespace) -> int:
         teacher_dev=teacher_dev,
         objective=args.objective,
     )
-    report = fit(task, args.out, settings, resume=args.resume, show_progress=not args.no_progress)
+    report = fit(
+        task,
+        args.out,
+        settings,
+        resume=args.resume,
+        show_progress=not args.no_progress,
+        start=_start(args),
+    )
     return _finish(args, task, report, f"Bi-encoder {args.out.name} (distilled)")

@@ -152,8 +152,13 @@ def fit(
     resume: bool = False,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
+    start: str | None = None,
 ) -> TrainReport:
-    """Train ``task`` into ``out``; return the report (also saved as ``train_report.json``)."""
+    """Train ``task`` into ``out``; return the report (also saved as ``train_report.json``).
+
+    ``start``: the identity of the model training began from (e.g. its weights' hash); a resumed
+    run must name the same one, since its card will say it started there.
+    """
     check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
@@ -169,6 +174,8 @@ def fit(
     precision = resolve_precision(settings.precision, device)
     report = TrainReport(settings=asdict(settings), precision=precision.value)
     signature = _task_signature(task)  # once: it hashes the training data
+    if start is not None:
+        signature["start"] = start
     start_epoch, skip = 0, 0
     if resume and (ckpt / "state.json").is_file():
         report, start_epoch, skip = _load_checkpoint(
