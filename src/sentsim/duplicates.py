@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -153,8 +154,8 @@ def find_duplicates(
     among the candidates — a :class:`~sentsim.cross_encoder.CrossEncoder` (both orders averaged),
     or any pair scorer such as ``sentsim.fusion.load_judge(...)``; without one the cosine decides.
     ``min_cosine`` bounds the candidates; without a judge the effective bound is
-    ``max(min_cosine, threshold)``. ``ann``:
-    how candidates are searched (exact below 100,000 texts, HNSW above; :func:`candidate_pairs`).
+    ``max(min_cosine, threshold)``. ``ann``: how candidates are searched (exact below 100,000
+    texts, HNSW above; :func:`candidate_pairs`).
     """
     texts = check_texts(texts)
     if not (math.isfinite(threshold) and threshold <= 1.0):
@@ -168,7 +169,7 @@ def find_duplicates(
     if len(names) != len(texts):
         raise ValueError(f"{len(names)} ids for {len(texts)} texts")
     if len(set(names)) != len(names):
-        twice = next(i for i in names if names.count(i) > 1)
+        twice = next(i for i, n in Counter(names).items() if n > 1)
         raise ValueError(f"id {twice!r} names two texts; ids must be unique")
     if judge is not None and not hasattr(judge, "score_pairs"):  # a CrossEncoder: both orders
         from sentsim.fusion import CrossEncoderScorer
