@@ -551,3 +551,51 @@ def test_training_options_that_would_be_ignored_are_refused(
     full += ["--out", str(tmp_path / "out"), *argv[1:]]
     assert message in user_error(capsys, full)
     assert not (tmp_path / "out").exists()
+
+
+def test_static_models_and_distill_static_outputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """A static model named as --model said 'no weights'; distill-static overwrote any folder
+    and took a negative --dim (Python slicing made a 381-wide model)."""
+    argv = ["similarity", "--model", "static-minilm", "a", "b"]
+    assert "is a static embedding model (sentsim distill-static)" in user_error(capsys, argv)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text("keep")
+    base = ["distill-static", "--teacher", str(tiny_st_dir)]
+    line = user_error(capsys, [*base, "--out", str(project)])
+    assert "is a folder of other files" in line and (project / "config.json").read_text() == "keep"
+    assert "--dim must be at least 1, got -3" in user_error(
+        capsys, [*base, "--dim", "-3", "--out", str(tmp_path / "s")]
+    )
+    assert "a static model from" in user_error(
+        capsys, [*base, "--dim", "100000", "--out", str(tmp_path / "s")]
+    )
+    assert main([*base, "--dim", "4", "--out", str(tmp_path / "s")]) == 0
+    assert main([*base, "--dim", "4", "--out", str(tmp_path / "s")]) == 0  # its own: rewritten
+    capsys.readouterr()
+    helpcenter = ["helpcenter-data", "--out", str(tmp_path / "hc"), "--dev-fraction"]
+    assert "the dev fraction must be between 0 and 1" in user_error(capsys, [*helpcenter, "1.5"])
+    assert not (tmp_path / "hc").exists()
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`sentsim index info | head` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; import sentsim.cli.basic as b; from sentsim.cli import main\n"
+        "def many(args):\n"
+        "    for i in range(200000): print('line', i)\n"
+        "b._similarity = many\n"
+        "sys.exit(main(['similarity', 'a', 'b']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"line 0\n"
+    proc.stdout.close()  # the reader leaves, as head does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and b"Traceback" not in err, err

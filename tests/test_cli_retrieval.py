@@ -409,3 +409,20 @@ def test_nothing_to_evaluate_is_one_line_and_outputs_go_where_asked(
     assert "test.tsv: no judgment for any query; nothing can be evaluated" in (
         capsys.readouterr().err
     )
+
+
+def test_fusion_and_sweep_weights_outside_0_1_are_refused_and_recorded(
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """--hybrid-weight 5 and --sweep -3 printed metrics as if they were settings."""
+    common = ["eval", "retrieval", "--data", str(beir), "--model", str(tiny_st_dir)]
+    hybrid = [*common, "--retriever", "hybrid", "--hybrid", "minmax"]
+    assert main([*hybrid, "--hybrid-weight", "5"]) == 1
+    assert "hybrid_weight must be in 0..1, got 5" in capsys.readouterr().err
+    assert main([*hybrid, "--hybrid-weight", "nan"]) == 1
+    assert "hybrid_weight must be in 0..1, got nan" in capsys.readouterr().err
+    out = _run(capsys, *hybrid[2:], "--hybrid-weight", "0.3")
+    assert (out["hybrid"], out["hybrid_weight"]) == ("minmax", 0.3)
+    sweep = [*common, "--retriever", "dense", "--rerank", str(tiny_ce_dir), "--sweep", "0,-3,nan"]
+    assert main(sweep) == 1
+    assert "--sweep weights must be in 0..1, got -3.0, nan" in capsys.readouterr().err

@@ -111,6 +111,7 @@ def test_search_sees_what_a_writer_commits_after_start(
     query = {"query": "zebra quokka", "retriever": "bm25", "rerank": False}
     with Index.open(served.config.index, encoder_identity(encoder)) as writer:
         writer.add([new], None, encoder.encode([new.text]))
+    assert call(served, "/health")[1]["documents"] == len(DOCS) + 1  # before any search too
     assert call(served, "/search", query)[1]["results"][0]["doc_id"] == "lost"
     with Index.open(served.config.index, encoder_identity(encoder)) as writer:
         writer.delete(["lost"])

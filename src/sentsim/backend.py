@@ -130,7 +130,14 @@ def check_model_dir(path: Path) -> None:
     if not has_tokenizer:
         raise ModelLoadError(f"{path} has no tokenizer: expected tokenizer.json or vocab.txt")
     weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
-    if not any((path / f).is_file() for f in weights):
+    has_weights = any((path / f).is_file() for f in weights)
+    if (path / "embeddings.safetensors").is_file() and not has_weights:
+        raise ModelLoadError(
+            f"{path} is a static embedding model (sentsim distill-static), not a transformer: "
+            "evaluate it with `sentsim eval sts --baseline static`, or load it in Python with "
+            "sentsim.baselines.static.StaticEncoder.load"
+        )
+    if not has_weights:
         raise ModelLoadError(f"{path} has no weights: expected model.safetensors")
 
 

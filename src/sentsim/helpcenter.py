@@ -130,6 +130,11 @@ def train_dev_split(
     """
     import numpy as np
 
+    if not 0.0 < dev_fraction < 1.0:  # NaN fails this too
+        raise ValueError(
+            f"the dev fraction must be between 0 and 1 (e.g. 0.1), got {dev_fraction}: both "
+            "parts need questions"
+        )
     by_intent: dict[str, list[str]] = {}
     for question, intent in banking77_questions("train"):
         by_intent.setdefault(intent, []).append(question)
@@ -230,9 +235,10 @@ def write_training_triples(
     """
     docs = {d.id: d for d in articles()}
     mapping = intent_articles()
+    parts = train_dev_split(dev_fraction, seed)  # checks the data and the fraction: no folder yet
     out.mkdir(parents=True, exist_ok=True)
     paths = out / "train.jsonl", out / "dev.jsonl"
-    for path, rows in zip(paths, train_dev_split(dev_fraction, seed), strict=True):
+    for path, rows in zip(paths, parts, strict=True):
         with path.open("w", encoding="utf-8") as handle:
             for question, intent in rows:
                 doc = docs[mapping[intent]]

@@ -288,6 +288,8 @@ class SearchPipeline:
             raise ValueError(f"rerank_weight must be in 0..1, got {rerank_weight}")
         if hybrid not in ("rrf", "minmax"):
             raise ValueError(f"unknown hybrid fusion {hybrid!r}; expected rrf or minmax")
+        if not 0.0 <= hybrid_weight <= 1.0:  # NaN fails this too
+            raise ValueError(f"hybrid_weight must be in 0..1, got {hybrid_weight}")
         if k_retrieve < 1:
             raise ValueError(f"k_retrieve must be ≥ 1, got {k_retrieve}")
         self.index = index

@@ -57,7 +57,10 @@ class BadRequest(ValueError):
 class SentsimServer(ThreadingHTTPServer):
     """The HTTP server with the models it answers from; run it with ``serve_forever()``."""
 
-    daemon_threads = True
+    # Request threads are joined on close: a Ctrl-C while one runs lets it answer, then exits
+    # (daemon threads were torn down inside torch's thread pool: SIGABRT, no reply to the client).
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, config: ServeConfig, encoder: BiEncoder, judge: CrossEncoder | None) -> None:
         self.config = config
@@ -138,13 +141,18 @@ class SentsimServer(ThreadingHTTPServer):
         }
 
     def health(self) -> dict[str, Any]:
-        """What this server answers with."""
+        """What this server answers with; the document count of the index's latest commit."""
+        documents = None
+        if self.index is not None:
+            with self.lock:
+                self.index.refresh()  # as /search does: another process may have written
+                documents = self.index.info().documents
         return {
             "status": "ok",
             "encoder": self.encoder.name,
             "judge": self.judge.name if self.judge is not None else None,
             "index": str(self.config.index) if self.config.index is not None else None,
-            "documents": self.index.info().documents if self.index is not None else None,
+            "documents": documents,
         }
 
 

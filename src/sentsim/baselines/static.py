@@ -103,6 +103,8 @@ def distill_static(
     from sentsim.bi_encoder import BiEncoder
 
     model = BiEncoder.load(teacher, normalize=False)
+    if not 1 <= dim <= model.dim:
+        raise ValueError(f"dim {dim}: a static model from {teacher} has 1 to {model.dim} dims")
     tokenizer = model.transformer.tokenizer
     vocab_size = len(tokenizer)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id

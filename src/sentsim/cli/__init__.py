@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sentsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sentsim ... | head`: the reader left; stop without a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit flush too
+        return 141
     finally:
         if args.precision:
             _restore(PRECISION_ENV, saved)

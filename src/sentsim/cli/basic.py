@@ -70,6 +70,14 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _holds_only_a_static_model(folder: Path) -> bool:
+    """Whether ``folder`` is empty or what distill-static wrote (and may write again)."""
+    names = {p.name for p in folder.iterdir()}
+    return names <= {"embeddings.safetensors", "tokenizer.json", "config.json"} and (
+        not names or "embeddings.safetensors" in names
+    )
+
+
 def _similarity(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.similarity import similarity
@@ -87,6 +95,12 @@ def _similarity(args: argparse.Namespace) -> int:
 def _distill(args: argparse.Namespace) -> int:
     from sentsim.baselines.static import distill_static
 
+    if args.dim < 1:
+        raise ValueError(f"--dim must be at least 1, got {args.dim}")
+    out = args.out
+    if out.exists() and not (out.is_dir() and _holds_only_a_static_model(out)):
+        what = "a file" if not out.is_dir() else "a folder of other files (a model, a project?)"
+        raise DataError(f"--out {out} is {what}; give a new or empty folder, or a static model's")
     start = time.perf_counter()
     encoder = distill_static(args.teacher, dim=args.dim)
     took = time.perf_counter() - start

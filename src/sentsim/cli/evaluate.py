@@ -244,6 +244,12 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                 "rerank": args.rerank,
                 "k_retrieve": args.k_retrieve,
                 "example_weight": args.example_weight if examples is not None else None,
+                "hybrid": args.hybrid if args.retriever == "hybrid" else None,
+                "hybrid_weight": (
+                    args.hybrid_weight
+                    if args.retriever == "hybrid" and args.hybrid == "minmax"
+                    else None
+                ),
                 **{k: v for k, v in m.items() if k != "queries"},
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
@@ -282,7 +288,10 @@ def _sweep(weights: str, outcome: RetrievalOutcome, data: BeirData) -> dict[str,
     if outcome.judge_run is None:
         raise ValueError("--sweep needs --rerank: it varies the weight of the re-ranker")
     runs = {"first stage": outcome.first_run}
-    for w in (float(x) for x in weights.split(",")):
+    values = [float(x) for x in weights.split(",")]
+    if bad := [w for w in values if not 0.0 <= w <= 1.0]:  # NaN fails this too
+        raise ValueError(f"--sweep weights must be in 0..1, got {', '.join(map(str, bad))}")
+    for w in values:
         runs[f"w={w:g}"] = fused_run(outcome.first_run, outcome.judge_run, w)
     out: dict[str, object] = {}
     for label, run in runs.items():
