@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -682,3 +682,21 @@ def test_a_build_refused_for_a_bad_document_makes_no_index(
         build_index(docs, tmp_path / "idx", encoder)
     assert not (tmp_path / "idx").exists()
     build_index(docs[:1], tmp_path / "idx", encoder).close()
+
+
+def test_the_snippet_of_a_long_document_is_the_passage_the_judge_chose(
+    index: Index, encoder: BiEncoder, tiny_ce_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snippet was always the document's opening, far from what matched the query."""
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+
+    def likes_zebras(pairs: Sequence[tuple[str, str]], **_: object) -> np.ndarray:
+        return np.array([0.9 if "zebra" in p else 0.1 for _, p in pairs], dtype=np.float32)
+
+    monkeypatch.setattr(judge, "predict", likes_zebras)
+    pipeline = SearchPipeline(index, encoder, judge, retriever="bm25", rerank_weight=1.0)
+    hit = pipeline.search("zebra quokka", top_k=1).results[0]
+    assert hit.doc_id == "long" and "zebra quokka" in hit.snippet
+    short = pipeline.search("card declined abroad", top_k=8).results
+    declined = next(r for r in short if r.doc_id == "declined")
+    assert declined.snippet == "why was my card declined abroad"  # one passage: its opening

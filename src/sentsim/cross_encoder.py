@@ -243,7 +243,13 @@ class CrossEncoder:
         return out[:, 0] if self.num_labels == 1 else out
 
     def rank(
-        self, query: str, docs: Sequence[str], *, top_k: int | None = None, batch_size: int = 32
+        self,
+        query: str,
+        docs: Sequence[str],
+        *,
+        top_k: int | None = None,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
     ) -> list[RankedDoc]:
         """Score ``docs`` against ``query``; return them best first (ties keep input order)."""
         if not isinstance(query, str):
@@ -258,7 +264,8 @@ class CrossEncoder:
             )
         if not texts:
             return []
-        scores = self.predict([(query, d) for d in texts], batch_size=batch_size)
+        pairs = [(query, d) for d in texts]
+        scores = self.predict(pairs, batch_size=batch_size, show_progress=show_progress)
         order = np.argsort(-scores, kind="stable")[: top_k if top_k is not None else len(texts)]
         return [
             RankedDoc(int(i), float(scores[i]), rank, texts[i])

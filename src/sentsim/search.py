@@ -361,8 +361,12 @@ class SearchPipeline:
 
     def rerank_scores(self, query: str, doc_ids: Sequence[str]) -> np.ndarray:
         """The cross-encoder's score of each document: the max over its passages."""
+        return self._rerank(query, doc_ids)[0]
+
+    def _rerank(self, query: str, doc_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Each document's best passage score, and that passage (what the snippet shows)."""
         if self.reranker is None or not doc_ids:
-            return np.zeros(len(doc_ids), dtype=np.float32)
+            return np.zeros(len(doc_ids), dtype=np.float32), ["" for _ in doc_ids]
         docs = self.index.get(list(doc_ids))
         tokenizer = self.reranker.tokenizer
         query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
@@ -372,10 +376,17 @@ class SearchPipeline:
             for passage in passages_for(doc, tokenizer, budget):
                 owners.append(i)
                 pairs.append((query, passage))
-        scores = self.reranker.predict(pairs, batch_size=32)
+        scores = self.reranker.predict(pairs, batch_size=32, show_progress=False)
         best = np.full(len(docs), -np.inf, dtype=np.float32)
         np.maximum.at(best, np.array(owners), scores)
-        return best
+        # a later passage that scored best is what the snippet shows; the first (or only)
+        # passage leaves the snippet to the document's opening, as without a judge
+        first_of = {owner: k for k, owner in reversed(list(enumerate(owners)))}
+        shown = [""] * len(docs)
+        for k, owner in enumerate(owners):
+            if scores[k] == best[owner] and not shown[owner] and k != first_of[owner]:
+                shown[owner] = pairs[k][1]
+        return best, shown
 
     def search(self, query: str, *, top_k: int = 10, rerank: bool = True) -> SearchResponse:
         """Run both stages for one query; results best first."""
@@ -395,7 +406,7 @@ class SearchPipeline:
             t0 = time.perf_counter()
             ids = [d for d, _ in cands]
             use_ce = rerank and self.reranker is not None and self.judge_idle is None
-            ce = self.rerank_scores(query, ids) if use_ce else None
+            ce, passages = self._rerank(query, ids) if use_ce else (None, [])
             if ce is not None:
                 final = rerank_fuse([c[1] for c in cands], ce, self.rerank_weight)
                 order = np.argsort(-final, kind="stable")
@@ -409,7 +420,10 @@ class SearchPipeline:
                 SearchResult(
                     doc_id=ids[i],
                     title=docs[ids[i]].title,
-                    snippet=_snippet(docs[ids[i]].text),
+                    # the judge's best passage where it read several, else the opening
+                    snippet=_snippet(
+                        passages[i] if passages and passages[i] else docs[ids[i]].text
+                    ),
                     first_stage_score=float(cands[i][1]),
                     first_stage_rank=int(i) + 1,
                     rerank_score=float(ce[i]) if ce is not None else None,

@@ -98,7 +98,8 @@ class SentsimServer(ThreadingHTTPServer):
         if path == "/similarity":
             a, b = _strings(body, "a"), _strings(body, "b")
             with self.lock:
-                scores = similarity(self.encoder.encode(a), self.encoder.encode(b))
+                encode = self.encoder.encode
+                scores = similarity(encode(a, show_progress=False), encode(b, show_progress=False))
             return {"scores": scores.tolist()}
         if path in ("/score", "/rerank"):
             judge = self._judge()
@@ -106,9 +107,10 @@ class SentsimServer(ThreadingHTTPServer):
                 if path == "/score":
                     pairs = _pairs(body)
                     symmetric = _flag(body, "symmetric", False)
-                    return {"scores": judge.predict(pairs, symmetric=symmetric).tolist()}
+                    scores = judge.predict(pairs, symmetric=symmetric, show_progress=False)
+                    return {"scores": scores.tolist()}
                 query, docs = _text(body, "query"), _strings(body, "documents")
-                ranked = judge.rank(query, docs, top_k=_top_k(body, None))
+                ranked = judge.rank(query, docs, top_k=_top_k(body, None), show_progress=False)
             return {"results": [asdict(r) for r in ranked]}
         if path == "/search":
             return self._search(body)
