@@ -426,3 +426,23 @@ def test_fusion_and_sweep_weights_outside_0_1_are_refused_and_recorded(
     sweep = [*common, "--retriever", "dense", "--rerank", str(tiny_ce_dir), "--sweep", "0,-3,nan"]
     assert main(sweep) == 1
     assert "--sweep weights must be in 0..1, got -3.0, nan" in capsys.readouterr().err
+
+
+def test_search_takes_the_hybrid_fusion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """min-max fusion with all weight on the dense list ranks as dense does; bad weights fail."""
+    idx = str(tmp_path / "idx")
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", DOCS)), "--index", idx,
+                 "--model", str(tiny_st_dir), "--no-progress"]) == 0  # fmt: skip
+
+    def order(*extra: str) -> list[str]:
+        assert main(["search", "card abroad", "--index", idx, "--no-rerank", "--json", *extra]) == 0
+        found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
+        return [r["doc_id"] for r in found]
+
+    dense = order("--retriever", "dense")
+    assert order("--retriever", "hybrid", "--hybrid", "minmax", "--hybrid-weight", "1") == dense
+    assert main(["search", "card", "--index", idx, "--retriever", "hybrid", "--hybrid",
+                 "minmax", "--hybrid-weight", "5", "--no-rerank"]) == 1  # fmt: skip
+    assert "hybrid_weight must be in 0..1, got 5" in capsys.readouterr().err

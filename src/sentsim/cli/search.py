@@ -59,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="dense, bm25 or hybrid (default: dense with --examples, else the one the encoder's "
         "sentsim_config.json names, chosen on dev, else hybrid)",
     )
+    p.add_argument(
+        "--hybrid",
+        default="rrf",
+        help="how hybrid fuses dense and BM25: rrf (reciprocal rank, the default) or minmax",
+    )
+    p.add_argument(
+        "--hybrid-weight", type=float, default=0.5, help="the dense list's weight for minmax"
+    )
     p.add_argument("--reranker", default="ce-rerank", help="cross-encoder name or directory")
     p.add_argument("--no-rerank", action="store_true", help="first stage only")
     p.add_argument(
@@ -204,6 +212,8 @@ def _search(args: argparse.Namespace) -> int:
             reranker,
             retriever=args.retriever,  # None: dense with examples, else the encoder's stored one
             k_retrieve=args.k_retrieve,
+            hybrid=args.hybrid,
+            hybrid_weight=args.hybrid_weight,
             rerank_weight=args.rerank_weight,
             examples=examples,
             example_weight=args.example_weight,
