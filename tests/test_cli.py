@@ -318,6 +318,7 @@ def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: 
     result = last_json(out)
     expected = evaluate_sts(read_pairs(sts_csv), OverlapPairScorer())
     assert result["model"] == "word-overlap"
+    assert result["compute_precision"] is None  # no model ran: no number format to report
     assert result["spearman"] == expected.spearman
     assert f"word-overlap on {sts_csv} (6 pairs): Spearman {expected.spearman:.2f}" in out
 

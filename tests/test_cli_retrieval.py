@@ -442,6 +442,9 @@ def test_search_takes_the_hybrid_fusion(
         return [r["doc_id"] for r in found]
 
     dense = order("--retriever", "dense")
+    assert main(["search", "card", "--index", idx, "--no-rerank", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert answer["reranked"] is False and answer["note"] is None  # the server's fields too
     assert order("--retriever", "hybrid", "--hybrid", "minmax", "--hybrid-weight", "1") == dense
     assert main(["search", "card", "--index", idx, "--retriever", "hybrid", "--hybrid",
                  "minmax", "--hybrid-weight", "5", "--no-rerank"]) == 1  # fmt: skip

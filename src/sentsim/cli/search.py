@@ -236,6 +236,9 @@ def _search(args: argparse.Namespace) -> int:
             {
                 "query": response.query,
                 "retriever": pipeline.retriever.value,
+                # as the server answers: whether the judge ran, and why not when it was asked for
+                "reranked": pipeline.reranker is not None and pipeline.judge_idle is None,
+                "note": pipeline.judge_idle,
                 "results": [asdict(r) for r in response.results],
                 "timings": response.timings,
             }
