@@ -266,10 +266,21 @@ def _dev(args: argparse.Namespace):
     return read_pairs(args.dev) if args.dev else None
 
 
-def _finish(args: argparse.Namespace, task, report, title: str) -> int:
+def _fit_and_finish(args: argparse.Namespace, task, settings, title: str) -> int:
+    """Train ``task`` into --out (resumed with --resume), then write its card and report."""
     from dataclasses import asdict
 
+    from sentsim.training import fit
     from sentsim.training.card import write_card
+
+    report = fit(
+        task,
+        args.out,
+        settings,
+        resume=args.resume,
+        show_progress=not args.no_progress,
+        start=_start(args),
+    )
 
     command = "sentsim " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
     write_card(args.out, title=title, command=command, facts=task.describe(), report=report)
@@ -289,7 +300,6 @@ def _finish(args: argparse.Namespace, task, report, title: str) -> int:
 def _train_cross(args: argparse.Namespace) -> int:
     settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.cross_encoder import CrossEncoder
-    from sentsim.training import fit
     from sentsim.training.cross import CrossEncoderTask
     from sentsim.training.data import TargetKind, load_train_data
 
@@ -317,20 +327,11 @@ def _train_cross(args: argparse.Namespace) -> int:
         max_length=args.max_length,
     )
     task = CrossEncoderTask(model, train, dev)
-    report = fit(
-        task,
-        args.out,
-        settings,
-        resume=args.resume,
-        show_progress=not args.no_progress,
-        start=_start(args),
-    )
-    return _finish(args, task, report, f"Cross-encoder {args.out.name}")
+    return _fit_and_finish(args, task, settings, f"Cross-encoder {args.out.name}")
 
 
 def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
     from sentsim.cross_encoder import CrossEncoder
-    from sentsim.training import fit
     from sentsim.training.cross import CrossEncoderListwiseTask, groups_from_triples
     from sentsim.training.data import read_triples
 
@@ -344,21 +345,12 @@ def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
     model = CrossEncoder.load(args.base, num_labels=1, max_length=args.max_length)
     sources = [str(p) for p in args.train]
     task = CrossEncoderListwiseTask(model, train, dev, sources=sources)
-    report = fit(
-        task,
-        args.out,
-        settings,
-        resume=args.resume,
-        show_progress=not args.no_progress,
-        start=_start(args),
-    )
-    return _finish(args, task, report, f"Cross-encoder {args.out.name}")
+    return _fit_and_finish(args, task, settings, f"Cross-encoder {args.out.name}")
 
 
 def _train_bi(args: argparse.Namespace) -> int:
     settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.bi_encoder import BiEncoder
-    from sentsim.training import fit
     from sentsim.training.bi import LOSSES, BiEncoderTask, CorpusSoftmaxTask, RetrievalTask
     from sentsim.training.data import load_train_data, read_triples
 
@@ -397,22 +389,13 @@ def _train_bi(args: argparse.Namespace) -> int:
                 f"dev file {pairs_dev.path} has no scores; {args.loss} selects on them"
             )
         task = BiEncoderTask(BiEncoder.load(args.base), train, pairs_dev, loss=args.loss)
-    report = fit(
-        task,
-        args.out,
-        settings,
-        resume=args.resume,
-        show_progress=not args.no_progress,
-        start=_start(args),
-    )
-    return _finish(args, task, report, f"Bi-encoder {args.out.name}")
+    return _fit_and_finish(args, task, settings, f"Bi-encoder {args.out.name}")
 
 
 def _train_distill(args: argparse.Namespace) -> int:
     settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.bi_encoder import BiEncoder
     from sentsim.errors import DataError
-    from sentsim.training import fit
     from sentsim.training.distill import (
         MIN_SENTENCES,
         DistillTask,
@@ -474,12 +457,4 @@ def _train_distill(args: argparse.Namespace) -> int:
         teacher_dev=teacher_dev,
         objective=args.objective,
     )
-    report = fit(
-        task,
-        args.out,
-        settings,
-        resume=args.resume,
-        show_progress=not args.no_progress,
-        start=_start(args),
-    )
-    return _finish(args, task, report, f"Bi-encoder {args.out.name} (distilled)")
+    return _fit_and_finish(args, task, settings, f"Bi-encoder {args.out.name} (distilled)")
