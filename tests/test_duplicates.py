@@ -185,6 +185,10 @@ def test_cli_txt_threshold_writes_pairs_and_groups(
     assert pair["score"] == pytest.approx(1.0, abs=1e-5)
     assert json.loads(groups.read_text()) == {"size": 2, "ids": ["1", "3"]}
     assert "1: card declined abroad" in printed
+    # a folder as --groups: refused before the work, not a traceback when writing at the end
+    bad = ["duplicates", str(src), "--model", str(tiny_st_dir), "--threshold", "0.99"]
+    line = user_error(capsys, [*bad, "--groups", str(tmp_path)])
+    assert f"--groups {tmp_path} is a folder; give a file name" in line
 
 
 def test_cli_dev_chooses_the_threshold_and_a_corpus_keeps_its_ids(

@@ -87,16 +87,16 @@ def add_mixed_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def prepare_outputs(*paths: Path | None) -> None:
-    """Make the folders output files go in; refuse a path that is a folder.
+def prepare_outputs(*outputs: tuple[str, Path | None]) -> None:
+    """Make the folders output files go in; refuse an (option, path) whose path is a folder.
 
     Called before the work that produces them, so that a long run is not lost at its end.
     """
-    for path in paths:
+    for option, path in outputs:
         if path is None:
             continue
         if path.is_dir():
-            raise DataError(f"{path} is a folder; give a file name for this output")
+            raise DataError(f"{option} {path} is a folder; give a file name for this output")
         path.parent.mkdir(parents=True, exist_ok=True)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentsim.cli._common import progress, read_texts
+from sentsim.cli._common import prepare_outputs, progress, read_texts
 from sentsim.errors import DataError
 
 
@@ -54,13 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _encode(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
 
-    if args.out.is_dir():
-        raise DataError(f"--out {args.out} is a folder; give a file name, e.g. {args.out}/v.npy")
+    prepare_outputs(("--out", args.out))  # before the encoding, not after it
     texts = read_texts(args.file)
     model = BiEncoder.load(args.model)
     start = time.perf_counter()
     vectors = model.encode(texts, batch_size=args.batch_size, show_progress=progress(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_name(args.out.name + ".partial")
     with partial.open("wb") as handle:  # exactly at --out (np.save(path) would add ".npy")
         np.save(handle, vectors)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from sentsim.cli._common import print_json, progress
+from sentsim.cli._common import prepare_outputs, print_json, progress
 from sentsim.errors import DataError
 
 
@@ -70,6 +70,7 @@ def _duplicates(args: argparse.Namespace) -> int:
     if args.show < 0:
         raise ValueError(f"--show must be 0 or more, got {args.show}")
     ann = replace(DEFAULT_ANN, kind=AnnKind.parse(args.ann))
+    prepare_outputs(("--out", args.out), ("--groups", args.groups))
     ids, texts = read_collection(args.input)
     encoder = BiEncoder.load(args.model)
     judge = load_judge(args.cross_encoder) if args.cross_encoder else None
@@ -164,7 +165,6 @@ def read_collection(path: Path) -> tuple[list[str], list[str]]:
 def _write_lines(path: Path, rows: Iterable[dict[str, object]]) -> None:
     from sentsim.training.silver import write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 

@@ -200,7 +200,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             "can find them, so they count as missed",
             file=sys.stderr,
         )
-    prepare_outputs(args.run, args.per_query)
+    prepare_outputs(("--run", args.run), ("--per-query", args.per_query))
     encoder = BiEncoder.load(args.model)
     reranker = CrossEncoder.load(args.rerank) if args.rerank else None
     examples = _examples_index(args, encoder)
