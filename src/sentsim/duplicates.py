@@ -177,7 +177,7 @@ def find_duplicates(
         judge = CrossEncoderScorer(judge, symmetric=True)
     seconds: dict[str, float] = {}
     tick = time.perf_counter()
-    vectors = encoder.encode(list(texts), batch_size=batch_size, show_progress=show_progress)
+    vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
     seconds["encode"] = time.perf_counter() - tick
     tick = time.perf_counter()
     bound = min_cosine if judge is not None else max(min_cosine, threshold)
