@@ -28,6 +28,12 @@ scaled so that the median distance of a synthetic vector to its centre equals th
 of a real embedding to its nearest real neighbour. ``--vectors REAL.npy`` skips the synthesis: the
 real embeddings themselves are the corpus (N is their number less the queries) and held-out real
 embeddings are the queries, to check recall on real data.
+
+``--filters`` also times metadata-filtered searches (``where=``): every document carries the
+booleans ``p0.1``, ``p1``, ``p5``, ``p10`` and ``p50``, true for that percentage of documents,
+and each filter is searched by the automatic choice and by each of its two paths forced (exact
+over the filter's rows; faiss with the filter as an ID selector), with recall@10 against exact
+search over the documents the filter keeps.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from sentsim import index_cache
 from sentsim.index import Document, EncoderIdentity, Index
 
 
@@ -195,6 +202,51 @@ def make_vectors(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     return corpus, queries
 
 
+# field: true for one document in this many
+PERCENTS = {"p0.1": 1000, "p1": 100, "p5": 20, "p10": 10, "p50": 2}
+
+
+def filter_fields(i: int) -> dict[str, bool]:
+    """Document ``i``'s filter fields: ``p10`` is true for one document in ten, and so on."""
+    return {field: i % every == 0 for field, every in PERCENTS.items()}
+
+
+def time_filters(
+    index: Index, corpus: np.ndarray, queries: np.ndarray, args: argparse.Namespace
+) -> None:
+    """Time top-100 searches under each filter, by each path, and their recall@10."""
+    automatic = index_cache.EXACT_FILTERED_ROWS
+    paths = {"auto": automatic, "exact": 10**12, "selector": 0}
+    count = min(args.queries, 300)
+    for field, every in PERCENTS.items():
+        where = {field: True}
+        rows = np.arange(0, len(corpus), every)
+        tick = time.perf_counter()
+        index.search_dense(queries[:1], 100, where=where)  # reads the filter once per commit
+        first_ms = (time.perf_counter() - tick) * 1000
+        probe = queries[: args.recall_queries]
+        exact = rows[exact_top(probe, corpus[rows], 10)]
+        for name, threshold in paths.items():
+            index_cache.EXACT_FILTERED_ROWS = threshold
+            times = []
+            for query in queries[:count]:
+                tick = time.perf_counter()
+                index.search_dense(query[None, :], 100, where=where)
+                times.append(time.perf_counter() - tick)
+            hits = index.search_dense(probe, 10, where=where)
+            found = sum(
+                len({int(h.doc_id[3:]) for h in row} & set(truth.tolist()))
+                for row, truth in zip(hits, exact, strict=True)
+            )
+            p50, p99 = np.percentile(np.asarray(times) * 1000, [50, 99])
+            print(
+                f"filter {field}=true ({len(rows):,} documents; first query {first_ms:.0f} ms) "
+                f"{name:>8}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, recall@10 "
+                f"{found / exact.size:.4f}"
+            )
+        index_cache.EXACT_FILTERED_ROWS = automatic
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n", type=int, nargs="?", default=1_000_000, help="documents")
@@ -216,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="faiss OpenMP threads while timing single queries (1: no spin-waiting on a busy box)",
     )
+    parser.add_argument("--filters", action="store_true", help="also time filtered searches")
     args = parser.parse_args(argv)
 
     print(cpu_report())
@@ -238,7 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for start in range(0, args.n, args.batch):
         stop = min(args.n, start + args.batch)
-        docs = [Document(f"doc{i}", f"synthetic document {i}") for i in range(start, stop)]
+        docs = [
+            Document(
+                f"doc{i}", f"synthetic document {i}", "", filter_fields(i) if args.filters else {}
+            )
+            for i in range(start, stop)
+        ]
         index.add(docs, None, corpus[start:stop])
     index.close()  # saves the cache
     build_s = time.perf_counter() - started
@@ -287,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         for row, truth in zip(hits, exact, strict=True)
     )
     print(f"recall@10 vs exact over {len(probe)} queries: {found / exact.size:.4f}")
+    if args.filters:
+        time_filters(index, corpus, queries, args)
     index.close()
     if args.dir is None:
         shutil.rmtree(root, ignore_errors=True)

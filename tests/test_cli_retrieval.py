@@ -449,3 +449,36 @@ def test_search_takes_the_hybrid_fusion(
     assert main(["search", "card", "--index", idx, "--retriever", "hybrid", "--hybrid",
                  "minmax", "--hybrid-weight", "5", "--no-rerank"]) == 1  # fmt: skip
     assert "hybrid_weight must be in 0..1, got 5" in capsys.readouterr().err
+
+
+def test_search_where_filters_by_metadata_from_jsonl_and_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """``--where FIELD=VALUE``: a JSONL number and a CSV's text both match ``year=2024``;
+    repeated fields all apply, a repeated field takes any value; a bad item is one clear error."""
+    rows = [
+        {"id": "a", "text": "card declined abroad", "year": 2024, "lang": "en"},
+        {"id": "b", "text": "card declined at home", "year": 2023, "lang": "en"},
+        {"id": "c", "text": "carte refusée", "year": 2024, "lang": "fr"},
+    ]
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    csv_file = tmp_path / "b.csv"
+    csv_file.write_text("id,text,year,lang\nd,card lost abroad,2024,de\n")
+    idx = str(tmp_path / "idx")
+    assert main(["index", "build", str(jsonl), "--index", idx, "--model", str(tiny_st_dir),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert main(["index", "add", str(csv_file), "--index", idx, "--no-progress"]) == 0
+    capsys.readouterr()
+    common = ["card", "--index", idx, "--retriever", "dense"]
+    assert sorted(_search(capsys, *common)) == ["a", "b", "c", "d"]
+    assert sorted(_search(capsys, *common, "--where", "year=2024")) == ["a", "c", "d"]
+    both = ["--where", "year=2024", "--where", "lang=en"]
+    assert _search(capsys, *common, *both) == ["a"]
+    either = ["--where", "lang=fr", "--where", "lang=de"]
+    assert sorted(_search(capsys, *common, *either)) == ["c", "d"]
+    assert _search(capsys, *common, "--where", "lang=xx") == []
+    assert main(["search", *common, "--no-rerank", "--json", "--where", "lang=en"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["where"] == {"lang": ["en"]}
+    assert main(["search", *common, "--no-rerank", "--where", "lang"]) == 1
+    assert "--where 'lang' is not FIELD=VALUE" in capsys.readouterr().err

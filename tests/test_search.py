@@ -700,3 +700,38 @@ def test_the_snippet_of_a_long_document_is_the_passage_the_judge_chose(
     short = pipeline.search("card declined abroad", top_k=8).results
     declined = next(r for r in short if r.doc_id == "declined")
     assert declined.snippet == "why was my card declined abroad"  # one passage: its opening
+
+
+def test_a_filtered_search_returns_only_matching_documents(
+    encoder: BiEncoder, reranker: CrossEncoder, tmp_path: Path
+) -> None:
+    """Every first stage, with and without the judge and with example queries, keeps to the
+    filter; the same search unfiltered does return documents outside it (so the test can fail)."""
+    tagged = [
+        Document(d.id, d.text, d.title, {"topic": "cards" if i % 2 == 1 else "other", "n": i})
+        for i, d in enumerate(SHORT_DOCS)
+    ]
+    cards = {d.id for d in tagged if d.metadata["topic"] == "cards"}
+    with (
+        build_index(tagged, tmp_path / "idx", encoder) as idx,
+        _examples(tmp_path / "ex", encoder, ("e1", EXAMPLE, "rate"), ("e2", "x", "declined")) as ex,
+    ):
+        for retriever, judge, examples in (
+            ("dense", None, None),
+            ("bm25", None, None),
+            ("hybrid", reranker, None),
+            ("dense", reranker, ExampleQueries(ex)),
+        ):
+            pipeline = SearchPipeline(
+                idx, encoder, judge, retriever=retriever, examples=examples, rerank_weight=0.5
+            )
+            for query in ("my card was declined", EXAMPLE, "cash guitar food"):
+                everything = {r.doc_id for r in pipeline.search(query, top_k=10).results}
+                found = pipeline.search(query, top_k=10, where={"topic": "cards"}).results
+                assert {r.doc_id for r in found} <= cards
+                assert [r.rank for r in found] == list(range(1, len(found) + 1))
+            assert everything - cards  # unfiltered, other documents come back
+        assert "rate" not in cards  # the example's answer is filtered out, not forced in
+        numbers = pipeline.search(EXAMPLE, where={"n": [0, 2.0]}).results
+        assert {r.doc_id for r in numbers} <= {tagged[0].id, tagged[2].id}
+        assert pipeline.search("card", where={"topic": "none"}).results == []

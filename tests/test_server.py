@@ -20,9 +20,13 @@ from sentsim.search import build_index, encoder_identity
 from sentsim.server import SentsimServer, ServeConfig, create_app
 
 DOCS = [
-    Document("cards", "my card was declined abroad when paying", "Declined card"),
-    Document("topup", "top up your account with cash or a card", "Top up"),
-    Document("rates", "exchange rate and currency fees for travel", "Exchange rates"),
+    Document(
+        "cards", "my card was declined abroad when paying", "Declined card", {"topic": "card"}
+    ),
+    Document("topup", "top up your account with cash or a card", "Top up", {"topic": "card"}),
+    Document(
+        "rates", "exchange rate and currency fees for travel", "Exchange rates", {"topic": "fx"}
+    ),
 ]
 
 
@@ -100,6 +104,9 @@ def test_search_runs_the_pipeline(served: SentsimServer) -> None:
     status, judged = call(served, "/search", {"query": "card declined"})
     assert status == 200 and judged["reranked"] is True and judged["note"] is None
     assert all(r["rerank_score"] is not None for r in judged["results"])
+    assert len(judged["results"]) == 3
+    status, only = call(served, "/search", {"query": "card declined", "where": {"topic": "fx"}})
+    assert status == 200 and [r["doc_id"] for r in only["results"]] == ["rates"]
 
 
 def test_search_sees_what_a_writer_commits_after_start(
@@ -133,6 +140,8 @@ def test_search_sees_what_a_writer_commits_after_start(
             "unknown retriever 'sparse'; expected one of: dense, bm25, hybrid",
         ),
         ("/search", [1, 2], 400, "the body must be a JSON object"),
+        ("/search", {"query": "x", "where": "topic=fx"}, 400, "'where' must be an object"),
+        ("/search", {"query": "x", "where": {"topic": []}}, 400, "where['topic'] is an empty"),
         ("/search", {"query": "x", "rerank": "false"}, 400, "'rerank' must be true or false"),
         ("/score", {"pairs": [["a", "b"]], "symmetric": "no"}, 400, "'symmetric' must be true"),
         ("/encode", {"texts": ["ok", "\ud800"]}, 400, "'texts' holds an unpaired surrogate"),

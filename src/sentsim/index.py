@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from sentsim.errors import EncoderMismatchError, IndexFormatError
-from sentsim.index_cache import AnnCache, AnnKind, AnnSettings
+from sentsim.index_cache import AnnCache, AnnKind, AnnSettings, Subset
 from sentsim.index_checks import (
     check_ids,
     check_k,
@@ -48,6 +48,7 @@ from sentsim.index_checks import (
     document_rows,
     passage_lists,
 )
+from sentsim.index_filter import Where
 from sentsim.index_store import (
     CACHE_DIR,
     DATABASE,
@@ -60,10 +61,11 @@ from sentsim.index_store import (
     read_manifest,
 )
 
-__all__ = ["AnnKind", "Document", "EncoderIdentity", "Index", "IndexHit", "IndexInfo"]
+__all__ = ["AnnKind", "Document", "EncoderIdentity", "Index", "IndexHit", "IndexInfo", "Where"]
 
 COMPACT_RATIO = 0.2  # rebuild the cache when more than this share of its rows are tombstones
 SAVE_RATIO, SAVE_MIN = 0.25, 1000  # the writer saves the cache once this many rows changed
+SUBSETS_KEPT = 8  # filters whose rows are kept until the next commit (each ≤ 20k vectors)
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class Index:
         self._lock = None if readonly else WriterLock(path, lock_timeout)
         self._store: Store | None = None
         self._documents_at: tuple[int, int] | None = None  # (generation, document count)
+        self._subsets: dict[str, Subset] = {}  # filter key -> its rows, for _subsets_of
+        self._subsets_of: tuple[int, int, int] | None = None  # (cache id, generation, rows)
         try:
             self._store = Store(path / DATABASE, readonly=readonly)
             self._load_cache()
@@ -373,17 +377,41 @@ class Index:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def _subset(self, where: Where) -> Subset:
+        """The cache rows of live passages whose documents match ``where`` (kept per commit)."""
+        cache = self._cache
+        state = (id(cache), cache.generation, cache.rows)
+        if self._subsets_of != state:
+            self._subsets, self._subsets_of = {}, state
+        subset = self._subsets.get(where.key)
+        if subset is None:
+            keys = self._live_store().filtered_keys(where)
+            subset = cache.subset(np.isin(cache.keys, keys))
+            if len(self._subsets) >= SUBSETS_KEPT:
+                self._subsets.pop(next(iter(self._subsets)))
+            self._subsets[where.key] = subset
+        return subset
+
     @_locked
-    def search_dense(self, query_vectors: np.ndarray, k: int = 10) -> list[list[IndexHit]]:
+    def search_dense(
+        self,
+        query_vectors: np.ndarray,
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | Where | None = None,
+    ) -> list[list[IndexHit]]:
         """Return the top ``k`` documents per query row; a document scores its best passage.
 
         ``score = max over the document's passages p of <query, vector(p)>``, exact for
         ``flat``; with HNSW the candidates are approximate but their scores exact. Deleted
-        documents are never returned.
+        documents are never returned. ``where`` keeps only documents whose metadata matches
+        (:class:`Where`); a filter that leaves few passages is searched exactly even with HNSW.
         """
         queries = check_vectors(query_vectors, self.encoder.dim, "query_vectors")
+        k, parsed = check_k(k), Where.parse(where)
         store = self._live_store()
-        ranked = self._cache.top_documents(queries, check_k(k), store.owners, self._document_count)
+        subset = None if parsed is None else self._subset(parsed)
+        ranked = self._cache.top_documents(queries, k, store.owners, self._document_count, subset)
         return [
             [
                 IndexHit(doc, score, rank, passage)
@@ -393,17 +421,25 @@ class Index:
         ]
 
     @_locked
-    def search_bm25(self, queries: Sequence[str], k: int = 10) -> list[list[IndexHit]]:
+    def search_bm25(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        where: Mapping[str, Any] | Where | None = None,
+    ) -> list[list[IndexHit]]:
         """Return the top ``k`` documents per query by BM25 over title and text (SQLite FTS5).
 
         Each whitespace-separated word is matched as a quoted token, so punctuation is safe; a
-        query with no word characters matches nothing. An empty query is an error.
+        query with no word characters matches nothing. An empty query is an error. ``where``
+        keeps only documents whose metadata matches (:class:`Where`); the BM25 statistics stay
+        those of the whole index.
         """
-        texts, k = check_queries(queries), check_k(k)
+        texts, k, parsed = check_queries(queries), check_k(k), Where.parse(where)
         store = self._live_store()
         return [
             [IndexHit(doc_id, score, rank) for rank, (doc_id, score) in enumerate(hits, 1)]
-            for hits in (store.bm25(text, k) for text in texts)
+            for hits in (store.bm25(text, k, parsed) for text in texts)
         ]
 
     @_locked
@@ -417,9 +453,11 @@ class Index:
         return [Document(i, found[i][1], found[i][0], json.loads(found[i][2])) for i in wanted]
 
     @_locked
-    def existing(self, ids: Sequence[str]) -> set[str]:
-        """Return which of ``ids`` are documents of the index now."""
-        return set(self._live_store().documents(check_ids(ids)))
+    def existing(
+        self, ids: Sequence[str], *, where: Mapping[str, Any] | Where | None = None
+    ) -> set[str]:
+        """Return which of ``ids`` are documents of the index now (and match ``where``)."""
+        return set(self._live_store().documents(check_ids(ids), Where.parse(where)))
 
     @_locked
     def __len__(self) -> int:

@@ -28,6 +28,35 @@ from sentsim.index_store import atomic_write, fsync_dir, sha256_file
 log = logging.getLogger(__name__)
 
 POINTER = "current.json"
+# A filter that leaves at most this many passages, or less than this share of them, is searched
+# exactly over its rows (a matrix product); a broader one goes through faiss with the filter as an
+# ID selector, which with HNSW loses recall when few of the graph's nodes pass the filter
+# (benchmarks/bench_index.py --filters).
+EXACT_FILTERED_ROWS = 20_000
+EXACT_FILTERED_SHARE = 0.05
+
+
+@dataclass
+class Subset:
+    """The rows a filter keeps (``mask``: a bool per cache row, tombstones False).
+
+    ``vectors`` holds their vectors, gathered once, when the subset is searched exactly and has
+    at most :data:`EXACT_FILTERED_ROWS` rows; ``exact`` says which path searches it.
+    """
+
+    mask: np.ndarray
+    rows: np.ndarray
+    exact: bool
+    vectors: np.ndarray | None = None
+    _bits: np.ndarray | None = None
+    _selector: Any = None
+
+    def selector(self) -> Any:
+        """A faiss ID selector over the subset's rows (kept, with the bitmap it points into)."""
+        if self._selector is None:
+            self._bits = np.packbits(self.mask, bitorder="little")  # bit i of byte i >> 3
+            self._selector = faiss.IDSelectorBitmap(len(self.mask), faiss.swig_ptr(self._bits))
+        return self._selector
 
 
 class AnnKind(StrEnum):
@@ -214,21 +243,35 @@ class AnnCache:
         out[~head] = self._tail.view[rows[~head] - base]
         return out
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, selector: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return (q, k) inner products and candidate rows, best first, row ``-1`` past the end.
 
         Both faiss indexes keep the full float32 vectors, so the scores are exact; only HNSW's
-        choice of candidates is approximate.
+        choice of candidates is approximate. ``selector`` (a faiss ID selector over rows) limits
+        the candidates to the rows it holds.
         """
         k = min(k, self.rows)
         if self.kind is AnnKind.HNSW:
-            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+            params: Any = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
                 efSearch=max(self.settings.ef_search, k)
             )
-            scores, rows = self._index.search(queries, k, params=params)
         else:
-            scores, rows = self._index.search(queries, k)
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        scores, rows = self._index.search(queries, k, params=params)
         return np.asarray(scores, dtype=np.float32), np.asarray(rows, dtype=np.int64)
+
+    def subset(self, mask: np.ndarray) -> Subset:
+        """The rows of ``mask`` (live ones only) and how they are searched."""
+        mask = mask & self.live
+        rows = np.flatnonzero(mask)
+        live = self.rows - self.dead
+        exact = len(rows) <= EXACT_FILTERED_ROWS or len(rows) < EXACT_FILTERED_SHARE * live
+        vectors = self.vectors_at(rows) if exact and len(rows) <= EXACT_FILTERED_ROWS else None
+        return Subset(mask, rows, exact, vectors)
 
     def top_documents(
         self,
@@ -236,6 +279,7 @@ class AnnCache:
         k: int,
         owners: Callable[[list[int]], dict[int, tuple[str, int]]],
         count_documents: Callable[[], int],
+        subset: Subset | None = None,
     ) -> list[list[tuple[str, float, int]]]:
         """Return per query the top ``k`` (document id, score, passage ordinal), best first.
 
@@ -243,27 +287,39 @@ class AnnCache:
         float32 vectors; HNSW only approximates which passages are candidates). Tombstones are
         skipped, and candidates are fetched in doubling batches until ``k`` documents are found,
         or all of them, or the cache is exhausted. ``owners(keys)`` maps passage keys to
-        (id, ordinal).
+        (id, ordinal). ``subset`` (from :meth:`subset`) limits the search to its rows: exactly
+        over them when it is small, else through faiss with the subset as an ID selector.
         """
         results: list[list[tuple[str, float, int]]] = [[] for _ in queries]
         live = self.rows - self.dead
-        if live == 0:
+        allowed = live if subset is None else len(subset.rows)
+        if allowed == 0:
             return results
         # Enough candidates for k documents of average length, allowing for tombstones and a
         # tenth more; a query whose candidates hold fewer documents asks again for twice as many.
         per_document = live / max(1, count_documents())
-        fetch = min(self.rows, math.ceil(1.1 * k * per_document * self.rows / live) + 8)
+        search: Callable[[list[int], int], tuple[np.ndarray, np.ndarray]]
+        if subset is None:
+            keep_rows, limit = self.live, self.rows
+            fetch = min(self.rows, math.ceil(1.1 * k * per_document * self.rows / live) + 8)
+
+            def search(pending: list[int], fetch: int) -> tuple[np.ndarray, np.ndarray]:
+                return self.search(queries[pending], fetch)
+        else:
+            keep_rows, limit = subset.mask, allowed
+            fetch = min(allowed, math.ceil(1.1 * k * per_document) + 8)
+            search = self._subset_search(queries, subset)
         want, pending = k, list(range(len(queries)))
         while pending:
-            all_scores, all_rows = self.search(queries[pending], fetch)
+            all_scores, all_rows = search(pending, fetch)
             keep = all_rows >= 0
-            keep[keep] = self.live[all_rows[keep]]
+            keep[keep] = keep_rows[all_rows[keep]]
             found_keys = [self.keys[r[m]].tolist() for r, m in zip(all_rows, keep, strict=True)]
             found_scores = [s[m].tolist() for s, m in zip(all_scores, keep, strict=True)]
             owner = owners(sorted({key for keys in found_keys for key in keys}))
             for query, keys, scores in zip(pending, found_keys, found_scores, strict=True):
                 best: dict[str, tuple[float, int]] = {}
-                for key, score in zip(keys, scores, strict=True):  # faiss sorts best first
+                for key, score in zip(keys, scores, strict=True):  # best first
                     hit = owner.get(key)
                     if hit is not None and hit[0] not in best:
                         best[hit[0]] = (score, hit[1])
@@ -271,12 +327,39 @@ class AnnCache:
                             break
                 results[query] = [(doc, score, ordinal) for doc, (score, ordinal) in best.items()]
             short = [query for query in pending if len(results[query]) < want]
-            if not short or fetch >= self.rows:
+            if not short or fetch >= limit:
                 break
             want = min(want, count_documents())  # fewer than k documents may exist at all
             pending = [query for query in short if len(results[query]) < want]
-            fetch = min(self.rows, fetch * 2)
+            fetch = min(limit, fetch * 2)
         return results
+
+    def _subset_search(
+        self, queries: np.ndarray, subset: Subset
+    ) -> Callable[[list[int], int], tuple[np.ndarray, np.ndarray]]:
+        """A search over the subset's rows only, answering as :meth:`search` does."""
+        if not subset.exact:
+
+            def through_faiss(pending: list[int], fetch: int) -> tuple[np.ndarray, np.ndarray]:
+                return self.search(queries[pending], fetch, subset.selector())
+
+            return through_faiss
+        rows = subset.rows
+        vectors = subset.vectors if subset.vectors is not None else self.vectors_at(rows)
+        scores = queries @ vectors.T  # (queries, subset rows)
+
+        def exact(pending: list[int], fetch: int) -> tuple[np.ndarray, np.ndarray]:
+            part = scores[pending]
+            fetch = min(fetch, len(rows))
+            top = np.argpartition(-part, fetch - 1, axis=1)[:, :fetch]
+            top_scores = np.take_along_axis(part, top, axis=1)
+            order = np.argsort(-top_scores, axis=1, kind="stable")
+            return (
+                np.take_along_axis(top_scores, order, axis=1),
+                rows[np.take_along_axis(top, order, axis=1)],
+            )
+
+        return exact
 
     def compacted(self, generation: int) -> AnnCache:
         """Return a cache rebuilt from the live rows only (and re-chosen flat or hnsw)."""

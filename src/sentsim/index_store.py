@@ -24,6 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from sentsim.errors import IndexExistsError, IndexFormatError, IndexLockedError
+from sentsim.index_filter import Where
 
 try:  # POSIX only; elsewhere SQLite's own write lock is the only guard
     import fcntl
@@ -402,12 +403,27 @@ class Store:
             rows = self.conn.execute(f"{select} {_IN_KEYS}", (json.dumps(list(keys)),))
         return {k: (d, o) for k, d, o in rows}
 
-    def documents(self, ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-        """Return {id: (title, text, metadata JSON)} for the ids that exist."""
-        sql = f"SELECT id, title, text, metadata FROM documents WHERE id IN {_IN_KEYS}"
-        return {i: (t, x, m) for i, t, x, m in self.conn.execute(sql, (json.dumps(list(ids)),))}
+    def documents(
+        self, ids: Sequence[str], where: Where | None = None
+    ) -> dict[str, tuple[str, str, str]]:
+        """Return {id: (title, text, metadata JSON)} for the ids that exist (and match)."""
+        sql = f"SELECT id, title, text, metadata FROM documents AS d WHERE id IN {_IN_KEYS}"
+        condition, params = where.sql("d") if where is not None else ("", [])
+        if condition:
+            sql += f" AND {condition}"
+        rows = self.conn.execute(sql, (json.dumps(list(ids)), *params))
+        return {i: (t, x, m) for i, t, x, m in rows}
 
-    def bm25(self, query: str, k: int) -> list[tuple[str, float]]:
+    def filtered_keys(self, where: Where) -> np.ndarray:
+        """Return the passage keys of the documents that match ``where``, ascending."""
+        condition, params = where.sql("d")
+        sql = (
+            "SELECT p.key FROM documents AS d JOIN passages AS p ON p.doc_id = d.id "
+            f"WHERE {condition} ORDER BY p.key"
+        )
+        return np.asarray([r[0] for r in self.conn.execute(sql, params)], dtype=np.int64)
+
+    def bm25(self, query: str, k: int, where: Where | None = None) -> list[tuple[str, float]]:
         """Return up to ``k`` (document id, BM25 score) pairs, best first (higher is better).
 
         FTS5's ``bm25()`` is negated Okapi BM25 over title and text taken as one field:
@@ -417,12 +433,14 @@ class Store:
         match = fts_query(query)
         if not match:
             return []
+        condition, params = where.sql("d") if where is not None else ("", [])
         sql = (
             "SELECT d.id, -bm25(documents_fts) FROM documents_fts "
             "JOIN documents AS d ON d.key = documents_fts.rowid "
-            "WHERE documents_fts MATCH ? ORDER BY bm25(documents_fts), d.key LIMIT ?"
+            f"WHERE documents_fts MATCH ?{f' AND {condition}' if condition else ''} "
+            "ORDER BY bm25(documents_fts), d.key LIMIT ?"
         )
-        return [(i, float(s)) for i, s in self.conn.execute(sql, (match, k))]
+        return [(i, float(s)) for i, s in self.conn.execute(sql, (match, *params, k))]
 
     def size_bytes(self) -> int:
         """Return the bytes of the database file and its WAL."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -33,6 +34,7 @@ from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import DataError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.index_checks import document_rows
+from sentsim.index_filter import Where
 from sentsim.index_store import index_exists
 from sentsim.models import weights_hash
 
@@ -304,16 +306,21 @@ class SearchPipeline:
         self.example_weight = example_weight
 
     def first_stage(
-        self, queries: Sequence[str], *, query_vectors: np.ndarray | None = None
+        self,
+        queries: Sequence[str],
+        *,
+        query_vectors: np.ndarray | None = None,
+        where: Mapping[str, Any] | Where | None = None,
     ) -> list[list[tuple[str, float]]]:
         """Candidates per query, best first, as ``(doc_id, score)``.
 
-        ``query_vectors`` (the encoder's vectors of ``queries``) skips encoding them again.
+        ``query_vectors`` (the encoder's vectors of ``queries``) skips encoding them again;
+        ``where`` keeps only documents whose metadata matches (see :class:`Where`).
         """
-        return self._first_stage(queries, query_vectors)[0]
+        return self._first_stage(queries, query_vectors, Where.parse(where))[0]
 
     def _first_stage(
-        self, queries: Sequence[str], query_vectors: np.ndarray | None
+        self, queries: Sequence[str], query_vectors: np.ndarray | None, where: Where | None
     ) -> tuple[list[list[tuple[str, float]]], list[dict[str, str]]]:
         """:meth:`first_stage`'s candidates, and per query the matched example of each document."""
         for i, q in enumerate(queries):
@@ -326,13 +333,13 @@ class SearchPipeline:
         if self.retriever in (Retriever.DENSE, Retriever.HYBRID):
             if query_vectors is None:
                 query_vectors = self.encoder.encode(list(queries), show_progress=False)
-            dense = self.index.search_dense(query_vectors, k)
+            dense = self.index.search_dense(query_vectors, k, where=where)
         if self.retriever in (Retriever.BM25, Retriever.HYBRID):
-            lexical = self.index.search_bm25(list(queries), k)
+            lexical = self.index.search_bm25(list(queries), k, where=where)
         if self.examples is not None and dense is not None:
             assert query_vectors is not None
             matches = self.examples.scores(query_vectors)
-            return self._with_examples(dense, matches), [m.texts for m in matches]
+            return self._with_examples(dense, matches, where), [m.texts for m in matches]
         out = []
         for i in range(len(queries)):
             if dense is not None and lexical is not None:
@@ -349,9 +356,11 @@ class SearchPipeline:
         self,
         dense: list[list[IndexHit]],
         examples: list[ExampleMatches],
+        where: Where | None,
     ) -> list[list[tuple[str, float]]]:
         named = {doc for match in examples for doc in match.scores}
-        live = self.index.existing(sorted(named)) if named else set()
+        # an example's answer counts only if it is in the index now and passes the filter
+        live = self.index.existing(sorted(named), where=where) if named else set()
         out = []
         for hits, match in zip(dense, examples, strict=True):
             kept = {doc: score for doc, score in match.scores.items() if doc in live}
@@ -388,18 +397,35 @@ class SearchPipeline:
                 shown[owner] = pairs[k][1]
         return best, shown
 
-    def search(self, query: str, *, top_k: int = 10, rerank: bool = True) -> SearchResponse:
-        """Run both stages for one query; results best first."""
-        return self.search_many([query], top_k=top_k, rerank=rerank)[0]
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int = 10,
+        rerank: bool = True,
+        where: Mapping[str, Any] | Where | None = None,
+    ) -> SearchResponse:
+        """Run both stages for one query; results best first.
+
+        ``where`` keeps only documents whose metadata matches, e.g. ``{"lang": "en"}`` or
+        ``{"product": ["cards", "loans"]}`` (any of the values; see :class:`Where`).
+        """
+        return self.search_many([query], top_k=top_k, rerank=rerank, where=where)[0]
 
     def search_many(
-        self, queries: Sequence[str], *, top_k: int = 10, rerank: bool = True
+        self,
+        queries: Sequence[str],
+        *,
+        top_k: int = 10,
+        rerank: bool = True,
+        where: Mapping[str, Any] | Where | None = None,
     ) -> list[SearchResponse]:
         """Run both stages for several queries (the first stage batched)."""
         if top_k < 0:
             raise ValueError(f"top_k must be ≥ 0, got {top_k}")
+        parsed = Where.parse(where)
         start = time.perf_counter()
-        candidates, matched = self._first_stage(queries, None)
+        candidates, matched = self._first_stage(queries, None, parsed)
         first_seconds = (time.perf_counter() - start) / max(1, len(queries))
         responses = []
         for query, cands, examples in zip(queries, candidates, matched, strict=True):

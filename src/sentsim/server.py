@@ -11,9 +11,11 @@ happens at import. Endpoints (every body and answer a JSON object):
 - ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b.
 - ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric": false}``: ``{"scores"}`` of the judge.
 - ``POST /rerank`` ``{"query", "documents": [...], "top_k": null}``: the judge's ranking.
-- ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true}``: the index's
-  :class:`~sentsim.search.SearchPipeline`; each request first moves to the index's latest commit,
-  so documents another process adds or deletes are found (or gone) without a restart.
+- ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true, "where": null}``:
+  the index's :class:`~sentsim.search.SearchPipeline`; ``where`` filters by metadata
+  (``{"lang": "en", "product": ["cards", "loans"]}``, see :class:`~sentsim.index.Where`). Each
+  request first moves to the index's latest commit, so documents another process adds or deletes
+  are found (or gone) without a restart.
 
 Bad input answers 400 with ``{"error": "..."}`` naming the field; an unknown path 404. Model calls
 are serialised by one lock: on a CPU two at once only share the same cores.
@@ -127,12 +129,17 @@ class SentsimServer(ThreadingHTTPServer):
         query, top_k = _text(body, "query"), _top_k(body, 10) or 10
         retriever = body.get("retriever")  # SearchPipeline names the valid ones if it is not
         rerank = _flag(body, "rerank", True) and self.judge is not None
+        where = body.get("where")
+        if where is not None and not isinstance(where, dict):
+            raise BadRequest(
+                f"'where' must be an object of field to value(s), got {json.dumps(where)}"
+            )
         with self.lock:
             self.index.refresh()  # the latest commit of whoever writes the index
             pipeline = SearchPipeline(
                 self.index, self.encoder, self.judge if rerank else None, retriever=retriever
             )
-            response = pipeline.search(query, top_k=top_k)
+            response = pipeline.search(query, top_k=top_k, where=where)
         return {
             "query": response.query,
             "retriever": pipeline.retriever.value,

@@ -80,6 +80,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--k-retrieve", type=int, default=100)
     p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="only documents whose metadata FIELD holds VALUE (or a list with it); repeat for "
+        "more fields (all must match) or the same field (any value matches); VALUE also matches "
+        "the number, true, false or null it spells",
+    )
+    p.add_argument(
         "--examples",
         type=Path,
         help="index of example queries (rows id, text, answer = the id of the document that "
@@ -180,10 +189,12 @@ def _info(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.index import Index
+    from sentsim.index_filter import parse_where_option
     from sentsim.search import ExampleQueries, SearchPipeline, encoder_identity
 
     if not args.query.strip():
         raise ValueError("the query is empty; type some words to search for")
+    where = parse_where_option(args.where)
     from sentsim.errors import DataError
     from sentsim.models import builtin_names
 
@@ -218,7 +229,7 @@ def _search(args: argparse.Namespace) -> int:
             examples=examples,
             example_weight=args.example_weight,
         )
-        response = pipeline.search(args.query, top_k=args.top_k)
+        response = pipeline.search(args.query, top_k=args.top_k, where=where)
     if pipeline.judge_idle is not None:
         print(f"({pipeline.judge_idle})", file=sys.stderr)
     for r in response.results:
@@ -236,6 +247,7 @@ def _search(args: argparse.Namespace) -> int:
             {
                 "query": response.query,
                 "retriever": pipeline.retriever.value,
+                "where": where or None,
                 # as the server answers: whether the judge ran, and why not when it was asked for
                 "reranked": pipeline.reranker is not None and pipeline.judge_idle is None,
                 "note": pipeline.judge_idle,

@@ -1,0 +1,147 @@
+"""Metadata filters for search: ``where={"field": value, "other": [value, value]}``.
+
+A document matches when, for every field named, its metadata holds that field with one of the
+wanted values, or holds a JSON array with one of them among its elements (``{"tags": "cards"}``
+matches ``"tags": ["cards", "travel"]``). Values are JSON scalars: strings compare exactly, numbers
+by value (``1`` matches ``1.0``), booleans only booleans (``True`` does not match ``1``), ``None``
+only JSON null. A document without the field never matches; fields are top-level keys of the
+metadata (a key may hold dots or any other character).
+
+The filter runs in SQLite over the documents' stored metadata, so it sees the same snapshot as the
+rest of a search; :meth:`Where.matches` is the same rule in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Where", "parse_where_option"]
+
+Scalar = str | int | float | bool | None
+
+# One value of the field (scalar, or element of an array value) equals one wanted value: same
+# JSON type and atom, or both numbers of equal value (SQLite's json_each gives integer 1/0 atoms to
+# true/false, so comparing atoms alone would let True match 1).
+_SAME = (
+    "(({v}.type = w.type AND {v}.atom IS w.atom) OR ({v}.type IN ('integer', 'real') "
+    "AND w.type IN ('integer', 'real') AND {v}.atom = w.atom))"
+)
+_FIELD = (
+    "(EXISTS (SELECT 1 FROM json_each({doc}.metadata) AS f, json_each(?) AS w "
+    "WHERE f.key = ? AND f.type NOT IN ('array', 'object') AND " + _SAME.format(v="f") + ") "
+    "OR EXISTS (SELECT 1 FROM json_each({doc}.metadata) AS f, json_each(f.value) AS m, "
+    "json_each(?) AS w WHERE f.key = ? AND f.type = 'array' AND " + _SAME.format(v="m") + "))"
+)
+
+
+def _check_value(field: str, value: object) -> Scalar:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"where[{field!r}] is {value}; filter values must be finite")
+        return value
+    raise TypeError(
+        f"where[{field!r}] is a {type(value).__name__}; give a string, number, bool or None, "
+        "or a list of them (any of which matches)"
+    )
+
+
+@dataclass(frozen=True)
+class Where:
+    """A parsed filter: per field (sorted), the values any of which matches."""
+
+    fields: tuple[tuple[str, tuple[Scalar, ...]], ...]
+
+    @classmethod
+    def parse(cls, where: Mapping[str, Any] | Where | None) -> Where | None:
+        """Return ``where`` checked and normalised; None or ``{}`` means no filter.
+
+        Each key names a metadata field; each value is a scalar or a non-empty list of scalars.
+        """
+        if where is None or isinstance(where, Where):
+            return where
+        if not isinstance(where, Mapping):
+            raise TypeError(
+                f"where is a {type(where).__name__}; pass a mapping of field to value(s), "
+                'e.g. {"lang": "en", "product": ["cards", "loans"]}'
+            )
+        fields = []
+        for field, value in where.items():
+            if not isinstance(field, str) or not field:
+                raise ValueError(f"where has the field {field!r}; field names are non-empty text")
+            if isinstance(value, list | tuple | set | frozenset):
+                values = [_check_value(field, v) for v in value]
+                if not values:
+                    raise ValueError(
+                        f"where[{field!r}] is an empty list, which nothing matches; "
+                        "drop the field or give a value"
+                    )
+            else:
+                values = [_check_value(field, value)]
+            unique = tuple({json.dumps(v, sort_keys=True): v for v in values}.values())
+            fields.append((field, unique))
+        return cls(tuple(sorted(fields))) if fields else None
+
+    @property
+    def key(self) -> str:
+        """A canonical text of the filter (equal filters, equal keys)."""
+        return json.dumps([[f, list(v)] for f, v in self.fields], sort_keys=True)
+
+    def sql(self, doc: str = "d") -> tuple[str, list[Any]]:
+        """An SQL condition on the ``documents`` table aliased ``doc``, and its parameters."""
+        clauses, params = [], []
+        for field, values in self.fields:
+            wanted = json.dumps(list(values))
+            clauses.append(_FIELD.format(doc=doc))
+            params += [wanted, field, wanted, field]
+        return " AND ".join(clauses), params
+
+    def matches(self, metadata: Mapping[str, Any]) -> bool:
+        """Whether a document with this metadata matches (the rule the SQL applies)."""
+        for field, values in self.fields:
+            if field not in metadata:
+                return False
+            stored = metadata[field]
+            candidates = stored if isinstance(stored, list) else [stored]
+            if not any(_same(c, v) for c in candidates for v in values):
+                return False
+        return True
+
+
+def _same(stored: object, wanted: Scalar) -> bool:
+    if isinstance(stored, bool) or isinstance(wanted, bool) or stored is None or wanted is None:
+        return type(stored) is type(wanted) and stored == wanted
+    if isinstance(stored, int | float) and isinstance(wanted, int | float):
+        return stored == wanted
+    return isinstance(stored, str) and stored == wanted
+
+
+def parse_where_option(items: Sequence[str], option: str = "--where") -> dict[str, list[Scalar]]:
+    """``FIELD=VALUE`` texts (a command line's) as a filter; a field given twice takes either.
+
+    VALUE matches the text as typed and, when it reads as a JSON number, bool or null, that value
+    too: ``year=2024`` matches ``"2024"`` (from a CSV) and ``2024`` (from JSONL).
+    """
+    where: dict[str, list[Scalar]] = {}
+    for item in items:
+        field, sep, text = item.partition("=")
+        if not sep or not field:
+            raise ValueError(f"{option} {item!r} is not FIELD=VALUE; e.g. {option} lang=en")
+        values: list[Scalar] = [text]
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = text
+        if (
+            parsed is None
+            or (isinstance(parsed, bool | int | float) and math.isfinite(parsed))
+            or (isinstance(parsed, str) and parsed != text)
+        ):
+            values.append(parsed)
+        where.setdefault(field, []).extend(values)
+    return where
