@@ -23,7 +23,7 @@ STORED: list[Any] = [
     ["cards", "travel"], [1, "x"], [], [["cards"]], {"cards": "cards"},
 ]  # fmt: skip
 WANTED: list[Any] = ["cards", "Cards", "ünïcode", "2024", 2024, 1, 1.0, 0, True, False, None, "x"]
-FIELDS = ["product", "year", "a.b", 'quote"d', "é"]
+FIELDS = ["product", "year", "a.b", 'quote"d', "é", "x[0]", "$.y", "with space"]
 
 
 def unit(x: np.ndarray) -> np.ndarray:

@@ -30,12 +30,44 @@ _SAME = (
     "(({v}.type = w.type AND {v}.atom IS w.atom) OR ({v}.type IN ('integer', 'real') "
     "AND w.type IN ('integer', 'real') AND {v}.atom = w.atom))"
 )
-_FIELD = (
+# Any key: walk the metadata's members (json_each decodes escaped keys). Parameters: wanted
+# values as a JSON array, the key, the same two again.
+_ANY_KEY = (
     "(EXISTS (SELECT 1 FROM json_each({doc}.metadata) AS f, json_each(?) AS w "
     "WHERE f.key = ? AND f.type NOT IN ('array', 'object') AND " + _SAME.format(v="f") + ") "
     "OR EXISTS (SELECT 1 FROM json_each({doc}.metadata) AS f, json_each(f.value) AS m, "
     "json_each(?) AS w WHERE f.key = ? AND f.type = 'array' AND " + _SAME.format(v="m") + "))"
 )
+# A key stored without escapes is reached by a JSON path, about ten times faster than walking
+# every member (0.05 against 0.66 s for 200,000 documents here); only arrays are walked.
+_ARRAY = (
+    "EXISTS (SELECT 1 FROM json_each({doc}.metadata, ?) AS m, json_each(?) AS w "
+    "WHERE " + _SAME.format(v="m") + ")"
+)
+
+
+def _by_path(doc: str, field: str, values: tuple[Scalar, ...]) -> tuple[str, list[Any]]:
+    """The condition for one field whose key needs no escape in JSON, and its parameters."""
+    path = f'$."{field}"'
+    kind, value = f"json_type({doc}.metadata, ?)", f"json_extract({doc}.metadata, ?)"
+    texts = [v for v in values if isinstance(v, str)]
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    cases: list[str] = []
+    params: list[Any] = [path]
+    if texts:
+        cases.append(f"WHEN 'text' THEN {value} IN ({', '.join('?' * len(texts))})")
+        params += [path, *texts]
+    if numbers:
+        marks = ", ".join("?" * len(numbers))
+        cases.append(f"WHEN 'integer' THEN {value} IN ({marks})")
+        cases.append(f"WHEN 'real' THEN {value} IN ({marks})")
+        params += [path, *numbers, path, *numbers]
+    for constant, name in ((True, "true"), (False, "false"), (None, "null")):
+        if any(v is constant for v in values):
+            cases.append(f"WHEN '{name}' THEN 1")
+    cases.append(f"WHEN 'array' THEN {_ARRAY.format(doc=doc)}")
+    params += [path, json.dumps(list(values))]
+    return f"(CASE {kind} {' '.join(cases)} ELSE 0 END)", params
 
 
 def _check_value(field: str, value: object) -> Scalar:
@@ -96,9 +128,14 @@ class Where:
         """An SQL condition on the ``documents`` table aliased ``doc``, and its parameters."""
         clauses, params = [], []
         for field, values in self.fields:
-            wanted = json.dumps(list(values))
-            clauses.append(_FIELD.format(doc=doc))
-            params += [wanted, field, wanted, field]
+            if json.dumps(field) == f'"{field}"':  # stored as typed: a JSON path finds it
+                clause, more = _by_path(doc, field, values)
+                clauses.append(clause)
+                params += more
+            else:
+                wanted = json.dumps(list(values))
+                clauses.append(_ANY_KEY.format(doc=doc))
+                params += [wanted, field, wanted, field]
         return " AND ".join(clauses), params
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
