@@ -470,6 +470,9 @@ def test_search_where_filters_by_metadata_from_jsonl_and_csv(
                  "--no-progress"]) == 0  # fmt: skip
     assert main(["index", "add", str(csv_file), "--index", idx, "--no-progress"]) == 0
     capsys.readouterr()
+    assert main(["index", "info", "--index", idx, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["metadata_fields"] == {"lang": 4, "year": 4}  # what --where can filter on
     common = ["card", "--index", idx, "--retriever", "dense"]
     assert sorted(_search(capsys, *common)) == ["a", "b", "c", "d"]
     assert sorted(_search(capsys, *common, "--where", "year=2024")) == ["a", "c", "d"]

@@ -460,6 +460,11 @@ class Index:
         return set(self._live_store().documents(check_ids(ids), Where.parse(where)))
 
     @_locked
+    def metadata_fields(self) -> dict[str, int]:
+        """Return {metadata field: how many documents have it}: what ``where=`` can filter on."""
+        return self._live_store().metadata_fields()
+
+    @_locked
     def __len__(self) -> int:
         """Return the number of documents."""
         return self._live_store().document_count()

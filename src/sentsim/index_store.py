@@ -414,6 +414,14 @@ class Store:
         rows = self.conn.execute(sql, (json.dumps(list(ids)), *params))
         return {i: (t, x, m) for i, t, x, m in rows}
 
+    def metadata_fields(self) -> dict[str, int]:
+        """Return {metadata field: number of documents that have it}, most common first."""
+        sql = (
+            "SELECT f.key, count(*) AS n FROM documents AS d, json_each(d.metadata) AS f "
+            "GROUP BY f.key ORDER BY n DESC, f.key"
+        )
+        return {str(key): int(n) for key, n in self.conn.execute(sql)}
+
     def filtered_keys(self, where: Where) -> np.ndarray:
         """Return the passage keys of the documents that match ``where``, ascending."""
         condition, params = where.sql("d")

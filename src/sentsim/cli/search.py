@@ -178,7 +178,9 @@ def _info(args: argparse.Namespace) -> int:
 
     with Index.open(args.index, readonly=True) as index:
         info = index.info()
+        metadata = index.metadata_fields()
     fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(info).items()}
+    fields["metadata_fields"] = metadata  # what `sentsim search --where FIELD=VALUE` can use
     if args.json:
         print_json(fields)
     else:
