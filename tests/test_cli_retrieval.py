@@ -485,3 +485,63 @@ def test_search_where_filters_by_metadata_from_jsonl_and_csv(
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["where"] == {"lang": ["en"]}
     assert main(["search", *common, "--no-rerank", "--where", "lang"]) == 1
     assert "--where 'lang' is not FIELD=VALUE" in capsys.readouterr().err
+
+
+def test_search_queries_file_writes_one_json_line_per_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """``--queries FILE``: text lines (ids by line) or BEIR JSONL; each line of the output equals
+    the single-query search's answer, in file order; bad files are named by line."""
+    idx = str(tmp_path / "idx")
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", DOCS)), "--index", idx,
+                 "--model", str(tiny_st_dir), "--no-progress"]) == 0  # fmt: skip
+    texts = ["card declined abroad", "exchange rates currency", "zebra"]
+    lines = tmp_path / "q.txt"
+    lines.write_text(f"{texts[0]}\n\n{texts[1]}\r\n{texts[2]}")
+    beir = tmp_path / "queries.jsonl"
+    beir.write_text(
+        "".join(json.dumps({"_id": f"q{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
+    common = [
+        "--index",
+        idx,
+        "--retriever",
+        "dense",
+        "--no-rerank",
+        "--no-progress",
+        "--top-k",
+        "3",
+    ]
+    capsys.readouterr()
+    for path, ids in ((lines, ["1", "3", "4"]), (beir, ["q0", "q1", "q2"])):
+        out = tmp_path / f"{path.stem}.out.jsonl"
+        assert main(["search", "--queries", str(path), "--out", str(out), *common]) == 0
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [r["id"] for r in rows] == ids and [r["query"] for r in rows] == texts
+        for row, text in zip(rows, texts, strict=True):
+            assert main(["search", text, *common, "--json"]) == 0
+            single = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+            assert [r["doc_id"] for r in row["results"]] == [r["doc_id"] for r in single["results"]]
+            assert row["retriever"] == "dense" and row["reranked"] is False
+    assert main(["search", "--queries", str(lines), *common]) == 0  # no --out: stdout
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    bad = {
+        "dup.jsonl": (
+            '{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n',
+            "line 2: query id 'a' is also on line 1",
+        ),
+        "blank.jsonl": ('{"id": "a", "text": " "}\n', "line 1: the query is empty"),
+        "notext.jsonl": (
+            '{"id": "a", "title": "x"}\n',
+            "line 1: expected an object with a string 'text'",
+        ),
+        "empty.txt": ("\n\n", "holds no queries"),
+    }
+    for name, (content, message) in bad.items():
+        (tmp_path / name).write_text(content)
+        assert main(["search", "--queries", str(tmp_path / name), *common]) == 1
+        assert message in capsys.readouterr().err
+    assert main(["search", "card", "--queries", str(lines), *common]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert main(["search", "card", "--out", str(tmp_path / "x.jsonl"), *common]) == 1
+    assert "--out writes the results of --queries" in capsys.readouterr().err

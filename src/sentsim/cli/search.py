@@ -8,12 +8,13 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sentsim.cli._common import print_json, progress
+from sentsim.cli._common import prepare_outputs, print_json, progress
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
+    from sentsim.search import SearchPipeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_info)
 
     p = subparsers.add_parser("search", help="retrieve and re-rank")
-    p.add_argument("query")
+    p.add_argument("query", nargs="?", help="what to search for (or --queries FILE)")
+    p.add_argument(
+        "--queries",
+        type=Path,
+        help="search every query of a file instead: one per line, or JSONL with text (or query) "
+        "and optional id (or _id), such as a BEIR queries.jsonl; one JSON line per query",
+    )
+    p.add_argument("--out", type=Path, help="with --queries: write the JSON lines here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar for --queries")
     p.add_argument("--index", type=Path, required=True)
     p.add_argument(
         "--model", help="the bi-encoder the index was built with (default: the one it records)"
@@ -190,16 +199,19 @@ def _info(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from sentsim.cross_encoder import CrossEncoder
+    from sentsim.errors import DataError
     from sentsim.index import Index
     from sentsim.index_filter import parse_where_option
+    from sentsim.models import builtin_names
     from sentsim.search import ExampleQueries, SearchPipeline, encoder_identity
 
-    if not args.query.strip():
+    if (args.query is None) == (args.queries is None):
+        raise ValueError("give one query, or --queries FILE for many, not both")
+    if args.query is not None and not args.query.strip():
         raise ValueError("the query is empty; type some words to search for")
+    if args.out is not None and args.queries is None:
+        raise ValueError("--out writes the results of --queries; one query prints them")
     where = parse_where_option(args.where)
-    from sentsim.errors import DataError
-    from sentsim.models import builtin_names
-
     if args.no_rerank and args.rerank_weight is not None:
         raise ValueError(
             "--rerank-weight has no effect with --no-rerank; drop one of them (weight 0 keeps "
@@ -210,6 +222,8 @@ def _search(args: argparse.Namespace) -> int:
             "no re-ranker named ce-rerank is shipped yet; pass --no-rerank for the first stage "
             "alone, or --reranker DIR for a cross-encoder of your own"
         )
+    queries = read_queries(args.queries) if args.queries is not None else None
+    prepare_outputs(("--out", args.out))
     encoder = _encoder(args)
     reranker = None if args.no_rerank else CrossEncoder.load(args.reranker)
     identity = encoder_identity(encoder)
@@ -231,9 +245,18 @@ def _search(args: argparse.Namespace) -> int:
             examples=examples,
             example_weight=args.example_weight,
         )
+        if pipeline.judge_idle is not None:
+            print(f"({pipeline.judge_idle})", file=sys.stderr)
+        # as the server answers: whether the judge ran, and why not when it was asked for
+        about = {
+            "retriever": pipeline.retriever.value,
+            "where": where or None,
+            "reranked": pipeline.reranker is not None and pipeline.judge_idle is None,
+            "note": pipeline.judge_idle,
+        }
+        if queries is not None:
+            return _search_many(args, pipeline, queries, where, about)
         response = pipeline.search(args.query, top_k=args.top_k, where=where)
-    if pipeline.judge_idle is not None:
-        print(f"({pipeline.judge_idle})", file=sys.stderr)
     for r in response.results:
         ce = f"  judge {r.rerank_score:.3f}" if r.rerank_score is not None else ""
         print(
@@ -245,16 +268,94 @@ def _search(args: argparse.Namespace) -> int:
     timing = ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in response.timings.items())
     print(f"({timing})")
     if args.json:
+        results = [asdict(r) for r in response.results]
         print_json(
-            {
-                "query": response.query,
-                "retriever": pipeline.retriever.value,
-                "where": where or None,
-                # as the server answers: whether the judge ran, and why not when it was asked for
-                "reranked": pipeline.reranker is not None and pipeline.judge_idle is None,
-                "note": pipeline.judge_idle,
-                "results": [asdict(r) for r in response.results],
-                "timings": response.timings,
-            }
+            {"query": response.query, **about, "results": results, "timings": response.timings}
         )
     return 0
+
+
+def _search_many(
+    args: argparse.Namespace,
+    pipeline: SearchPipeline,
+    queries: list[tuple[str, str]],
+    where: dict[str, Any],
+    about: dict[str, Any],
+) -> int:
+    """Search each (id, text) of ``queries``, 64 at a time; one JSON line each, in file order."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout
+        if args.out is not None:
+            out = stack.enter_context(args.out.open("w", encoding="utf-8"))
+        show = progress(args)  # None: a bar where stderr is a terminal
+        bar = stack.enter_context(
+            tqdm(
+                total=len(queries),
+                desc="search",
+                unit="query",
+                disable=None if show is None else not show,
+            )
+        )
+        for begin in range(0, len(queries), 64):
+            batch = queries[begin : begin + 64]
+            texts = [text for _, text in batch]
+            responses = pipeline.search_many(texts, top_k=args.top_k, where=where)
+            for (query_id, text), response in zip(batch, responses, strict=True):
+                line = {"id": query_id, "query": text, **about}
+                line |= {"results": [asdict(r) for r in response.results]}
+                out.write(json.dumps(line | {"timings": response.timings}, ensure_ascii=False))
+                out.write("\n")
+            bar.update(len(batch))
+    took = time.perf_counter() - start
+    written = f" to {args.out}" if args.out is not None else ""
+    print(f"searched {len(queries)} queries in {took:.1f}s{written}", file=sys.stderr)
+    return 0
+
+
+def read_queries(path: Path) -> list[tuple[str, str]]:
+    """(id, text) of each query: a text file's lines (ids 1, 2, ... by line), or JSONL rows.
+
+    JSONL rows hold ``text`` or ``query`` and, optionally, ``id`` or ``_id`` (a BEIR
+    ``queries.jsonl``); without one the id is the line number. A blank query or a repeated id is
+    an error naming its line.
+    """
+    from sentsim.errors import DataError
+    from sentsim.jsonl import read_objects
+    from sentsim.textfile import read_lines
+
+    if not path.is_file():
+        raise DataError(f"queries file not found: {path.resolve()}")
+    rows: list[tuple[int, str, object]] = []
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        expected = "an object with a string 'text' (or 'query') field"
+        for n, record in read_objects(path, expected=expected):
+            text = record.get("text", record.get("query"))
+            if not isinstance(text, str):
+                raise DataError(f"{path}, line {n}: expected {expected}")
+            query_id = record.get("id", record.get("_id", str(n)))
+            if isinstance(query_id, bool) or not isinstance(query_id, str | int):
+                raise DataError(f"{path}, line {n}: the id must be a string or a whole number")
+            rows.append((n, text, query_id))
+    else:
+        rows = [(n, line, str(n)) for n, line in enumerate(read_lines(path), 1) if line.strip()]
+    seen: dict[str, int] = {}
+    queries = []
+    for n, text, raw_id in rows:
+        query_id = str(raw_id).strip()
+        if not text.strip():
+            raise DataError(f"{path}, line {n}: the query is empty; remove the line or fill it")
+        if query_id in seen:
+            raise DataError(
+                f"{path}, line {n}: query id {query_id!r} is also on line {seen[query_id]}; "
+                "give each query its own id"
+            )
+        seen[query_id] = n
+        queries.append((query_id, text))
+    if not queries:
+        raise DataError(f"{path} holds no queries; write one per line")
+    return queries
