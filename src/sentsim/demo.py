@@ -1,6 +1,7 @@
 """``make demo``: a bank's help center, searched three ways, then measured on Banking77.
 
-For a few customer questions the demo shows BM25, the bi-encoder, the bi-encoder helped by the
+For a few customer questions (and one asked within three sections of the help center, by a
+metadata filter) the demo shows BM25, the bi-encoder, the bi-encoder helped by the
 bank's past customer questions (Banking77 train, as labelled example queries) and, once a judge is
 shipped, the cross-encoder, side by side. Where ``$SENTSIM_DATA/banking77`` exists it then scores
 BM25, dense, hybrid and dense + example questions on all 3,080 test questions and the re-ranked
@@ -31,6 +32,10 @@ QUERIES = [
     "someone took money from my account and I don't know who",
     "can I get cash out with no fee?",
 ]
+# A question that means something different on each page of the help center: searched within
+# one section at a time (the articles' "category" metadata, a where= filter).
+SECTION_QUERY = "is there a fee?"
+SECTIONS = ["Transfers", "Top-ups", "ATMs & cash"]
 RERANKER = "ce-rerank"
 TUNED = "bi-helpcenter"  # MiniLM fine-tuned on Banking77 train → articles (its card says how)
 ZERO_SHOT = "minilm"
@@ -77,6 +82,15 @@ def _show(query: str, pipelines: dict[str, tuple[SearchPipeline, bool]]) -> None
             print(f"    {r.rank}. {r.score:7.3f}  {r.title}{judge}")
             if r.example is not None:
                 print(f"                 ← like the past question “{r.example}”")
+
+
+def _show_sections(pipeline: SearchPipeline) -> None:
+    print(f'\nQuery: "{SECTION_QUERY}", asked from one section of the help center at a time')
+    for section in SECTIONS:
+        response = pipeline.search(SECTION_QUERY, top_k=2, where={"category": section})
+        ms = 1000 * sum(response.timings.values())
+        titles = "; ".join(f"{r.title} ({r.score:.3f})" for r in response.results)
+        print(f'  where category = "{section}" ({ms:.0f} ms): {titles}')
 
 
 def run_demo() -> int:
@@ -126,6 +140,7 @@ def run_demo() -> int:
         print(f"(no cross-encoder named {RERANKER} is shipped yet: showing first stages only)")
     for query in QUERIES:
         _show(query, pipelines)
+    _show_sections(pipelines[f"bi-encoder {name}"][0])
     if examples is None:
         print(f"\nBanking77 not found under {data_root().resolve()}: set SENTSIM_DATA to measure.")
         index.close()
