@@ -554,6 +554,36 @@ def test_training_options_that_would_be_ignored_are_refused(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("kind", ["bi-encoder", "cross-encoder", "distill"])
+@pytest.mark.parametrize(
+    ("dev_rows", "what"),
+    [
+        (["a man plays,a dog runs,3"], "1 pair(s), every score 3.0"),
+        (["a man plays,a dog runs,3", "the cat,a car,3"], "2 pair(s), every score 3.0"),
+    ],
+)
+def test_a_dev_file_no_epoch_can_be_selected_on_is_refused_before_training(
+    kind: str,
+    dev_rows: list[str],
+    what: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_st_dir: Path,
+) -> None:
+    """One dev pair, or every dev score equal: Spearman is undefined. The run trained a whole
+    epoch, then ended with 'every gold score is 3.0' naming no file, and left no model."""
+    rows = [f"sentence {i} here,another sentence {i},{i % 5}" for i in range(12)]
+    data = tmp_path / "pairs.csv"
+    data.write_text("sentence1,sentence2,score\n" + "\n".join(rows) + "\n")
+    dev = tmp_path / "dev.csv"
+    dev.write_text("sentence1,sentence2,score\n" + "\n".join(dev_rows) + "\n")
+    source = ["--teacher", str(tiny_st_dir), "--sentences"] if kind == "distill" else ["--train"]
+    argv = ["train", kind, *source, str(data), "--dev", str(dev), "--base", str(tiny_st_dir)]
+    line = user_error(capsys, [*argv, "--out", str(tmp_path / "out"), "--no-progress"])
+    assert f"dev file {dev}: {what}" in line and "different scores" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_static_models_and_distill_static_outputs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
 ) -> None:

@@ -388,6 +388,22 @@ def test_tasks_refuse_mismatched_data(
         CrossEncoderTask(judge, graded, read_pairs(files["nli_dev"]))
 
 
+def test_tasks_refuse_a_dev_file_that_cannot_select_an_epoch(
+    files: dict[str, Path], tiny_bert_dir: Path, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """Dev is first scored after an epoch: a dev file of one class made average precision the
+    same for every epoch (the first was kept), and constant scores failed only then."""
+    yes_no = load_train_data([files["yes_no"]])
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    one_class = read_pairs(write_pairs(tmp_path / "ones.csv", YES_NO[:3], "label"))
+    with pytest.raises(DataError, match=r"ones\.csv: 3 pair\(s\), every label 1; .* different"):
+        CrossEncoderTask(judge, yes_no, one_class)
+    flat = read_pairs(write_pairs(tmp_path / "flat.csv", [("a", "b", 2), ("c", "d", 2)]))
+    encoder = BiEncoder.load(tiny_bert_dir, device="cpu")
+    with pytest.raises(DataError, match=r"flat\.csv: 2 pair\(s\), every score 2\.0"):
+        BiEncoderTask(encoder, load_train_data([files["graded"]]), flat)
+
+
 # -- fit -------------------------------------------------------------------------------------------
 
 

@@ -262,8 +262,12 @@ def _start(args: argparse.Namespace) -> str:
 
 def _dev(args: argparse.Namespace):
     from sentsim.data import read_pairs
+    from sentsim.training.data import check_dev
 
-    return read_pairs(args.dev) if args.dev else None
+    dev = read_pairs(args.dev) if args.dev else None
+    if dev is not None:
+        check_dev(dev)  # now, not after the first epoch of training
+    return dev
 
 
 def _fit_and_finish(args: argparse.Namespace, task, settings, title: str) -> int:

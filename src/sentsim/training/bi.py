@@ -17,6 +17,7 @@ from sentsim.training.data import (
     TrainData,
     TrainPair,
     Triple,
+    check_dev,
     distinct_positive_batches,
     shuffled_batches,
 )
@@ -62,6 +63,8 @@ class BiEncoderTask:
             raise ValueError(f"unknown loss {loss!r}; expected one of: {', '.join(LOSSES)}")
         if train.kind == TargetKind.CLASSES:
             raise ValueError(f"loss {loss} needs graded scores or 0/1 labels, not classes")
+        if dev is not None:
+            check_dev(dev)
         self.model = model
         self.module = model.transformer.model
         self.train = train

@@ -23,6 +23,7 @@ from sentsim.training.data import (
     TrainData,
     TrainPair,
     Triple,
+    check_dev,
     shuffled_batches,
     target_kind,
 )
@@ -49,6 +50,8 @@ class CrossEncoderTask:
                 f"dev file {dev.path} has {target_kind(dev).value} targets but the training data "
                 f"has {train.kind.value} targets"
             )
+        if dev is not None:
+            check_dev(dev)
 
     def batches(self, epoch: int, seed: int, batch_size: int) -> list[list[TrainPair]]:
         """Shuffled batches of training pairs."""

@@ -54,6 +54,24 @@ def target_kind(dataset: PairDataset) -> TargetKind:
     return TargetKind.CLASSES
 
 
+def check_dev(dev: PairDataset) -> None:
+    """Refuse a dev file no epoch can be selected on: one pair, or one score or 0/1 label for all.
+
+    Dev is first scored after an epoch of training; Spearman of a constant is undefined and
+    average precision over one class is the same for every model.
+    """
+    kind = target_kind(dev)
+    if kind == TargetKind.CLASSES:
+        return  # accuracy ranks models on any file
+    values = dev.scores().tolist() if kind == TargetKind.GRADED else dev.labels()
+    if len(set(values)) < 2:
+        what = "score" if kind == TargetKind.GRADED else "label"
+        raise DataError(
+            f"dev file {dev.path}: {len(values)} pair(s), every {what} {values[0]}; selecting the "
+            f"best epoch needs at least 2 pairs with different {what}s"
+        )
+
+
 def load_train_data(
     paths: Sequence[str | Path],
     *,

@@ -44,7 +44,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.data import PairDataset
 from sentsim.errors import DataError
 from sentsim.training.bi import dev_metrics
-from sentsim.training.data import shuffled_batches
+from sentsim.training.data import check_dev, shuffled_batches
 
 TARGETS = "distill-targets.npy"
 TARGETS_INFO = "distill-targets.json"
@@ -347,6 +347,8 @@ class DistillTask:
             )
         if not model.normalize:
             raise ValueError("the student must normalize its vectors (the targets are unit length)")
+        if dev is not None:
+            check_dev(dev)
         self.model = model
         self.module = model.transformer.model
         self.sentences = sentences
