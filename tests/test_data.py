@@ -145,6 +145,17 @@ def test_jsonl_with_scores_labels_and_blank_lines(tmp_path: Path) -> None:
     assert [e.line for e in data.examples] == [1, 3]
 
 
+def test_float_and_boolean_labels_read_as_0_and_1(tmp_path: Path) -> None:
+    """A JSONL file exported with labels 1.0 / 0.0 or true / false, or a CSV with "1.0": binary
+    labels, not two classes named "1.0" and "0.0" (a cross-encoder trained on them got two
+    outputs and cross-entropy; a bi-encoder refused them as classes)."""
+    rows = [("1.0", 1.0), ("0.0", 0.0), ("true", True), ("false", False), ("int", 1)]
+    text = "".join(json.dumps({"text1": a, "text2": "b", "label": y}) + "\n" for a, y in rows)
+    assert read_pairs(write(tmp_path / "p.jsonl", text)).labels() == ["1", "0", "1", "0", "1"]
+    csv_text = "sentence1,sentence2,label\na,b,1.0\nc,d, 0.0\ne,f,2.0\ng,h,same\n"
+    assert read_pairs(write(tmp_path / "p.csv", csv_text)).labels() == ["1", "0", "2.0", "same"]
+
+
 def test_jsonl_with_bom(tmp_path: Path) -> None:
     text = json.dumps({"sentence1": "a", "sentence2": "b", "score": 1}) + "\n"
     data = read_pairs(write(tmp_path / "pairs.jsonl", text, encoding="utf-8-sig"))

@@ -292,10 +292,13 @@ def test_load_train_data_graded_is_normalized(files: dict[str, Path]) -> None:
     assert both.pairs[1].target == both.pairs[0].target
 
 
-def test_load_train_data_binary_and_classes(files: dict[str, Path]) -> None:
+def test_load_train_data_binary_and_classes(files: dict[str, Path], tmp_path: Path) -> None:
     binary = load_train_data([files["yes_no"]])
     assert binary.kind == TargetKind.BINARY
     assert [p.target for p in binary.pairs] == [float(y) for *_, y in YES_NO]
+    floats = [(a, b, float(y)) for a, b, y in YES_NO]
+    as_floats = write_pairs(tmp_path / "floats.csv", floats, "label")
+    assert load_train_data([as_floats]).kind == TargetKind.BINARY  # 1.0 / 0.0: not two classes
     classes = load_train_data([files["nli"]])
     assert classes.kind == TargetKind.CLASSES
     assert classes.labels == ["contradiction", "entailment", "neutral"]  # sorted when not given

@@ -187,12 +187,28 @@ class _Rows:
             if not math.isfinite(parsed):
                 self.bad(line, f"score {score!r} is not finite")
                 return
-        text_label = None if label is None or label == "" else str(label).strip()
+        text_label = None if label is None or label == "" else _label_text(label)
         if parsed is None and text_label is None:
             self.bad(line, "has neither a score nor a label")
             return
         assert isinstance(s1, str) and isinstance(s2, str)
         self.examples.append(PairExample(s1, s2, parsed, text_label, line))
+
+
+def _label_text(label: object) -> str:
+    """The label as text; 0/1 written as ``1.0``, ``true`` (JSON) or ``1`` all read as ``"1"``.
+
+    Otherwise a file exported with float or boolean labels would be two classes named ``"0.0"``
+    and ``"1.0"`` instead of binary labels.
+    """
+    if isinstance(label, bool):
+        return str(int(label))
+    text = str(label).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number in (0.0, 1.0) else text
 
 
 def detect_format(path: Path) -> PairFormat:
