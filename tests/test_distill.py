@@ -351,6 +351,26 @@ def test_cli_train_distill(
     assert "unscored.csv, line 1" in error and "score" in error
 
 
+def test_cli_train_distill_from_a_plain_hugging_face_base(
+    tiny_bert_dir: Path, teacher_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain BERT folder as --base (no Normalize module) failed after encoding every sentence
+    with both models, with 'the student must normalize its vectors' (no option could change that)
+    and a start agreement above 1. The student now learns to normalize and is saved so."""
+    sentences = tmp_path / "unlabelled.txt"
+    sentences.write_text("\n".join(SENTENCES) + "\n")
+    out = tmp_path / "student"
+    args = ["train", "distill", "--teacher", str(teacher_dir), "--sentences", str(sentences)]
+    args += ["--base", str(tiny_bert_dir), "--out", str(out), "--epochs", "1"]
+    assert main([*args, "--batch-size", "8", "--no-progress"]) == 0
+    agreement = json.loads((out / TARGETS_INFO).read_text())["start_agreement"]
+    assert -1.0 <= agreement <= 1.0
+    student = BiEncoder.load(out)
+    assert student.normalize
+    norms = np.linalg.norm(student.encode(SENTENCES[:3]), axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+
+
 def test_teacher_ensemble_cosine_is_the_weighted_mean_of_its_members(
     teacher_dir: Path, wide_teacher_dir: Path, tmp_path: Path
 ) -> None:

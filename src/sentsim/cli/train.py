@@ -425,7 +425,8 @@ def _train_distill(args: argparse.Namespace) -> int:
             f"{len(weights)} --teacher-weight for {len(args.teacher)} --teacher; give one per "
             "teacher, or none for equal weights"
         )
-    student = BiEncoder.load(args.base)
+    # the targets are unit vectors: a plain Hugging Face base learns to normalize, as it is saved
+    student = BiEncoder.load(args.base, normalize=True)
     members = [(BiEncoder.load(name), w) for name, w in zip(args.teacher, weights, strict=True)]
     teacher = members[0][0] if len(members) == 1 else TeacherEnsemble(members)
     targets = teacher_targets(
