@@ -244,6 +244,22 @@ def test_fuse_needs_a_judge_folder_it_can_write(
     assert not (tmp_path / "ce-sts").exists()
 
 
+def test_fuse_refuses_a_judge_with_several_outputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_bert_dir: Path, tiny_st_dir: Path
+) -> None:
+    """A classifier (NLI: three outputs) ended in numpy's 'operands could not be broadcast'."""
+    from sentsim.cross_encoder import CrossEncoder
+
+    judge = tmp_path / "nli"
+    CrossEncoder.load(tiny_bert_dir, num_labels=3, device="cpu").save(judge)
+    dev = tmp_path / "dev.csv"
+    dev.write_text("sentence1,sentence2,score\na man,a dog,1\nthe cat,a car,2\n")
+    argv = ["fuse", "--cross-encoder", str(judge), "--bi-encoder", str(tiny_st_dir)]
+    line = user_error(capsys, [*argv, "--dev", str(dev), "--no-progress"])
+    assert f"{judge} has 3 outputs; similarity needs one score" in line
+    assert "fusion" not in (judge / "sentsim_config.json").read_text()
+
+
 def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
 ) -> None:

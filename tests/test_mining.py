@@ -33,6 +33,11 @@ class FakeEncoder:
 class FakeJudge:
     """Scores a pair 0.9 when the candidate mentions 'refused', else 0.1."""
 
+    name = "fake judge"
+
+    def __init__(self, num_labels: int = 1) -> None:
+        self.num_labels = num_labels
+
     def predict(self, pairs: Sequence[tuple[str, str]], **_: object) -> np.ndarray:
         return np.array([0.9 if "refused" in b else 0.1 for _, b in pairs])
 
@@ -95,6 +100,18 @@ def test_judge_drops_candidates_it_calls_positive() -> None:
     negatives = [t.negative for t in mined]
     assert "card refused at a shop" not in negatives
     assert negatives[:2] == ["using your card abroad", "ATM withdrawal fees"]
+
+
+def test_a_judge_with_several_outputs_is_refused() -> None:
+    """A classifier (e.g. NLI, three outputs) ended in numpy's 'truth value of an array is
+    ambiguous' after every anchor had been encoded."""
+    with pytest.raises(ValueError, match=r"fake judge has 3 outputs; .* one-score cross-encoder"):
+        mine_negatives(
+            [Triple(ANCHOR, "declined card payments")],
+            FakeEncoder(),  # type: ignore[arg-type]
+            corpus=CORPUS,
+            judge=FakeJudge(num_labels=3),  # type: ignore[arg-type]
+        )
 
 
 def test_bm25_only_needs_no_encoder() -> None:

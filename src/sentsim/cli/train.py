@@ -173,7 +173,7 @@ def _fuse(args: argparse.Namespace) -> int:
     from sentsim.errors import DataError
     from sentsim.evaluation.scorers import EncoderPairScorer
     from sentsim.evaluation.sts import correlations
-    from sentsim.fusion import choose_weight, model_reference, write_fusion
+    from sentsim.fusion import CrossEncoderScorer, choose_weight, model_reference, write_fusion
 
     if not args.cross_encoder.is_dir():
         raise DataError(
@@ -186,7 +186,8 @@ def _fuse(args: argparse.Namespace) -> int:
     if len(pairs) < 2:
         raise DataError(f"{args.dev}: {len(pairs)} scored pair(s); fusion weights need more")
     show = progress(args)
-    ce = CrossEncoder.load(args.cross_encoder).predict(pairs, symmetric=True, show_progress=show)
+    judge = CrossEncoderScorer(CrossEncoder.load(args.cross_encoder))  # one output, or refused
+    ce = judge.score_pairs(pairs, show_progress=show)
     first, *others = (
         (name, EncoderPairScorer(BiEncoder.load(name)).score_pairs(pairs, show_progress=show))
         for name in args.bi_encoder

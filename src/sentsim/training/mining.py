@@ -79,6 +79,11 @@ def mine_negatives(
     lo, hi = settings.rank_window
     if not (settings.use_dense or settings.use_bm25):
         raise ValueError("mining needs candidates from the bi-encoder, BM25 or both")
+    if judge is not None and judge.num_labels != 1:
+        raise ValueError(
+            f"the judge {judge.name} has {judge.num_labels} outputs; dropping candidates it "
+            "scores as positive needs a one-score cross-encoder"
+        )
     most_gold = max(len(g) for g in positives.values())
     lexical = _bm25_ranks(anchors, pool, hi + most_gold) if settings.use_bm25 else None
     scores = dense_order = None
