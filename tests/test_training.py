@@ -961,6 +961,31 @@ def test_train_cross_encoder_listwise_end_to_end(
     assert "--both-orders, --labels and --skip-bad-rows are for pointwise" in refused
 
 
+@pytest.mark.parametrize("loss", ["mnrl", "listwise"])
+def test_a_dev_file_of_a_few_rows_is_read(
+    loss: str, files: dict[str, Path], tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """A dev file of anchor rows was refused below 8 rows: "training needs at least 8"."""
+    from sentsim.cli import main
+
+    if loss == "mnrl":
+        train, kind, base = files["triples"], "bi-encoder", tiny_st_dir
+        dev = write_triples(tmp_path / "dev.jsonl", DEV_TRIPLES[:3])
+    else:
+        train = _listwise_file(tmp_path / "train.jsonl", LISTWISE_ROWS)
+        kind, base = "cross-encoder", tiny_ce_dir
+        dev = _listwise_file(tmp_path / "dev.jsonl", LISTWISE_ROWS[:2])
+    out = tmp_path / "out"
+    argv = ["train", kind, "--loss", loss, "--train", str(train), "--dev", str(dev), "--base",
+            str(base), "--epochs", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv + (["--max-length", "16"] if loss == "listwise" else [])) == 0
+    assert json.loads((out / "train_report.json").read_text())["best_score"] is not None
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"empty\.jsonl: 0 rows; a dev file needs at least 1"):
+        read_triples(empty, min_rows=1)
+
+
 def test_a_run_without_dev_keeps_the_last_epoch_and_makes_up_no_score(tmp_path: Path) -> None:
     """It printed "epoch 2: score 1.0000" (an epoch counter) and a card with a stray column."""
 

@@ -346,7 +346,9 @@ def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
             "rows (anchor, positive, negative) must all be valid"
         )
     train = [g for path in args.train for g in groups_from_triples(read_triples(path), str(path))]
-    dev = groups_from_triples(read_triples(args.dev), str(args.dev)) if args.dev else None
+    dev = (
+        groups_from_triples(read_triples(args.dev, min_rows=1), str(args.dev)) if args.dev else None
+    )
     model = CrossEncoder.load(args.base, num_labels=1, max_length=args.max_length)
     sources = [str(p) for p in args.train]
     task = CrossEncoderListwiseTask(model, train, dev, sources=sources)
@@ -371,7 +373,7 @@ def _train_bi(args: argparse.Namespace) -> int:
         )
     if args.loss in ("mnrl", "corpus-softmax"):
         triples = [t for path in args.train for t in read_triples(path)]
-        dev = read_triples(args.dev) if args.dev else None
+        dev = read_triples(args.dev, min_rows=1) if args.dev else None
         model = BiEncoder.load(args.base)
         if args.loss == "mnrl":
             task = RetrievalTask(model, triples, dev)

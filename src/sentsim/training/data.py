@@ -130,8 +130,11 @@ class Triple:
     negative: str | None = None
 
 
-def read_triples(path: str | Path) -> list[Triple]:
-    """Read JSON lines or CSV/TSV with ``anchor``, ``positive`` and optional ``negative``."""
+def read_triples(path: str | Path, *, min_rows: int = MIN_TRAIN_ROWS) -> list[Triple]:
+    """Read JSON lines or CSV/TSV with ``anchor``, ``positive`` and optional ``negative``.
+
+    ``min_rows``: fewer rows is an error (a dev file needs only one).
+    """
     import csv
     import json
 
@@ -177,8 +180,9 @@ def read_triples(path: str | Path) -> list[Triple]:
         triples.append(
             Triple(anchor, positive, negative if isinstance(negative, str) and negative else None)
         )
-    if len(triples) < MIN_TRAIN_ROWS:
-        raise DataError(f"{file}: {len(triples)} rows; training needs at least {MIN_TRAIN_ROWS}")
+    if len(triples) < min_rows:
+        use = "training needs" if min_rows == MIN_TRAIN_ROWS else "a dev file needs"
+        raise DataError(f"{file}: {len(triples)} rows; {use} at least {min_rows}")
     return triples
 
 
