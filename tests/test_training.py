@@ -775,6 +775,21 @@ def test_resume_with_a_different_task_errors(
     fit(_resume_task(files, tiny_ce_dir), out, RESUME, resume=True, **QUIET)  # the same: resumes
 
 
+def test_resume_with_another_dev_file_errors(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """The best epoch so far was selected on the first dev file; resumed with another (or one
+    added), the card listed the epochs' scores on two dev sets and picked the best across them."""
+    out = tmp_path / "out"
+    _interrupt(files, tiny_ce_dir, out, 3)
+    rows = load_train_data([files["graded"]])
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    with_dev = CrossEncoderTask(judge, rows, read_pairs(files["graded_dev"]))
+    with pytest.raises(SentsimError, match=r"different task .*'dev_sha256': \('"):
+        fit(with_dev, out, RESUME, resume=True, **QUIET)
+    fit(_resume_task(files, tiny_ce_dir), out, RESUME, resume=True, **QUIET)  # the same: resumes
+
+
 def test_unfinished_checkpoint_without_resume_errors(
     files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
 ) -> None:

@@ -251,7 +251,8 @@ def _replace_dir(out: Path, save: Callable[[Path], None]) -> None:
 
 
 # What a checkpoint must share with the run that resumes it besides TrainSettings: the kind of
-# task, its loss or objective and the size of its data (another size means other batches).
+# task, its loss or objective and the size of its data (another size means other batches); the
+# data and dev hashes, the max length and the start are added by _task_signature and fit.
 _SIGNATURE_KEYS = ("kind", "loss", "objective", "train_pairs", "sentences")
 
 
@@ -264,6 +265,10 @@ def _task_signature(task: Task) -> dict[str, Any]:
     data = getattr(data, "pairs", data)  # TrainData: its pairs, not the files they came from
     if data is not None:
         signature["data_sha256"] = hashlib.sha256(repr(data).encode("utf-8")).hexdigest()[:16]
+    # the dev set the best epoch so far was selected on: another would compare unlike scores
+    dev = getattr(task, "dev", None)
+    dev = getattr(dev, "examples", dev)  # PairDataset: its pairs and scores, not its path
+    signature["dev_sha256"] = hashlib.sha256(repr(dev).encode("utf-8")).hexdigest()[:16]
     model = getattr(task, "model", None)
     length = getattr(model, "max_length", None) or getattr(model, "max_seq_length", None)
     if isinstance(length, int):
