@@ -721,6 +721,29 @@ def test_changed_sampling_settings_are_refused(
         run_augsbert(replace(config, cap=12), **QUIET)
 
 
+def test_a_rerun_with_another_judge_or_other_training_settings_is_refused(
+    full_run: tuple[AugSbertConfig, Any, list[str]], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """Done steps were skipped whatever changed: a run with --epochs 3 kept the 1-epoch models,
+    one with another --cross-encoder kept silver labelled by the first judge, and the table then
+    put the new judge's score beside them."""
+    config, _, _ = full_run
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    config = replace(config, out=out)
+    longer = replace(config.settings, epochs=3)
+    with pytest.raises(
+        SentsimError, match=r"cross-encoder was trained with other settings \{'epochs': \(1, 3\)\}"
+    ):
+        run_augsbert(replace(config, cross_settings=longer), **QUIET)
+    with pytest.raises(SentsimError, match=r"model-gold was trained with other settings .*'lr'"):
+        run_augsbert(replace(config, settings=replace(config.settings, lr=0.5)), **QUIET)
+    with pytest.raises(
+        SentsimError, match=r"silver-bm25\.jsonl was labelled by --cross-encoder train, this run"
+    ):
+        run_augsbert(replace(config, cross_encoder=tiny_ce_dir), **QUIET)
+
+
 # --- command line -------------------------------------------------------------------------------
 
 

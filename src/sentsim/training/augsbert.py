@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,11 +147,24 @@ def _train(
     from sentsim.training.loop import fit
 
     out = _model_dir(config.out, name)
+    judge = name == "cross-encoder"
+    params = {
+        "base": str((config.cross_base or config.base) if judge else config.base),
+        "loss": None if judge else config.loss,
+        **asdict(config.cross_settings if judge else config.settings),
+    }
+    recorded = steps.data.get(f"train-{name}", {}).get("params", params)
+    if _done(out) and recorded != params:
+        changed = {k: (recorded.get(k), v) for k, v in params.items() if recorded.get(k) != v}
+        raise SentsimError(
+            f"{out} was trained with other settings {changed} (then, now); delete it and the "
+            "models trained after it, or choose another --out"
+        )
     if _done(out):
         log(f"[{name}] done already ({out}); skipped")
         return
     task: Any
-    if name == "cross-encoder":
+    if judge:
         from sentsim.cross_encoder import CrossEncoder
         from sentsim.training.cross import CrossEncoderTask
 
@@ -173,7 +186,8 @@ def _train(
     report = fit(task, out, settings, resume=resume, show_progress=show_progress, log=log)
     facts = {**task.describe(), "silver_pairs": len(silver)}
     write_card(out, title=f"AugSBERT {name}", command=config.command, facts=facts, report=report)
-    steps.record(f"train-{name}", seconds=round(report.seconds, 1), pairs=len(task.train.pairs))
+    seconds, trained_on = round(report.seconds, 1), len(task.train.pairs)
+    steps.record(f"train-{name}", seconds=seconds, pairs=trained_on, params=params)
     log(f"[{name}] {report.steps} steps in {report.seconds / 60:.1f} min")
 
 
@@ -266,6 +280,12 @@ def _silver(
             f"{seconds}s → {pairs_file}")  # fmt: skip
     calibrated = isinstance(judge, CalibratedScorer)
     labelled = steps.data.get(f"label-{strategy}", {}).get("calibrated", calibrated)
+    labelled_by = steps.data.get(f"label-{strategy}", {}).get("judge", str(config.cross_encoder))
+    if silver_file.is_file() and labelled_by != str(config.cross_encoder):
+        raise SentsimError(
+            f"{silver_file} was labelled by --cross-encoder {labelled_by}, this run's is "
+            f"{config.cross_encoder}: delete it and model-{strategy}/, or choose another --out"
+        )
     if silver_file.is_file() and labelled != calibrated:
         said = {True: "calibrated", False: "raw"}
         raise SentsimError(
@@ -281,7 +301,13 @@ def _silver(
         silver_file, pairs, judge, batch_size=batch, log=lambda x: log(f"[{strategy}] {x}")
     )
     seconds = round(time.perf_counter() - start, 1)
-    steps.record(f"label-{strategy}", seconds=seconds, pairs=len(pairs), calibrated=calibrated)
+    steps.record(
+        f"label-{strategy}",
+        seconds=seconds,
+        pairs=len(pairs),
+        calibrated=calibrated,
+        judge=str(config.cross_encoder),
+    )
     log(f"[{strategy}] labelled {len(pairs)} pairs with {judge.name} in {seconds}s → {silver_file}")
     return read_silver(silver_file)
 
