@@ -52,6 +52,19 @@ def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path, reader: str) -> 
     assert "save the file as UTF-8" in message
 
 
+@pytest.mark.parametrize("reader", [r for r in READERS if not r.startswith("corpus")])
+def test_a_gzip_compressed_file_is_named_as_such(tmp_path: Path, reader: str) -> None:
+    """It was 'not UTF-8 text (byte 0x8b ...)' with advice to convert it from cp1252 by iconv.
+    (A corpus reader refuses the .gz extension itself.)"""
+    import gzip
+
+    read, name, lines = READERS[reader]
+    path = tmp_path / f"{name}.gz"
+    path.write_bytes(gzip.compress(b"\n".join(lines[:2]) + b"\n"))
+    with pytest.raises(DataError, match=rf"^{path}: gzip-compressed; decompress it first"):
+        read(path)
+
+
 def test_a_folder_corpus_names_the_file(tmp_path: Path) -> None:
     cp1252_file(tmp_path / "docs" / "a.md", [b"# Title", b"plain"])
     bad = cp1252_file(tmp_path / "docs" / "sub" / "b.txt", [b"one", b"two", CAFE])

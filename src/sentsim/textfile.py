@@ -88,6 +88,9 @@ def not_utf8(path: Path) -> str:
     The decoder reads ahead in blocks, so the line is found again here from the raw bytes.
     """
     with path.open("rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":  # gzip's magic number: iconv would not help
+            return f"{path}: gzip-compressed; decompress it first, e.g. `gunzip -k {path}`"
+        handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             try:
                 raw.decode("utf-8")
