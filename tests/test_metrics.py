@@ -341,8 +341,10 @@ def test_load_beir_errors_name_the_file_and_line(
         "q1\td1\t1\nq2\td2\t2\n\nq2\td3\t0\n",  # no header, a blank line
         "q1 0 d1 1\nq2 0 d2 2\nq2 0 d3 0\n",  # TREC
         "qid\tdocid\trel\nq1\td1\t1.0\nq2\td2\t2\nq2\td3\t0\n",
+        # a spreadsheet's export: each line ends in a tab; it was read as TREC's 4 columns
+        "query-id\tcorpus-id\tscore\t\r\nq1\td1\t1\t\r\nq2\td2\t2\t\r\nq2\td3\t0\t\r\n",
     ],
-    ids=["beir", "headerless", "trec", "other-header"],
+    ids=["beir", "headerless", "trec", "other-header", "trailing-tab"],
 )
 def test_qrels_layouts(tmp_path: Path, qrels: str) -> None:
     path = tmp_path / "qrels.tsv"

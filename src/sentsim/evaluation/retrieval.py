@@ -69,7 +69,9 @@ def read_qrels(path: Path) -> Qrels:
         for n, line in enumerate(handle, start=1):
             cells = line.split("\t") if "\t" in line else line.split()
             cells = [c.strip() for c in cells]
-            if not any(cells):
+            while cells and not cells[-1]:  # a trailing tab is no fourth (TREC) column
+                cells.pop()
+            if not cells:
                 continue
             if n == 1 and cells[0].lower() in _QUERY_COLUMNS:
                 if len(cells) < 2 or cells[1].lower() not in _DOC_COLUMNS:
