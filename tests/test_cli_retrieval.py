@@ -115,6 +115,24 @@ def test_sweep_without_a_reranker_is_a_one_line_error(
     assert "--sweep needs --rerank" in capsys.readouterr().err
 
 
+def test_weights_for_a_reranker_are_checked_before_the_run(
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """A bad --sweep was found only after every query was searched and re-ranked (minutes on a
+    real data set), with "could not convert string to float"; --rerank-weight without --rerank
+    was ignored and recorded in the JSON as the weight used. A model that does not exist shows
+    the check comes before anything is loaded."""
+    common = ["eval", "retrieval", "--data", str(beir), "--model", str(tiny_st_dir)]
+    nowhere = [*common[:-1], str(beir / "no-model"), "--rerank", str(tiny_ce_dir)]
+    assert main([*nowhere, "--sweep", "0.5,abc"]) == 1
+    assert "--sweep 0.5,abc: 'abc' is not a number" in capsys.readouterr().err
+    assert main([*nowhere, "--sweep", "0.5,"]) == 1
+    assert "--sweep 0.5,: '' is not a number" in capsys.readouterr().err
+    assert main([*common[:-1], str(beir / "no-model"), "--rerank-weight", "0.5"]) == 1
+    assert "--rerank-weight needs --rerank" in capsys.readouterr().err
+    assert _run(capsys, *common[2:])["rerank_weight"] is None
+
+
 def test_cached_index_rebuilds_a_build_that_was_cut_off(tmp_path: Path, tiny_st_dir: Path) -> None:
     """An index holding fewer documents than the corpus (a cut-off build) is never reused."""
     from sentsim.bi_encoder import BiEncoder

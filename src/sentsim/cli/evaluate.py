@@ -172,6 +172,12 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
     from sentsim.evaluation.retrieval import load_beir, write_trec_run
     from sentsim.evaluation.retrieval_eval import evaluate_retrieval
 
+    # before the run: these were found wrong only after every query had been searched and judged
+    weights = _sweep_weights(args.sweep) if args.sweep else []
+    if not args.rerank:
+        for option, value in (("--sweep", args.sweep), ("--rerank-weight", args.rerank_weight)):
+            if value is not None:
+                raise ValueError(f"{option} needs --rerank: it weighs the re-ranker's scores")
     with tempfile.TemporaryDirectory() as tmp:
         if args.task == "helpcenter":
             from sentsim.helpcenter import read_questions, write_beir
@@ -221,7 +227,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
     finally:
         if examples is not None:
             examples.close()
-    sweep = _sweep(args.sweep, outcome, data) if args.sweep else {}
+    sweep = _sweep(weights, outcome, data) if weights else {}
     if args.run:
         write_trec_run(outcome.run, args.run)
     if args.per_query:
@@ -257,7 +263,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
                 "compute_precision": _precision(),
-                "rerank_weight": outcome.rerank_weight,
+                "rerank_weight": outcome.rerank_weight if args.rerank else None,
                 **({"sweep": sweep} if sweep else {}),
             }
         )
@@ -283,7 +289,22 @@ def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | Non
     return documents_index(read_corpus(args.examples), encoder, show_progress=progress(args))
 
 
-def _sweep(weights: str, outcome: RetrievalOutcome, data: BeirData) -> dict[str, object]:
+def _sweep_weights(text: str) -> list[float]:
+    """The weights of ``--sweep``'s comma list; each must be a number in 0..1."""
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(
+                f"--sweep {text}: {item.strip()!r} is not a number; give weights such as 0,0.5,1"
+            ) from None
+    if bad := [w for w in values if not 0.0 <= w <= 1.0]:  # NaN fails this too
+        raise ValueError(f"--sweep weights must be in 0..1, got {', '.join(map(str, bad))}")
+    return values
+
+
+def _sweep(values: list[float], outcome: RetrievalOutcome, data: BeirData) -> dict[str, object]:
     """Metrics of the re-ranked run at each weight, from scores computed once."""
     from sentsim.evaluation.retrieval import evaluate_run
     from sentsim.evaluation.retrieval_eval import fused_run
@@ -291,9 +312,6 @@ def _sweep(weights: str, outcome: RetrievalOutcome, data: BeirData) -> dict[str,
     if outcome.judge_run is None:
         raise ValueError("--sweep needs --rerank: it varies the weight of the re-ranker")
     runs = {"first stage": outcome.first_run}
-    values = [float(x) for x in weights.split(",")]
-    if bad := [w for w in values if not 0.0 <= w <= 1.0]:  # NaN fails this too
-        raise ValueError(f"--sweep weights must be in 0..1, got {', '.join(map(str, bad))}")
     for w in values:
         runs[f"w={w:g}"] = fused_run(outcome.first_run, outcome.judge_run, w)
     out: dict[str, object] = {}
