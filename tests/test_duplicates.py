@@ -124,6 +124,14 @@ def test_without_a_judge_the_cosine_decides() -> None:
     assert set(report.seconds) == {"encode", "candidates"}
 
 
+def test_threshold_1_finds_exact_copies() -> None:
+    """The float32 cosine of a' (10°) with itself is 0.99999994: with --threshold 1, a
+    collection's identical texts were not duplicates."""
+    report = find_duplicates(["a'", "b", "a'", "b"], AngleEncoder(), threshold=1.0)
+    assert [(p.first_id, p.second_id) for p in report.pairs] == [("1", "3"), ("0", "2")]
+    assert report.groups == [["0", "2"], ["1", "3"]]
+
+
 def test_with_a_judge_it_decides_among_the_candidates_only() -> None:
     judge = ListJudge()
     report = find_duplicates(

@@ -39,6 +39,10 @@ from sentsim.index_cache import AnnKind, AnnSettings, new_faiss
 # (benchmarks/bench_duplicates.py --synthetic N; README "Duplicate detection").
 DEFAULT_ANN = AnnSettings(flat_max=100_000)
 
+# Two copies of one text have cosine 1 only up to float32 rounding (often 0.99999994): a cosine
+# this close to the threshold reaches it, so that threshold 1 finds exact copies.
+COSINE_SLACK = 1e-6
+
 
 @dataclass(frozen=True)
 class DuplicatePair:
@@ -182,7 +186,7 @@ def find_duplicates(
     tick = time.perf_counter()
     bound = min_cosine if judge is not None else max(min_cosine, threshold)
     first, second, cosine = candidate_pairs(
-        vectors, neighbours=neighbours, min_cosine=bound, ann=ann
+        vectors, neighbours=neighbours, min_cosine=bound - COSINE_SLACK, ann=ann
     )
     seconds["candidates"] = time.perf_counter() - tick
     scores = cosine.astype(np.float64)
@@ -191,7 +195,8 @@ def find_duplicates(
         pairs = [(texts[a], texts[b]) for a, b in zip(first, second, strict=True)]
         scores = np.asarray(judge.score_pairs(pairs, show_progress=show_progress), np.float64)
         seconds["judge"] = time.perf_counter() - tick
-    keep = np.flatnonzero(scores >= threshold)
+    cutoff = threshold if judge is not None else threshold - COSINE_SLACK
+    keep = np.flatnonzero(scores >= cutoff)
     keep = keep[np.lexsort((second[keep], first[keep], -scores[keep]))]
     found = [
         DuplicatePair(
