@@ -53,6 +53,16 @@ def test_euclidean_of_identical_vectors_is_exactly_zero_not_nan() -> None:
     assert abs(float(out[0, 0])) < 1e-3
 
 
+def test_euclidean_matrix_agrees_with_pairwise_for_long_vectors() -> None:
+    """The matrix expands ||a||² + ||b||² - 2a·b, which cancelled in float32: a vector of norm
+    ~100 was at distance 0.125 from itself (unit vectors: 0.0005, shown by sentsim similarity)."""
+    a = (100 * np.random.default_rng(0).normal(size=(5, 8))).astype(np.float32)
+    assert np.abs(np.diag(euclidean_matrix(a, a))).max() < 1e-4
+    b = a[::-1].copy()
+    np.testing.assert_allclose(np.diag(euclidean_matrix(a, b)), euclidean_pairwise(a, b), rtol=1e-6)
+    assert euclidean_matrix(a, b).dtype == np.float32
+
+
 @pytest.mark.parametrize(
     ("matrix", "pairwise"),
     [

@@ -69,6 +69,9 @@ def euclidean_matrix(a: ArrayLike, b: ArrayLike) -> F32:
     """``res[i, j] = -||a[i] - b[j]||``: negated so that higher means more similar."""
     a2, b2 = _as_2d(a, "a"), _as_2d(b, "b")
     _check_dims(a2, b2)
+    # in float64: in float32 the expansion cancels to ~1e-7·||a||², and a text's distance to
+    # itself came out as -0.0005 (unit vectors) or -0.1 (vectors of norm 100) instead of 0
+    a2, b2 = a2.astype(np.float64), b2.astype(np.float64)
     sq = (a2**2).sum(1)[:, None] + (b2**2).sum(1)[None, :] - 2.0 * (a2 @ b2.T)
     return -np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
 
