@@ -313,6 +313,11 @@ def test_load_beir(tmp_path: Path) -> None:
             r"line 3: missing .*'text'",
         ),
         ("queries.jsonl", '{"text": "q"}\n', r"queries\.jsonl, line 1: missing .*\['_id'\]"),
+        (  # eval retrieval said "query 0 is empty"; q3, not in this split, may be blank
+            "queries.jsonl",
+            '{"_id": "q1", "text": " "}\n{"_id": "q2", "text": "b"}\n{"_id": "q3", "text": ""}\n',
+            r"queries\.jsonl: 1 judged queries have no text, e.g. \['q1'\]",
+        ),
         ("qrels/test.tsv", "q\td\ts\nq1\td1\t1\n", r"test\.tsv, line 1: expected the header"),
         ("qrels/test.tsv", "query-id\tname\tscore\n", r"line 1: expected the header"),
         ("qrels/test.tsv", "q1\td1\t1\nq1 d2\n", r"line 2: expected 3 columns .* found 2"),

@@ -130,6 +130,11 @@ def load_beir(
     if not qrels:
         which = "the queries --queries names" if queries_subset is not None else "any query"
         raise DataError(f"{qrels_file}: no judgment for {which}; nothing can be evaluated")
+    if blank := [q for q in qrels if not queries[q].strip()]:  # search would say only "query 0"
+        raise DataError(
+            f"{root / 'queries.jsonl'}: {len(blank)} judged queries have no text, e.g. "
+            f"{blank[:3]}; give them text or remove their qrels"
+        )
     return BeirData(corpus, {q: queries[q] for q in qrels}, qrels, tuple(empty))
 
 
