@@ -627,6 +627,17 @@ def test_static_models_and_distill_static_outputs(
     assert not (tmp_path / "hc").exists()
 
 
+@pytest.mark.usefixtures("no_data")
+def test_helpcenter_data_refuses_a_file_as_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a file ended in FileExistsError's traceback, after Banking77 was read."""
+    out = tmp_path / "notes.txt"
+    out.write_text("keep")
+    line = user_error(capsys, ["helpcenter-data", "--out", str(out)])
+    assert f"--out {out} is a file; give a folder" in line and out.read_text() == "keep"
+
+
 def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """`sentsim index info | head` ended in a BrokenPipeError traceback."""
     import subprocess

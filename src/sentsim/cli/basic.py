@@ -118,6 +118,11 @@ def _distill(args: argparse.Namespace) -> int:
 def _helpcenter_data(args: argparse.Namespace) -> int:
     from sentsim.helpcenter import write_examples, write_training_triples
 
+    if args.out.exists() and not args.out.is_dir():
+        raise DataError(
+            f"--out {args.out} is a file; give a folder (train.jsonl, dev.jsonl and "
+            "examples.jsonl are written in it)"
+        )
     train, dev = write_training_triples(args.out, dev_fraction=args.dev_fraction, seed=args.seed)
     examples = write_examples(args.out / "examples.jsonl", args.dev_fraction, args.seed)
     for path in (train, dev, examples):
