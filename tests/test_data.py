@@ -277,6 +277,22 @@ def test_scores_of_a_label_file_raise(tmp_path: Path) -> None:
     assert "l.tsv" in str(info.value)
 
 
+def test_a_row_without_a_score_is_named_and_labels_do_not_replace_the_scores(
+    tmp_path: Path,
+) -> None:
+    """One row lacked its score: the file was said to have "no 'score' column", and graded
+    scores silently became the 0/1 labels of every row."""
+    text = "sentence1,sentence2,score,label\na,b,4.5,1\nc,d,,0\ne,f,1.0,0\n"
+    data = read_pairs(write(tmp_path / "p.csv", text))
+    message = r"p\.csv, line 3: has no score \(other rows have one\)"
+    for method in (data.scores, data.graded_scores):
+        with pytest.raises(DataError, match=message):
+            method()
+    text = "sentence1,sentence2,score,label\na,b,4.5,1\nc,d,2,\n"
+    with pytest.raises(DataError, match=r"line 3: has no label \(other rows have one\)"):
+        read_pairs(write(tmp_path / "q.csv", text)).labels()
+
+
 def test_labels_of_a_score_file_raise(tmp_path: Path) -> None:
     data = read_pairs(scores_csv(tmp_path, ["1", "2"]))
     with pytest.raises(DataError, match="has no 'label' column"):

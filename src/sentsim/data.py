@@ -125,12 +125,13 @@ class PairDataset:
     def scores(self) -> NDArray[np.float64]:
         """Return the raw scores; raise if the file has none."""
         if not self.has_scores:
-            raise DataError(f"{self.path}: has no 'score' column; graded scores are needed here")
+            raise DataError(self._lacking("score", "graded scores are needed here"))
         return np.array([e.score for e in self.examples], dtype=np.float64)
 
     def graded_scores(self) -> NDArray[np.float64]:
         """Return the scores, or numeric labels read as grades (MRPC's 0/1 as graded pairs)."""
-        if self.has_scores or not self.has_labels:
+        # labels stand in only for a file without scores: not for a file whose one row lacks one
+        if any(e.score is not None for e in self.examples) or not self.has_labels:
             return self.scores()
         grades = []
         for e in self.examples:
@@ -154,8 +155,16 @@ class PairDataset:
     def labels(self) -> list[str]:
         """Return the class labels; raise if the file has none."""
         if not self.has_labels:
-            raise DataError(f"{self.path}: has no 'label' column; class labels are needed here")
+            raise DataError(self._lacking("label", "class labels are needed here"))
         return [e.label for e in self.examples if e.label is not None]
+
+    def _lacking(self, column: str, need: str) -> str:
+        """The message for pairs without a ``column`` value: the file's, or its first such row's."""
+        values = [getattr(e, column) for e in self.examples]
+        if all(v is None for v in values):
+            return f"{self.path}: has no '{column}' column; {need}"
+        line = self.examples[values.index(None)].line
+        return f"{self.path}, line {line}: has no {column} (other rows have one); {need}"
 
 
 class _Rows:
