@@ -402,6 +402,13 @@ def test_score_outside_range(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("bounds", [(5.0, 0.0), (2.0, 2.0), (0.0, float("nan"))])
+def test_an_empty_score_range_is_refused(tmp_path: Path, bounds: tuple[float, float]) -> None:
+    """--score-range 5 0 called every row's score outside it and suggested --skip-bad-rows."""
+    with pytest.raises(DataError, match=r"scores\.csv: --score-range .* is empty; give LO < HI"):
+        read_pairs(scores_csv(tmp_path, ["1", "3"]), score_range=bounds, skip_bad_rows=True)
+
+
 def test_unknown_format(tmp_path: Path) -> None:
     path = write(tmp_path / "notes.txt", "just some text\nmore text\n")
     assert_data_error(path, 1, "cannot tell the format")

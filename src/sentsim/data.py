@@ -262,6 +262,11 @@ def read_pairs(
     except ValueError:
         valid = ", ".join(f.value for f in PairFormat)
         raise DataError(f"{file}: unknown format {fmt!r}; expected one of: {valid}") from None
+    if score_range is not None and not score_range[0] < score_range[1]:  # NaN fails this too
+        raise DataError(
+            f"{file}: --score-range {score_range[0]} {score_range[1]} is empty; give LO < HI, "
+            "e.g. 0 5"
+        )
     if kind == PairFormat.AUTO:
         kind = detect_format(file)
     rows = _Rows(file, skip_bad_rows)
