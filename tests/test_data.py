@@ -156,6 +156,17 @@ def test_float_and_boolean_labels_read_as_0_and_1(tmp_path: Path) -> None:
     assert read_pairs(write(tmp_path / "p.csv", csv_text)).labels() == ["1", "0", "2.0", "same"]
 
 
+def test_jsonl_labels_written_as_floats_or_booleans_are_0_and_1(tmp_path: Path) -> None:
+    """A dataframe's 1.0 / 0.0 (or true / false) were labels "1.0" and "True": eval pairs refused
+    them as "labels must be 0 or 1; found ['0.0', '1.0']"."""
+    rows = [("a", "b", 1.0), ("c", "d", 0.0), ("e", "f", True), ("g", "h", False)]
+    text = "".join(
+        json.dumps({"sentence1": s1, "sentence2": s2, "is_duplicate": y}) + "\n"
+        for s1, s2, y in rows
+    )
+    assert read_pairs(write(tmp_path / "pairs.jsonl", text)).labels() == ["1", "0", "1", "0"]
+
+
 def test_jsonl_with_bom(tmp_path: Path) -> None:
     text = json.dumps({"sentence1": "a", "sentence2": "b", "score": 1}) + "\n"
     data = read_pairs(write(tmp_path / "pairs.jsonl", text, encoding="utf-8-sig"))
