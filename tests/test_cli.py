@@ -159,6 +159,24 @@ def test_encode_malformed_jsonl_line(
     assert str(src) in line and fragment in line
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("texts.csv", 'id,text\n1,"a dog, running"\n', "a CSV file is not read here"),
+        ("texts.tsv", "id\ttext\n1\ta dog\n", "a TSV file is not read here"),
+        ("texts.json", '["a dog", "a cat"]\n', "line 1: expected an object"),
+    ],
+)
+def test_encode_refuses_files_it_would_read_as_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: str, fragment: str
+) -> None:
+    """A CSV's header and quoted cells, or a JSON array's brackets, were encoded as texts."""
+    src = tmp_path / name
+    src.write_text(content)
+    argv = ["encode", str(src), "--out", str(tmp_path / "v.npy"), "--model", "no-model-needed"]
+    assert fragment in user_error(capsys, argv)
+
+
 def test_similarity_of_an_empty_text_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     line = user_error(capsys, ["similarity", "a dog", "   ", "--model", "no-model-needed"])
     assert "the second text is empty" in line

@@ -61,10 +61,18 @@ def load_pair_file(args: argparse.Namespace, path: Path | None = None) -> PairDa
 
 
 def read_texts(path: Path) -> list[str]:
-    """Read texts to encode: one per line (.txt), or the ``text`` field of JSON lines."""
+    """Read texts to encode: one per line (.txt), or the ``text`` field of JSON lines.
+
+    A ``.json`` file is read as JSON lines, as corpora are; CSV and TSV are refused.
+    """
     if not path.is_file():
         raise DataError(f"input file not found: {path.resolve()}")
-    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+    if path.suffix.lower() in (".csv", ".tsv"):  # read as lines, its header became a text
+        raise DataError(
+            f"{path}: a {path.suffix.lower()[1:].upper()} file is not read here; give texts one "
+            "per line (.txt) or JSON lines with a 'text' field (.jsonl)"
+        )
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
         return read_lines(path)
     texts = []
     expected = "an object with a string 'text' field"
