@@ -178,6 +178,24 @@ def test_model_scorer_is_cosine_of_the_bi_encoder(tiny_st_dir: Path) -> None:
     assert scores[1] == pytest.approx(1.0, abs=1e-5)
 
 
+def test_evaluate_sts_names_the_file_of_unusable_gold_before_scoring(tmp_path: Path) -> None:
+    """ "every gold score is 5.0" named no file, and came after every pair had been scored."""
+
+    class Unused:
+        name = "unused"
+
+        def score_pairs(self, pairs: object, *, show_progress: bool | None = None) -> None:
+            raise AssertionError("scored a file that cannot be evaluated")
+
+    path = tmp_path / "all-fives.csv"
+    path.write_text("sentence1,sentence2,score\na,b,5\nc,d,5\n")
+    with pytest.raises(DataError, match=r"all-fives\.csv: every gold score is 5\.0"):
+        evaluate_sts(read_pairs(path), Unused())
+    path.write_text("sentence1,sentence2,score\na,b,5\n")
+    with pytest.raises(DataError, match=r"all-fives\.csv: correlation needs at least 2 pairs"):
+        evaluate_sts(read_pairs(path), Unused())
+
+
 def test_constant_gold_scores_raise_instead_of_nan() -> None:
     with pytest.raises(
         DataError, match=re.escape("every gold score is 3.0; correlation with a constant")

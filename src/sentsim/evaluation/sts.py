@@ -58,6 +58,11 @@ def evaluate_sts(
     a point-biserial-like measure of how well the scores separate the two classes.
     """
     gold = dataset.graded_scores()
+    if len(gold) < 2 or np.ptp(gold) == 0:  # before scoring: a large file's run was wasted
+        try:
+            correlations(gold, gold)
+        except DataError as exc:
+            raise DataError(f"{dataset.path}: {exc}") from None
     start = time.perf_counter()
     predicted = scorer.score_pairs(dataset.pairs(), show_progress=show_progress)
     seconds = time.perf_counter() - start
