@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sentsim.data import read_pairs
+from sentsim.duplicates import choose_threshold
 from sentsim.errors import DataError
 from sentsim.evaluation.pairs import at_threshold, average_precision, best_threshold, evaluate_pairs
 from sentsim.evaluation.retrieval import (
@@ -409,6 +410,17 @@ def test_evaluate_pairs_needs_both_classes(tmp_path: Path) -> None:
     data = read_pairs(_label_file(tmp_path / "zeros.csv", [("a", "b", "0"), ("c", "d", "0")]))
     with pytest.raises(DataError, match=r"zeros\.csv: every label is 0; .* both classes"):
         evaluate_pairs(data, TableScorer({("a", "b"): 0.5, ("c", "d"): 0.4}))
+
+
+def test_a_dev_file_of_one_class_is_refused_before_anything_is_scored(tmp_path: Path) -> None:
+    """The --dev labels were checked only after the evaluated file and dev had been scored."""
+    data = read_pairs(_label_file(tmp_path / "data.csv", [("a", "b", "1"), ("c", "d", "0")]))
+    dev = read_pairs(_label_file(tmp_path / "dev.csv", [("e", "f", "1"), ("g", "h", "1")]))
+    nothing = TableScorer({})  # any pair scored is a KeyError
+    with pytest.raises(DataError, match=r"dev\.csv: every label is 1"):
+        evaluate_pairs(data, nothing, dev=dev)
+    with pytest.raises(DataError, match=r"dev\.csv: every label is 1"):
+        choose_threshold(nothing, dev)
 
 
 def test_cli_eval_pairs_json_and_dev_read_like_data(

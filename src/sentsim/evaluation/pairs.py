@@ -71,13 +71,12 @@ def evaluate_pairs(
     import time
 
     gold = binary_labels(dataset)
+    dev_gold = binary_labels(dev) if dev is not None else None  # both checked before scoring
     start = time.perf_counter()
     scores = scorer.score_pairs(dataset.pairs(), show_progress=False)
     seconds = time.perf_counter() - start
-    if dev is not None:
-        chosen = best_threshold(
-            scorer.score_pairs(dev.pairs(), show_progress=False), binary_labels(dev)
-        )
+    if dev is not None and dev_gold is not None:
+        chosen = best_threshold(scorer.score_pairs(dev.pairs(), show_progress=False), dev_gold)
         same = dev.path.resolve() == dataset.path.resolve()
         # the threshold of the evaluated file itself is an upper bound, whatever flag chose it
         source = "oracle (--dev is the evaluated file)" if same else f"dev:{dev.path}"
