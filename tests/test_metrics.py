@@ -314,6 +314,11 @@ def test_load_beir(tmp_path: Path) -> None:
             r"line 3: missing .*'text'",
         ),
         ("queries.jsonl", '{"text": "q"}\n', r"queries\.jsonl, line 1: missing .*\['_id'\]"),
+        (  # found only after the run
+            "qrels/test.tsv",
+            "query-id\tcorpus-id\tscore\nq1\td1\t0\nq2\td2\t-1\n",
+            r"test\.tsv: no query has a relevant document \(every score ≤ 0\)",
+        ),
         (  # eval retrieval said "query 0 is empty"; q3, not in this split, may be blank
             "queries.jsonl",
             '{"_id": "q1", "text": " "}\n{"_id": "q2", "text": "b"}\n{"_id": "q3", "text": ""}\n',

@@ -130,6 +130,11 @@ def load_beir(
     if not qrels:
         which = "the queries --queries names" if queries_subset is not None else "any query"
         raise DataError(f"{qrels_file}: no judgment for {which}; nothing can be evaluated")
+    if not any(grade > 0 for docs in qrels.values() for grade in docs.values()):
+        raise DataError(  # found only after every query was searched (evaluate_run)
+            f"{qrels_file}: no query has a relevant document (every score ≤ 0); nothing can "
+            "be evaluated"
+        )
     if blank := [q for q in qrels if not queries[q].strip()]:  # search would say only "query 0"
         raise DataError(
             f"{root / 'queries.jsonl'}: {len(blank)} judged queries have no text, e.g. "
