@@ -65,6 +65,17 @@ def test_a_gzip_compressed_file_is_named_as_such(tmp_path: Path, reader: str) ->
         read(path)
 
 
+@pytest.mark.parametrize("reader", READERS)
+def test_a_utf16_file_is_named_as_such(tmp_path: Path, reader: str) -> None:
+    """A UTF-16 file (Windows Notepad, PowerShell's >) was told to convert from cp1252, which
+    would have kept every other byte a NUL."""
+    read, name, lines = READERS[reader]
+    path = tmp_path / name
+    path.write_bytes((b"\n".join(lines[:-1]).decode() + "\n").encode("utf-16"))
+    with pytest.raises(DataError, match=r"UTF-16 text, not UTF-8; .*iconv -f utf-16 -t utf-8"):
+        read(path)
+
+
 def test_a_folder_corpus_names_the_file(tmp_path: Path) -> None:
     cp1252_file(tmp_path / "docs" / "a.md", [b"# Title", b"plain"])
     bad = cp1252_file(tmp_path / "docs" / "sub" / "b.txt", [b"one", b"two", CAFE])

@@ -88,8 +88,14 @@ def not_utf8(path: Path) -> str:
     The decoder reads ahead in blocks, so the line is found again here from the raw bytes.
     """
     with path.open("rb") as handle:
-        if handle.read(2) == b"\x1f\x8b":  # gzip's magic number: iconv would not help
+        start = handle.read(2)
+        if start == b"\x1f\x8b":  # gzip's magic number: iconv would not help
             return f"{path}: gzip-compressed; decompress it first, e.g. `gunzip -k {path}`"
+        if start in (b"\xff\xfe", b"\xfe\xff"):  # Notepad's "Unicode", PowerShell's >
+            return (
+                f"{path}: UTF-16 text, not UTF-8; save the file as UTF-8, e.g. "
+                f"`iconv -f utf-16 -t utf-8 {path} > {path.stem}-utf8{path.suffix}`"
+            )
         handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             try:
