@@ -278,6 +278,29 @@ def test_fuse_refuses_a_judge_with_several_outputs(
     assert "fusion" not in (judge / "sentsim_config.json").read_text()
 
 
+def test_fuse_refuses_a_dev_file_of_one_score_before_scoring(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """It scored every pair, then ended with 'correlation with a constant is undefined', naming
+    no file."""
+    dev = tmp_path / "const.csv"
+    dev.write_text("sentence1,sentence2,score\na man,a dog,3\nthe cat,a car,3\n")
+    argv = ["fuse", "--cross-encoder", str(tmp_path), "--bi-encoder", str(tiny_st_dir)]
+    line = user_error(capsys, [*argv, "--dev", str(dev), "--no-progress"])
+    assert f"{dev}: 2 scored pair(s), all scored the same" in line
+
+
+def test_mine_refuses_a_margin_without_dense_scores(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--margin`` with ``--no-dense`` was accepted and had no effect."""
+    train = tmp_path / "t.jsonl"
+    train.write_text('{"anchor": "a", "positive": "b"}\n')
+    argv = ["mine", "--train", str(train), "--bm25", "--no-dense", "--margin", "0.2"]
+    line = user_error(capsys, [*argv, "--out", str(tmp_path / "m.jsonl")])
+    assert "--margin compares the bi-encoder's cosines" in line
+
+
 def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
 ) -> None:

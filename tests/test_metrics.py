@@ -449,6 +449,20 @@ def test_cli_eval_pairs_json_and_dev_read_like_data(
     assert out["threshold_from"] == f"dev:{dev}"
 
 
+def test_a_pair_judged_twice_differently_is_refused_and_a_repeat_kept(tmp_path: Path) -> None:
+    """The last judgement silently won: relevant on line 1, not relevant on line 2 left the query
+    with no relevant document."""
+    from sentsim.evaluation.retrieval import read_qrels
+
+    path = tmp_path / "test.tsv"
+    path.write_text("q1\td1\t1\nq1\td2\t0\nq1\td1\t1\n")
+    assert read_qrels(path) == {"q1": {"d1": 1, "d2": 0}}
+    path.write_text("q1\td1\t1\nq2\td1\t1\nq1\td1\t0\n")
+    with pytest.raises(DataError, match=r"line 3: query 'q1' and document 'd1' are judged 0 here "
+                       r"and 1 on line 1"):  # fmt: skip
+        read_qrels(path)
+
+
 def test_a_headerless_qrels_with_a_fractional_first_score_names_the_score(tmp_path: Path) -> None:
     """It said "expected the header" for a data row whose score was 1.5."""
     from sentsim.evaluation.retrieval import read_qrels

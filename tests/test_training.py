@@ -318,6 +318,16 @@ def test_load_train_data_mixed_kinds(files: dict[str, Path]) -> None:
         load_train_data([files["graded"], files["nli"]])
 
 
+def test_a_row_without_the_score_others_have_is_refused(tmp_path: Path) -> None:
+    """Scores and labels side by side, one row missing its score: it was trained as binary
+    labels, the scores ignored without a word."""
+    path = tmp_path / "mixed.csv"
+    rows = "".join(f"a{i} b,a{i} c,{i % 5}.5,{i % 2}\n" for i in range(9))
+    path.write_text(f"sentence1,sentence2,score,label\n{rows}c d,e f,,0\n")
+    with pytest.raises(DataError, match=r"mixed\.csv, line 11: no score, where other rows have"):
+        load_train_data([path])
+
+
 def test_load_train_data_unknown_labels(files: dict[str, Path]) -> None:
     with pytest.raises(DataError, match=r"nli\.csv: labels \['contradiction'\] are not among"):
         load_train_data([files["nli"]], labels=["entailment", "neutral"])

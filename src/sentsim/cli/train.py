@@ -122,6 +122,11 @@ def _mine(args: argparse.Namespace) -> int:
     from sentsim.training.data import read_triples
     from sentsim.training.mining import MiningSettings, mine_negatives
 
+    if args.no_dense and args.margin:
+        raise ValueError(
+            "--margin compares the bi-encoder's cosines, which --no-dense does not compute; drop "
+            "one of them"
+        )
     start = time.perf_counter()
     triples = read_triples(args.train)
     corpus: list[str] = []
@@ -183,8 +188,11 @@ def _fuse(args: argparse.Namespace) -> int:
         )
     dev = read_pairs(args.dev)
     pairs, gold = dev.pairs(), dev.scores()
-    if len(pairs) < 2:
-        raise DataError(f"{args.dev}: {len(pairs)} scored pair(s); fusion weights need more")
+    if len(set(gold.tolist())) < 2:  # before anything is scored: Spearman needs two values
+        raise DataError(
+            f"{args.dev}: {len(pairs)} scored pair(s), all scored the same; choosing fusion "
+            "weights needs at least 2 pairs with different scores"
+        )
     show = progress(args)
     judge = CrossEncoderScorer(CrossEncoder.load(args.cross_encoder))  # one output, or refused
     ce = judge.score_pairs(pairs, show_progress=show)

@@ -65,6 +65,7 @@ def read_qrels(path: Path) -> Qrels:
     if not path.is_file():
         raise DataError(f"qrels file missing: {path.resolve()}")
     qrels: Qrels = {}
+    seen: dict[tuple[str, str], int] = {}  # (query, document) -> line, for a conflicting repeat
     with open_text(path, newline="") as handle:
         for n, line in enumerate(handle, start=1):
             cells = line.split("\t") if "\t" in line else line.split()
@@ -95,7 +96,15 @@ def read_qrels(path: Path) -> Qrels:
                         f"{path}, line 1: expected the header query-id, corpus-id, score (or none)"
                     )
                 raise DataError(f"{path}, line {n}: score {cells[2]!r} is not an integer")
-            qrels.setdefault(cells[0], {})[cells[1]] = int(score)
+            judged = qrels.setdefault(cells[0], {})
+            if judged.get(cells[1], int(score)) != int(score):
+                raise DataError(
+                    f"{path}, line {n}: query {cells[0]!r} and document {cells[1]!r} are judged "
+                    f"{int(score)} here and {judged[cells[1]]} on line {seen[cells[0], cells[1]]}; "
+                    "keep one judgement"
+                )
+            judged[cells[1]] = int(score)
+            seen[cells[0], cells[1]] = n
     return qrels
 
 

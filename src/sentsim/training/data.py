@@ -46,9 +46,19 @@ class TrainData:
 
 
 def target_kind(dataset: PairDataset) -> TargetKind:
-    """Graded when the file has scores; binary for labels 0/1; classes otherwise."""
+    """Graded when the file has scores; binary for labels 0/1; classes otherwise.
+
+    A file whose rows have scores except some, which have only labels, is refused naming the
+    first such row (it was trained on the labels alone, without a word).
+    """
     if dataset.has_scores:
         return TargetKind.GRADED
+    unscored = [e for e in dataset.examples if e.score is None]
+    if len(unscored) < len(dataset.examples):
+        raise DataError(
+            f"{dataset.path}, line {unscored[0].line}: no score, where other rows have one; give "
+            "every row a score, or drop the score column to train on the labels"
+        )
     if set(dataset.labels()) <= {"0", "1"}:
         return TargetKind.BINARY
     return TargetKind.CLASSES
