@@ -712,6 +712,7 @@ def test_a_filtered_search_returns_only_matching_documents(
         for i, d in enumerate(SHORT_DOCS)
     ]
     cards = {d.id for d in tagged if d.metadata["topic"] == "cards"}
+    tagged_by_id = {d.id: d for d in tagged}
     with (
         build_index(tagged, tmp_path / "idx", encoder) as idx,
         _examples(tmp_path / "ex", encoder, ("e1", EXAMPLE, "rate"), ("e2", "x", "declined")) as ex,
@@ -729,6 +730,7 @@ def test_a_filtered_search_returns_only_matching_documents(
                 everything = {r.doc_id for r in pipeline.search(query, top_k=10).results}
                 found = pipeline.search(query, top_k=10, where={"topic": "cards"}).results
                 assert {r.doc_id for r in found} <= cards
+                assert all(r.metadata == tagged_by_id[r.doc_id].metadata for r in found)
                 assert [r.rank for r in found] == list(range(1, len(found) + 1))
             assert everything - cards  # unfiltered, other documents come back
         assert "rate" not in cards  # the example's answer is filtered out, not forced in

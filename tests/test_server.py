@@ -107,6 +107,7 @@ def test_search_runs_the_pipeline(served: SentsimServer) -> None:
     assert len(judged["results"]) == 3
     status, only = call(served, "/search", {"query": "card declined", "where": {"topic": "fx"}})
     assert status == 200 and [r["doc_id"] for r in only["results"]] == ["rates"]
+    assert only["results"][0]["metadata"] == {"topic": "fx"}  # where a result came from
 
 
 def test_search_sees_what_a_writer_commits_after_start(

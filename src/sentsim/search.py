@@ -47,7 +47,8 @@ class SearchResult:
 
     ``score`` is what the results are ordered by: the fusion of the judge's and the first stage's
     scores when re-ranked (``rerank_fuse``, equal to the judge's score at weight 1), else the
-    first-stage score.
+    first-stage score. ``metadata`` is the document's own (its corpus row's other fields: a URL,
+    a section, a date).
     """
 
     doc_id: str
@@ -59,6 +60,7 @@ class SearchResult:
     rank: int
     score: float
     example: str | None = None  # the example query that matched this document best, if any
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # the document's own fields
 
 
 @dataclass(frozen=True)
@@ -456,6 +458,7 @@ class SearchPipeline:
                     rank=rank,
                     score=float(final[i]),
                     example=examples.get(ids[i]),
+                    metadata=docs[ids[i]].metadata,
                 )
                 for rank, i in enumerate(order, start=1)
             ]
