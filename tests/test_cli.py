@@ -641,6 +641,57 @@ def test_a_dev_file_no_epoch_can_be_selected_on_is_refused_before_training(
     assert not (tmp_path / "out").exists()
 
 
+def test_train_bi_encoder_lists_every_loss(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An unknown --loss listed "mnrl or one of ['cosent', 'cosine-mse']", leaving out
+    corpus-softmax."""
+    argv = ["train", "bi-encoder", "--train", "t.csv", "--out", str(tmp_path / "o"), "--loss", "x"]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'x'" in err
+    assert all(loss in err for loss in ("'cosent'", "'cosine-mse'", "'mnrl'", "'corpus-softmax'"))
+    assert not (tmp_path / "o").exists()
+
+
+def write_anchor_positive_rows(path: Path, count: int) -> Path:
+    """``count`` JSON lines of anchor / positive, each positive distinct."""
+    rows = [
+        {"anchor": f"question {i} about cards", "positive": f"article {i}"} for i in range(count)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_mine_refuses_an_out_that_is_a_folder_before_mining(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """--out naming a folder ended in an IsADirectoryError traceback after the whole run."""
+    train = write_anchor_positive_rows(tmp_path / "ap.jsonl", 8)
+    argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--out", str(tmp_path)]
+    assert f"--out {tmp_path} is a folder; give a file name" in user_error(capsys, argv)
+
+
+def test_mine_takes_fewer_rows_than_training_needs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """Three rows were refused with "training needs at least 8": mining trains nothing."""
+    train = write_anchor_positive_rows(tmp_path / "ap.jsonl", 3)
+    out = tmp_path / "mined" / "negatives.jsonl"
+    argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--negatives", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "for 3 anchors" in capsys.readouterr().out
+    mined = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(mined) == 3
+    assert all(row["negative"] != row["positive"] for row in mined)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    line = user_error(capsys, ["mine", "--train", str(empty), "--out", str(out)])
+    assert "empty.jsonl: 0 rows; mining needs at least 1" in line
+
+
 def test_static_models_and_distill_static_outputs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
 ) -> None:

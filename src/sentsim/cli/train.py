@@ -7,7 +7,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from sentsim.cli._common import add_mixed_precision_option, print_json, progress
+from sentsim.cli._common import (
+    add_mixed_precision_option,
+    prepare_outputs,
+    print_json,
+    progress,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_train_cross)
 
-    p = kinds.add_parser("bi-encoder", help="fine-tune a bi-encoder on graded pairs")
+    p = kinds.add_parser(
+        "bi-encoder", help="fine-tune a bi-encoder on graded pairs or (anchor, positive) rows"
+    )
     _common_options(p, default_lr=2e-5)
     p.add_argument(
         "--loss",
+        choices=("cosent", "cosine-mse", "mnrl", "corpus-softmax"),
         default="cosent",
         help="cosent or cosine-mse (graded pairs); mnrl or corpus-softmax (anchor, positive "
         "rows; corpus-softmax: every distinct positive is a class, for small fixed corpora)",
@@ -127,8 +135,9 @@ def _mine(args: argparse.Namespace) -> int:
             "--margin compares the bi-encoder's cosines, which --no-dense does not compute; drop "
             "one of them"
         )
+    prepare_outputs(("--out", args.out))  # before the mining, not after it
     start = time.perf_counter()
-    triples = read_triples(args.train)
+    triples = read_triples(args.train, min_rows=1, purpose="mining")
     corpus: list[str] = []
     if args.corpus:
         from sentsim.corpus import document_text, read_corpus
@@ -148,7 +157,6 @@ def _mine(args: argparse.Namespace) -> int:
     )
     encoder = None if args.no_dense else BiEncoder.load(args.model)
     mined = mine_negatives(triples, encoder, corpus=corpus, settings=settings, judge=judge)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as handle:
         if args.pairs:
             for t in triples:
@@ -366,7 +374,7 @@ def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
 def _train_bi(args: argparse.Namespace) -> int:
     settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.bi_encoder import BiEncoder
-    from sentsim.training.bi import LOSSES, BiEncoderTask, CorpusSoftmaxTask, RetrievalTask
+    from sentsim.training.bi import BiEncoderTask, CorpusSoftmaxTask, RetrievalTask
     from sentsim.training.data import load_train_data, read_triples
 
     task: BiEncoderTask | RetrievalTask
@@ -393,8 +401,6 @@ def _train_bi(args: argparse.Namespace) -> int:
                 corpus = [document_text(d) for d in read_corpus(args.corpus)]
             task = CorpusSoftmaxTask(model, triples, dev, corpus=corpus)
     else:
-        if args.loss not in LOSSES:
-            raise ValueError(f"unknown loss {args.loss!r}; expected mnrl or one of {list(LOSSES)}")
         train = load_train_data(
             args.train, both_orders=args.both_orders, skip_bad_rows=args.skip_bad_rows
         )

@@ -140,10 +140,13 @@ class Triple:
     negative: str | None = None
 
 
-def read_triples(path: str | Path, *, min_rows: int = MIN_TRAIN_ROWS) -> list[Triple]:
+def read_triples(
+    path: str | Path, *, min_rows: int = MIN_TRAIN_ROWS, purpose: str | None = None
+) -> list[Triple]:
     """Read JSON lines or CSV/TSV with ``anchor``, ``positive`` and optional ``negative``.
 
-    ``min_rows``: fewer rows is an error (a dev file needs only one).
+    Fewer than ``min_rows`` rows is an error saying that ``purpose`` needs them (by default
+    training, or a dev file when fewer rows than training's minimum are asked for).
     """
     import csv
     import json
@@ -191,8 +194,8 @@ def read_triples(path: str | Path, *, min_rows: int = MIN_TRAIN_ROWS) -> list[Tr
             Triple(anchor, positive, negative if isinstance(negative, str) and negative else None)
         )
     if len(triples) < min_rows:
-        use = "training needs" if min_rows == MIN_TRAIN_ROWS else "a dev file needs"
-        raise DataError(f"{file}: {len(triples)} rows; {use} at least {min_rows}")
+        use = purpose or ("training" if min_rows == MIN_TRAIN_ROWS else "a dev file")
+        raise DataError(f"{file}: {len(triples)} rows; {use} needs at least {min_rows}")
     return triples
 
 
