@@ -26,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("text_a")
     p.add_argument("text_b")
     p.add_argument("--model", default="minilm", help="built-in name or model directory")
-    p.add_argument("--metric", default="cosine", help="cosine, dot or euclidean")
+    p.add_argument(
+        "--metric",
+        default="cosine",
+        help="cosine (default), dot or euclidean (printed negated, so that higher is more similar)",
+    )
     p.set_defaults(func=_similarity)
 
     p = subparsers.add_parser(
