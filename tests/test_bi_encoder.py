@@ -440,3 +440,10 @@ def test_weights_hash_without_weights_raises(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="no weights in") as info:
         weights_hash(tmp_path)
     assert str(tmp_path) in str(info.value)
+
+
+def test_a_cross_encoder_is_not_loaded_as_a_bi_encoder(tiny_ce_dir: Path) -> None:
+    """It loaded as a mean-pooled encoder of its backbone, so an index built with
+    ``--model ce-rerank`` by mistake got poor vectors without a word."""
+    with pytest.raises(ModelLoadError, match=r"a cross-encoder \(BertForSequenceClassification\)"):
+        BiEncoder.load(tiny_ce_dir)

@@ -563,3 +563,24 @@ def test_search_queries_file_writes_one_json_line_per_query(
     assert "not both" in capsys.readouterr().err
     assert main(["search", "card", "--out", str(tmp_path / "x.jsonl"), *common]) == 1
     assert "--out writes the results of --queries" in capsys.readouterr().err
+
+
+def test_build_upsert_counts_repeated_ids_and_judge_options_exclude_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """``--upsert`` over a file repeating an id said "(2 read)" of 3 rows; ``--reranker`` with
+    ``--no-rerank`` was accepted and the judge silently not run."""
+    corpus = tmp_path / "a.jsonl"
+    rows = [("a", "card one"), ("b", "card two"), ("a", "card three")]
+    corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in rows))
+    idx = str(tmp_path / "idx")
+    assert main(["index", "build", str(corpus), "--index", idx, "--model", str(tiny_st_dir),
+                 "--upsert", "--no-progress"]) == 0  # fmt: skip
+    assert "2 documents, 2 passages (3 read; 1 repeated ids, the last row of each kept)" in (
+        capsys.readouterr().out
+    )
+    for argv in (["search", "card", "--index", idx], ["serve", "--index", idx]):
+        with pytest.raises(SystemExit) as info:
+            main([*argv, "--reranker", "ce-sts", "--no-rerank"])
+        assert info.value.code == 2
+        assert "not allowed with argument --reranker" in capsys.readouterr().err

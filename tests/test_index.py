@@ -721,3 +721,14 @@ def test_writer_sees_its_own_commits_and_readers_in_process(
     assert len(reader) == len(writer) == 40 - len({f"d{i}" for i in range(20)} | set(before_ids))
     reader.close()
     writer.close()
+
+
+def test_deleting_only_absent_ids_commits_nothing(tmp_path: Path, rng: np.random.Generator) -> None:
+    """It made an empty commit: the generation rose, and every reader caught up for nothing."""
+    index, _ = build(tmp_path / "idx", 10, rng)
+    before = index.info().generation
+    assert index.delete(["not-there", "nor-this"]) == 0
+    assert index.info().generation == before
+    assert index.delete(["d1", "not-there"]) == 1
+    assert index.info().generation == before + 1
+    index.close()

@@ -192,10 +192,31 @@ class _Layout:
         self.do_lower_case = False
 
 
+def _refuse_cross_encoder(path: Path) -> None:
+    """Refuse a cross-encoder (a sequence classifier) given where a bi-encoder belongs.
+
+    It would load as a mean-pooled encoder of its backbone and quietly make poor vectors, e.g. an
+    index built with ``--model ce-rerank`` by mistake.
+    """
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return  # check_model_dir names a missing or broken config when the model loads
+    architectures = config.get("architectures") if isinstance(config, dict) else None
+    heads = [a for a in architectures or [] if str(a).endswith("ForSequenceClassification")]
+    if heads:
+        raise ModelLoadError(
+            f"{path} is a cross-encoder ({heads[0]}), which scores pairs rather than encoding "
+            "texts; load it with CrossEncoder.load (--cross-encoder, --reranker) and give a "
+            "bi-encoder here"
+        )
+
+
 def _read_layout(path: Path) -> _Layout:
     layout = _Layout(path)
     modules_file = path / "modules.json"
     if not modules_file.is_file():
+        _refuse_cross_encoder(path)
         return layout  # plain Hugging Face encoder: mean pooling, no normalization
     try:
         modules = json.loads(modules_file.read_text(encoding="utf-8"))

@@ -311,8 +311,8 @@ class Index:
         """
         self._check_writable("delete documents")
         unique = check_ids(ids)
-        if not unique:
-            return 0
+        if not unique or not self._live_store().existing(unique):
+            return 0  # nothing to delete: no commit (it would bump the generation for nothing)
         removed = 0
 
         def write(store: Store) -> tuple[np.ndarray, np.ndarray]:

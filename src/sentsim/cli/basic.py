@@ -36,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "distill-static", help="distill a static token-embedding model from a bi-encoder"
     )
-    p.add_argument("--teacher", default="minilm")
-    p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--teacher", default="minilm", help="bi-encoder to distill (default: minilm)")
+    p.add_argument("--dim", type=int, default=256, help="vector width (default: 256)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the static model")
     p.set_defaults(func=_distill)
 
     p = subparsers.add_parser(
@@ -46,9 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write Banking77 train questions paired with help-center articles (train/dev JSONL) "
         "and the train questions as example queries (examples.jsonl)",
     )
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--dev-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="folder for the JSONL files")
+    p.add_argument(
+        "--dev-fraction",
+        type=float,
+        default=0.1,
+        help="share of train questions held out for selection (default: 0.1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out draw (default: 0)")
     p.set_defaults(func=_helpcenter_data)
 
     p = subparsers.add_parser("demo", help="the main job, end to end")

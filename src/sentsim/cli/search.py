@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--index", type=Path, required=True, help="index folder")
         p.add_argument(
             "--model",
-            help="bi-encoder that makes the vectors (build: default minilm; add: the index's own)",
+            help="bi-encoder that makes the vectors (default: minilm)"
+            if verb == "build"
+            else "bi-encoder that makes the vectors (default: the one the index records)",
         )
         p.add_argument("--upsert", action="store_true", help="replace documents with the same id")
         p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
@@ -41,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = verbs.add_parser("delete", help="delete documents by id")
     p.add_argument("ids", nargs="+")
-    p.add_argument("--index", type=Path, required=True)
+    p.add_argument("--index", type=Path, required=True, help="index folder")
     p.set_defaults(func=_delete)
 
     p = verbs.add_parser("info", help="counts, encoder and sizes of an index")
-    p.add_argument("--index", type=Path, required=True)
+    p.add_argument("--index", type=Path, required=True, help="index folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_info)
 
@@ -59,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, help="with --queries: write the JSON lines here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for --queries")
-    p.add_argument("--index", type=Path, required=True)
+    p.add_argument("--index", type=Path, required=True, help="index folder")
     p.add_argument(
         "--model", help="the bi-encoder the index was built with (default: the one it records)"
     )
@@ -76,8 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--hybrid-weight", type=float, default=0.5, help="the dense list's weight for minmax"
     )
-    p.add_argument("--reranker", default="ce-rerank", help="cross-encoder name or directory")
-    p.add_argument("--no-rerank", action="store_true", help="first stage only")
+    judge = p.add_mutually_exclusive_group()  # both given: --reranker was silently ignored
+    judge.add_argument(
+        "--reranker", default="ce-rerank", help="cross-encoder name or folder (default: ce-rerank)"
+    )
+    judge.add_argument("--no-rerank", action="store_true", help="first stage only")
     p.add_argument(
         "--rerank-weight",
         type=float,
@@ -86,8 +91,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lost with; 0.1 with --examples, whose first stage is already near-perfect; choose it on "
         "dev data of your domain)",
     )
-    p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--k-retrieve", type=int, default=100)
+    p.add_argument("--top-k", type=int, default=10, help="results to show (default: 10)")
+    p.add_argument(
+        "--k-retrieve",
+        type=int,
+        default=100,
+        help="first-stage candidates the judge re-ranks (default: 100)",
+    )
     p.add_argument(
         "--where",
         action="append",
@@ -145,6 +155,7 @@ def _add(args: argparse.Namespace) -> int:
             f"`sentsim index build CORPUS --index {args.index}`"
         )
     docs = read_corpus(args.corpus)
+    rows = len(docs)
     if args.upsert:  # a repeated id within the file: its last row wins, as in any upsert
         docs = list({d.id: d for d in docs}.values())
     else:
@@ -164,9 +175,12 @@ def _add(args: argparse.Namespace) -> int:
     ) as index:
         info = index.info()
     took = time.perf_counter() - start
+    repeats = (
+        f"; {rows - len(docs)} repeated ids, the last row of each kept" if rows > len(docs) else ""
+    )
     print(
         f"{args.index}: {info.documents} documents, {info.passages} passages "
-        f"({len(docs)} read) in {took:.1f}s"
+        f"({rows} read{repeats}) in {took:.1f}s"
     )
     return 0
 

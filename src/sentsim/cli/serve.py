@@ -16,9 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--index", type=Path, help="index folder to search (read-only)")
     p.add_argument("--model", help="bi-encoder (default: the one the index records, else minilm)")
-    p.add_argument("--reranker", default="ce-rerank", help="cross-encoder for /score, /rerank and "
-                   "the second stage of /search (default: ce-rerank)")  # fmt: skip
-    p.add_argument("--no-rerank", action="store_true", help="serve without a cross-encoder")
+    judge = p.add_mutually_exclusive_group()  # both given: --reranker was silently ignored
+    judge.add_argument("--reranker", default="ce-rerank", help="cross-encoder for /score, /rerank "
+                       "and the second stage of /search (default: ce-rerank)")  # fmt: skip
+    judge.add_argument("--no-rerank", action="store_true", help="serve without a cross-encoder")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any free one)")
     p.set_defaults(func=_serve)
