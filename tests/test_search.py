@@ -737,3 +737,36 @@ def test_a_filtered_search_returns_only_matching_documents(
         numbers = pipeline.search(EXAMPLE, where={"n": [0, 2.0]}).results
         assert {r.doc_id for r in numbers} <= {tagged[0].id, tagged[2].id}
         assert pipeline.search("card", where={"topic": "none"}).results == []
+
+
+def test_each_result_carries_its_best_passage_in_full(
+    index: Index, encoder: BiEncoder, tiny_ce_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dense: the stored passage whose vector is nearest the query; with a judge: the passage it
+    scored best; BM25 alone reads no passage, so None. The snippet stays a short preview."""
+    query = "zebra quokka guitar"
+    dense = SearchPipeline(index, encoder, retriever="dense").search(query, top_k=7)
+    query_vector = encoder.encode([query])[0]
+    tokenizer, width = encoder.transformer.tokenizer, encoder.max_seq_length - 2
+    docs = {d.id: d for d in [*SHORT_DOCS, LONG]}
+    for r in dense.results:
+        passages = passages_for(docs[r.doc_id], tokenizer, width)
+        best = passages[int(np.argmax(encoder.encode(passages) @ query_vector))]
+        assert r.passage == best
+    long_hit = next(r for r in dense.results if r.doc_id == "long")
+    assert long_hit.passage is not None and long_hit.passage.startswith("Long read\n")
+    assert long_hit.passage.endswith("zebra quokka") and "zebra quokka" in long_hit.snippet
+    bm25 = SearchPipeline(index, encoder, retriever="bm25").search(query, top_k=3)
+    assert bm25.results and all(r.passage is None for r in bm25.results)
+
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+
+    def likes_zebras(pairs: Sequence[tuple[str, str]], **_: object) -> np.ndarray:
+        return np.array([0.9 if "zebra" in p else 0.1 for _, p in pairs], dtype=np.float32)
+
+    monkeypatch.setattr(judge, "predict", likes_zebras)
+    judged = SearchPipeline(index, encoder, judge, retriever="bm25", rerank_weight=1.0)
+    top = judged.search("zebra quokka", top_k=2).results
+    assert top[0].doc_id == "long" and top[0].passage is not None
+    assert "zebra quokka" in top[0].passage
+    assert index.passages([("long", 0), ("long", 999), ("nope", 0)]).keys() == {("long", 0)}

@@ -460,6 +460,14 @@ class Index:
         return set(self._live_store().documents(check_ids(ids), Where.parse(where)))
 
     @_locked
+    def passages(self, refs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """Return the text of each (document id, passage ordinal) that exists, as encoded.
+
+        ``IndexHit.passage`` is such an ordinal: the passage a dense hit scored best by.
+        """
+        return self._live_store().passage_texts(list(refs)) if refs else {}
+
+    @_locked
     def metadata_fields(self) -> dict[str, int]:
         """Return {metadata field: how many documents have it}: what ``where=`` can filter on."""
         return self._live_store().metadata_fields()

@@ -414,6 +414,16 @@ class Store:
         rows = self.conn.execute(sql, (json.dumps(list(ids)), *params))
         return {i: (t, x, m) for i, t, x, m in rows}
 
+    def passage_texts(self, refs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """Return {(document id, ordinal): passage text} for the passages that exist."""
+        sql = (
+            "SELECT p.doc_id, p.ordinal, p.text FROM passages AS p JOIN json_each(?) AS r "
+            "ON p.doc_id = json_extract(r.value, '$[0]') "
+            "AND p.ordinal = json_extract(r.value, '$[1]')"
+        )
+        rows = self.conn.execute(sql, (json.dumps([list(r) for r in refs]),))
+        return {(d, int(o)): t for d, o, t in rows}
+
     def metadata_fields(self) -> dict[str, int]:
         """Return {metadata field: number of documents that have it}, most common first."""
         sql = (

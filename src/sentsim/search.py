@@ -48,7 +48,10 @@ class SearchResult:
     ``score`` is what the results are ordered by: the fusion of the judge's and the first stage's
     scores when re-ranked (``rerank_fuse``, equal to the judge's score at weight 1), else the
     first-stage score. ``metadata`` is the document's own (its corpus row's other fields: a URL,
-    a section, a date).
+    a section, a date). ``passage`` is the whole passage (title first, as it was scored) that the
+    judge scored best, else the one the bi-encoder matched; None when neither read passages
+    (a BM25 hit, or a document reached only through an example query): what a RAG pipeline passes
+    on, where ``snippet`` is a short preview.
     """
 
     doc_id: str
@@ -61,6 +64,7 @@ class SearchResult:
     score: float
     example: str | None = None  # the example query that matched this document best, if any
     metadata: Mapping[str, Any] = field(default_factory=dict)  # the document's own fields
+    passage: str | None = None  # the passage that scored best, in full (see the class docstring)
 
 
 @dataclass(frozen=True)
@@ -323,8 +327,12 @@ class SearchPipeline:
 
     def _first_stage(
         self, queries: Sequence[str], query_vectors: np.ndarray | None, where: Where | None
-    ) -> tuple[list[list[tuple[str, float]]], list[dict[str, str]]]:
-        """:meth:`first_stage`'s candidates, and per query the matched example of each document."""
+    ) -> tuple[list[list[tuple[str, float]]], list[dict[str, str]], list[dict[str, int]]]:
+        """:meth:`first_stage`'s candidates, and per query two maps by document id.
+
+        The matched example query of each document, and the ordinal of each dense hit's best
+        passage.
+        """
         for i, q in enumerate(queries):
             if not isinstance(q, str):
                 raise TypeError(f"query {i} is {type(q).__name__}, expected str")
@@ -338,10 +346,14 @@ class SearchPipeline:
             dense = self.index.search_dense(query_vectors, k, where=where)
         if self.retriever in (Retriever.BM25, Retriever.HYBRID):
             lexical = self.index.search_bm25(list(queries), k, where=where)
+        best_passage = [
+            {h.doc_id: h.passage for h in row if h.passage is not None} for row in dense or []
+        ] or [{} for _ in queries]
         if self.examples is not None and dense is not None:
             assert query_vectors is not None
             matches = self.examples.scores(query_vectors)
-            return self._with_examples(dense, matches, where), [m.texts for m in matches]
+            fused = self._with_examples(dense, matches, where)
+            return fused, [m.texts for m in matches], best_passage
         out = []
         for i in range(len(queries)):
             if dense is not None and lexical is not None:
@@ -352,7 +364,7 @@ class SearchPipeline:
             else:
                 hits = dense[i] if dense is not None else lexical[i]  # type: ignore[index]
                 out.append([(h.doc_id, h.score) for h in hits])
-        return out, [{} for _ in queries]
+        return out, [{} for _ in queries], best_passage
 
     def _with_examples(
         self,
@@ -374,10 +386,17 @@ class SearchPipeline:
         """The cross-encoder's score of each document: the max over its passages."""
         return self._rerank(query, doc_ids)[0]
 
-    def _rerank(self, query: str, doc_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        """Each document's best passage score, and that passage (what the snippet shows)."""
+    def _rerank(
+        self, query: str, doc_ids: Sequence[str]
+    ) -> tuple[np.ndarray, list[str], list[str]]:
+        """Each document's best passage score, its snippet text and that passage's text.
+
+        The snippet text is the best passage when it is not the document's first, else "" (the
+        snippet then shows the document's opening).
+        """
         if self.reranker is None or not doc_ids:
-            return np.zeros(len(doc_ids), dtype=np.float32), ["" for _ in doc_ids]
+            empty = ["" for _ in doc_ids]
+            return np.zeros(len(doc_ids), dtype=np.float32), empty, list(empty)
         docs = self.index.get(list(doc_ids))
         tokenizer = self.reranker.tokenizer
         query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
@@ -393,11 +412,13 @@ class SearchPipeline:
         # a later passage that scored best is what the snippet shows; the first (or only)
         # passage leaves the snippet to the document's opening, as without a judge
         first_of = {owner: k for k, owner in reversed(list(enumerate(owners)))}
-        shown = [""] * len(docs)
+        shown, chosen = [""] * len(docs), [""] * len(docs)
         for k, owner in enumerate(owners):
-            if scores[k] == best[owner] and not shown[owner] and k != first_of[owner]:
-                shown[owner] = pairs[k][1]
-        return best, shown
+            if scores[k] == best[owner] and not chosen[owner]:
+                chosen[owner] = pairs[k][1]
+                if k != first_of[owner]:
+                    shown[owner] = pairs[k][1]
+        return best, shown, chosen
 
     def search(
         self,
@@ -427,14 +448,16 @@ class SearchPipeline:
             raise ValueError(f"top_k must be ≥ 0, got {top_k}")
         parsed = Where.parse(where)
         start = time.perf_counter()
-        candidates, matched = self._first_stage(queries, None, parsed)
+        candidates, matched, dense_passage = self._first_stage(queries, None, parsed)
         first_seconds = (time.perf_counter() - start) / max(1, len(queries))
         responses = []
-        for query, cands, examples in zip(queries, candidates, matched, strict=True):
+        for query, cands, examples, ordinals in zip(
+            queries, candidates, matched, dense_passage, strict=True
+        ):
             t0 = time.perf_counter()
             ids = [d for d, _ in cands]
             use_ce = rerank and self.reranker is not None and self.judge_idle is None
-            ce, passages = self._rerank(query, ids) if use_ce else (None, [])
+            ce, passages, judged = self._rerank(query, ids) if use_ce else (None, [], [])
             if ce is not None:
                 final = rerank_fuse([c[1] for c in cands], ce, self.rerank_weight)
                 order = np.argsort(-final, kind="stable")
@@ -444,14 +467,20 @@ class SearchPipeline:
             order = order[:top_k]
             t1 = time.perf_counter()
             docs = {d.id: d for d in self.index.get([ids[i] for i in order])}
+            if judged:
+                texts = {ids[i]: judged[i] for i in order}
+                shown = {ids[i]: passages[i] for i in order}
+            else:  # the bi-encoder's best passage of each dense hit, as stored
+                refs = [(ids[i], ordinals[ids[i]]) for i in order if ids[i] in ordinals]
+                texts = {d: t for (d, _), t in self.index.passages(refs).items()}
+                shown = {d: t for d, t in texts.items() if ordinals[d] > 0}
             results = [
                 SearchResult(
                     doc_id=ids[i],
                     title=docs[ids[i]].title,
-                    # the judge's best passage where it read several, else the opening
-                    snippet=_snippet(
-                        passages[i] if passages and passages[i] else docs[ids[i]].text
-                    ),
+                    # the best passage (the judge's, else the bi-encoder's) where it is not the
+                    # first, else the document's opening
+                    snippet=_snippet(shown.get(ids[i]) or docs[ids[i]].text),
                     first_stage_score=float(cands[i][1]),
                     first_stage_rank=int(i) + 1,
                     rerank_score=float(ce[i]) if ce is not None else None,
@@ -459,6 +488,7 @@ class SearchPipeline:
                     score=float(final[i]),
                     example=examples.get(ids[i]),
                     metadata=docs[ids[i]].metadata,
+                    passage=texts.get(ids[i]) or None,
                 )
                 for rank, i in enumerate(order, start=1)
             ]
