@@ -176,13 +176,15 @@ def test_filtered_hnsw_search_finds_the_matching_neighbours(
 
 
 def test_the_subset_path_follows_its_size_and_share(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Exact (vectors gathered once) up to EXACT_FILTERED_ROWS rows or below EXACT_FILTERED_SHARE
-    of the live rows; the ID selector above both; tombstones never in a subset."""
+    """Exact up to EXACT_FILTERED_ROWS rows or below EXACT_FILTERED_SHARE of the live rows (its
+    vectors gathered once up to CACHED_SUBSET_ROWS); the ID selector above both; tombstones never
+    in a subset."""
     settings = index_cache.AnnSettings(index_cache.AnnKind.FLAT, 10**6, 16, 32, 32)
     vectors = unit(np.random.default_rng(7).normal(size=(1000, DIM)))
     cache = index_cache.AnnCache.build(np.arange(1000), vectors, settings, 0)
     cache.kill(np.arange(0, 1000, 10))  # 900 live rows
     monkeypatch.setattr(index_cache, "EXACT_FILTERED_ROWS", 100)
+    monkeypatch.setattr(index_cache, "CACHED_SUBSET_ROWS", 200)
     small, share, broad = (np.arange(1000) < n for n in (100, 400, 600))
     monkeypatch.setattr(index_cache, "EXACT_FILTERED_SHARE", 0.45)
     got = cache.subset(small)
@@ -281,3 +283,25 @@ def test_where_option_reads_field_equals_value(items: list[str], expected: dict)
 def test_where_option_without_a_field_is_refused(item: str) -> None:
     with pytest.raises(ValueError, match="FIELD=VALUE"):
         parse_where_option([item])
+
+
+def test_kept_filters_stay_within_their_memory_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filters' rows are kept for the next search only while they fit SUBSET_BUDGET (oldest go
+    first); the answers do not depend on what is kept."""
+    import sentsim.index as index_module
+
+    vectors = unit(np.random.default_rng(8).normal(size=(200, DIM)))
+    docs = [Document(f"d{i}", f"t{i}", "", {"g": i % 4}) for i in range(200)]
+    with Index.create(tmp_path / "idx", ENC) as index:
+        index.add(docs, None, vectors)
+        query = vectors[:3]
+        fresh = [index.search_dense(query, 5, where={"g": g}) for g in range(4)]
+        one = index._subsets[Where.parse({"g": 3}).key].nbytes  # type: ignore[union-attr]
+        monkeypatch.setattr(index_module, "SUBSET_BUDGET", 2 * one)
+        index._subsets.clear()
+        for g in range(4):
+            assert index.search_dense(query, 5, where={"g": g}) == fresh[g]
+            assert sum(s.nbytes for s in index._subsets.values()) <= 2 * one
+        assert len(index._subsets) == 2

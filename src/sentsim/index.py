@@ -65,7 +65,7 @@ __all__ = ["AnnKind", "Document", "EncoderIdentity", "Index", "IndexHit", "Index
 
 COMPACT_RATIO = 0.2  # rebuild the cache when more than this share of its rows are tombstones
 SAVE_RATIO, SAVE_MIN = 0.25, 1000  # the writer saves the cache once this many rows changed
-SUBSETS_KEPT = 8  # filters whose rows are kept until the next commit (each ≤ 20k vectors)
+SUBSET_BUDGET = 512 * 2**20  # bytes of filters' rows (and vectors) kept until the next commit
 
 
 @dataclass(frozen=True)
@@ -387,8 +387,9 @@ class Index:
         if subset is None:
             keys = self._live_store().filtered_keys(where)
             subset = cache.subset(np.isin(cache.keys, keys))
-            if len(self._subsets) >= SUBSETS_KEPT:
-                self._subsets.pop(next(iter(self._subsets)))
+            held = sum(s.nbytes for s in self._subsets.values())
+            while self._subsets and held + subset.nbytes > SUBSET_BUDGET:  # oldest go first
+                held -= self._subsets.pop(next(iter(self._subsets))).nbytes
             self._subsets[where.key] = subset
         return subset
 
