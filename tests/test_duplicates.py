@@ -128,8 +128,26 @@ def test_threshold_1_finds_exact_copies() -> None:
     """The float32 cosine of a' (10°) with itself is 0.99999994: with --threshold 1, a
     collection's identical texts were not duplicates."""
     report = find_duplicates(["a'", "b", "a'", "b"], AngleEncoder(), threshold=1.0)
-    assert [(p.first_id, p.second_id) for p in report.pairs] == [("1", "3"), ("0", "2")]
+    assert sorted((p.first_id, p.second_id) for p in report.pairs) == [("0", "2"), ("1", "3")]
     assert report.groups == [["0", "2"], ["1", "3"]]
+
+
+class ScaledAngleEncoder(AngleEncoder):
+    """AngleEncoder's vectors times 10, as an encoder without normalization gives (norm 10)."""
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        return 10 * super().encode(texts)
+
+
+def test_an_encoder_that_does_not_normalize_is_compared_by_cosine() -> None:
+    """A plain Hugging Face BiEncoder (normalize=False) gave inner products as "cosines" (100
+    here): every pair passed the threshold."""
+    report = find_duplicates(TEXTS, ScaledAngleEncoder(), threshold=0.96)
+    assert [(p.first_id, p.second_id) for p in report.pairs] == [("3", "4"), ("0", "1"), ("1", "2")]
+    expected = [cos("b", "b'"), cos("a", "a'"), cos("a'", "a''")]
+    assert [p.cosine for p in report.pairs] == pytest.approx(expected, abs=1e-6)
 
 
 def test_with_a_judge_it_decides_among_the_candidates_only() -> None:

@@ -33,6 +33,7 @@ from sentsim.cross_encoder import CrossEncoder
 from sentsim.data import PairDataset
 from sentsim.evaluation.pairs import ThresholdResult, best_threshold, binary_labels
 from sentsim.index_cache import AnnKind, AnnSettings, new_faiss
+from sentsim.similarity import normalize
 
 # Exact below 100,000 texts, HNSW above: on clustered 384-d vectors exact search took 22.5 s for
 # 50,000 and 89.0 s for 100,000, HNSW (build included) 31.0 s and 72.2 s, finding every exact pair
@@ -153,7 +154,8 @@ def find_duplicates(
 ) -> DuplicateReport:
     """Find the duplicate pairs and groups of ``texts`` (see the module doc).
 
-    ``encoder``: a :class:`~sentsim.bi_encoder.BiEncoder` (normalized vectors); ``ids``: unique
+    ``encoder``: a :class:`~sentsim.bi_encoder.BiEncoder` or any encoder (its vectors are
+    L2-normalized here); ``ids``: unique
     names for the texts (default: their positions from 0, as strings); ``judge``: what decides
     among the candidates — a :class:`~sentsim.cross_encoder.CrossEncoder` (both orders averaged),
     or any pair scorer such as ``sentsim.fusion.load_judge(...)``; without one the cosine decides.
@@ -181,7 +183,9 @@ def find_duplicates(
         judge = CrossEncoderScorer(judge, symmetric=True)
     seconds: dict[str, float] = {}
     tick = time.perf_counter()
-    vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    # normalized here: an encoder that does not normalize (a plain Hugging Face BiEncoder, GloVe)
+    # would give inner products, not cosines, to compare with the threshold
+    vectors = normalize(encoder.encode(texts, batch_size=batch_size, show_progress=show_progress))
     seconds["encode"] = time.perf_counter() - tick
     tick = time.perf_counter()
     bound = min_cosine if judge is not None else max(min_cosine, threshold)
