@@ -80,6 +80,18 @@ def test_load_with_other_num_labels_replaces_the_head(tiny_ce_dir: Path) -> None
     assert model.predict(PAIRS[:2]).shape == (2, 3)
 
 
+def test_load_refuses_a_head_size_it_cannot_build(tiny_ce_dir: Path) -> None:
+    """``num_labels=0`` was ignored (the stored head kept), ``num_labels=-1`` built a head with no
+    output, ``labels`` of another length won over ``num_labels``, a str of labels was spelt out."""
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="num_labels must be an integer ≥ 1"):
+            CrossEncoder.load(tiny_ce_dir, num_labels=bad, device="cpu")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="2 labels for num_labels=3"):
+        CrossEncoder.load(tiny_ce_dir, num_labels=3, labels=["yes", "no"], device="cpu")
+    with pytest.raises(TypeError, match="labels must be a list of class names"):
+        CrossEncoder.load(tiny_ce_dir, labels="yes", device="cpu")
+
+
 def test_predict_keeps_input_order_whatever_the_batch_size(judge: CrossEncoder) -> None:
     """Pairs are batched longest first, then put back: batch size 1 and 4 give the same vector."""
     one = judge.predict(PAIRS, batch_size=1)

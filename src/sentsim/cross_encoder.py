@@ -102,6 +102,16 @@ class CrossEncoder:
         """
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+        if num_labels is not None and (
+            isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
+        ):
+            raise ValueError(f"num_labels must be an integer ≥ 1, got {num_labels!r}")
+        if isinstance(labels, str):
+            raise TypeError(f"labels must be a list of class names, got the str {labels!r}")
+        if labels and num_labels is not None and len(labels) != num_labels:
+            raise ValueError(
+                f"{len(labels)} labels for num_labels={num_labels}; give one name per output"
+            )
         path = resolve_model_path(name_or_dir)
         check_model_dir(path)
         config = AutoConfig.from_pretrained(path, local_files_only=True)
