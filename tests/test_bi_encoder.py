@@ -182,6 +182,12 @@ def test_max_seq_length_override(tiny_bert_dir: Path) -> None:
     assert not np.allclose(out[1], out[2], atol=1e-4)
 
 
+def test_max_seq_length_0_is_refused_not_ignored(tiny_st_dir: Path) -> None:
+    """``max_seq_length=0`` was read as "not given": the model's full 64 tokens, silently."""
+    with pytest.raises(ValueError, match=r"max length 0: .* reads 1 to 64 tokens"):
+        BiEncoder.load(tiny_st_dir, max_seq_length=0, device="cpu")
+
+
 # --- pooling and normalization ------------------------------------------------------------------
 
 

@@ -95,7 +95,7 @@ class BiEncoder:
         layout = _read_layout(path)
         transformer = TorchTransformer(
             layout.transformer_dir,
-            max_seq_length=max_seq_length or layout.max_seq_length,
+            max_seq_length=layout.max_seq_length if max_seq_length is None else max_seq_length,
             do_lower_case=layout.do_lower_case,
             device=device,
         )
