@@ -103,6 +103,14 @@ def test_glove_rejects_non_strings() -> None:
         GloveEncoder().encode(["a", 1])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize("encoder", [GloveEncoder(), SIFGloveEncoder()])
+def test_glove_encodes_any_iterable_of_texts(encoder: GloveEncoder) -> None:
+    """A generator failed with "object of type 'generator' has no len()" (BiEncoder and
+    StaticEncoder take one)."""
+    texts = ["a cat", "my card was declined", "dog"]
+    np.testing.assert_array_equal(encoder.encode(t for t in texts), encoder.encode(texts))
+
+
 @pytest.mark.parametrize("kind", ["avg", "sif"])
 def test_glove_paraphrase_beats_unrelated(kind: str) -> None:
     encoder = GloveEncoder() if kind == "avg" else SIFGloveEncoder().fit(CORPUS)

@@ -86,9 +86,10 @@ class GloveEncoder:
     ) -> NDArray[np.float32]:
         """Return ``(len(texts), 50)`` weighted means of token vectors (zero for no known token)."""
         del batch_size, show_progress
+        items = check_texts(texts)
         vocab, vectors = _glove()
-        out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-        for i, text in enumerate(check_texts(texts)):
+        out = np.zeros((len(items), vectors.shape[1]), dtype=np.float32)
+        for i, text in enumerate(items):
             rows = np.array([vocab[t] for t in glove_tokenize(text) if t in vocab], dtype=np.int64)
             if len(rows):
                 weights = self._weights(rows)
