@@ -318,6 +318,12 @@ def test_static_rejects_non_strings(tiny_static: StaticEncoder) -> None:
         tiny_static.encode([b"dog"])  # type: ignore[list-item]
 
 
+def test_static_batch_size_below_one_raises(tiny_static: StaticEncoder) -> None:
+    """It failed inside range(): "range() arg 3 must not be zero"."""
+    with pytest.raises(ValueError, match="batch_size must be ≥ 1, got 0"):
+        tiny_static.encode(["dog"], batch_size=0)
+
+
 def test_static_save_load_round_trip(tiny_static: StaticEncoder, tmp_path: Path) -> None:
     """Saved as fp16: the loaded vectors match to fp16 precision; the config is kept."""
     out = tiny_static.save(tmp_path / "static", config={"teacher": "tiny"})

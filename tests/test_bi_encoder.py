@@ -112,6 +112,14 @@ def test_batch_size_below_one_raises(plain: BiEncoder) -> None:
         plain.encode(["dog"], batch_size=0)
 
 
+@pytest.mark.parametrize("size", [None, 1.5, "8"])
+def test_batch_size_that_is_not_an_integer_raises_naming_it(plain: BiEncoder, size: object) -> None:
+    """None failed with "'<' not supported between instances of 'NoneType' and 'int'", 1.5 deep
+    inside range()."""
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        plain.encode(["dog", "cat"], batch_size=size)  # type: ignore[arg-type]
+
+
 # --- smart batching and order -------------------------------------------------------------------
 
 

@@ -154,6 +154,8 @@ def test_predict_rejects_a_pair_that_is_not_two_strings(
 def test_predict_rejects_a_batch_size_below_1(judge: CrossEncoder) -> None:
     with pytest.raises(ValueError, match="batch_size must be ≥ 1, got 0"):
         judge.predict(PAIRS, batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an integer, got float"):
+        judge.predict(PAIRS, batch_size=2.5)  # type: ignore[arg-type]
 
 
 # -- truncation ------------------------------------------------------------------------------------
@@ -223,6 +225,9 @@ def test_rank_top_k_is_a_prefix(judge: CrossEncoder) -> None:
     assert len(judge.rank("card declined", DOCS, top_k=99)) == len(DOCS)
     with pytest.raises(ValueError, match="top_k must be ≥ 0"):
         judge.rank("card declined", DOCS, top_k=-1)
+    # a float failed deep in numpy slicing ("slice indices must be integers")
+    with pytest.raises(TypeError, match="top_k must be an integer or None, got float"):
+        judge.rank("card declined", DOCS, top_k=1.5)  # type: ignore[arg-type]
 
 
 def test_rank_ties_keep_input_order(judge: CrossEncoder) -> None:

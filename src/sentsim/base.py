@@ -66,6 +66,20 @@ def check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+def check_count(value: object, name: str, *, least: int, none: bool = False) -> None:
+    """Check a count argument such as ``batch_size`` or ``top_k``, naming it when it is wrong.
+
+    ``TypeError`` unless an integer (or ``None``, where ``none``); ``ValueError`` below ``least``.
+    """
+    if value is None and none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        kind = "an integer or None" if none else "an integer"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+    if value < least:
+        raise ValueError(f"{name} must be ≥ {least}, got {value}")
+
+
 def length_order(texts: Sequence[str]) -> NDArray[np.intp]:
     """Indices that sort texts longest first, so that each batch pads to similar lengths."""
     return np.argsort([-len(t) for t in texts], kind="stable")

@@ -23,7 +23,7 @@ from sentsim.backend import (
     inference,
     resolve_precision,
 )
-from sentsim.base import check_texts, length_order
+from sentsim.base import check_count, check_texts, length_order
 from sentsim.choices import Retriever
 from sentsim.errors import ModelLoadError
 from sentsim.models import resolve_model_path, weights_hash
@@ -141,8 +141,7 @@ class BiEncoder:
         encodes as ``[CLS] [SEP]``. ``show_progress=None`` shows a bar from 2,000 texts on.
         """
         items = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        check_count(batch_size, "batch_size", least=1)
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         order = length_order(items)
         show = len(items) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress

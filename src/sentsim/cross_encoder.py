@@ -29,7 +29,7 @@ from sentsim.backend import (
     quiet_transformers,
     resolve_precision,
 )
-from sentsim.base import check_pairs, check_texts, length_order
+from sentsim.base import check_count, check_pairs, check_texts, length_order
 from sentsim.errors import ModelLoadError
 from sentsim.models import resolve_model_path
 
@@ -230,8 +230,7 @@ class CrossEncoder:
         order carries no meaning).
         """
         items = check_pairs(pairs)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        check_count(batch_size, "batch_size", least=1)
         if symmetric:
             forward = self.predict(items, batch_size=batch_size, show_progress=show_progress)
             swapped = [(b, a) for a, b in items]
@@ -265,8 +264,7 @@ class CrossEncoder:
         if not isinstance(query, str):
             raise TypeError(f"query is {type(query).__name__}, expected str")
         texts = check_texts(docs)
-        if top_k is not None and top_k < 0:
-            raise ValueError(f"top_k must be ≥ 0 (or None for all), got {top_k}")
+        check_count(top_k, "top_k", least=0, none=True)
         if self.num_labels != 1:
             raise ValueError(
                 f"{self.name} has {self.num_labels} outputs ({', '.join(self.labels)}); rank needs "

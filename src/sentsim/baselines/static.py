@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from sentsim.base import check_texts
+from sentsim.base import check_count, check_texts
 from sentsim.baselines.glove import zipf_probability
 from sentsim.errors import ModelLoadError
 from sentsim.models import resolve_model_path
@@ -68,6 +68,7 @@ class StaticEncoder:
     ) -> NDArray[np.float32]:
         """Return ``(len(texts), dim)`` unit vectors (zero for a text with no tokens)."""
         items = check_texts(texts)
+        check_count(batch_size, "batch_size", least=1)
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         for start in range(0, len(items), batch_size):
             batch = self.tokenizer.encode_batch(  # type: ignore[attr-defined]
