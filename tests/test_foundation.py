@@ -42,6 +42,24 @@ def test_check_pairs() -> None:
         check_pairs([("a", "b"), ("x", "y", "z")])  # type: ignore[list-item]
 
 
+def test_check_pairs_takes_the_rows_of_a_numpy_array() -> None:
+    """``np.array(pairs)`` (or a DataFrame's ``.to_numpy()``) was refused: "pair 0 must be two
+    strings ... got array(['a', 'b'])", of a row that is two strings."""
+    pairs = check_pairs(np.array([("a", "b"), ("c", "d")]))  # type: ignore[arg-type]
+    assert pairs == [("a", "b"), ("c", "d")]
+    assert all(type(x) is str for pair in pairs for x in pair)
+    with pytest.raises(TypeError, match=r"pair 0 must be two strings"):
+        check_pairs(np.array([("a", "b", "c")]))  # type: ignore[arg-type]
+
+
+def test_check_pairs_refuses_a_bare_pair_or_string() -> None:
+    """A single pair was read as two pairs, "a" and "b": "pair 0 must be two strings; got 'a'"."""
+    with pytest.raises(TypeError, match="got a single pair; wrap it in a list"):
+        check_pairs(("a dog", "a cat"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got a single str"):
+        check_pairs("ab")  # type: ignore[arg-type]
+
+
 def test_length_order_is_longest_first_and_stable() -> None:
     """Equal lengths keep their input order, so the batching of ties is deterministic."""
     order = length_order(["bb", "a", "cccc", "dd", ""])

@@ -52,17 +52,25 @@ def check_texts(texts: Sequence[str] | str) -> list[str]:
 
 
 def check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Return ``pairs`` as a list of 2-tuples, raising ``TypeError`` naming a malformed pair."""
+    """Return ``pairs`` as a list of 2-tuples, raising ``TypeError`` naming a malformed pair.
+
+    A pair is a tuple, a list or a numpy row (``np.array(pairs)``) of two strings.
+    """
+    expected = "expected a list of (text_a, text_b) pairs"
+    if isinstance(pairs, str):
+        raise TypeError(f"{expected}, got a single str")
+    if isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(x, str) for x in pairs):
+        raise TypeError(f"{expected}, got a single pair; wrap it in a list")
     out = []
     for i, pair in enumerate(pairs):
         if (
             isinstance(pair, str)
-            or not isinstance(pair, Sequence)
+            or not isinstance(pair, Sequence | np.ndarray)
             or len(pair) != 2
             or not all(isinstance(x, str) for x in pair)
         ):
             raise TypeError(f"pair {i} must be two strings (text_a, text_b); got {pair!r:.80}")
-        out.append((pair[0], pair[1]))
+        out.append((str(pair[0]), str(pair[1])))
     return out
 
 
