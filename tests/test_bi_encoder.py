@@ -161,6 +161,23 @@ def test_encode_uses_eval_mode_and_restores_training_mode(tiny_bert_dir: Path) -
     assert model.transformer.model.training
 
 
+def test_encode_cut_off_still_restores_training_mode(
+    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An encode that fails or is interrupted midway (Ctrl-C in a notebook, out of memory) left a
+    model that was training in eval mode: its dropout silently off for the rest of training."""
+    model = BiEncoder.load(tiny_bert_dir, device="cpu")
+    model.transformer.model.train()
+
+    def fail(texts: list[str]) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model.transformer, "tokenize", fail)
+    with pytest.raises(KeyboardInterrupt):
+        model.encode(TEXTS)
+    assert model.transformer.model.training
+
+
 # --- truncation ---------------------------------------------------------------------------------
 
 

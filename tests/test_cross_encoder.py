@@ -119,6 +119,26 @@ def test_symmetric_is_the_mean_of_both_orders(judge: CrossEncoder) -> None:
     np.testing.assert_allclose(swapped, sym, atol=1e-6)
 
 
+def test_predict_restores_training_mode_even_when_cut_off(
+    tiny_ce_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropout is off while predicting, and train mode is given back, also after a failure
+    midway (it was left in eval mode: dropout silently off for the rest of training)."""
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    judge.model.train()
+    first = judge.predict(PAIRS)
+    np.testing.assert_array_equal(judge.predict(PAIRS), first)
+    assert judge.model.training
+
+    def fail(pairs: list[tuple[str, str]]) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(judge, "tokenize", fail)
+    with pytest.raises(KeyboardInterrupt):
+        judge.predict(PAIRS)
+    assert judge.model.training
+
+
 def test_predict_empty_list(judge: CrossEncoder, nli: CrossEncoder) -> None:
     """No pairs: an empty vector (one output) or an empty ``(0, L)`` matrix."""
     assert judge.predict([]).shape == (0,)

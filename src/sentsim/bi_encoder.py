@@ -148,12 +148,14 @@ class BiEncoder:
         starts = range(0, len(items), batch_size)
         was_training = self.transformer.model.training
         self.transformer.model.eval()
-        with inference(self.precision, self.transformer.device):
-            for start in tqdm(starts, desc="encode", unit="batch", disable=not show):
-                idx = order[start : start + batch_size]
-                features = self.transformer.tokenize([items[i] for i in idx])
-                out[idx] = self.embed(features).float().cpu().numpy()
-        self.transformer.model.train(was_training)
+        try:
+            with inference(self.precision, self.transformer.device):
+                for start in tqdm(starts, desc="encode", unit="batch", disable=not show):
+                    idx = order[start : start + batch_size]
+                    features = self.transformer.tokenize([items[i] for i in idx])
+                    out[idx] = self.embed(features).float().cpu().numpy()
+        finally:  # also when cut off: a model in training must not stay in eval mode
+            self.transformer.model.train(was_training)
         return out
 
     def save(self, out: str | Path, *, card: str | None = None) -> Path:

@@ -241,14 +241,16 @@ class CrossEncoder:
         show = len(items) >= PROGRESS_MIN_PAIRS if show_progress is None else show_progress
         was_training = self.model.training
         self.model.eval()
-        with inference(self.precision, self.device):
-            starts = range(0, len(items), batch_size)
-            for start in tqdm(starts, desc="cross-encode", unit="batch", disable=not show):
-                idx = order[start : start + batch_size]
-                logits = self.logits(self.tokenize([items[i] for i in idx])).float()
-                probs = torch.sigmoid(logits) if self.num_labels == 1 else logits.softmax(-1)
-                out[idx] = probs.cpu().numpy()
-        self.model.train(was_training)
+        try:
+            with inference(self.precision, self.device):
+                starts = range(0, len(items), batch_size)
+                for start in tqdm(starts, desc="cross-encode", unit="batch", disable=not show):
+                    idx = order[start : start + batch_size]
+                    logits = self.logits(self.tokenize([items[i] for i in idx])).float()
+                    probs = torch.sigmoid(logits) if self.num_labels == 1 else logits.softmax(-1)
+                    out[idx] = probs.cpu().numpy()
+        finally:  # also when cut off: a model in training must not stay in eval mode
+            self.model.train(was_training)
         return out[:, 0] if self.num_labels == 1 else out
 
     def rank(
