@@ -83,6 +83,13 @@ def test_constant_prediction_correlates_zero_without_warning() -> None:
     assert correlations(np.ones(5), np.arange(5.0)) == (0.0, 0.0)
 
 
+def test_correlation_refuses_predictions_and_gold_of_different_lengths() -> None:
+    """It failed inside scipy: "all the input array dimensions except for the concatenation axis
+    must match exactly"."""
+    with pytest.raises(ValueError, match="3 predicted scores for 4 gold scores"):
+        correlations(np.arange(3.0), np.arange(4.0))
+
+
 @pytest.mark.parametrize("n", [0, 1])
 def test_correlation_needs_two_pairs(n: int) -> None:
     with pytest.raises(DataError, match="at least 2 pairs"):

@@ -84,6 +84,26 @@ def test_best_threshold_can_predict_everything_and_one_score() -> None:
     assert single.f1 == 100.0
 
 
+def test_scores_and_labels_of_different_lengths_are_refused() -> None:
+    """They were paired up silently: AP 1.0 from the first two labels of three, precision 200%
+    and F1 133% at a threshold."""
+    scores, gold = np.array([0.9]), np.array([0, 1, 1])
+    for metric in (
+        lambda: average_precision(np.array([0.1, 0.9]), gold),
+        lambda: at_threshold(scores, gold, 0.5),
+        lambda: best_threshold(scores, gold),
+    ):
+        with pytest.raises(ValueError, match=r"scores for 3 labels"):
+            metric()
+
+
+def test_best_threshold_refuses_no_scores_and_an_unknown_criterion() -> None:
+    with pytest.raises(ValueError, match="needs at least one score"):
+        best_threshold(np.array([]), np.array([]))
+    with pytest.raises(ValueError, match="by must be one of: f1, accuracy; got 'auc'"):
+        best_threshold(np.array([0.2, 0.4]), np.array([0, 1]), by="auc")
+
+
 class TableScorer:
     """A pair scorer that looks each pair's score up in a table."""
 

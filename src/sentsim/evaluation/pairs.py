@@ -12,13 +12,26 @@ from sentsim.data import PairDataset
 from sentsim.errors import DataError
 
 
+def _one_per_label(
+    scores: NDArray[np.floating], gold: NDArray[np.floating]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``scores`` and ``gold`` as float arrays, raising unless there is one score per label."""
+    s, g = np.asarray(scores, dtype=np.float64), np.asarray(gold, dtype=np.float64)
+    if s.ndim != 1 or g.ndim != 1:
+        raise ValueError(f"scores and labels must be 1-D; got shapes {s.shape} and {g.shape}")
+    if len(s) != len(g):
+        raise ValueError(f"{len(s)} scores for {len(g)} labels; expected one score per pair")
+    return s, g
+
+
 def average_precision(scores: NDArray[np.floating], gold: NDArray[np.floating]) -> float:
     """``AP = Σ_k P@k · rel_k / Σ rel`` over pairs sorted by descending score (0 with no positive).
 
     Ties are broken by input order (stable sort).
     """
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    rel = np.asarray(gold, dtype=np.float64)[order] > 0
+    s, g = _one_per_label(scores, gold)
+    order = np.argsort(-s, kind="stable")
+    rel = g[order] > 0
     if not rel.any():
         return 0.0
     precision_at_k = np.cumsum(rel) / np.arange(1, len(rel) + 1)
@@ -40,8 +53,9 @@ def at_threshold(
     scores: NDArray[np.floating], gold: NDArray[np.floating], threshold: float
 ) -> ThresholdResult:
     """Classification metrics when ``score ≥ threshold`` predicts the positive class."""
-    pred = np.asarray(scores) >= threshold
-    rel = np.asarray(gold) > 0
+    s, g = _one_per_label(scores, gold)
+    pred = s >= threshold
+    rel = g > 0
     tp = float((pred & rel).sum())
     precision = tp / pred.sum() if pred.any() else 0.0
     recall = tp / rel.sum() if rel.any() else 0.0
@@ -54,7 +68,12 @@ def best_threshold(
     scores: NDArray[np.floating], gold: NDArray[np.floating], *, by: str = "f1"
 ) -> ThresholdResult:
     """The threshold among the midpoints of sorted scores that maximizes ``by`` (f1 or accuracy)."""
-    values = np.unique(np.asarray(scores, dtype=np.float64))
+    if by not in ("f1", "accuracy"):
+        raise ValueError(f"by must be one of: f1, accuracy; got {by!r}")
+    scores, gold = _one_per_label(scores, gold)
+    if not len(scores):
+        raise ValueError("a threshold needs at least one score")
+    values = np.unique(scores)
     candidates = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1]]])
     results = [at_threshold(scores, gold, float(t)) for t in candidates]
     return max(results, key=lambda r: getattr(r, by))

@@ -40,6 +40,8 @@ def correlations(
     predicted: NDArray[np.floating], gold: NDArray[np.floating]
 ) -> tuple[float, float]:
     """Return (Spearman ρ, Pearson r) ×100; a constant prediction correlates 0."""
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predicted scores for {len(gold)} gold scores")
     if len(gold) < 2:
         raise DataError("correlation needs at least 2 pairs")
     if np.ptp(gold) == 0:  # scipy would warn and return NaN, which is not valid JSON
