@@ -17,10 +17,14 @@ from sentsim.evaluation.retrieval import (
     METRICS,
     Qrels,
     Run,
+    ap_at,
     evaluate_run,
     load_beir,
+    mrr_at,
+    ndcg_at,
     per_query,
     read_qrels,
+    recall_at,
     write_trec_run,
 )
 
@@ -188,6 +192,13 @@ def test_retrieval_metrics_by_hand() -> None:
     assert q1["accuracy@1"] == 0.0
     assert scores["q2"] == dict.fromkeys(METRICS, 1.0)
     assert scores["q4"] == dict.fromkeys(METRICS, 0.0)
+
+
+def test_each_metric_of_a_query_without_a_relevant_document_is_0() -> None:
+    """recall_at and ap_at raised ZeroDivisionError where ndcg_at and mrr_at give 0."""
+    rels = QRELS["q3"]
+    for metric in (ndcg_at, mrr_at, recall_at, ap_at):
+        assert metric(["d2", "d3"], rels, 10) == 0.0
 
 
 def test_evaluate_run_means_over_queries_with_a_relevant_document() -> None:

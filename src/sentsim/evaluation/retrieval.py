@@ -174,20 +174,20 @@ def mrr_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
 
 
 def recall_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
-    """Relevant documents in the top ``k`` over all relevant documents."""
+    """Relevant documents in the top ``k`` over all relevant documents (0 if none)."""
     relevant = {d for d, r in rels.items() if r > 0}
-    return len(relevant & set(ranked[:k])) / len(relevant)
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
 def ap_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
-    """``Σ_{i≤k, rel_i} P@i / |relevant|`` (all relevant documents in the denominator)."""
+    """``Σ_{i≤k, rel_i} P@i / |relevant|`` (all relevant in the denominator; 0 if none)."""
     relevant = {d for d, r in rels.items() if r > 0}
     hits, total = 0, 0.0
     for i, d in enumerate(ranked[:k]):
         if d in relevant:
             hits += 1
             total += hits / (i + 1)
-    return total / len(relevant)
+    return total / len(relevant) if relevant else 0.0
 
 
 METRICS = ("ndcg@10", "mrr@10", "recall@100", "map@100", "accuracy@1")
