@@ -62,6 +62,23 @@ def test_dense_negatives_follow_cosine_order_and_skip_positives() -> None:
     assert all(t.positive == "declined card payments" for t in mined)
 
 
+class UnnormalizedEncoder(FakeEncoder):
+    """The same directions at a norm that grows with the text's length, as an encoder that does
+    not normalize (a plain Hugging Face BiEncoder) gives."""
+
+    def encode(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        return super().encode(texts) * np.array([[len(t)] for t in texts], dtype=np.float32)
+
+
+def test_dense_candidates_follow_cosine_even_when_the_encoder_does_not_normalize() -> None:
+    """They followed the inner product: the longest texts (largest norms) came first."""
+    triples = [Triple(ANCHOR, "declined card payments")]
+    settings = MiningSettings(negatives=2, margin=0.05)
+    mined = mine_negatives(triples, UnnormalizedEncoder(), corpus=CORPUS, settings=settings)  # type: ignore[arg-type]
+    expected = mine_negatives(triples, FakeEncoder(), corpus=CORPUS, settings=settings)  # type: ignore[arg-type]
+    assert [t.negative for t in mined] == [t.negative for t in expected]
+
+
 def test_every_positive_gets_its_own_negatives() -> None:
     triples = [
         Triple(ANCHOR, "declined card payments"),

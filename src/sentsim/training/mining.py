@@ -18,6 +18,7 @@ import numpy as np
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
+from sentsim.similarity import cosine_matrix
 from sentsim.training.data import Triple
 
 
@@ -90,7 +91,8 @@ def mine_negatives(
     if settings.use_dense:
         if encoder is None:
             raise ValueError("dense mining needs a bi-encoder")
-        scores = encoder.encode(anchors, show_progress=None) @ encoder.encode(pool).T
+        # cosine, also for an encoder that does not normalize (a plain Hugging Face BiEncoder)
+        scores = cosine_matrix(encoder.encode(anchors, show_progress=None), encoder.encode(pool))
         dense_order = np.argsort(-scores, axis=1)[:, : hi + most_gold]
     out: list[Triple] = []
     for a, anchor in enumerate(anchors):
