@@ -81,7 +81,19 @@ def test_config_has_exactly_one_mode_set() -> None:
 def test_reads_the_single_key_format_of_newer_sentence_transformers(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"embedding_dimension": 16, "pooling_mode": "CLS"}))
-    assert read_pooling_config(path)[0] == PoolingMode.CLS
+    assert read_pooling_config(path) == (PoolingMode.CLS, 16)  # the size was None
+
+
+@pytest.mark.parametrize("mode", ["lasttoken", ["mean", "max"]])
+def test_an_unsupported_single_key_mode_raises_naming_the_file(
+    tmp_path: Path, mode: object
+) -> None:
+    """It raised a bare ValueError, "unknown pooling \"['mean', 'max']\"", naming no file."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"embedding_dimension": 16, "pooling_mode": mode}))
+    with pytest.raises(ModelLoadError, match="supports pooling_mode mean, cls or max") as info:
+        read_pooling_config(path)
+    assert str(path) in str(info.value)
 
 
 def test_config_with_no_mode_raises(tmp_path: Path) -> None:

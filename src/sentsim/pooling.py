@@ -69,8 +69,15 @@ def read_pooling_config(path: Path) -> tuple[PoolingMode, int | None]:
         raise ModelLoadError(f"pooling config missing: expected {path}") from None
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"pooling config {path} is not valid JSON: {exc}") from None
-    if "pooling_mode" in config:
-        return PoolingMode.parse(config["pooling_mode"]), config.get("word_embedding_dimension")
+    if "pooling_mode" in config:  # sentence-transformers 6: one key, "embedding_dimension"
+        mode = config["pooling_mode"]
+        size = config.get("embedding_dimension", config.get("word_embedding_dimension"))
+        try:
+            return PoolingMode.parse(mode), size
+        except ValueError:
+            raise ModelLoadError(
+                f"{path}: sentsim supports pooling_mode mean, cls or max; found {mode!r}"
+            ) from None
     chosen = [mode for mode, key in _CONFIG_KEYS.items() if config.get(key)]
     if len(chosen) != 1:
         raise ModelLoadError(
