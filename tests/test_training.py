@@ -834,6 +834,14 @@ def test_settings_refuse_numbers_that_cannot_train(change: dict[str, float], mes
         TrainSettings(**change)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("name", ["epochs", "batch_size", "checkpoint_every", "seed"])
+def test_settings_refuse_a_count_that_is_not_an_integer(name: str) -> None:
+    """``epochs=2.5`` was accepted and failed inside fit, after the data was read ("'float'
+    object cannot be interpreted as an integer")."""
+    with pytest.raises(TypeError, match=rf"^{name} must be an integer, got 2.5"):
+        TrainSettings(**{name: 2.5})  # type: ignore[arg-type]
+
+
 # --- mixed precision -----------------------------------------------------------------------------
 
 

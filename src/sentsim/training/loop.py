@@ -47,6 +47,10 @@ class TrainSettings:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "checkpoint_every", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
         rules = (
             ("epochs", "--epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", "--batch-size", self.batch_size >= 1, "at least 1"),
