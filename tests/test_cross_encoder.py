@@ -332,6 +332,20 @@ def test_saved_dir_loads_in_sentence_transformers(tiny_ce_dir: Path, judge: Cros
     np.testing.assert_allclose(judge.predict(PAIRS), expected, atol=1e-5)
 
 
+def test_a_sentence_transformers_max_length_is_kept(tiny_ce_dir: Path, tmp_path: Path) -> None:
+    """sentence-transformers keeps a cross-encoder's max_length in its tokenizer config; sentsim
+    read such a directory at the model's full 64 tokens, so long pairs scored otherwise."""
+    from sentence_transformers import CrossEncoder as StCrossEncoder
+
+    reference = StCrossEncoder(str(tiny_ce_dir), device="cpu", max_length=16)
+    reference.save(str(tmp_path / "st"))
+    judge = CrossEncoder.load(tmp_path / "st", device="cpu")
+    assert judge.max_length == 16
+    pairs = [(" ".join(LONG_DOC[:12]), " ".join(LONG_DOC[12:])), PAIRS[0]]
+    expected = reference.predict(pairs, convert_to_numpy=True, show_progress_bar=False)
+    np.testing.assert_allclose(judge.predict(pairs), expected, atol=1e-5)
+
+
 def test_a_bi_encoder_is_not_loaded_as_a_judge(tiny_st_dir: Path, tiny_bert_dir: Path) -> None:
     """Its scoring layer would be drawn at random: scores near 0.5 that change every load."""
     for folder in (tiny_st_dir, tiny_bert_dir):

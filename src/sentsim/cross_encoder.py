@@ -98,7 +98,8 @@ class CrossEncoder:
         Without them, a directory that is not a sequence-classification model (a bi-encoder, a
         plain encoder) is refused: its scoring layer would be random.
         ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
-        sets what :meth:`predict` computes in.
+        sets what :meth:`predict` computes in. ``max_length`` defaults to what the directory's
+        ``sentsim_config.json`` says, else 256 tokens or the tokenizer's limit if that is smaller.
         """
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -140,8 +141,10 @@ class CrossEncoder:
         config = _read_sentsim_config(path)
         stored = config.get("max_length")
         limit = int(getattr(model.config, "max_position_embeddings", 512))
+        # sentence-transformers keeps a cross-encoder's max_length as the tokenizer's limit
+        tok_limit = int(getattr(tokenizer, "model_max_length", limit) or limit)
         length = check_length(max_length, limit, name_or_dir) or (
-            int(str(stored)) if stored else min(256, limit)
+            int(str(stored)) if stored else min(256, limit, tok_limit)
         )
         judge = cls(
             model, tokenizer, max_length=length, name=str(name_or_dir), source=path,
