@@ -346,6 +346,21 @@ def test_a_sentence_transformers_max_length_is_kept(tiny_ce_dir: Path, tmp_path:
     np.testing.assert_allclose(judge.predict(pairs), expected, atol=1e-5)
 
 
+def test_saved_max_length_holds_in_sentence_transformers(tiny_ce_dir: Path, tmp_path: Path) -> None:
+    """It was written only to sentsim_config.json: sentence-transformers read the directory at the
+    tokenizer's limit instead (ce-rerank: 512 tokens where sentsim reads 256)."""
+    from sentence_transformers import CrossEncoder as StCrossEncoder
+
+    judge = CrossEncoder.load(tiny_ce_dir, max_length=16, device="cpu")
+    judge.save(tmp_path / "ce")
+    reference = StCrossEncoder(str(tmp_path / "ce"), device="cpu")
+    assert reference.max_length == 16
+    pairs = [(" ".join(LONG_DOC[:12]), " ".join(LONG_DOC[12:])), PAIRS[0]]
+    expected = reference.predict(pairs, convert_to_numpy=True, show_progress_bar=False)
+    np.testing.assert_allclose(judge.predict(pairs), expected, atol=1e-5)
+    assert CrossEncoder.load(tmp_path / "ce", max_length=32, device="cpu").max_length == 32
+
+
 def test_a_bi_encoder_is_not_loaded_as_a_judge(tiny_st_dir: Path, tiny_bert_dir: Path) -> None:
     """Its scoring layer would be drawn at random: scores near 0.5 that change every load."""
     for folder in (tiny_st_dir, tiny_bert_dir):

@@ -293,9 +293,14 @@ class CrossEncoder:
             k: v.half() if fp16 and v.is_floating_point() else v
             for k, v in self.model.state_dict().items()
         }
-        with quiet_transformers():
-            self.model.save_pretrained(root, state_dict=state)
-            self.tokenizer.save_pretrained(root)
+        # sentence-transformers reads a cross-encoder's max_length from the tokenizer's limit
+        limit, self.tokenizer.model_max_length = self.tokenizer.model_max_length, self.max_length
+        try:
+            with quiet_transformers():
+                self.model.save_pretrained(root, state_dict=state)
+                self.tokenizer.save_pretrained(root)
+        finally:
+            self.tokenizer.model_max_length = limit
         config = {**_read_sentsim_config(root), "max_length": self.max_length}
         (root / "sentsim_config.json").write_text(json.dumps(config, indent=2) + "\n")
         if card is not None:
