@@ -478,3 +478,16 @@ def test_a_cross_encoder_is_not_loaded_as_a_bi_encoder(tiny_ce_dir: Path) -> Non
     ``--model ce-rerank`` by mistake got poor vectors without a word."""
     with pytest.raises(ModelLoadError, match=r"a cross-encoder \(BertForSequenceClassification\)"):
         BiEncoder.load(tiny_ce_dir)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_an_unavailable_device_is_one_clear_error(tiny_st_dir: Path, tiny_ce_dir: Path) -> None:
+    """device='cuda' without a GPU ended in torch's AssertionError from inside ``.to``."""
+    from sentsim.cross_encoder import CrossEncoder
+
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU here; use 'cpu'"):
+        BiEncoder.load(tiny_st_dir, device="cuda")
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU here"):
+        CrossEncoder.load(tiny_ce_dir, device="cuda:0")
+    with pytest.raises(ValueError, match="is not a torch device"):
+        BiEncoder.load(tiny_st_dir, device="gpu")

@@ -287,6 +287,12 @@ def test_bad_arguments_are_named() -> None:
             find_duplicates(TEXTS, AngleEncoder(), threshold=bad)
         with pytest.raises(ValueError, match="min_cosine must be a number ≤ 1"):
             find_duplicates(TEXTS, AngleEncoder(), threshold=0.5, min_cosine=bad)
+    # a text threshold failed inside math.isfinite naming no argument; a string of ids was
+    # taken as one id per character
+    with pytest.raises(TypeError, match=r"threshold must be a number, got str '0\.5'"):
+        find_duplicates(TEXTS, AngleEncoder(), threshold="0.5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ids must be a list of names"):
+        find_duplicates(TEXTS[:3], AngleEncoder(), threshold=0.5, ids="abc")
 
 
 def test_a_cross_encoder_can_judge_directly(tiny_ce_dir: Path) -> None:

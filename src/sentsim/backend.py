@@ -43,6 +43,25 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_device(device: str | None) -> str:
+    """``device``, or the default; a device torch cannot use here is one clear error.
+
+    Without this, ``device="cuda"`` on a machine without CUDA ended in torch's
+    ``AssertionError: Torch not compiled with CUDA enabled`` from inside the model's ``.to``.
+    """
+    if device is None:
+        return default_device()
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc}); try 'cpu'") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but torch sees no CUDA GPU here; use 'cpu'")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r}, but this machine has no MPS device; use 'cpu'")
+    return str(device)
+
+
 def default_precision() -> Precision:
     """``$SENTSIM_PRECISION`` (fp32, bf16 or auto), else fp32."""
     value = os.environ.get(PRECISION_ENV, "").strip().lower() or Precision.FP32.value
@@ -155,7 +174,7 @@ class TorchTransformer:
         from transformers import AutoModel, AutoTokenizer
 
         check_model_dir(model_dir)
-        self.device = device or default_device()
+        self.device = check_device(device)
         with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             self.model = AutoModel.from_pretrained(

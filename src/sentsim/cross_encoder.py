@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from sentsim.backend import (
     Features,
     Precision,
+    check_device,
     check_length,
     check_model_dir,
-    default_device,
     inference,
     quiet_transformers,
     resolve_precision,
@@ -132,12 +132,13 @@ class CrossEncoder:
         if labels:
             kwargs["id2label"] = dict(enumerate(labels))
             kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
+        target = check_device(device)  # before the weights are read
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, local_files_only=True, dtype=torch.float32, **kwargs
             )
-        model.to(device or default_device()).eval()
+        model.to(target).eval()
         config = _read_sentsim_config(path)
         stored = config.get("max_length")
         limit = int(getattr(model.config, "max_position_embeddings", 512))

@@ -164,6 +164,11 @@ def find_duplicates(
     texts, HNSW above; :func:`candidate_pairs`).
     """
     texts = check_texts(texts)
+    for name, value in (("threshold", threshold), ("min_cosine", min_cosine)):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if isinstance(ids, str):
+        raise TypeError("ids must be a list of names, one per text, not one string")
     if not (math.isfinite(threshold) and threshold <= 1.0):
         raise ValueError(
             f"threshold must be a number ≤ 1 (cosines and judge scores are at most 1), got "
