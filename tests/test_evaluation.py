@@ -208,3 +208,22 @@ def test_constant_gold_scores_raise_instead_of_nan() -> None:
         DataError, match=re.escape("every gold score is 3.0; correlation with a constant")
     ):
         correlations(np.arange(4.0), np.full(4, 3.0))
+
+
+def test_evaluate_sts_takes_models_as_they_load(
+    sts_csv: Path, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """A BiEncoder or CrossEncoder passed directly was an AttributeError about score_pairs; each
+    now scores as its scorer does (the judge reading both orders)."""
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.fusion import CrossEncoderScorer
+
+    data = read_pairs(sts_csv)
+    encoder = BiEncoder.load(tiny_st_dir, device="cpu")
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    direct, wrapped = evaluate_sts(data, encoder), evaluate_sts(data, EncoderPairScorer(encoder))
+    assert direct.spearman == wrapped.spearman
+    direct, wrapped = evaluate_sts(data, judge), evaluate_sts(data, CrossEncoderScorer(judge))
+    assert direct.spearman == wrapped.spearman
+    with pytest.raises(TypeError, match="cannot score pairs with a str"):
+        evaluate_sts(data, "minilm")  # type: ignore[arg-type]

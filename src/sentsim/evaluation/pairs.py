@@ -89,6 +89,9 @@ def evaluate_pairs(
     """
     import time
 
+    from sentsim.evaluation.scorers import as_pair_scorer
+
+    scorer = as_pair_scorer(scorer)
     gold = binary_labels(dataset)
     dev_gold = binary_labels(dev) if dev is not None else None  # both checked before scoring
     start = time.perf_counter()

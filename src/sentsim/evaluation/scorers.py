@@ -55,6 +55,35 @@ class EncoderPairScorer:
         return cosine_pairwise(a, b)
 
 
+def as_pair_scorer(model: object) -> PairScorer:
+    """Return ``model`` as a pair scorer.
+
+    A scorer stays as it is, a cross-encoder reads both orders (their mean, as similarity wants),
+    an encoder scores by the cosine of its vectors. So ``evaluate_sts(data,
+    CrossEncoder.load("ce-sts"))`` works as ``find_duplicates`` does; it was an
+    ``AttributeError`` about ``score_pairs``.
+    """
+    if hasattr(model, "score_pairs"):
+        return model  # type: ignore[return-value]
+    if isinstance(model, str | bytes):  # str has an ``encode`` of its own
+        raise TypeError(
+            f"cannot score pairs with a str ({model!r}); load the model first, e.g. "
+            "BiEncoder.load(name) or CrossEncoder.load(name)"
+        )
+    from sentsim.cross_encoder import CrossEncoder
+
+    if isinstance(model, CrossEncoder):
+        from sentsim.fusion import CrossEncoderScorer
+
+        return CrossEncoderScorer(model, symmetric=True)
+    if callable(getattr(model, "encode", None)):
+        return EncoderPairScorer(model)  # type: ignore[arg-type]
+    raise TypeError(
+        f"cannot score pairs with a {type(model).__name__}; pass a BiEncoder, a CrossEncoder or "
+        "an object with score_pairs(pairs)"
+    )
+
+
 STATIC_MODEL = "static-minilm"
 
 

@@ -65,6 +65,9 @@ def evaluate_sts(
             correlations(gold, gold)
         except DataError as exc:
             raise DataError(f"{dataset.path}: {exc}") from None
+    from sentsim.evaluation.scorers import as_pair_scorer
+
+    scorer = as_pair_scorer(scorer)
     start = time.perf_counter()
     predicted = scorer.score_pairs(dataset.pairs(), show_progress=show_progress)
     seconds = time.perf_counter() - start
