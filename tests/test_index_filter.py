@@ -246,6 +246,7 @@ def test_filtered_bm25_keeps_the_unfiltered_order_and_scores(tmp_path: Path) -> 
         ({"x": float("nan")}, ValueError, "finite"),
         ({"": "en"}, ValueError, "non-empty"),
         ({1: "en"}, ValueError, "field names"),
+        ({"id": 10**400}, ValueError, "too large to compare"),
     ],
 )
 def test_bad_filters_are_refused(
@@ -256,6 +257,22 @@ def test_bad_filters_are_refused(
             index.search_dense(unit(np.ones((1, DIM))), 3, where=where)
         with pytest.raises(error, match=re.escape(message)):
             index.search_bm25(["text"], 3, where=where)
+
+
+def test_integers_past_64_bits_compare_by_value(tmp_path: Path) -> None:
+    """SQLite holds 64-bit integers: a longer one (an order number, an ISBN-like id) was an
+    OverflowError from inside sqlite3; it now matches the document that stores it."""
+    big = 12345678901234567890123
+    with Index.create(tmp_path / "idx", ENC) as index:
+        docs = [Document("a", "text", "", {"n": big}), Document("b", "text", "", {"n": [1, big]})]
+        index.add(docs, None, unit(np.ones((2, DIM))))
+        index.add([Document("c", "text", "", {"n": 7})], None, unit(np.ones((1, DIM))))
+        assert index.existing(["a", "b", "c"], where={"n": big}) == {"a", "b"}
+        hits = index.search_dense(unit(np.ones((1, DIM))), 5, where={"n": [big, 7]})[0]
+        assert {h.doc_id for h in hits} == {"a", "b", "c"}
+        assert [h.doc_id for h in index.search_bm25(["text"], 5, where={"n": -big})[0]] == []
+    assert parse_where_option([f"n={big}"]) == {"n": [str(big), big]}
+    assert parse_where_option(["n=" + "9" * 400])["n"][1] == int("9" * 400)
 
 
 def test_empty_filter_is_no_filter() -> None:

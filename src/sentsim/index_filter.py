@@ -22,6 +22,7 @@ from typing import Any
 __all__ = ["Where", "parse_where_option"]
 
 Scalar = str | int | float | bool | None
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
 # One value of the field (scalar, or element of an array value) equals one wanted value: same
 # JSON type and atom, or both numbers of equal value (SQLite's json_each gives integer 1/0 atoms to
@@ -71,6 +72,19 @@ def _by_path(doc: str, field: str, values: tuple[Scalar, ...]) -> tuple[str, lis
 
 
 def _check_value(field: str, value: object) -> Scalar:
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _INT64[0] <= value <= _INT64[1]
+    ):
+        # SQLite holds 64-bit integers and reads a longer JSON integer as a real: compare as one
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(
+                f"where[{field!r}] is an integer of {len(str(abs(value)))} digits, too large to "
+                "compare; give it as a string if the metadata holds it as one"
+            ) from None
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -176,7 +190,8 @@ def parse_where_option(items: Sequence[str], option: str = "--where") -> dict[st
             parsed = text
         if (
             parsed is None
-            or (isinstance(parsed, bool | int | float) and math.isfinite(parsed))
+            or isinstance(parsed, bool | int)
+            or (isinstance(parsed, float) and math.isfinite(parsed))
             or (isinstance(parsed, str) and parsed != text)
         ):
             values.append(parsed)
