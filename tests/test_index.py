@@ -413,6 +413,15 @@ def test_bm25_ranks_and_tolerates_punctuation(tmp_path: Path, rng: np.random.Gen
         assert results[3] == []
 
 
+def test_any_k_returns_every_hit(tmp_path: Path, rng: np.random.Generator) -> None:
+    """A k past SQLite's 64-bit LIMIT (``--k-retrieve 10**20``) was an OverflowError from inside
+    sqlite3 for BM25; both sides now return every document there is."""
+    with Index.create(tmp_path / "idx", ENC) as index:
+        index.add(docs_for(3), None, clustered(3, rng))
+        assert len(index.search_bm25([docs_for(3)[0].text], 10**20)[0]) == 3
+        assert len(index.search_dense(clustered(1, rng), 10**20)[0]) == 3
+
+
 def test_bm25_query_drops_stop_words_unless_nothing_else(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:

@@ -458,7 +458,8 @@ class Store:
             f"WHERE documents_fts MATCH ?{f' AND {condition}' if condition else ''} "
             "ORDER BY bm25(documents_fts), d.key LIMIT ?"
         )
-        return [(i, float(s)) for i, s in self.conn.execute(sql, (match, *params, k))]
+        limit = min(k, (1 << 63) - 1)  # SQLite's LIMIT is 64-bit; a larger k means every hit
+        return [(i, float(s)) for i, s in self.conn.execute(sql, (match, *params, limit))]
 
     def size_bytes(self) -> int:
         """Return the bytes of the database file and its WAL."""
