@@ -116,6 +116,8 @@ def test_read_corpus_folder(tmp_path: Path) -> None:
         ("d.jsonl", '["a", "x"]\n', r"line 1: expected a JSON object"),
         ("d.csv", "id,text\na,x\n,y\n", r"d\.csv, line 3: missing 'id'"),
         ("d.csv", "id,body\na,x\n", r"d\.csv, line 1: header needs 'id' and 'text'"),
+        ("d.csv", "id,text\na,x\nb,y, z\n", r"d\.csv, line 3: 3 fields but the header has 2"),
+        ("d.tsv", "id\ttext\na\tx\ty\n", r"line 2: 3 fields but the header has 2; quote a .* tab"),
         ("d.xml", "<doc/>", r"unknown corpus format '\.xml'; expected \.jsonl"),
         ("d.jsonl", "\n\n", r"d\.jsonl: the corpus has no documents"),
     ],

@@ -91,6 +91,13 @@ def _read_csv(source: Path) -> Iterator[Document]:
                 f"{source}, line 1: header needs 'id' and 'text' (and may have 'title')"
             )
         for row in reader:
+            if None in row:  # DictReader files the cells past the header under the key None
+                columns = len(reader.fieldnames or [])
+                name = "tab" if delimiter == "\t" else repr(delimiter)
+                raise DataError(
+                    f"{source}, line {reader.line_num}: {columns + len(row[None])} fields but the "
+                    f"header has {columns}; quote a field that holds the {name} delimiter"
+                )
             yield _document(source, reader.line_num, dict(row))
 
 
