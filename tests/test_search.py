@@ -336,6 +336,21 @@ def test_search_returns_typed_ranked_results(
         assert r.snippet and by_id[r.doc_id].text.startswith(r.snippet.rstrip("…"))
 
 
+@pytest.mark.parametrize("retriever", ["dense", "bm25", "hybrid"])
+def test_top_k_past_k_retrieve_still_gives_top_k(
+    index: Index, encoder: BiEncoder, reranker: CrossEncoder, retriever: str
+) -> None:
+    """``top_k=6`` with ``k_retrieve=2`` gave 2 results, silently (the server's ``top_k`` stopped
+    at 100 so); the first stage now goes as deep as ``top_k``, re-ranked or not."""
+    query = "card declined top up cash exchange rate euro dog guitar"
+    for judge in (None, reranker):
+        pipeline = SearchPipeline(index, encoder, judge, retriever=retriever, k_retrieve=2)
+        results = pipeline.search(query, top_k=6).results
+        assert len(results) == 6 and len({r.doc_id for r in results}) == 6
+        assert [r.rank for r in results] == list(range(1, 7))
+    assert len(pipeline.first_stage([query])[0]) == 2  # the first stage alone keeps k_retrieve
+
+
 def test_bm25_finds_the_document_whose_text_is_the_query(index: Index, encoder: BiEncoder) -> None:
     pipeline = SearchPipeline(index, encoder, retriever="bm25")
     for doc in SHORT_DOCS:

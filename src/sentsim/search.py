@@ -326,19 +326,23 @@ class SearchPipeline:
         return self._first_stage(queries, query_vectors, Where.parse(where))[0]
 
     def _first_stage(
-        self, queries: Sequence[str], query_vectors: np.ndarray | None, where: Where | None
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray | None,
+        where: Where | None,
+        depth: int | None = None,
     ) -> tuple[list[list[tuple[str, float]]], list[dict[str, str]], list[dict[str, int]]]:
         """:meth:`first_stage`'s candidates, and per query two maps by document id.
 
         The matched example query of each document, and the ordinal of each dense hit's best
-        passage.
+        passage. ``depth`` candidates are kept (default ``k_retrieve``).
         """
         for i, q in enumerate(queries):
             if not isinstance(q, str):
                 raise TypeError(f"query {i} is {type(q).__name__}, expected str")
             if not q.strip():
                 raise ValueError(f"query {i} is empty; type some words to search for")
-        k = self.k_retrieve
+        k = self.k_retrieve if depth is None else depth
         dense = lexical = None
         if self.retriever in (Retriever.DENSE, Retriever.HYBRID):
             if query_vectors is None:
@@ -352,7 +356,7 @@ class SearchPipeline:
         if self.examples is not None and dense is not None:
             assert query_vectors is not None
             matches = self.examples.scores(query_vectors)
-            fused = self._with_examples(dense, matches, where)
+            fused = self._with_examples(dense, matches, where, k)
             return fused, [m.texts for m in matches], best_passage
         out = []
         for i in range(len(queries)):
@@ -371,6 +375,7 @@ class SearchPipeline:
         dense: list[list[IndexHit]],
         examples: list[ExampleMatches],
         where: Where | None,
+        k: int,
     ) -> list[list[tuple[str, float]]]:
         named = {doc for match in examples for doc in match.scores}
         # an example's answer counts only if it is in the index now and passes the filter
@@ -379,7 +384,7 @@ class SearchPipeline:
         for hits, match in zip(dense, examples, strict=True):
             kept = {doc: score for doc, score in match.scores.items() if doc in live}
             fused = example_fuse(hits, kept, match.floor, self.example_weight)
-            out.append(fused[: self.k_retrieve])
+            out.append(fused[:k])
         return out
 
     def rerank_scores(self, query: str, doc_ids: Sequence[str]) -> np.ndarray:
@@ -443,12 +448,18 @@ class SearchPipeline:
         rerank: bool = True,
         where: Mapping[str, Any] | Where | None = None,
     ) -> list[SearchResponse]:
-        """Run both stages for several queries (the first stage batched)."""
+        """Run both stages for several queries (the first stage batched).
+
+        The first stage keeps ``max(k_retrieve, top_k)`` candidates, so ``top_k`` results come
+        back whenever that many documents are found.
+        """
         if top_k < 0:
             raise ValueError(f"top_k must be ≥ 0, got {top_k}")
         parsed = Where.parse(where)
         start = time.perf_counter()
-        candidates, matched, dense_passage = self._first_stage(queries, None, parsed)
+        # at least top_k candidates: asking for 200 results must not stop at k_retrieve's 100
+        depth = max(self.k_retrieve, top_k)
+        candidates, matched, dense_passage = self._first_stage(queries, None, parsed, depth)
         first_seconds = (time.perf_counter() - start) / max(1, len(queries))
         responses = []
         for query, cands, examples, ordinals in zip(

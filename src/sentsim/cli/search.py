@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--k-retrieve",
         type=int,
         default=100,
-        help="first-stage candidates the judge re-ranks (default: 100)",
+        help="first-stage candidates the judge re-ranks (default: 100; at least --top-k)",
     )
     p.add_argument(
         "--where",
