@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -134,6 +135,20 @@ def test_a_title_without_text_is_the_documents_text(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text('{"_id": 7, "title": "Rates", "text": ""}\n{"id": "b", "title": "T"}\n')
     assert read_corpus(path) == [Document("7", "Rates", ""), Document("b", "T", "")]
+
+
+def test_read_corpus_folder_refuses_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """A Latin-1 name (b"caf\\xe9.txt") made an id and title with undecodable bytes, and
+    ``index build`` a TypeError traceback from the tokenizer after creating the index."""
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "ok.txt").write_text("card declined\n")
+    try:
+        (root / os.fsdecode(b"caf\xe9.txt")).write_text("top up\n")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes UTF-8 names only")
+    with pytest.raises(DataError, match=r"caf.*\.txt: the file name is not UTF-8 .*rename it"):
+        read_corpus(root)
 
 
 def test_read_corpus_missing_or_empty_folder(tmp_path: Path) -> None:

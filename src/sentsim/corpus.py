@@ -111,6 +111,13 @@ def _read_folder(source: Path) -> Iterator[Document]:
         if file.suffix.lower() not in (".txt", ".md") or not file.is_file():
             continue
         doc_id = file.relative_to(source).as_posix()
+        try:  # an id (and title) from a name in another encoding would hold undecodable bytes
+            doc_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(
+                f"{file}: the file name is not UTF-8 (it is the document's id); rename it, e.g. "
+                f"`convmv -f latin1 -t utf-8 --notest -r {source}`"
+            ) from None
         text = read_text(file)
         if not text.strip():
             raise DataError(f"{file}: the file is empty; give it text or move it out of {source}")
