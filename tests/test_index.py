@@ -541,6 +541,7 @@ def test_duplicate_ids_error_unless_upsert(tmp_path: Path, rng: np.random.Genera
     [
         (lambda ix, v: ix.search_bm25([""], 3), ValueError, "query 0 is empty"),
         (lambda ix, v: ix.search_bm25(["ok", "  \n"], 3), ValueError, "query 1 is empty"),
+        (lambda ix, v: ix.search_bm25(["\ud83d"], 3), ValueError, r"unpaired surrogate \(U\+D83D"),
         (lambda ix, v: ix.search_bm25("cat", 3), TypeError, "list of strings"),
         (lambda ix, v: ix.search_bm25(["cat"], 0), ValueError, "k=0"),
         (lambda ix, v: ix.search_dense(v[:, :8], 3), ValueError, r"shape \(2, 8\).*\(n, 16\)"),

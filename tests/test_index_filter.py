@@ -247,6 +247,12 @@ def test_filtered_bm25_keeps_the_unfiltered_order_and_scores(tmp_path: Path) -> 
         ({"": "en"}, ValueError, "non-empty"),
         ({1: "en"}, ValueError, "field names"),
         ({"id": 10**400}, ValueError, "too large to compare"),
+        (
+            {"lang": ["en", "\ud800"]},
+            ValueError,
+            "where['lang'] holds an unpaired surrogate (U+D800)",
+        ),
+        ({"l\udce9": "x"}, ValueError, "holds the byte 0xe9, which is not UTF-8"),
     ],
 )
 def test_bad_filters_are_refused(

@@ -472,6 +472,14 @@ def test_empty_query_is_refused(index: Index, encoder: BiEncoder, query: str) ->
             SearchPipeline(index, encoder, retriever=retriever).search(query)
 
 
+def test_query_with_an_undecodable_byte_is_refused(index: Index, encoder: BiEncoder) -> None:
+    """``sentsim search $'caf\\xe9'`` in a UTF-8 locale hands Python "caf\\udce9": it was a
+    TypeError traceback from the tokenizer (dense) or a bare codec message (BM25)."""
+    for retriever in Retriever:
+        with pytest.raises(ValueError, match="query 0 holds the byte 0xe9, which is not UTF-8"):
+            SearchPipeline(index, encoder, retriever=retriever).search("caf\udce9")
+
+
 def test_top_k_zero_gives_nothing_and_negative_is_refused(index: Index, encoder: BiEncoder) -> None:
     pipeline = SearchPipeline(index, encoder)
     assert pipeline.search("card declined", top_k=0).results == []

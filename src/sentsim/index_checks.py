@@ -27,6 +27,26 @@ def check_ids(ids: Sequence[str]) -> list[str]:
     return unique
 
 
+def check_unicode(text: str, what: str) -> str:
+    """Return ``text`` if it is valid Unicode, else refuse it naming ``what``.
+
+    A lone surrogate is half a character: a command-line argument's byte that is not UTF-8
+    (Python keeps it as U+DC80–U+DCFF) or an unpaired JSON surrogate escape; SQLite and the
+    tokenizers cannot take it.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        found = (
+            f"the byte 0x{code - 0xDC00:02x}, which is not UTF-8"
+            if 0xDC80 <= code <= 0xDCFF
+            else f"an unpaired surrogate (U+{code:04X})"
+        )
+        raise ValueError(f"{what} holds {found}; pass UTF-8 text") from None
+    return text
+
+
 def check_queries(queries: Sequence[str]) -> list[str]:
     """Return the query strings; an empty or whitespace-only one is refused by position."""
     if isinstance(queries, str) or not isinstance(queries, Sequence):
@@ -34,6 +54,7 @@ def check_queries(queries: Sequence[str]) -> list[str]:
     for i, query in enumerate(queries):
         if not isinstance(query, str) or not query.strip():
             raise ValueError(f"query {i} is empty or not a string; pass text with a word")
+        check_unicode(query, f"query {i}")
     return list(queries)
 
 

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sentsim.index_checks import check_unicode
+
 __all__ = ["Where", "parse_where_option"]
 
 Scalar = str | int | float | bool | None
@@ -85,7 +87,9 @@ def _check_value(field: str, value: object) -> Scalar:
                 f"where[{field!r}] is an integer of {len(str(abs(value)))} digits, too large to "
                 "compare; give it as a string if the metadata holds it as one"
             ) from None
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        return check_unicode(value, f"where[{field!r}]")
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -120,6 +124,7 @@ class Where:
         for field, value in where.items():
             if not isinstance(field, str) or not field:
                 raise ValueError(f"where has the field {field!r}; field names are non-empty text")
+            check_unicode(field, f"the where field {field!r}")
             if isinstance(value, list | tuple | set | frozenset):
                 values = [_check_value(field, v) for v in value]
                 if not values:
