@@ -563,6 +563,10 @@ def test_search_queries_file_writes_one_json_line_per_query(
     assert "not both" in capsys.readouterr().err
     assert main(["search", "card", "--out", str(tmp_path / "x.jsonl"), *common]) == 1
     assert "--out writes the results of --queries" in capsys.readouterr().err
+    same = ["search", "--queries", str(lines), "--out", str(tmp_path / "." / "q.txt"), *common]
+    assert main(same) == 1  # the queries were overwritten by their results
+    assert "is the --queries file; write the results elsewhere" in capsys.readouterr().err
+    assert lines.read_text().startswith(texts[0])
 
 
 def test_build_upsert_counts_repeated_ids_and_judge_options_exclude_each_other(

@@ -225,6 +225,8 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError("the query is empty; type some words to search for")
     if args.out is not None and args.queries is None:
         raise ValueError("--out writes the results of --queries; one query prints them")
+    if args.out is not None and args.out.resolve() == args.queries.resolve():
+        raise ValueError(f"--out {args.out} is the --queries file; write the results elsewhere")
     where = parse_where_option(args.where)
     if args.no_rerank and args.rerank_weight is not None:
         raise ValueError(
