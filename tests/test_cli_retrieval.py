@@ -187,6 +187,9 @@ def test_index_add_needs_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["index", "add", str(corpus), "--index", str(tmp_path / "typo")]) == 1
     assert "holds no index to add to; make one with `sentsim index build" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
+    with pytest.raises(SystemExit):  # was taken and ignored: the index keeps its build's kind
+        main(["index", "add", str(corpus), "--index", str(tmp_path / "idx"), "--ann", "hnsw"])
+    assert "unrecognized arguments: --ann hnsw" in capsys.readouterr().err
 
 
 def test_search_and_add_default_to_the_indexs_own_encoder(

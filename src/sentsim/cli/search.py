@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             else "bi-encoder that makes the vectors (default: the one the index records)",
         )
         p.add_argument("--upsert", action="store_true", help="replace documents with the same id")
-        p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
+        if verb == "build":  # chosen when the index is made: an add cannot change it
+            p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
+        else:
+            p.set_defaults(ann="auto")
         p.add_argument("--no-progress", action="store_true")
         p.set_defaults(func=_build if verb == "build" else _add)
 
