@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +280,20 @@ def test_integers_past_64_bits_compare_by_value(tmp_path: Path) -> None:
         assert [h.doc_id for h in index.search_bm25(["text"], 5, where={"n": -big})[0]] == []
     assert parse_where_option([f"n={big}"]) == {"n": [str(big), big]}
     assert parse_where_option(["n=" + "9" * 400])["n"][1] == int("9" * 400)
+
+
+def test_a_list_longer_than_sqlites_host_parameters_filters(tmp_path: Path) -> None:
+    """An allow-list of 40,000 ids (SQLite builds commonly take 32,766 host parameters) was
+    ``OperationalError: too many SQL variables``; the values now travel as one JSON array."""
+    with Index.create(tmp_path / "idx", ENC) as index:
+        docs = [Document(f"d{i}", "text", "", {"n": i, "s": str(i)}) for i in range(4)]
+        index.add(docs, None, unit(np.ones((4, DIM))))
+        assert index._store is not None
+        index._store.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+        wanted = {"n": list(range(1, 40_000)), "s": [str(i) for i in range(2, 40_000)]}
+        assert index.existing([d.id for d in docs], where=wanted) == {"d2", "d3"}
+        assert len(index.search_dense(unit(np.ones((1, DIM))), 5, where=wanted)[0]) == 2
+        assert len(index.search_bm25(["text"], 5, where=wanted)[0]) == 2
 
 
 def test_empty_filter_is_no_filter() -> None:
