@@ -557,6 +557,7 @@ def test_search_queries_file_writes_one_json_line_per_query(
             "line 1: expected an object with a string 'text'",
         ),
         "empty.txt": ("\n\n", "holds no queries"),
+        "q.csv": ("id,text\n1,card\n", "a CSV file is not read here"),  # was 3 queries
     }
     for name, (content, message) in bad.items():
         (tmp_path / name).write_text(content)

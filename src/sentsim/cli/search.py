@@ -349,6 +349,11 @@ def read_queries(path: Path) -> list[tuple[str, str]]:
 
     if not path.is_file():
         raise DataError(f"queries file not found: {path.resolve()}")
+    if path.suffix.lower() in (".csv", ".tsv"):  # read as lines, its header became a query
+        raise DataError(
+            f"{path}: a {path.suffix.lower()[1:].upper()} file is not read here; give queries one "
+            "per line (.txt) or JSON lines with 'text' and optional 'id' (.jsonl)"
+        )
     rows: list[tuple[int, str, object]] = []
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         expected = "an object with a string 'text' (or 'query') field"
