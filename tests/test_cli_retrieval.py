@@ -485,7 +485,7 @@ def test_search_where_filters_by_metadata_from_jsonl_and_csv(
     jsonl = tmp_path / "a.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     csv_file = tmp_path / "b.csv"
-    csv_file.write_text("id,text,year,lang\nd,card lost abroad,2024,de\n")
+    csv_file.write_text("id,text,year,lang,région\nd,card lost abroad,2024,de,Bayern\n")
     idx = str(tmp_path / "idx")
     assert main(["index", "build", str(jsonl), "--index", idx, "--model", str(tiny_st_dir),
                  "--no-progress"]) == 0  # fmt: skip
@@ -493,7 +493,9 @@ def test_search_where_filters_by_metadata_from_jsonl_and_csv(
     capsys.readouterr()
     assert main(["index", "info", "--index", idx, "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert info["metadata_fields"] == {"lang": 4, "year": 4}  # what --where can filter on
+    assert info["metadata_fields"] == {"lang": 4, "year": 4, "région": 1}  # for --where
+    assert main(["index", "info", "--index", idx]) == 0
+    assert '"région": 1' in capsys.readouterr().out  # was "r\u00e9gion", not what --where takes
     common = ["card", "--index", idx, "--retriever", "dense"]
     assert sorted(_search(capsys, *common)) == ["a", "b", "c", "d"]
     assert sorted(_search(capsys, *common, "--where", "year=2024")) == ["a", "c", "d"]

@@ -210,7 +210,7 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print_json(fields)
     else:
-        print(json.dumps(fields, indent=2, default=str))
+        print(json.dumps(fields, indent=2, default=str, ensure_ascii=False))
     return 0
 
 
