@@ -108,6 +108,8 @@ def test_search_runs_the_pipeline(served: SentsimServer) -> None:
     status, only = call(served, "/search", {"query": "card declined", "where": {"topic": "fx"}})
     assert status == 200 and [r["doc_id"] for r in only["results"]] == ["rates"]
     assert only["results"][0]["metadata"] == {"topic": "fx"}  # where a result came from
+    status, none = call(served, "/search", {"query": "card", "where": {"topic": 10**20}})
+    assert status == 200 and none["results"] == []  # was 500: OverflowError inside sqlite3
 
 
 def test_search_sees_what_a_writer_commits_after_start(
@@ -144,6 +146,7 @@ def test_search_sees_what_a_writer_commits_after_start(
         ("/search", {"query": "x", "where": "topic=fx"}, 400, "'where' must be an object"),
         ("/search", {"query": "x", "where": {"topic": []}}, 400, "where['topic'] is an empty"),
         ("/search", {"query": "x", "rerank": "false"}, 400, "'rerank' must be true or false"),
+        ("/search", {"query": "x", "where": {"t": "\udc80"}}, 400, "where['t'] holds the byte"),
         ("/score", {"pairs": [["a", "b"]], "symmetric": "no"}, 400, "'symmetric' must be true"),
         ("/encode", {"texts": ["ok", "\ud800"]}, 400, "'texts' holds an unpaired surrogate"),
         ("/score", {"pairs": [["\udfff", "b"]]}, 400, "'pairs' holds an unpaired surrogate"),
