@@ -210,6 +210,8 @@ class ExampleQueries:
         for doc in self.index.get(ids) if ids else []:
             texts[doc.id] = doc.text
             answer = doc.metadata.get(self.FIELD)
+            if isinstance(answer, int) and not isinstance(answer, bool):
+                answer = str(answer)  # a corpus's whole-number ids are read as text
             if not isinstance(answer, str) or not answer.strip():
                 raise DataError(
                     f"example {doc.id!r} in {self.index.path} has no {self.FIELD!r} field: give "
