@@ -689,21 +689,25 @@ def test_example_naming_a_deleted_document_is_ignored(encoder: BiEncoder, tmp_pa
         assert found and "rate" not in found and "gone" not in found
 
 
-def test_an_example_may_name_its_answer_by_a_whole_number(
+def test_an_example_names_its_answer_as_the_corpus_reads_ids(
     encoder: BiEncoder, tmp_path: Path
 ) -> None:
-    """``{"id": 7, ...}`` is document "7" in a corpus; an example's ``"answer": 7`` was refused
-    as having no 'answer' field, so corpora with numeric ids could not take example queries."""
+    """A corpus reads ``{"id": 7}`` as document "7" and strips ids; an example's ``"answer": 8``
+    was refused as having no 'answer' field, and ``" 8 "`` was silently ignored."""
     docs = [Document("7", "why was my card declined abroad"), Document("8", "top up with cash")]
     with (
         build_index(docs, tmp_path / "idx", encoder) as idx,
         build_index([Document("e", EXAMPLE, "", {"answer": 8})], tmp_path / "ex", encoder) as ex,
+        build_index(
+            [Document("e", EXAMPLE, "", {"answer": " 8 "})], tmp_path / "csv", encoder
+        ) as spaced,  # a CSV written "e, text, 8": the corpus reader strips ids, not other cells
     ):
-        pipeline = SearchPipeline(
-            idx, encoder, retriever="dense", examples=ExampleQueries(ex), example_weight=0.0
-        )
-        top = pipeline.search(EXAMPLE, top_k=1).results[0]
-        assert (top.doc_id, top.example) == ("8", EXAMPLE)
+        for examples in (ex, spaced):
+            pipeline = SearchPipeline(
+                idx, encoder, retriever="dense", examples=ExampleQueries(examples), example_weight=0
+            )
+            top = pipeline.search(EXAMPLE, top_k=1).results[0]
+            assert (top.doc_id, top.example) == ("8", EXAMPLE)
 
 
 def test_example_queries_are_checked(index: Index, encoder: BiEncoder, tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ class ExampleQueries:
                     f"example {doc.id!r} in {self.index.path} has no {self.FIELD!r} field: give "
                     "each example query the id of the document that answers it"
                 )
-            answers[doc.id] = answer
+            answers[doc.id] = answer.strip()  # as the corpus reader strips the ids it names
         out = []
         for row in hits:
             best: dict[str, float] = {}
