@@ -470,6 +470,15 @@ def test_search_takes_the_hybrid_fusion(
     assert main(["search", "card", "--index", idx, "--retriever", "hybrid", "--hybrid",
                  "minmax", "--hybrid-weight", "5", "--no-rerank"]) == 1  # fmt: skip
     assert "hybrid_weight must be in 0..1, got 5" in capsys.readouterr().err
+    ignored = {  # each was taken and changed nothing
+        ("--retriever", "dense", "--hybrid-weight", "0"): "the retriever here is dense",
+        ("--retriever", "bm25", "--hybrid", "minmax"): "add --retriever hybrid or drop --hybrid",
+        ("--retriever", "hybrid", "--hybrid-weight", "0.3"): "add --hybrid minmax",
+        ("--example-weight", "0.5"): "--example-weight weighs the --examples scores",
+    }
+    for extra, message in ignored.items():
+        assert main(["search", "card", "--index", idx, "--no-rerank", *extra]) == 1
+        assert message in capsys.readouterr().err
 
 
 def test_search_where_filters_by_metadata_from_jsonl_and_csv(

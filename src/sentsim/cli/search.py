@@ -75,11 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--hybrid",
-        default="rrf",
         help="how hybrid fuses dense and BM25: rrf (reciprocal rank, the default) or minmax",
     )
     p.add_argument(
-        "--hybrid-weight", type=float, default=0.5, help="the dense list's weight for minmax"
+        "--hybrid-weight", type=float, help="the dense list's weight for minmax (default: 0.5)"
     )
     judge = p.add_mutually_exclusive_group()  # both given: --reranker was silently ignored
     judge.add_argument(
@@ -119,8 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--example-weight",
         type=float,
-        default=0.2,
-        help="w in w·dense + (1−w)·best example cosine (0.2 was chosen on help-center dev)",
+        help="w in w·dense + (1−w)·best example cosine (default 0.2, chosen on help-center dev)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_search)
@@ -231,6 +229,10 @@ def _search(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.resolve() == args.queries.resolve():
         raise ValueError(f"--out {args.out} is the --queries file; write the results elsewhere")
     where = parse_where_option(args.where)
+    if args.example_weight is not None and args.examples is None:  # it was silently ignored
+        raise ValueError(
+            "--example-weight weighs the --examples scores; give --examples or drop it"
+        )
     if args.no_rerank and args.rerank_weight is not None:
         raise ValueError(
             "--rerank-weight has no effect with --no-rerank; drop one of them (weight 0 keeps "
@@ -258,12 +260,13 @@ def _search(args: argparse.Namespace) -> int:
             reranker,
             retriever=args.retriever,  # None: dense with examples, else the encoder's stored one
             k_retrieve=args.k_retrieve,
-            hybrid=args.hybrid,
-            hybrid_weight=args.hybrid_weight,
+            hybrid=args.hybrid or "rrf",
+            hybrid_weight=0.5 if args.hybrid_weight is None else args.hybrid_weight,
             rerank_weight=args.rerank_weight,
             examples=examples,
-            example_weight=args.example_weight,
+            example_weight=0.2 if args.example_weight is None else args.example_weight,
         )
+        _check_fusion_options(args, pipeline)
         if pipeline.judge_idle is not None:
             print(f"({pipeline.judge_idle})", file=sys.stderr)
         # as the server answers: whether the judge ran, and why not when it was asked for
@@ -292,6 +295,23 @@ def _search(args: argparse.Namespace) -> int:
             {"query": response.query, **about, "results": results, "timings": response.timings}
         )
     return 0
+
+
+def _check_fusion_options(args: argparse.Namespace, pipeline: SearchPipeline) -> None:
+    """Refuse --hybrid / --hybrid-weight where they would change nothing (they were ignored)."""
+    from sentsim.choices import Retriever
+
+    options = (("--hybrid", args.hybrid), ("--hybrid-weight", args.hybrid_weight))
+    given = [option for option, value in options if value is not None]
+    if given and pipeline.retriever is not Retriever.HYBRID:
+        raise ValueError(
+            f"{' and '.join(given)} set how hybrid fuses its lists, but the retriever here is "
+            f"{pipeline.retriever.value}; add --retriever hybrid or drop {given[0]}"
+        )
+    if args.hybrid_weight is not None and pipeline.hybrid == "rrf":
+        raise ValueError(
+            "--hybrid-weight weighs min–max fusion; add --hybrid minmax (rrf takes no weight)"
+        )
 
 
 def _search_many(
