@@ -151,6 +151,13 @@ def test_search_sees_what_a_writer_commits_after_start(
         ("/encode", {"texts": ["ok", "\ud800"]}, 400, "'texts' holds an unpaired surrogate"),
         ("/score", {"pairs": [["\udfff", "b"]]}, 400, "'pairs' holds an unpaired surrogate"),
         ("/nowhere", {}, 404, "no POST /nowhere; try /encode"),
+        (  # a typo was ignored: the search ran unfiltered
+            "/search",
+            {"query": "x", "filter": {"topic": "fx"}},
+            400,
+            "/search takes no field 'filter'; its fields are query, top_k, retriever, rerank",
+        ),
+        ("/rerank", {"query": "x", "documents": ["a"], "topk": 1}, 400, "no field 'topk'"),
     ],
 )
 def test_bad_requests_name_the_field(

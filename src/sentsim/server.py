@@ -39,6 +39,13 @@ from sentsim.search import SearchPipeline, encoder_identity, index_encoder
 from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
+FIELDS = {  # what each POST takes: a mistyped field ("filter", "topk") was silently ignored
+    "/encode": ("texts",),
+    "/similarity": ("a", "b"),
+    "/score": ("pairs", "symmetric"),
+    "/rerank": ("query", "documents", "top_k"),
+    "/search": ("query", "top_k", "retriever", "rerank", "where"),
+}
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,13 @@ class SentsimServer(ThreadingHTTPServer):
 
     def answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """The JSON answer to ``POST path``; :class:`BadRequest` for input the client must fix."""
+        if path not in FIELDS:
+            raise LookupError(path)
+        unknown = sorted(set(body) - set(FIELDS[path]))
+        if unknown:
+            raise BadRequest(
+                f"{path} takes no field {unknown[0]!r}; its fields are {', '.join(FIELDS[path])}"
+            )
         if path == "/encode":
             texts = _strings(body, "texts")
             with self.lock:
