@@ -534,6 +534,8 @@ def test_search_queries_file_writes_one_json_line_per_query(
     beir.write_text(
         "".join(json.dumps({"_id": f"q{i}", "text": t}) + "\n" for i, t in enumerate(texts))
     )
+    named_json = tmp_path / "queries.json"  # was read as text: each JSON line was a query
+    named_json.write_text(beir.read_text())
     common = [
         "--index",
         idx,
@@ -545,7 +547,11 @@ def test_search_queries_file_writes_one_json_line_per_query(
         "3",
     ]
     capsys.readouterr()
-    for path, ids in ((lines, ["1", "3", "4"]), (beir, ["q0", "q1", "q2"])):
+    for path, ids in (
+        (lines, ["1", "3", "4"]),
+        (beir, ["q0", "q1", "q2"]),
+        (named_json, ["q0", "q1", "q2"]),
+    ):
         out = tmp_path / f"{path.stem}.out.jsonl"
         assert main(["search", "--queries", str(path), "--out", str(out), *common]) == 0
         rows = [json.loads(line) for line in out.read_text().splitlines()]

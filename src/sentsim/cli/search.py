@@ -375,7 +375,7 @@ def read_queries(path: Path) -> list[tuple[str, str]]:
             "per line (.txt) or JSON lines with 'text' and optional 'id' (.jsonl)"
         )
     rows: list[tuple[int, str, object]] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):  # .json: as corpora and encode
         expected = "an object with a string 'text' (or 'query') field"
         for n, record in read_objects(path, expected=expected):
             text = record.get("text", record.get("query"))
