@@ -15,7 +15,7 @@ import pytest
 from sentsim.bi_encoder import BiEncoder
 from sentsim.corpus import read_corpus, split_passages
 from sentsim.cross_encoder import CrossEncoder
-from sentsim.errors import DataError, ModelLoadError
+from sentsim.errors import DataError, EncoderMismatchError, ModelLoadError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.search import (
     ExampleQueries,
@@ -831,3 +831,19 @@ def test_each_result_carries_its_best_passage_in_full(
     assert top[0].doc_id == "long" and top[0].passage is not None
     assert "zebra quokka" in top[0].passage
     assert index.passages([("long", 0), ("long", 999), ("nope", 0)]).keys() == {("long", 0)}
+
+
+def test_a_pipeline_refuses_an_encoder_the_index_was_not_built_with(
+    encoder: BiEncoder, tmp_path: Path
+) -> None:
+    """The CLI and server open the index with the encoder's identity; a pipeline built in Python
+    took any encoder of the same width and ranked by vectors of two different models."""
+    for name, weights, dim in (("other", "0" * 16, encoder.dim), ("wide", "0" * 16, 7)):
+        identity = EncoderIdentity(name, weights, dim)
+        with (
+            Index.create(tmp_path / name, identity) as foreign,
+            pytest.raises(EncoderMismatchError, match=f"built with the encoder '{name}'"),
+        ):
+            SearchPipeline(foreign, encoder, retriever="dense")
+    with build_index(SHORT_DOCS, tmp_path / "own", encoder) as own:
+        assert SearchPipeline(own, encoder, retriever="dense").search("card").results

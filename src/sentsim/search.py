@@ -31,7 +31,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.choices import Retriever
 from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
-from sentsim.errors import DataError
+from sentsim.errors import DataError, EncoderMismatchError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.index_checks import check_unicode, document_rows
 from sentsim.index_filter import Where
@@ -102,10 +102,17 @@ def index_encoder(folder: Path, model: str | None = None) -> BiEncoder:
 
 
 def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:
-    """The identity an index records for vectors made by ``encoder``."""
+    """The identity an index records for vectors made by ``encoder``.
+
+    The hash of its weight files is computed once per encoder object and source folder.
+    """
     if encoder.source is None:
         raise ValueError("the encoder was not loaded from disk; save it before indexing")
-    return EncoderIdentity(encoder.name, weights_hash(encoder.source), encoder.dim)
+    cached = getattr(encoder, "_sentsim_weights", None)
+    if cached is None or cached[0] != encoder.source:
+        cached = (encoder.source, weights_hash(encoder.source))
+        encoder._sentsim_weights = cached  # type: ignore[attr-defined]
+    return EncoderIdentity(encoder.name, cached[1], encoder.dim)
 
 
 def rrf_fuse(lists: Sequence[Sequence[IndexHit]], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -265,6 +272,16 @@ class SearchPipeline:
     ) -> None:
         if retriever is None:  # dense beside example queries; else the encoder's choice on dev
             retriever = "dense" if examples is not None else (encoder.retriever or "hybrid")
+        # another encoder's query vectors against the index's would rank silently wrong
+        if encoder.dim != index.encoder.dim or (
+            encoder.source is not None
+            and encoder_identity(encoder).weights_hash != index.encoder.weights_hash
+        ):
+            raise EncoderMismatchError(
+                f"{index.path} was built with the encoder {index.encoder.name!r} (weights "
+                f"{index.encoder.weights_hash}, dim {index.encoder.dim}), not {encoder.name!r}; "
+                "search it with the encoder that built it"
+            )
         if examples is not None:
             if Retriever.parse(retriever) is not Retriever.DENSE:
                 raise ValueError(
