@@ -847,3 +847,14 @@ def test_a_pipeline_refuses_an_encoder_the_index_was_not_built_with(
             SearchPipeline(foreign, encoder, retriever="dense")
     with build_index(SHORT_DOCS, tmp_path / "own", encoder) as own:
         assert SearchPipeline(own, encoder, retriever="dense").search("card").results
+
+
+def test_a_long_title_never_pushes_a_passage_past_the_limit(tokenizer: Any) -> None:
+    """A 50-word title made 84-token passages against a 62-token window, so the encoder dropped
+    the end of every window; the title is now cut to half the window in the passages."""
+    doc = Document("x", LONG_TEXT, "card " * 50)
+    passages = passages_for(doc, tokenizer, 62)
+    assert len(passages) > 1 and all(_n_tokens(tokenizer, p) <= 62 for p in passages)
+    _assert_covers(LONG_TEXT, [p.split("\n", 1)[1] for p in passages])
+    short = passages_for(Document("y", "some text", "Short title"), tokenizer, 62)
+    assert short == ["Short title\nsome text"]  # a title that fits is kept as written

@@ -241,11 +241,21 @@ class ExampleQueries:
         return out
 
 
-def passages_for(doc: Document, tokenizer: object, max_tokens: int) -> list[str]:
-    """The passages a document is encoded and re-ranked as: title, then a window of the text."""
-    budget = max_tokens - len(tokenizer(doc.title, add_special_tokens=False)["input_ids"]) - 1  # type: ignore[operator]
-    windows = split_passages(doc.text, tokenizer, max_tokens=max(32, budget))
-    return [f"{doc.title}\n{w}" if doc.title else w for w in windows]
+def passages_for(doc: Document, tokenizer: Any, max_tokens: int) -> list[str]:
+    """The passages a document is encoded and re-ranked as: title, then a window of the text.
+
+    A title longer than half of ``max_tokens`` is cut to that half in the passages (the document
+    keeps it whole, and BM25 reads it whole), so every passage fits the model: a long title used
+    to push each window past the limit, where the encoder dropped the window's end.
+    """
+    title = doc.title
+    ids = tokenizer(title, add_special_tokens=False)["input_ids"] if title else []
+    if len(ids) > max_tokens // 2:
+        ids = ids[: max_tokens // 2]
+        title = tokenizer.decode(ids)
+    budget = max_tokens - len(ids) - 1
+    windows = split_passages(doc.text, tokenizer, max_tokens=max(8, budget))
+    return [f"{title}\n{w}" if title else w for w in windows]
 
 
 class SearchPipeline:
