@@ -513,6 +513,10 @@ def test_search_where_filters_by_metadata_from_jsonl_and_csv(
     either = ["--where", "lang=fr", "--where", "lang=de"]
     assert sorted(_search(capsys, *common, *either)) == ["c", "d"]
     assert _search(capsys, *common, "--where", "lang=xx") == []
+    assert main(["search", *common, "--no-rerank", "--where", "lnag=en"]) == 0  # a typo
+    assert "no document has the metadata field 'lnag'; the index's fields: lang, year" in (
+        capsys.readouterr().err
+    )
     assert main(["search", *common, "--no-rerank", "--json", "--where", "lang=en"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["where"] == {"lang": ["en"]}
     assert main(["search", *common, "--no-rerank", "--where", "lang"]) == 1

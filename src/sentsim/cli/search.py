@@ -14,6 +14,7 @@ from sentsim.cli._common import prepare_outputs, print_json, progress
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
+    from sentsim.index import Index
     from sentsim.search import SearchPipeline
 
 
@@ -279,6 +280,8 @@ def _search(args: argparse.Namespace) -> int:
         if queries is not None:
             return _search_many(args, pipeline, queries, where, about)
         response = pipeline.search(args.query, top_k=args.top_k, where=where)
+        if where and not response.results:
+            _explain_empty_filter(index, where)
     for r in response.results:
         ce = f"  judge {r.rerank_score:.3f}" if r.rerank_score is not None else ""
         print(
@@ -311,6 +314,22 @@ def _check_fusion_options(args: argparse.Namespace, pipeline: SearchPipeline) ->
     if args.hybrid_weight is not None and pipeline.hybrid == "rrf":
         raise ValueError(
             "--hybrid-weight weighs min–max fusion; add --hybrid minmax (rrf takes no weight)"
+        )
+
+
+def _explain_empty_filter(index: Index, where: dict[str, Any]) -> None:
+    """Say which --where fields no document has, when a filtered search found nothing.
+
+    A typo, or id / title / text, which are not metadata.
+    """
+    fields = index.metadata_fields()
+    unknown = [f for f in where if f not in fields]
+    if unknown:
+        known = ", ".join(list(fields)[:10]) or "none"
+        print(
+            f"(no document has the metadata field {', '.join(map(repr, unknown))}; the index's "
+            f"fields: {known}; `sentsim index info` lists them)",
+            file=sys.stderr,
         )
 
 
