@@ -613,3 +613,31 @@ def test_build_upsert_counts_repeated_ids_and_judge_options_exclude_each_other(
             main([*argv, "--reranker", "ce-sts", "--no-rerank"])
         assert info.value.code == 2
         assert "not allowed with argument --reranker" in capsys.readouterr().err
+
+
+def test_index_build_resume_finishes_a_cut_off_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """A build cut off part way left an index the same command then refused ("already holds an
+    index"); ``--resume`` keeps what was committed and adds the rest, and refuses an index that
+    is not part of this corpus."""
+    idx = str(tmp_path / "idx")
+    half = _corpus(tmp_path / "half.jsonl", dict(list(DOCS.items())[:2]))
+    full = _corpus(tmp_path / "full.jsonl", DOCS)
+    build = ["index", "build", "--index", idx, "--model", str(tiny_st_dir), "--no-progress"]
+    assert main([*build[:2], str(half), *build[2:]]) == 0  # as if cut off after two documents
+    capsys.readouterr()
+    assert main([*build[:2], str(full), *build[2:]]) == 1
+    assert "pass --resume to finish it" in capsys.readouterr().err
+    assert main([*build[:2], str(full), *build[2:], "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(DOCS)} documents" in out and "2 already committed by the cut-off build" in out
+    assert set(_search(capsys, "card", "--index", idx, "--retriever", "dense")) == set(DOCS)
+    changed = dict(DOCS)
+    changed["d1"] = ("Another title", "other text")
+    other = _corpus(tmp_path / "other.jsonl", changed)
+    assert main([*build[:2], str(other), *build[2:], "--resume"]) == 1
+    assert "holds document 'd1' with other content" in capsys.readouterr().err
+    fewer = _corpus(tmp_path / "fewer.jsonl", dict(list(DOCS.items())[1:]))
+    assert main([*build[:2], str(fewer), *build[2:], "--resume"]) == 1
+    assert "holds 1 document(s) that" in capsys.readouterr().err

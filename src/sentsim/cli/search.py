@@ -14,7 +14,7 @@ from sentsim.cli._common import prepare_outputs, print_json, progress
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
-    from sentsim.index import Index
+    from sentsim.index import Document, Index
     from sentsim.search import SearchPipeline
 
 
@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             else "bi-encoder that makes the vectors (default: the one the index records)",
         )
         p.add_argument("--upsert", action="store_true", help="replace documents with the same id")
+        if verb == "build":
+            p.add_argument(
+                "--resume",
+                action="store_true",
+                help="finish a build of this corpus that was cut off: documents already committed "
+                "(same id and content) are kept, not encoded again",
+            )
         if verb == "build":  # chosen when the index is made: an add cannot change it
             p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
         else:
@@ -136,11 +143,47 @@ def _build(args: argparse.Namespace) -> int:
     from sentsim.errors import IndexExistsError
     from sentsim.index_store import index_exists
 
-    if index_exists(args.index):
+    if index_exists(args.index) and not args.resume:
         raise IndexExistsError(
-            f"{args.index} already holds an index; use `sentsim index add` or choose a new folder"
+            f"{args.index} already holds an index; if a build of this corpus there was cut off, "
+            "pass --resume to finish it; else use `sentsim index add` or choose a new folder"
         )
     return _add(args)
+
+
+def _committed(folder: Path, docs: list[Document], corpus: Path) -> set[str]:
+    """The ids of ``docs`` a cut-off build already committed to ``folder``, checked to be them.
+
+    Refused when the index holds a document the corpus lacks, or one whose title, text or
+    metadata differ: it is then not a part of this build, and resuming would mix two corpora.
+    """
+    from sentsim.errors import DataError
+    from sentsim.index import Index
+
+    with Index.open(folder, readonly=True) as index:
+        ids = [d.id for d in docs]
+        done = index.existing(ids)
+        if len(index) != len(done):
+            raise DataError(
+                f"{folder} holds {len(index) - len(done)} document(s) that {corpus} lacks, so it "
+                "is not a cut-off build of this corpus; choose a new folder or use `index add`"
+            )
+        by_id = {d.id: d for d in docs}
+        ordered = [i for i in ids if i in done]
+        for start in range(0, len(ordered), 10_000):
+            for stored in index.get(ordered[start : start + 10_000]):
+                row = by_id[stored.id]
+                if (stored.title, stored.text, dict(stored.metadata)) != (
+                    row.title,
+                    row.text,
+                    dict(row.metadata),
+                ):
+                    raise DataError(
+                        f"{folder} holds document {stored.id!r} with other content than "
+                        f"{corpus}; it is not a cut-off build of this corpus (update it with "
+                        "`index add --upsert`, or choose a new folder)"
+                    )
+    return done
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -169,6 +212,11 @@ def _add(args: argparse.Namespace) -> int:
                     "(pass --upsert to keep the last)"
                 )
             seen.add(d.id)
+    skipped = ""
+    if args.verb == "build" and args.resume and index_exists(args.index):
+        done = _committed(args.index, docs, args.corpus)
+        docs = [d for d in docs if d.id not in done]
+        skipped = f"; {len(done)} already committed by the cut-off build, kept"
     start = time.perf_counter()
     encoder = _encoder(args)
     show = progress(args)
@@ -182,7 +230,7 @@ def _add(args: argparse.Namespace) -> int:
     )
     print(
         f"{args.index}: {info.documents} documents, {info.passages} passages "
-        f"({rows} read{repeats}) in {took:.1f}s"
+        f"({rows} read{repeats}{skipped}) in {took:.1f}s"
     )
     return 0
 
