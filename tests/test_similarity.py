@@ -151,3 +151,10 @@ def test_unknown_metric_lists_valid_names() -> None:
         ValueError, match="unknown metric 'manhattan'; expected one of: cosine, dot, euclidean"
     ):
         similarity(A, B, "manhattan")
+
+
+def test_an_empty_list_is_not_a_vector() -> None:
+    """``similarity([], [])`` was [[0.]]: [] read as one vector of no dimensions."""
+    with pytest.raises(ValueError, match=r"a has vectors of width 0 \(shape \(1, 0\)\)"):
+        similarity([], [])
+    assert similarity(np.zeros((0, 3)), np.ones((2, 3))).shape == (0, 2)

@@ -36,6 +36,11 @@ def _as_2d(x: ArrayLike, name: str) -> F32:
         arr = arr[None, :]
     if arr.ndim != 2:
         raise ValueError(f"{name} must have shape (n, dim) or (dim,); got {arr.shape}")
+    if arr.shape[1] == 0:  # [] read as one vector of no dimensions gave a similarity of 0
+        raise ValueError(
+            f"{name} has vectors of width 0 (shape {arr.shape}); for no vectors pass an array of "
+            "shape (0, dim)"
+        )
     return arr
 
 
