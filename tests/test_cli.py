@@ -133,7 +133,7 @@ def test_encode_missing_input_file(
     missing = tmp_path / "nope.txt"
     argv = ["encode", str(missing), "--out", str(tmp_path / "v.npy"), "--model", str(tiny_st_dir)]
     line = user_error(capsys, argv)
-    assert f"input file not found: {missing}" in line
+    assert f"texts file not found: {missing}" in line
     assert not (tmp_path / "v.npy").exists()
 
 

@@ -60,19 +60,29 @@ def load_pair_file(args: argparse.Namespace, path: Path | None = None) -> PairDa
     return dataset
 
 
+def is_json_lines(path: Path, what: str, fields: str) -> bool:
+    """Whether a file of ``what`` (one per line, or JSON lines) is JSON lines, by its name.
+
+    A missing file, and CSV or TSV, are refused: read as lines, a header became one of the
+    ``what``. A ``.json`` file is read as JSON lines, as corpora are.
+    """
+    if not path.is_file():
+        raise DataError(f"{what} file not found: {path.resolve()}")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        raise DataError(
+            f"{path}: a {suffix[1:].upper()} file is not read here; give {what} one per line "
+            f"(.txt) or JSON lines with {fields} (.jsonl)"
+        )
+    return suffix in (".jsonl", ".ndjson", ".json")
+
+
 def read_texts(path: Path) -> list[str]:
     """Read texts to encode: one per line (.txt), or the ``text`` field of JSON lines.
 
     A ``.json`` file is read as JSON lines, as corpora are; CSV and TSV are refused.
     """
-    if not path.is_file():
-        raise DataError(f"input file not found: {path.resolve()}")
-    if path.suffix.lower() in (".csv", ".tsv"):  # read as lines, its header became a text
-        raise DataError(
-            f"{path}: a {path.suffix.lower()[1:].upper()} file is not read here; give texts one "
-            "per line (.txt) or JSON lines with a 'text' field (.jsonl)"
-        )
-    if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+    if not is_json_lines(path, "texts", "a 'text' field"):
         return read_lines(path)
     texts = []
     expected = "an object with a string 'text' field"

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentsim.cli._common import prepare_outputs, print_json, progress
+from sentsim.cli._common import is_json_lines, prepare_outputs, print_json, progress
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
@@ -434,15 +434,8 @@ def read_queries(path: Path) -> list[tuple[str, str]]:
     from sentsim.jsonl import read_objects
     from sentsim.textfile import read_lines
 
-    if not path.is_file():
-        raise DataError(f"queries file not found: {path.resolve()}")
-    if path.suffix.lower() in (".csv", ".tsv"):  # read as lines, its header became a query
-        raise DataError(
-            f"{path}: a {path.suffix.lower()[1:].upper()} file is not read here; give queries one "
-            "per line (.txt) or JSON lines with 'text' and optional 'id' (.jsonl)"
-        )
     rows: list[tuple[int, str, object]] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):  # .json: as corpora and encode
+    if is_json_lines(path, "queries", "'text' and optional 'id'"):
         expected = "an object with a string 'text' (or 'query') field"
         for n, record in read_objects(path, expected=expected):
             text = record.get("text", record.get("query"))
