@@ -58,6 +58,7 @@ class BiEncoder:
         self.normalize = normalize
         self.name = name
         self.source = source
+        self._hashed: tuple[Path, str] | None = None  # (source, hash of its weights)
         self.precision = precision  # the setter resolves it
         # The first stage search should use with this encoder when none is asked for ("dense",
         # "bm25" or "hybrid"), chosen on a retrieval dev split and stored in sentsim_config.json
@@ -120,11 +121,17 @@ class BiEncoder:
         """Texts are truncated to this many tokens (special tokens included)."""
         return self.transformer.max_seq_length
 
-    def identity(self) -> str:
-        """Return ``name@hash-of-weights``: what an index records to refuse a different encoder."""
+    def weights_hash(self) -> str:
+        """Return the hash of the weight files at ``source``, read once per folder and save."""
         if self.source is None:
             raise ModelLoadError("this encoder was not loaded from disk; save it first")
-        return f"{self.name}@{weights_hash(self.source)}"
+        if self._hashed is None or self._hashed[0] != self.source:
+            self._hashed = (self.source, weights_hash(self.source))
+        return self._hashed[1]
+
+    def identity(self) -> str:
+        """Return ``name@hash-of-weights``: what an index records to refuse a different encoder."""
+        return f"{self.name}@{self.weights_hash()}"
 
     def embed(self, features: Features) -> torch.Tensor:
         """Run the transformer and pooling on tokenized input; differentiable (for training)."""
@@ -178,7 +185,7 @@ class BiEncoder:
         )
         if card is not None:
             (root / "README.md").write_text(card, encoding="utf-8")
-        self.source = root
+        self.source, self._hashed = root, None  # the files there are new
         return root
 
 

@@ -36,7 +36,6 @@ from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.index_checks import check_unicode, document_rows
 from sentsim.index_filter import Where
 from sentsim.index_store import index_exists
-from sentsim.models import weights_hash
 
 RRF_K = 60
 
@@ -102,17 +101,10 @@ def index_encoder(folder: Path, model: str | None = None) -> BiEncoder:
 
 
 def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:
-    """The identity an index records for vectors made by ``encoder``.
-
-    The hash of its weight files is computed once per encoder object and source folder.
-    """
+    """The identity an index records for vectors made by ``encoder``."""
     if encoder.source is None:
         raise ValueError("the encoder was not loaded from disk; save it before indexing")
-    cached = getattr(encoder, "_sentsim_weights", None)
-    if cached is None or cached[0] != encoder.source:
-        cached = (encoder.source, weights_hash(encoder.source))
-        encoder._sentsim_weights = cached  # type: ignore[attr-defined]
-    return EncoderIdentity(encoder.name, cached[1], encoder.dim)
+    return EncoderIdentity(encoder.name, encoder.weights_hash(), encoder.dim)
 
 
 def rrf_fuse(lists: Sequence[Sequence[IndexHit]], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -284,8 +276,7 @@ class SearchPipeline:
             retriever = "dense" if examples is not None else (encoder.retriever or "hybrid")
         # another encoder's query vectors against the index's would rank silently wrong
         if encoder.dim != index.encoder.dim or (
-            encoder.source is not None
-            and encoder_identity(encoder).weights_hash != index.encoder.weights_hash
+            encoder.source is not None and encoder.weights_hash() != index.encoder.weights_hash
         ):
             raise EncoderMismatchError(
                 f"{index.path} was built with the encoder {index.encoder.name!r} (weights "
@@ -423,37 +414,28 @@ class SearchPipeline:
 
     def _rerank(
         self, query: str, doc_ids: Sequence[str]
-    ) -> tuple[np.ndarray, list[str], list[str]]:
-        """Each document's best passage score, its snippet text and that passage's text.
-
-        The snippet text is the best passage when it is not the document's first, else "" (the
-        snippet then shows the document's opening).
-        """
+    ) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        """Each document's best passage score, and that passage: (its text, its ordinal)."""
         if self.reranker is None or not doc_ids:
-            empty = ["" for _ in doc_ids]
-            return np.zeros(len(doc_ids), dtype=np.float32), empty, list(empty)
+            return np.zeros(len(doc_ids), dtype=np.float32), [("", 0) for _ in doc_ids]
         docs = self.index.get(list(doc_ids))
         tokenizer = self.reranker.tokenizer
         query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
         budget = max(32, self.reranker.max_length - query_tokens - 3)
-        owners, pairs = [], []
+        owners, ordinals, pairs = [], [], []
         for i, doc in enumerate(docs):
-            for passage in passages_for(doc, tokenizer, budget):
+            for ordinal, passage in enumerate(passages_for(doc, tokenizer, budget)):
                 owners.append(i)
+                ordinals.append(ordinal)
                 pairs.append((query, passage))
         scores = self.reranker.predict(pairs, batch_size=32, show_progress=False)
         best = np.full(len(docs), -np.inf, dtype=np.float32)
         np.maximum.at(best, np.array(owners), scores)
-        # a later passage that scored best is what the snippet shows; the first (or only)
-        # passage leaves the snippet to the document's opening, as without a judge
-        first_of = {owner: k for k, owner in reversed(list(enumerate(owners)))}
-        shown, chosen = [""] * len(docs), [""] * len(docs)
+        chosen: list[tuple[str, int] | None] = [None] * len(docs)
         for k, owner in enumerate(owners):
-            if scores[k] == best[owner] and not chosen[owner]:
-                chosen[owner] = pairs[k][1]
-                if k != first_of[owner]:
-                    shown[owner] = pairs[k][1]
-        return best, shown, chosen
+            if scores[k] == best[owner] and chosen[owner] is None:
+                chosen[owner] = (pairs[k][1], ordinals[k])
+        return best, [c if c is not None else ("", 0) for c in chosen]
 
     def search(
         self,
@@ -498,7 +480,7 @@ class SearchPipeline:
             t0 = time.perf_counter()
             ids = [d for d, _ in cands]
             use_ce = rerank and self.reranker is not None and self.judge_idle is None
-            ce, passages, judged = self._rerank(query, ids) if use_ce else (None, [], [])
+            ce, judged = self._rerank(query, ids) if use_ce else (None, [])
             if ce is not None:
                 final = rerank_fuse([c[1] for c in cands], ce, self.rerank_weight)
                 order = np.argsort(-final, kind="stable")
@@ -508,20 +490,17 @@ class SearchPipeline:
             order = order[:top_k]
             t1 = time.perf_counter()
             docs = {d.id: d for d in self.index.get([ids[i] for i in order])}
-            if judged:
-                texts = {ids[i]: judged[i] for i in order}
-                shown = {ids[i]: passages[i] for i in order}
-            else:  # the bi-encoder's best passage of each dense hit, as stored
+            # each document's best passage (text, ordinal): the judge's, else the bi-encoder's
+            if ce is not None:
+                best_passage = {ids[i]: judged[i] for i in order}
+            else:
                 refs = [(ids[i], ordinals[ids[i]]) for i in order if ids[i] in ordinals]
-                texts = {d: t for (d, _), t in self.index.passages(refs).items()}
-                shown = {d: t for d, t in texts.items() if ordinals[d] > 0}
+                best_passage = {d: (t, o) for (d, o), t in self.index.passages(refs).items()}
             results = [
                 SearchResult(
                     doc_id=ids[i],
                     title=docs[ids[i]].title,
-                    # the best passage (the judge's, else the bi-encoder's) where it is not the
-                    # first, else the document's opening
-                    snippet=_snippet(shown.get(ids[i]) or docs[ids[i]].text),
+                    snippet=_snippet(_shown(best_passage.get(ids[i], ("", 0)), docs[ids[i]].text)),
                     first_stage_score=float(cands[i][1]),
                     first_stage_rank=int(i) + 1,
                     rerank_score=float(ce[i]) if ce is not None else None,
@@ -529,7 +508,7 @@ class SearchPipeline:
                     score=float(final[i]),
                     example=examples.get(ids[i]),
                     metadata=docs[ids[i]].metadata,
-                    passage=texts.get(ids[i]) or None,
+                    passage=best_passage.get(ids[i], ("", 0))[0] or None,
                 )
                 for rank, i in enumerate(order, start=1)
             ]
@@ -539,6 +518,16 @@ class SearchPipeline:
             timings["fetch"] = time.perf_counter() - t1
             responses.append(SearchResponse(query, results, timings))
         return responses
+
+
+def _shown(best: tuple[str, int], opening: str) -> str:
+    """The text a result's snippet is cut from.
+
+    Its best passage (text, ordinal) where that is not the document's first, else the
+    document's opening (the first passage starts with the title).
+    """
+    text, ordinal = best
+    return text if ordinal > 0 and text else opening
 
 
 def _snippet(text: str, limit: int = 160) -> str:
