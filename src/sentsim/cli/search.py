@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 help="finish a build of this corpus that was cut off: documents already committed "
                 "(same id and content) are kept, not encoded again",
             )
-        if verb == "build":  # chosen when the index is made: an add cannot change it
+            # chosen when the index is made: an add cannot change it
             p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
         else:
             p.set_defaults(ann="auto")

@@ -271,7 +271,7 @@ def _settings(args: argparse.Namespace):
 
 
 def _start(args: argparse.Namespace) -> str:
-    """The base model's name and weights hash: a resumed run must start from the same one."""
+    """The base model's weights hash: a resumed run must start from the same weights."""
     from sentsim.models import resolve_model_path, weights_hash
 
     return f"weights {weights_hash(resolve_model_path(args.base))}"
