@@ -136,6 +136,13 @@ def test_search_sees_what_a_writer_commits_after_start(
         ("/score", {"pairs": [["a", "b"], ["only one"]]}, 400, "'pairs' item 1 is not a"),
         ("/rerank", {"query": " ", "documents": []}, 400, "'query' must be a non-empty string"),
         ("/search", {"query": "x", "top_k": 0}, 400, "'top_k' must be a whole number ≥ 1"),
+        (  # the judge would read the whole index: one request could hold the server for hours
+            "/search",
+            {"query": "x", "top_k": 10**9},
+            400,
+            "'top_k' is 1000000000; this server answers at most 1000 results a search (start it "
+            "with --max-top-k N",
+        ),
         (
             "/search",
             {"query": "x", "retriever": "sparse"},
@@ -228,6 +235,8 @@ def test_cli_refuses_a_bad_port_and_a_missing_index(
 
     assert main(["serve", "--port", "70000", "--no-rerank"]) == 1
     assert "--port must be in 0..65535" in capsys.readouterr().err
+    assert main(["serve", "--max-top-k", "0", "--no-rerank"]) == 1
+    assert "--max-top-k must be at least 1, got 0" in capsys.readouterr().err
     argv = ["serve", "--index", str(tmp_path / "none"), "--model", str(tiny_st_dir), "--port", "0"]
     assert main([*argv, "--no-rerank"]) == 1
     assert "none" in capsys.readouterr().err

@@ -57,6 +57,9 @@ class ServeConfig:
     reranker: str | None = None
     host: str = "127.0.0.1"
     port: int = 8765  # 0: any free port (tests)
+    # /search's top_k bounds how many candidates the judge reads (it re-ranks at least top_k),
+    # so an unbounded one lets one request hold the server for as long as the index is large
+    max_top_k: int = 1000
 
 
 class BadRequest(ValueError):
@@ -141,6 +144,11 @@ class SentsimServer(ThreadingHTTPServer):
         if self.index is None:
             raise BadRequest("this server was started without an index (--index DIR)")
         query, top_k = _text(body, "query"), _top_k(body, 10) or 10
+        if top_k > self.config.max_top_k:
+            raise BadRequest(
+                f"'top_k' is {top_k}; this server answers at most {self.config.max_top_k} "
+                "results a search (start it with --max-top-k N to allow more)"
+            )
         retriever = body.get("retriever")  # SearchPipeline names the valid ones if it is not
         rerank = _flag(body, "rerank", True) and self.judge is not None
         where = body.get("where")

@@ -22,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     judge.add_argument("--no-rerank", action="store_true", help="serve without a cross-encoder")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any free one)")
+    p.add_argument(
+        "--max-top-k",
+        type=int,
+        default=1000,
+        help="most results one /search may ask for (default: 1000); the judge reads at least "
+        "that many candidates, so this bounds the time one request takes",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -30,12 +37,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    if args.max_top_k < 1:
+        raise ValueError(f"--max-top-k must be at least 1, got {args.max_top_k}")
     config = ServeConfig(
         index=args.index,
         model=args.model,
         reranker=None if args.no_rerank else args.reranker,
         host=args.host,
         port=args.port,
+        max_top_k=args.max_top_k,
     )
     try:
         server = create_app(config)
