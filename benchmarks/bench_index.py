@@ -1,7 +1,7 @@
 """First-stage benchmark of ``sentsim.index``: build time, memory, query latency and recall.
 
     python benchmarks/bench_index.py [N] [--dim 384] [--ann auto|flat|hnsw] [--queries 1000]
-        [--centres REAL.npy | --vectors REAL.npy]
+        [--quantize none|sq8|none,sq8] [--centres REAL.npy | --vectors REAL.npy]
 
 N (default 1,000,000) one-passage documents with synthetic vectors are added in batches (one
 commit each), the index is closed and reopened (loading the saved cache), and single top-100
@@ -39,6 +39,9 @@ search over the documents the filter keeps.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import os
 import platform
 import resource
@@ -100,6 +103,19 @@ def rss_mib() -> tuple[float, float]:
     except OSError:
         pass
     return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_parts_mib() -> tuple[float, float]:
+    """Return (anonymous, file-backed) resident memory of this process in MiB (Linux)."""
+    parts = {"RssAnon:": 0.0, "RssFile:": 0.0}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            name = line.split(":", 1)[0] + ":"
+            if name in parts:
+                parts[name] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return parts["RssAnon:"], parts["RssFile:"]
 
 
 class Synthetic:
@@ -253,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("n", type=int, nargs="?", default=1_000_000, help="documents")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--ann", default="auto", choices=["auto", "flat", "hnsw"])
+    parser.add_argument(
+        "--quantize",
+        default="none",
+        help="none, sq8, or several separated by commas (none,sq8): each is built and measured "
+        "in a process of its own, one after the other, on the same vectors",
+    )
     parser.add_argument("--hnsw-m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--ef-search", type=int, default=128)
@@ -271,21 +293,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--filters", action="store_true", help="also time filtered searches")
     args = parser.parse_args(argv)
+    variants = [v.strip() for v in args.quantize.split(",") if v.strip()]
+    for variant in variants:
+        index_cache.Quantize.parse(variant)
 
     print(cpu_report())
     root = Path(tempfile.mkdtemp(prefix="bench-index-")) if args.dir is None else args.dir
-    path = root / "index"
     corpus, queries = make_vectors(args)
     args.n, args.dim = corpus.shape
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, n={args.n:,}, dim={args.dim}")
-    rss_before, _ = rss_mib()
+    if len(variants) == 1:
+        run(args, corpus, queries, root / "index", variants[0])
+    else:  # a fresh process each (forked: the vectors are shared), so memory is not carried over
+        for variant in variants:
+            sys.stdout.flush()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    run(args, corpus, queries, root / f"index-{variant}", variant)
+                finally:
+                    sys.stdout.flush()
+                    os._exit(0)
+            os.waitpid(pid, 0)
+    if args.dir is None:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
 
+
+def run(
+    args: argparse.Namespace, corpus: np.ndarray, queries: np.ndarray, path: Path, quantize: str
+) -> None:
+    """Build, reopen and measure one index of ``corpus`` (see the module docstring)."""
+    print(f"--- quantize={quantize}")
+    rss_before, _ = rss_mib()
     encoder = EncoderIdentity("synthetic", "bench", args.dim)
     started = time.perf_counter()
     index = Index.create(
         path,
         encoder,
         ann=args.ann,
+        quantize=quantize,
         hnsw_m=args.hnsw_m,
         ef_construction=args.ef_construction,
         ef_search=args.ef_search,
@@ -303,14 +350,20 @@ def main(argv: list[str] | None = None) -> int:
     build_s = time.perf_counter() - started
     rss_built, peak_built = rss_mib()
 
+    del index  # the writer's cache, so that the reopened index's memory is measured alone
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # glibc: give freed heap back to the OS
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    anon_before, file_before = rss_parts_mib()
     started = time.perf_counter()
     index = Index.open(path, encoder, readonly=True)
     open_s = time.perf_counter() - started
     info = index.info()
     rss_open, _ = rss_mib()
+    anon_open, file_open = rss_parts_mib()
     print(
         f"build: {build_s:.1f} s ({args.n / build_s:,.0f} docs/s, {args.batch:,} per commit); "
-        f"ann={info.ann.value}; reopen {open_s:.2f} s"
+        f"ann={info.ann.value}, quantize={info.quantize.value}; reopen {open_s:.2f} s"
     )
     mib = 2**20
     print(
@@ -320,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"rss: before build {rss_before:,.0f} MiB (imports, and the corpus array of "
         f"{corpus.nbytes / mib:,.0f} MiB), after build +{rss_built - rss_before:,.0f}, "
-        f"peak {peak_built:,.0f}, after reopen +{rss_open - rss_before:,.0f}"
+        f"peak {peak_built:,.0f}, after reopen +{rss_open - rss_before:,.0f} "
+        f"(anonymous +{anon_open - anon_before:,.0f}, file-backed +{file_open - file_before:,.0f})"
     )
 
     faiss.omp_set_num_threads(args.threads)
@@ -337,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         f"top-100 single-query latency ({args.threads} thread(s), {len(ms)} queries): "
         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, mean {ms.mean():.2f} ms"
     )
+    anon_end, file_end = rss_parts_mib()
+    print(
+        f"rss after the timed queries: anonymous +{anon_end - anon_before:,.0f} MiB, "
+        f"file-backed +{file_end - file_before:,.0f} MiB (pages of the memory-mapped vectors)"
+    )
 
     probe = queries[: args.recall_queries]
     exact = exact_top(probe, corpus, 10)
@@ -349,9 +408,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.filters:
         time_filters(index, corpus, queries, args)
     index.close()
-    if args.dir is None:
-        shutil.rmtree(root, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

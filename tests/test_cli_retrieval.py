@@ -192,6 +192,29 @@ def test_index_add_needs_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "unrecognized arguments: --ann hnsw" in capsys.readouterr().err
 
 
+def test_index_build_quantize(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """``--quantize sq8`` makes an 8-bit HNSW graph that `index info` reports and search uses;
+    a wrong value is refused before the corpus is read, and `index add` does not take it."""
+    corpus = _corpus(tmp_path / "c.jsonl", DOCS)
+    idx = str(tmp_path / "idx")
+    build = ["index", "build", str(corpus), "--index", idx, "--model", str(tiny_st_dir)]
+    assert main([*build, "--quantize", "pq", "--ann", "hnsw"]) == 1
+    assert "quantize='pq' is not a way to store an HNSW graph's vectors" in capsys.readouterr().err
+    assert not (tmp_path / "idx").exists()
+    assert main([*build, "--quantize", "sq8", "--ann", "hnsw"]) == 0
+    capsys.readouterr()
+    assert main(["index", "info", "--index", idx, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (info["ann"], info["quantize"]) == ("hnsw", "sq8")
+    query = next(iter(DOCS.values()))[1]
+    assert _search(capsys, "--index", idx, query, "--top-k", "1") == [next(iter(DOCS))]
+    with pytest.raises(SystemExit):
+        main(["index", "add", str(corpus), "--index", idx, "--quantize", "sq8"])
+    assert "unrecognized arguments: --quantize sq8" in capsys.readouterr().err
+
+
 def test_search_and_add_default_to_the_indexs_own_encoder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:

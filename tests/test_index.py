@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -24,7 +25,7 @@ from sentsim.errors import (
     IndexFormatError,
     IndexLockedError,
 )
-from sentsim.index import AnnKind, Document, EncoderIdentity, Index, IndexHit
+from sentsim.index import AnnKind, Document, EncoderIdentity, Index, IndexHit, Quantize
 from sentsim.index_cache import AnnCache, AnnSettings
 from sentsim.index_store import fts_query
 
@@ -183,6 +184,75 @@ def test_hnsw_recall_on_clustered_set(tmp_path: Path, rng: np.random.Generator) 
         for hit in row:
             assert hit.score == pytest.approx(float(corpus[hit.doc_id][0] @ query), abs=1e-6)
     index.close()
+
+
+def test_sq8_graph_scores_candidates_exactly(tmp_path: Path, rng: np.random.Generator) -> None:
+    """An 8-bit HNSW graph: recall@10 ≥ 0.95, every score the float32 one, and across reopen."""
+    options = {"ann": "hnsw", "quantize": "sq8", "hnsw_m": 16, "ef_construction": 64}
+    index, corpus = build(tmp_path / "idx", 2000, rng, **options)
+    info = index.info()
+    assert (info.ann, info.quantize) == (AnnKind.HNSW, Quantize.SQ8)
+    queries = clustered(40, rng)
+    hits = index.search_dense(queries, 10)
+    assert recall(hits, brute_force(queries, corpus, 10)) >= 0.95
+    for row, query in zip(hits, queries, strict=True):
+        assert [h.score for h in row] == sorted((h.score for h in row), reverse=True)
+        for hit in row:
+            assert hit.score == pytest.approx(float(corpus[hit.doc_id][0] @ query), abs=1e-6)
+    # the faiss scores alone are not exact: without the rescoring the test above could not pass
+    cache = index._cache
+    raw, _ = cache._index.search(queries, 10)
+    assert np.abs(raw[:, 0] - [row[0].score for row in hits]).max() > 1e-4
+    index.close()
+    with Index.open(tmp_path / "idx", ENC, readonly=True) as reader:
+        assert reader.info().quantize is Quantize.SQ8
+        assert reader.search_dense(queries, 10) == hits
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["format_version"] == 2 and manifest["ann"]["quantize"] == "sq8"
+
+
+def test_unquantized_index_keeps_format_1(tmp_path: Path) -> None:
+    """Only an index that needs format 2 says so, so an older sentsim still opens the rest."""
+    Index.create(tmp_path / "idx", ENC, ann="hnsw").close()
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["ann"]["quantize"] == "none"
+    del manifest["ann"]["quantize"]  # as written before format 2: read as unquantized
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    with Index.open(tmp_path / "idx", ENC) as index:
+        assert index.info().quantize is Quantize.NONE
+
+
+def test_sq8_graph_learns_its_ranges_again_as_it_grows(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """Built empty, the 8-bit ranges start at [-1, 1]; commits that double the rows retrain them."""
+    options = {"ann": "hnsw", "quantize": "sq8", "hnsw_m": 16, "ef_construction": 64}
+    index = Index.create(tmp_path / "idx", ENC, **options)  # type: ignore[arg-type]
+    assert index._cache.trained == 0
+    vectors = clustered(2400, rng) * 0.1  # a tenth of [-1, 1]: coarse codes until retrained
+    corpus = {}
+    for start in range(0, 2400, 300):
+        docs = docs_for(300, f"b{start}-")
+        index.add(docs, None, vectors[start : start + 300])
+        corpus |= {d.id: vectors[start + i : start + i + 1] for i, d in enumerate(docs)}
+    trained_at = index._cache.trained
+    # retrained at 300, 900 and 2,100 rows; below 1,000 the ranges still include [-1, 1]
+    assert trained_at == 2100 and not index._cache.undertrained
+    storage = faiss.downcast_index(index._cache._index.storage)
+    spans = faiss.vector_to_array(storage.sq.trained)[DIM:]
+    assert spans.max() < 0.5  # learnt from the vectors, not [-1, 1]'s span of 2
+    queries = clustered(30, rng)
+    assert recall(index.search_dense(queries, 10), brute_force(queries, corpus, 10)) >= 0.95
+    index.close()
+
+
+def test_quantize_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"quantize='pq'.*'none', 'sq8'"):
+        Index.create(tmp_path / "idx", ENC, quantize="pq")
+    assert not (tmp_path / "idx").exists()
+    with pytest.raises(ValueError, match=r"quantize='sq8' applies to an HNSW graph"):
+        Index.create(tmp_path / "idx", ENC, ann="flat", quantize="sq8")
+    assert not (tmp_path / "idx").exists()
 
 
 def test_auto_switches_between_flat_and_hnsw(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -447,7 +517,7 @@ def test_newer_format_is_refused(tmp_path: Path) -> None:
     data = json.loads(manifest.read_text())
     data["format_version"] = 99
     manifest.write_text(json.dumps(data))
-    with pytest.raises(IndexFormatError, match=r"newer sentsim \(format 99, this reads ≤ 1\)"):
+    with pytest.raises(IndexFormatError, match=r"newer sentsim \(format 99, this reads ≤ 2\)"):
         Index.open(tmp_path / "idx")
 
 

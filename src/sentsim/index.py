@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from sentsim.errors import EncoderMismatchError, IndexFormatError
-from sentsim.index_cache import AnnCache, AnnKind, AnnSettings, Subset
+from sentsim.index_cache import AnnCache, AnnKind, AnnSettings, Quantize, Subset, parse_ann
 from sentsim.index_checks import (
     check_ids,
     check_k,
@@ -61,7 +61,16 @@ from sentsim.index_store import (
     read_manifest,
 )
 
-__all__ = ["AnnKind", "Document", "EncoderIdentity", "Index", "IndexHit", "IndexInfo", "Where"]
+__all__ = [
+    "AnnKind",
+    "Document",
+    "EncoderIdentity",
+    "Index",
+    "IndexHit",
+    "IndexInfo",
+    "Quantize",
+    "Where",
+]
 
 COMPACT_RATIO = 0.2  # rebuild the cache when more than this share of its rows are tombstones
 SAVE_RATIO, SAVE_MIN = 0.25, 1000  # the writer saves the cache once this many rows changed
@@ -107,6 +116,7 @@ class IndexInfo:
     passages: int
     generation: int
     ann: AnnKind
+    quantize: Quantize
     cache_rows: int
     tombstones: int
     database_bytes: int
@@ -168,15 +178,18 @@ class Index:
         hnsw_m: int = 32,
         ef_construction: int = 200,
         ef_search: int = 128,
+        quantize: str | Quantize = "none",
     ) -> Index:
         """Create an empty index in a new (or empty) folder and open it for writing.
 
         ``ann="auto"`` searches exactly below ``flat_max`` passages and by HNSW (``hnsw_m`` links
         per node, ``ef_construction``/``ef_search`` beam widths) above; ``"flat"``/``"hnsw"``
-        force one. The folder is built under a temporary name and renamed into place.
+        force one. ``quantize="sq8"`` keeps 8 bits a dimension in the HNSW graph (a quarter of
+        its memory; candidates are scored again from the float32 vectors, so scores stay
+        exact). The folder is built under a temporary name and renamed into place.
         """
         folder = Path(path)
-        kind = AnnKind.parse(ann)
+        kind, codes = parse_ann(ann, quantize)
         if not isinstance(encoder, EncoderIdentity):
             raise TypeError("encoder must be an EncoderIdentity(name, weights_hash, dim)")
         if not encoder.name or not isinstance(encoder.weights_hash, str):
@@ -187,11 +200,12 @@ class Index:
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < limits[name]:
                 raise ValueError(f"{name}={value!r} must be an integer ≥ {limits[name]}")
-        settings = AnnSettings(kind, flat_max, hnsw_m, ef_construction, ef_search)
+        settings = AnnSettings(kind, flat_max, hnsw_m, ef_construction, ef_search, codes)
         manifest = {
-            "format_version": FORMAT_VERSION,
+            # the oldest format that holds it, so that older sentsim still opens what it can read
+            "format_version": FORMAT_VERSION if codes is Quantize.SQ8 else 1,
             "encoder": asdict(encoder),
-            "ann": {**asdict(settings), "kind": kind.value},
+            "ann": {**asdict(settings), "kind": kind.value, "quantize": codes.value},
         }
         create_folder(folder, manifest)
         return cls.open(folder, encoder)
@@ -215,7 +229,9 @@ class Index:
         try:
             stored = EncoderIdentity(**manifest["encoder"])
             ann = dict(manifest["ann"])
-            settings = AnnSettings(**{**ann, "kind": AnnKind.parse(ann["kind"])})
+            ann["kind"] = AnnKind.parse(ann["kind"])
+            ann["quantize"] = Quantize.parse(ann.get("quantize", Quantize.NONE))
+            settings = AnnSettings(**ann)
         except (TypeError, ValueError, KeyError) as exc:
             raise IndexFormatError(f"{folder / MANIFEST} is corrupt ({exc}); {REBUILD}") from exc
         if encoder is not None and encoder != stored:
@@ -346,8 +362,10 @@ class Index:
             raise
 
     def _maintain(self) -> None:
-        """Compact past COMPACT_RATIO tombstones or when ``auto`` should switch kind; maybe save.
+        """Compact (rebuild the cache) when it needs it; save it after enough changes.
 
+        Compaction happens past COMPACT_RATIO tombstones, when ``auto`` should switch kind, or
+        when an 8-bit graph should learn its ranges again (:attr:`AnnCache.undertrained`).
         ``auto`` goes to HNSW at ``flat_max`` live passages and back to flat below half of it,
         so an index hovering at the threshold is not rebuilt on every commit.
         """
@@ -357,7 +375,7 @@ class Index:
             (cache.kind is AnnKind.FLAT and live >= settings.flat_max)
             or (cache.kind is AnnKind.HNSW and live < settings.flat_max // 2)
         )
-        if cache.dead > COMPACT_RATIO * cache.rows or switch:
+        if cache.dead > COMPACT_RATIO * cache.rows or switch or cache.undertrained:
             self._cache = cache = cache.compacted(cache.generation)
         if not self.readonly and cache.unsaved >= max(SAVE_MIN, SAVE_RATIO * cache.rows):
             cache.save(self.path / CACHE_DIR)
@@ -493,6 +511,7 @@ class Index:
             passages=passages,
             generation=store.generation(),
             ann=self._cache.kind,
+            quantize=self._settings.quantize if self._cache.quantized else Quantize.NONE,
             cache_rows=self._cache.rows,
             tombstones=self._cache.dead,
             database_bytes=store.size_bytes(),

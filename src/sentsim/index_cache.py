@@ -37,6 +37,12 @@ POINTER = "current.json"
 EXACT_FILTERED_ROWS = 20_000
 EXACT_FILTERED_SHARE = 0.15
 CACHED_SUBSET_ROWS = 100_000
+# An 8-bit HNSW graph (quantize="sq8") learns each dimension's range from at most this many
+# evenly spaced rows, widened by SQ8_RANGE_MARGIN of it on each side so that vectors added later
+# are rarely clipped; it is trained again while it has seen fewer than half of the rows it could.
+SQ8_TRAIN_ROWS = 100_000
+SQ8_MIN_TRAIN = 1_000
+SQ8_RANGE_MARGIN = 0.05
 
 
 @dataclass
@@ -68,7 +74,26 @@ class Subset:
         return self._selector
 
 
-class AnnKind(StrEnum):
+class _Choice(StrEnum):
+    """A setting with a closed set of string values; ``parse`` names them when one is wrong."""
+
+    @classmethod
+    def parse(cls, value: str | _Choice) -> Any:
+        """Return the member for ``value``, or raise listing the valid values."""
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(repr(m.value) for m in cls)
+            setting, what = cls._setting()
+            raise ValueError(f"{setting}={value!r} is not {what}; use one of {valid}") from None
+
+    @classmethod
+    def _setting(cls) -> tuple[str, str]:
+        """The setting's name and what its values are, for the error message."""
+        raise NotImplementedError
+
+
+class AnnKind(_Choice):
     """How the first stage searches: exactly (``flat``), by HNSW graph, or chosen by size."""
 
     AUTO = "auto"
@@ -76,13 +101,36 @@ class AnnKind(StrEnum):
     HNSW = "hnsw"
 
     @classmethod
-    def parse(cls, value: str | AnnKind) -> AnnKind:
-        """Return the member for ``value``, or raise listing the valid values."""
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(repr(m.value) for m in cls)
-            raise ValueError(f"ann={value!r} is not an ANN kind; use one of {valid}") from None
+    def _setting(cls) -> tuple[str, str]:
+        return "ann", "an ANN kind"
+
+
+class Quantize(_Choice):
+    """What an HNSW graph holds of each vector: all of it (``none``) or 8 bits a dimension.
+
+    ``sq8`` (faiss scalar quantizer, a range per dimension) keeps a quarter of the memory; the
+    graph then only proposes candidates, whose scores are recomputed from the float32 vectors
+    on disk, so scores stay exact and only which passages are candidates is approximate. A flat
+    index is never quantized.
+    """
+
+    NONE = "none"
+    SQ8 = "sq8"
+
+    @classmethod
+    def _setting(cls) -> tuple[str, str]:
+        return "quantize", "a way to store an HNSW graph's vectors"
+
+
+def parse_ann(ann: str | AnnKind, quantize: str | Quantize) -> tuple[AnnKind, Quantize]:
+    """Return the ANN kind and quantization named, refusing a value or pair that is wrong."""
+    kind, codes = AnnKind.parse(ann), Quantize.parse(quantize)
+    if kind is AnnKind.FLAT and codes is not Quantize.NONE:
+        raise ValueError(
+            f"quantize={codes.value!r} applies to an HNSW graph and ann='flat' never builds "
+            "one; use ann='hnsw' (or 'auto': flat while small, 8-bit HNSW above flat_max)"
+        )
+    return kind, codes
 
 
 @dataclass(frozen=True)
@@ -94,6 +142,7 @@ class AnnSettings:
     hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
+    quantize: Quantize = Quantize.NONE
 
     def kind_for(self, rows: int) -> AnnKind:
         """Return the concrete kind (flat or hnsw) for a cache of ``rows`` passages."""
@@ -102,13 +151,36 @@ class AnnSettings:
         return self.kind
 
 
-def new_faiss(kind: AnnKind, dim: int, settings: AnnSettings) -> faiss.Index:
-    """An empty inner-product faiss index of ``kind`` (flat or hnsw) for ``dim``-wide vectors."""
+def new_faiss(
+    kind: AnnKind, dim: int, settings: AnnSettings, vectors: np.ndarray | None = None
+) -> faiss.Index:
+    """An empty inner-product faiss index of ``kind`` (flat or hnsw) for ``dim``-wide vectors.
+
+    An 8-bit HNSW index (``settings.quantize``) is trained on ``vectors`` (see
+    :func:`sq8_sample`), widened to the range [-1, 1] of unit vectors when they are few.
+    """
     if kind is AnnKind.FLAT:
         return faiss.IndexFlatIP(dim)
-    index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index: Any
+    if settings.quantize is Quantize.SQ8:
+        eight_bits: Any = faiss.ScalarQuantizer.QT_8bit  # a range per dimension
+        index = faiss.IndexHNSWSQ(dim, eight_bits, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        storage: Any = faiss.downcast_index(index.storage)
+        storage.sq.rangestat_arg = SQ8_RANGE_MARGIN
+        sample = sq8_sample(vectors if vectors is not None else np.empty((0, dim)))
+        if len(sample) < SQ8_MIN_TRAIN:  # too few to learn ranges from: those of unit vectors
+            sample = np.concatenate([sample, np.ones((1, dim)), -np.ones((1, dim))])
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    else:
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = settings.ef_construction
     return index
+
+
+def sq8_sample(vectors: np.ndarray) -> np.ndarray:
+    """At most :data:`SQ8_TRAIN_ROWS` evenly spaced rows of ``vectors``, as one float32 array."""
+    step = max(1, math.ceil(len(vectors) / SQ8_TRAIN_ROWS))
+    return np.ascontiguousarray(vectors[::step], dtype=np.float32)
 
 
 class _Growable:
@@ -144,8 +216,10 @@ class AnnCache:
         vectors: np.ndarray,
         index: faiss.Index,
         generation: int,
+        trained: int = 0,
     ) -> None:
         self.kind, self.settings, self.generation = kind, settings, generation
+        self.trained = trained  # rows an 8-bit graph's ranges were learnt from
         self._keys, self._live = _Growable(keys), _Growable(live)
         self._base = vectors  # memory-mapped after a load
         self._tail = _Growable(np.empty((0, vectors.shape[1]), dtype=np.float32))
@@ -161,13 +235,25 @@ class AnnCache:
     ) -> AnnCache:
         """Return a new cache over ``vectors`` (rows of ``keys``), all live."""
         kind = settings.kind_for(len(keys))
-        index = new_faiss(kind, vectors.shape[1], settings)
+        index = new_faiss(kind, vectors.shape[1], settings, vectors)
         for start in range(0, len(vectors), 65_536):
             index.add(np.ascontiguousarray(vectors[start : start + 65_536]))
         live = np.ones(len(keys), dtype=bool)
-        cache = cls(kind, settings, keys, live, vectors, index, generation)
+        trained = min(len(vectors), SQ8_TRAIN_ROWS)
+        cache = cls(kind, settings, keys, live, vectors, index, generation, trained)
         cache.unsaved = len(keys)
         return cache
+
+    @property
+    def quantized(self) -> bool:
+        """Whether faiss holds 8-bit codes (an HNSW graph with ``quantize="sq8"``)."""
+        return self.kind is AnnKind.HNSW and self.settings.quantize is Quantize.SQ8
+
+    @property
+    def undertrained(self) -> bool:
+        """Whether an 8-bit graph learnt its ranges from under half the rows it could now use."""
+        live = self.rows - self.dead
+        return self.quantized and self.trained < min(live, SQ8_TRAIN_ROWS) / 2
 
     @property
     def keys(self) -> np.ndarray:
@@ -257,7 +343,8 @@ class AnnCache:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (q, k) inner products and candidate rows, best first, row ``-1`` past the end.
 
-        Both faiss indexes keep the full float32 vectors, so the scores are exact; only HNSW's
+        The scores are exact: flat and plain HNSW indexes keep the float32 vectors, and the
+        candidates of an 8-bit graph are scored again from the vectors on disk; only HNSW's
         choice of candidates is approximate. ``selector`` (a faiss ID selector over rows) limits
         the candidates to the rows it holds.
         """
@@ -271,7 +358,20 @@ class AnnCache:
         if selector is not None:
             params.sel = selector
         scores, rows = self._index.search(queries, k, params=params)
-        return np.asarray(scores, dtype=np.float32), np.asarray(rows, dtype=np.int64)
+        scores, rows = np.asarray(scores, dtype=np.float32), np.asarray(rows, dtype=np.int64)
+        if self.quantized:
+            scores, rows = self._rescored(queries, rows)
+        return scores, rows
+
+    def _rescored(self, queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner products of each query with its candidate rows, best first (-1 last)."""
+        found = rows >= 0
+        which = np.nonzero(found)[0]  # the query of each candidate
+        scores = np.full(rows.shape, -np.inf, dtype=np.float32)
+        vectors = self.vectors_at(rows[found])
+        scores[found] = np.einsum("ij,ij->i", queries[which], vectors)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
 
     def subset(self, mask: np.ndarray) -> Subset:
         """The rows of ``mask`` (live ones only) and how they are searched."""
@@ -292,8 +392,8 @@ class AnnCache:
     ) -> list[list[tuple[str, float, int]]]:
         """Return per query the top ``k`` (document id, score, passage ordinal), best first.
 
-        A document scores its best passage, ``max_p <query, vector(p)>``, exact (faiss holds the
-        float32 vectors; HNSW only approximates which passages are candidates). Tombstones are
+        A document scores its best passage, ``max_p <query, vector(p)>``, exact (see
+        :meth:`search`; HNSW only approximates which passages are candidates). Tombstones are
         skipped, and candidates are fetched in doubling batches until ``k`` documents are found,
         or all of them, or the cache is exhausted. ``owners(keys)`` maps passage keys to
         (id, ordinal). ``subset`` (from :meth:`subset`) limits the search to its rows: exactly
@@ -397,6 +497,8 @@ class AnnCache:
             atomic_write(folder / ann, self._write_faiss)
             pointer["ann_sha256"] = sha256_file(folder / ann)
             pointer["hnsw_m"] = self.settings.hnsw_m
+            pointer["quantize"] = self.settings.quantize.value
+            pointer["trained_rows"] = self.trained
         data = json.dumps(pointer, indent=2).encode()
         atomic_write(folder / POINTER, lambda handle: handle.write(data))
         keep = {POINTER, *(n for n in pointer["files"].values() if n)}
@@ -462,16 +564,21 @@ class AnnCache:
                 raise ValueError(f"{ann_path.name} fails its checksum")
             if pointer.get("hnsw_m") != settings.hnsw_m:
                 raise ValueError("hnsw_m changed")
+            if pointer.get("quantize", Quantize.NONE.value) != settings.quantize.value:
+                raise ValueError("quantize changed")
             index: Any = faiss.read_index(str(ann_path))
             index.hnsw.efConstruction = settings.ef_construction
+            trained = int(pointer.get("trained_rows", 0))
         else:
             index = new_faiss(kind, dim, settings)
             for start in range(0, rows, 65_536):
                 index.add(np.ascontiguousarray(vectors[start : start + 65_536]))
+            trained = 0
         if (
             index.ntotal != rows
             or index.d != dim
             or index.metric_type != faiss.METRIC_INNER_PRODUCT
         ):
             raise ValueError("faiss index does not match the vectors")
-        return cls(kind, settings, keys, np.array(live), vectors, index, int(pointer["generation"]))
+        generation = int(pointer["generation"])
+        return cls(kind, settings, keys, np.array(live), vectors, index, generation, trained)

@@ -31,7 +31,9 @@ try:  # POSIX only; elsewhere SQLite's own write lock is the only guard
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-FORMAT_VERSION = 1
+# 2: the manifest's ann settings may say quantize="sq8" (an 8-bit HNSW graph); an index
+# without it is still written as format 1.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 DATABASE = "index.sqlite"
 LOCK_FILE = "writer.lock"

@@ -544,9 +544,11 @@ def build_index(
     batch_docs: int = 256,
     show_progress: bool | None = None,
     ann: str = "auto",
+    quantize: str = "none",
 ) -> Index:
     """Create (or open and extend) an index at ``path`` with ``docs`` encoded by ``encoder``.
 
+    ``ann`` and ``quantize`` are used only when the index is created (see :meth:`Index.create`).
     Documents are committed in batches of ``batch_docs``; without ``upsert``, ids already in the
     index are refused before the first batch, so a clash never leaves part of ``docs`` added.
     """
@@ -556,7 +558,10 @@ def build_index(
     folder = Path(path)
     document_rows(docs)  # a bad or repeated id, an empty text: refused before anything is made
     exists = index_exists(folder)
-    index = Index.open(folder, identity) if exists else Index.create(folder, identity, ann=ann)
+    if exists:
+        index = Index.open(folder, identity)
+    else:
+        index = Index.create(folder, identity, ann=ann, quantize=quantize)
     if exists and not upsert and (clash := index.existing([d.id for d in docs])):
         index.close()
         shown = ", ".join(repr(i) for i in sorted(clash)[:5])

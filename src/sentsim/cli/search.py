@@ -47,8 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
             # chosen when the index is made: an add cannot change it
             p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
+            p.add_argument(
+                "--quantize",
+                default="none",
+                help="none, or sq8: the HNSW graph keeps 8 bits a dimension (a quarter of its "
+                "memory); candidates are scored again from the float32 vectors, so scores stay "
+                "exact",
+            )
         else:
-            p.set_defaults(ann="auto")
+            p.set_defaults(ann="auto", quantize="none")
         p.add_argument("--no-progress", action="store_true")
         p.set_defaults(func=_build if verb == "build" else _add)
 
@@ -199,6 +206,9 @@ def _add(args: argparse.Namespace) -> int:
             f"{args.index} holds no index to add to; make one with "
             f"`sentsim index build CORPUS --index {args.index}`"
         )
+    from sentsim.index_cache import parse_ann
+
+    parse_ann(args.ann, args.quantize)  # a typo fails before any reading
     docs = read_corpus(args.corpus)
     rows = len(docs)
     if args.upsert:  # a repeated id within the file: its last row wins, as in any upsert
@@ -221,7 +231,13 @@ def _add(args: argparse.Namespace) -> int:
     encoder = _encoder(args)
     show = progress(args)
     with build_index(
-        docs, args.index, encoder, upsert=args.upsert, ann=args.ann, show_progress=show
+        docs,
+        args.index,
+        encoder,
+        upsert=args.upsert,
+        ann=args.ann,
+        quantize=args.quantize,
+        show_progress=show,
     ) as index:
         info = index.info()
     took = time.perf_counter() - start
