@@ -108,7 +108,11 @@ class IndexHit:
 
 @dataclass(frozen=True)
 class IndexInfo:
-    """Counts and sizes; ``tombstones`` are dead cache rows awaiting compaction."""
+    """Counts and sizes; ``tombstones`` are dead cache rows awaiting compaction.
+
+    ``ann`` and ``quantize`` say what the search cache is now: an ``auto`` index made with
+    ``quantize="sq8"`` reports ``flat`` and ``none`` until it grows past ``flat_max``.
+    """
 
     path: Path
     encoder: EncoderIdentity
