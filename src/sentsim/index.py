@@ -205,11 +205,14 @@ class Index:
             if isinstance(value, bool) or not isinstance(value, int) or value < limits[name]:
                 raise ValueError(f"{name}={value!r} must be an integer ≥ {limits[name]}")
         settings = AnnSettings(kind, flat_max, hnsw_m, ef_construction, ef_search, codes)
+        ann_settings = {**asdict(settings), "kind": kind.value, "quantize": codes.value}
+        if codes is Quantize.NONE:  # format 1 has no such key, and older sentsim refuses one
+            del ann_settings["quantize"]
         manifest = {
             # the oldest format that holds it, so that older sentsim still opens what it can read
             "format_version": FORMAT_VERSION if codes is Quantize.SQ8 else 1,
             "encoder": asdict(encoder),
-            "ann": {**asdict(settings), "kind": kind.value, "quantize": codes.value},
+            "ann": ann_settings,
         }
         create_folder(folder, manifest)
         return cls.open(folder, encoder)
