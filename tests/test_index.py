@@ -211,6 +211,28 @@ def test_sq8_graph_scores_candidates_exactly(tmp_path: Path, rng: np.random.Gene
     assert manifest["format_version"] == 2 and manifest["ann"]["quantize"] == "sq8"
 
 
+def test_sq8_rescoring_gathers_one_querys_candidates_at_a_time(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of queries is rescored query by query, so the float32 vectors gathered at once are
+    one query's candidates, not the whole batch's (a transient of hundreds of MiB at 384 dims)."""
+    options = {"ann": "hnsw", "quantize": "sq8", "hnsw_m": 16, "ef_construction": 64}
+    index, corpus = build(tmp_path / "idx", 1200, rng, **options)
+    cache = index._cache
+    gathered: list[int] = []
+
+    def vectors_at(rows: np.ndarray) -> np.ndarray:
+        gathered.append(len(rows))
+        return AnnCache.vectors_at(cache, rows)
+
+    monkeypatch.setattr(cache, "vectors_at", vectors_at)
+    queries = clustered(16, rng)
+    hits = index.search_dense(queries, 20)
+    assert recall(hits, brute_force(queries, corpus, 20)) >= 0.95
+    assert 0 < max(gathered) <= 30  # 1.1 k + 8 candidates of one query; all 16 held 480
+    index.close()
+
+
 def test_unquantized_index_keeps_format_1(tmp_path: Path) -> None:
     """Only an index that needs format 2 says so, so an older sentsim still opens the rest: its
     manifest holds only format 1's ann settings (older sentsim refuses any other key)."""

@@ -364,12 +364,15 @@ class AnnCache:
         return scores, rows
 
     def _rescored(self, queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact inner products of each query with its candidate rows, best first (-1 last)."""
-        found = rows >= 0
-        which = np.nonzero(found)[0]  # the query of each candidate
+        """Exact inner products of each query with its candidate rows, best first (-1 last).
+
+        One query at a time: gathering all queries' candidate vectors at once held a float32
+        copy of (queries × candidates × dim) values, a transient hundreds of MiB for a batch.
+        """
         scores = np.full(rows.shape, -np.inf, dtype=np.float32)
-        vectors = self.vectors_at(rows[found])
-        scores[found] = np.einsum("ij,ij->i", queries[which], vectors)
+        for i, query in enumerate(queries):
+            found = rows[i] >= 0
+            scores[i, found] = self.vectors_at(rows[i, found]) @ query
         order = np.argsort(-scores, axis=1, kind="stable")
         return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
 
