@@ -245,27 +245,28 @@ def test_unquantized_index_keeps_format_1(tmp_path: Path) -> None:
         assert index.info().quantize is Quantize.NONE
 
 
-def test_sq8_graph_learns_its_ranges_again_as_it_grows(
+def test_sq8_codes_on_the_unit_range_whatever_comes_first(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
-    """Built empty, the 8-bit ranges start at [-1, 1]; commits that double the rows retrain them."""
+    """Documents added one topic at a time keep their recall: the 8-bit range is [-1, 1], not
+    learnt from the first commit (which clipped later topics), and a row outside it is refused."""
     options = {"ann": "hnsw", "quantize": "sq8", "hnsw_m": 16, "ef_construction": 64}
     index = Index.create(tmp_path / "idx", ENC, **options)  # type: ignore[arg-type]
-    assert index._cache.trained == 0
-    vectors = clustered(2400, rng) * 0.1  # a tenth of [-1, 1]: coarse codes until retrained
+    vectors = clustered(3000, rng)
+    by_topic = np.argsort(vectors[:, 0])  # one end of the distribution first
+    vectors = vectors[by_topic]
     corpus = {}
-    for start in range(0, 2400, 300):
+    for start in range(0, 3000, 300):
         docs = docs_for(300, f"b{start}-")
         index.add(docs, None, vectors[start : start + 300])
         corpus |= {d.id: vectors[start + i : start + i + 1] for i, d in enumerate(docs)}
-    trained_at = index._cache.trained
-    # retrained at 300, 900 and 2,100 rows; below 1,000 the ranges still include [-1, 1]
-    assert trained_at == 2100 and not index._cache.undertrained
     storage = faiss.downcast_index(index._cache._index.storage)
-    spans = faiss.vector_to_array(storage.sq.trained)[DIM:]
-    assert spans.max() < 0.5  # learnt from the vectors, not [-1, 1]'s span of 2
-    queries = clustered(30, rng)
+    assert faiss.vector_to_array(storage.sq.trained).tolist() == [-1.0, 2.0]  # min, span
+    queries = clustered(40, rng)
     assert recall(index.search_dense(queries, 10), brute_force(queries, corpus, 10)) >= 0.95
+    with pytest.raises(ValueError, match=r"vectors row 0 has 3 in dimension 1; .* \[-1, 1\]"):
+        index.add(docs_for(2, "x"), None, np.eye(2, DIM, 1, dtype=np.float32) * 3)
+    assert len(index) == 3000
     index.close()
 
 

@@ -307,6 +307,14 @@ class Index:
                 raise TypeError(f"document {i} is a {type(doc).__name__}; pass index.Document")
         rows = document_rows(docs)
         vectors = check_vectors(vectors, self.encoder.dim, "vectors")
+        if self._settings.quantize is Quantize.SQ8 and len(vectors):
+            row, column = np.unravel_index(int(np.argmax(np.abs(vectors))), vectors.shape)
+            if abs(vectors[row, column]) > 1.0 + 1e-4:  # would be clipped: candidates lost
+                raise ValueError(
+                    f"vectors row {row} has {vectors[row, column]:.4g} in dimension {column}; "
+                    "an index made with quantize='sq8' codes components in [-1, 1], as L2-"
+                    "normalised vectors (what the index expects) have them: normalise the rows"
+                )
         texts = passage_lists(rows, passages, len(vectors))
         if not rows:
             return
@@ -369,10 +377,8 @@ class Index:
             raise
 
     def _maintain(self) -> None:
-        """Compact (rebuild the cache) when it needs it; save it after enough changes.
+        """Compact past COMPACT_RATIO tombstones or when ``auto`` should switch kind; maybe save.
 
-        Compaction happens past COMPACT_RATIO tombstones, when ``auto`` should switch kind, or
-        when an 8-bit graph should learn its ranges again (:attr:`AnnCache.undertrained`).
         ``auto`` goes to HNSW at ``flat_max`` live passages and back to flat below half of it,
         so an index hovering at the threshold is not rebuilt on every commit.
         """
@@ -382,7 +388,7 @@ class Index:
             (cache.kind is AnnKind.FLAT and live >= settings.flat_max)
             or (cache.kind is AnnKind.HNSW and live < settings.flat_max // 2)
         )
-        if cache.dead > COMPACT_RATIO * cache.rows or switch or cache.undertrained:
+        if cache.dead > COMPACT_RATIO * cache.rows or switch:
             self._cache = cache = cache.compacted(cache.generation)
         if not self.readonly and cache.unsaved >= max(SAVE_MIN, SAVE_RATIO * cache.rows):
             cache.save(self.path / CACHE_DIR)
