@@ -664,3 +664,9 @@ def test_index_build_resume_finishes_a_cut_off_build(
     fewer = _corpus(tmp_path / "fewer.jsonl", dict(list(DOCS.items())[1:]))
     assert main([*build[:2], str(fewer), *build[2:], "--resume"]) == 1
     assert "holds 1 document(s) that" in capsys.readouterr().err
+    # the kind of graph is the cut-off build's: another one asked for was silently ignored
+    assert main([*build[:2], str(full), *build[2:], "--resume", "--quantize", "sq8"]) == 1
+    assert (
+        "--quantize sq8: the cut-off build in " + idx + " was made with --quantize none"
+    ) in capsys.readouterr().err
+    assert main([*build[:2], str(full), *build[2:], "--resume", "--ann", "auto"]) == 0

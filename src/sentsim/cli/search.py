@@ -46,16 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 "(same id and content) are kept, not encoded again",
             )
             # chosen when the index is made: an add cannot change it
-            p.add_argument("--ann", default="auto", help="auto, flat or hnsw")
+            p.add_argument("--ann", help="auto (default), flat or hnsw")
             p.add_argument(
                 "--quantize",
-                default="none",
-                help="none, or sq8: the HNSW graph keeps 8 bits a dimension (a quarter of its "
-                "memory); candidates are scored again from the float32 vectors, so scores stay "
-                "exact",
+                help="none (default), or sq8: the HNSW graph keeps 8 bits a dimension (a quarter "
+                "of its memory); candidates are scored again from the float32 vectors, so scores "
+                "stay exact",
             )
         else:
-            p.set_defaults(ann="auto", quantize="none")
+            p.set_defaults(ann=None, quantize=None)
         p.add_argument("--no-progress", action="store_true")
         p.set_defaults(func=_build if verb == "build" else _add)
 
@@ -155,6 +154,19 @@ def _build(args: argparse.Namespace) -> int:
             f"{args.index} already holds an index; if a build of this corpus there was cut off, "
             "pass --resume to finish it; else use `sentsim index add` or choose a new folder"
         )
+    if index_exists(args.index):  # resuming: the index keeps what it was made with
+        from sentsim.index_store import read_manifest
+
+        made = read_manifest(args.index)["ann"]
+        made = {"ann": made["kind"], "quantize": made.get("quantize", "none")}
+        for option, value in made.items():
+            given = getattr(args, option)
+            if given is not None and given != value:
+                raise ValueError(
+                    f"--{option} {given}: the cut-off build in {args.index} was made with "
+                    f"--{option} {value}, which a resumed build keeps; drop --{option} or start "
+                    "over in a new folder"
+                )
     return _add(args)
 
 
@@ -208,7 +220,7 @@ def _add(args: argparse.Namespace) -> int:
         )
     from sentsim.index_cache import parse_ann
 
-    parse_ann(args.ann, args.quantize)  # a typo fails before any reading
+    ann, quantize = parse_ann(args.ann or "auto", args.quantize or "none")  # before any reading
     docs = read_corpus(args.corpus)
     rows = len(docs)
     if args.upsert:  # a repeated id within the file: its last row wins, as in any upsert
@@ -235,8 +247,8 @@ def _add(args: argparse.Namespace) -> int:
         args.index,
         encoder,
         upsert=args.upsert,
-        ann=args.ann,
-        quantize=args.quantize,
+        ann=ann.value,
+        quantize=quantize.value,
         show_progress=show,
     ) as index:
         info = index.info()
