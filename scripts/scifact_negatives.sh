@@ -4,6 +4,7 @@
 # `select`, each measured on `report`.   bash scripts/scifact_negatives.sh OUT_DIR
 # Every step is skipped when its output exists, so a cut-off run continues.
 set -euo pipefail
+source "$(dirname "$0")/steps.sh"
 OUT=${1:?usage: scripts/scifact_negatives.sh OUT_DIR}
 DATA=${SENTSIM_DATA:-../shared/data}
 REPORT=src/sentsim/resources/splits/scifact-report.txt
@@ -15,8 +16,7 @@ mkdir -p "$OUT"
     --out "$OUT/train-neg.jsonl"
 for kind in mined in-batch; do
     train="$OUT/train-neg.jsonl"; [ "$kind" = in-batch ] && train="$OUT/train.jsonl"
-    # finished: a report and no checkpoint left (a cut-off run keeps its checkpoint; --resume)
-    [ -s "$OUT/$kind/train_report.json" ] && [ ! -e "$OUT/$kind/checkpoint" ] || sentsim train bi-encoder --train "$train" \
+    finished "$OUT/$kind" || sentsim train bi-encoder --train "$train" \
         --dev "$OUT/select.jsonl" --base minilm --loss mnrl --epochs 3 --batch-size 16 --lr 2e-5 \
         --seed 1 --no-progress --resume --out "$OUT/$kind"
     [ -s "$OUT/report-$kind.json" ] || sentsim eval retrieval --data "$DATA/scifact" \
