@@ -261,7 +261,13 @@ def test_sentsim_serve_prints_its_address_answers_and_stops_on_ctrl_c(tiny_st_di
             with urllib.request.urlopen(url + "/health", timeout=30) as response:
                 assert json.loads(response.read())["encoder"] == str(tiny_st_dir)
             process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=30) == 0
+            try:  # communicate, not wait: a server writing to a full, unread stderr pipe blocks
+                _, errors = process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                _, errors = process.communicate()
+                pytest.fail(f"the server did not stop within 30 s of Ctrl-C; stderr:\n{errors}")
+            assert process.returncode == 0, errors
         finally:
             if process.poll() is None:
                 process.kill()
