@@ -248,7 +248,13 @@ def test_sentsim_serve_prints_its_address_answers_and_stops_on_ctrl_c(tiny_st_di
     import subprocess
     import sys
 
-    argv = [sys.executable, "-m", "sentsim", "serve", "--model", str(tiny_st_dir), "--no-rerank",
+    # Ctrl-C's handler is installed first: a test run started in the background (`cmd &` in a
+    # script) passes SIGINT on ignored, and Python then never turns it into KeyboardInterrupt.
+    start = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['sentsim', *sys.argv[1:]]; runpy.run_module('sentsim', run_name='__main__')"
+    )
+    argv = [sys.executable, "-c", start, "serve", "--model", str(tiny_st_dir), "--no-rerank",
             "--port", "0"]  # fmt: skip
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
