@@ -102,10 +102,10 @@ class AnnKind(_Choice):
 class Quantize(_Choice):
     """What an HNSW graph holds of each vector: all of it (``none``) or 8 bits a dimension.
 
-    ``sq8`` (faiss scalar quantizer, a range per dimension) keeps a quarter of the memory; the
-    graph then only proposes candidates, whose scores are recomputed from the float32 vectors
-    on disk, so scores stay exact and only which passages are candidates is approximate. A flat
-    index is never quantized.
+    ``sq8`` (faiss scalar quantizer on [-1, 1]; see :func:`new_faiss`) keeps a quarter of the
+    memory; the graph then only proposes candidates, whose scores are recomputed from the float32
+    vectors on disk, so scores stay exact and only which passages are candidates is approximate.
+    A flat index is never quantized.
     """
 
     NONE = "none"
