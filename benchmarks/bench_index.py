@@ -93,29 +93,29 @@ def cpu_report() -> str:
     )
 
 
-def rss_mib() -> tuple[float, float]:
-    """Return (current, peak) resident memory of this process in MiB."""
-    current = 0.0
+def status_mib(*fields: str) -> list[float]:
+    """Return the named memory fields of /proc/self/status (VmRSS, RssAnon...) in MiB (0: none)."""
+    found = dict.fromkeys(fields, 0.0)
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                current = int(line.split()[1]) / 1024
+            name, _, value = line.partition(":")
+            if name in found:
+                found[name] = int(value.split()[0]) / 1024
     except OSError:
         pass
-    return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [found[field] for field in fields]
+
+
+def rss_mib() -> tuple[float, float]:
+    """Return (current, peak) resident memory of this process in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return status_mib("VmRSS")[0], peak
 
 
 def rss_parts_mib() -> tuple[float, float]:
     """Return (anonymous, file-backed) resident memory of this process in MiB (Linux)."""
-    parts = {"RssAnon:": 0.0, "RssFile:": 0.0}
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            name = line.split(":", 1)[0] + ":"
-            if name in parts:
-                parts[name] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return parts["RssAnon:"], parts["RssFile:"]
+    anonymous, file_backed = status_mib("RssAnon", "RssFile")
+    return anonymous, file_backed
 
 
 class Synthetic:
