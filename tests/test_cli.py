@@ -656,6 +656,36 @@ def test_train_bi_encoder_lists_every_loss(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("loss", ["cosent", "mnrl"])
+def test_train_bi_encoder_max_length_is_read_during_training_and_saved(
+    loss: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """A bi-encoder trained at the base's length whatever the data: passages of SciFact are cut
+    at MiniLM's 256 tokens, and there was no way to ask for fewer (faster) or more."""
+    from sentsim.bi_encoder import BiEncoder
+
+    if loss == "mnrl":
+        data = write_anchor_positive_rows(tmp_path / "rows.jsonl", 12)
+    else:
+        rows = [f"sentence {i} here,another sentence {i},{i % 5}" for i in range(12)]
+        data = tmp_path / "pairs.csv"
+        data.write_text("sentence1,sentence2,score\n" + "\n".join(rows) + "\n")
+    assert BiEncoder.load(tiny_st_dir).max_seq_length != 9
+    out = tmp_path / "out"
+    argv = ["train", "bi-encoder", "--train", str(data), "--base", str(tiny_st_dir), "--loss", loss,
+            "--epochs", "1", "--no-progress", "--max-length", "9", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert BiEncoder.load(out).max_seq_length == 9
+    assert "--max-length 9" in (out / "README.md").read_text()
+    capsys.readouterr()
+    too_long = user_error(capsys, [*argv[:-3], "1000", "--out", str(tmp_path / "o2")])
+    assert "max length 1000" in too_long and "reads 1 to 64 tokens" in too_long
+    assert "--max-length 0: a model reads at least 1" in user_error(
+        capsys, [*argv[:-3], "0", "--out", str(tmp_path / "o3")]
+    )
+    assert not (tmp_path / "o3").exists()
+
+
 def write_anchor_positive_rows(path: Path, count: int) -> Path:
     """``count`` JSON lines of anchor / positive, each positive distinct."""
     rows = [

@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 success, 1 user error, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # what the user typed, for model cards (main([...]) from Python is not sys.argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     saved = os.environ.get(PRECISION_ENV)
     if args.precision:
         os.environ[PRECISION_ENV] = args.precision  # every model this command loads takes it

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from sentsim.cli._common import add_mixed_precision_option, print_json
@@ -98,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         settings=settings,
         cross_settings=TrainSettings(**{**asdict(settings), "lr": args.cross_lr}),
         calibrate=args.calibrate_silver,
-        command="sentsim " + shlex.join(sys.argv[1:]),
+        command="sentsim " + shlex.join(args.argv),
     )
     report = run_augsbert(config, show_progress=not args.no_progress)
     print((report.out / "results.md").read_text(encoding="utf-8"), end="")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from sentsim.cli._common import (
@@ -48,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--corpus", type=Path, help="corpus-softmax: every document of this corpus is a negative"
     )
+    _max_seq_length_option(p)
     p.set_defaults(func=_train_bi)
 
     p = kinds.add_parser(
@@ -87,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="imitate the teacher's vectors (MSE), or its cosines within each batch, batches "
         "built from nearest-neighbour pairs (default: vectors)",
     )
+    _max_seq_length_option(p, who="the student")
     p.set_defaults(func=_train_distill)
     register_mine(subparsers)
 
@@ -254,11 +255,23 @@ def _common_options(p: argparse.ArgumentParser, *, default_lr: float, pairs: boo
     p.add_argument("--json", action="store_true", help="end with one JSON line (the report)")
 
 
+def _max_seq_length_option(p: argparse.ArgumentParser, who: str = "the model") -> None:
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help=f"tokens per text that {who} reads, the rest cut (default: the base's, 256 for "
+        "minilm); saved with the model",
+    )
+
+
 def _settings(args: argparse.Namespace):
     from sentsim.training import TrainSettings
     from sentsim.training.loop import check_out_dir
 
     check_out_dir(args.out)  # before any file is read or model loaded, not after encoding
+    length = getattr(args, "max_length", None)
+    if length is not None and length < 1:
+        raise ValueError(f"--max-length {length}: a model reads at least 1 token; give 1 or more")
     return TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -303,7 +316,7 @@ def _fit_and_finish(args: argparse.Namespace, task, settings, title: str) -> int
         start=_start(args),
     )
 
-    command = "sentsim " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
+    command = "sentsim " + " ".join(shlex.quote(a) for a in args.argv if a != "--resume")
     write_card(args.out, title=title, command=command, facts=task.describe(), report=report)
     print(
         (
@@ -390,7 +403,7 @@ def _train_bi(args: argparse.Namespace) -> int:
     if args.loss in ("mnrl", "corpus-softmax"):
         triples = [t for path in args.train for t in read_triples(path)]
         dev = read_triples(args.dev, min_rows=1) if args.dev else None
-        model = BiEncoder.load(args.base)
+        model = BiEncoder.load(args.base, max_seq_length=args.max_length)
         if args.loss == "mnrl":
             task = RetrievalTask(model, triples, dev)
         else:
@@ -409,7 +422,8 @@ def _train_bi(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"dev file {pairs_dev.path} has no scores; {args.loss} selects on them"
             )
-        task = BiEncoderTask(BiEncoder.load(args.base), train, pairs_dev, loss=args.loss)
+        model = BiEncoder.load(args.base, max_seq_length=args.max_length)
+        task = BiEncoderTask(model, train, pairs_dev, loss=args.loss)
     return _fit_and_finish(args, task, settings, f"Bi-encoder {args.out.name}")
 
 
@@ -443,7 +457,7 @@ def _train_distill(args: argparse.Namespace) -> int:
             "teacher, or none for equal weights"
         )
     # the targets are unit vectors: a plain Hugging Face base learns to normalize, as it is saved
-    student = BiEncoder.load(args.base, normalize=True)
+    student = BiEncoder.load(args.base, normalize=True, max_seq_length=args.max_length)
     members = [(BiEncoder.load(name), w) for name, w in zip(args.teacher, weights, strict=True)]
     teacher = members[0][0] if len(members) == 1 else TeacherEnsemble(members)
     targets = teacher_targets(
