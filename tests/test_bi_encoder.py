@@ -480,6 +480,20 @@ def test_a_cross_encoder_is_not_loaded_as_a_bi_encoder(tiny_ce_dir: Path) -> Non
         BiEncoder.load(tiny_ce_dir)
 
 
+def test_a_sentence_transformers_cross_encoder_is_not_loaded_as_a_bi_encoder(
+    tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """sentence-transformers 6 saves a cross-encoder with a modules.json (one Transformer
+    module); the cross-encoder check ran only without one, so such a folder loaded as a
+    mean-pooled encoder of the judge's backbone."""
+    from sentence_transformers import CrossEncoder as StCrossEncoder
+
+    StCrossEncoder(str(tiny_ce_dir), device="cpu").save(str(tmp_path / "st-ce"))
+    assert (tmp_path / "st-ce" / "modules.json").is_file()
+    with pytest.raises(ModelLoadError, match=r"a cross-encoder \(BertForSequenceClassification\)"):
+        BiEncoder.load(tmp_path / "st-ce", device="cpu")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
 def test_an_unavailable_device_is_one_clear_error(tiny_st_dir: Path, tiny_ce_dir: Path) -> None:
     """device='cuda' without a GPU ended in torch's AssertionError from inside ``.to``."""

@@ -252,6 +252,8 @@ def _read_layout(path: Path) -> _Layout:
                 f"{modules_file}: module type {kind!r} is not supported by sentsim; "
                 "supported: Transformer, Pooling, Normalize"
             )
+    # sentence-transformers 6 saves a cross-encoder with a modules.json of one Transformer
+    _refuse_cross_encoder(layout.transformer_dir)
     return layout
 
 
