@@ -494,6 +494,38 @@ def test_a_sentence_transformers_cross_encoder_is_not_loaded_as_a_bi_encoder(
         BiEncoder.load(tmp_path / "st-ce", device="cpu")
 
 
+def test_weights_the_model_cannot_find_are_refused(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """Tensors under other names (here a prefix) left every layer drawn at random, silently: the
+    vectors changed at every load."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "prefixed"
+    shutil.copytree(tiny_st_dir, folder)
+    weights = load_file(folder / "model.safetensors")
+    save_file({f"encoder.{k}": v for k, v in weights.items()}, folder / "model.safetensors")
+    with pytest.raises(
+        ModelLoadError, match=r"prefixed: model\.safetensors lacks .* place for, e\.g\. encoder\."
+    ):
+        BiEncoder.load(folder, device="cpu")
+
+
+def test_weights_without_a_pooler_load(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """The pooler layer is never read (pooling uses the token vectors), so weights without it
+    (e.g. a masked-language model's) load and encode as before."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "no-pooler"
+    shutil.copytree(tiny_st_dir, folder)
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if "pooler" not in k}, folder / "model.safetensors")
+    texts = ["a dog plays", "my card was declined"]
+    np.testing.assert_allclose(
+        BiEncoder.load(folder, device="cpu").encode(texts),
+        BiEncoder.load(tiny_st_dir, device="cpu").encode(texts),
+        atol=1e-6,
+    )
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
 def test_an_unavailable_device_is_one_clear_error(tiny_st_dir: Path, tiny_ce_dir: Path) -> None:
     """device='cuda' without a GPU ended in torch's AssertionError from inside ``.to``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -368,6 +369,43 @@ def test_a_bi_encoder_is_not_loaded_as_a_judge(tiny_st_dir: Path, tiny_bert_dir:
             CrossEncoder.load(folder, device="cpu")
     started = CrossEncoder.load(tiny_bert_dir, num_labels=1, device="cpu")  # how training starts
     assert started.model.config.num_labels == 1
+
+
+def _rewrite_weights(folder: Path, edit: Callable[[dict[str, torch.Tensor]], dict]) -> None:
+    from safetensors.torch import load_file, save_file
+
+    weights = edit(load_file(folder / "model.safetensors"))
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+def test_weights_without_the_scoring_head_are_refused(tiny_ce_dir: Path, tmp_path: Path) -> None:
+    """transformers drew the missing head at random and only logged it (which sentsim silences):
+    the judge scored about 0.5, differently at every load."""
+    headless = tmp_path / "headless"
+    shutil.copytree(tiny_ce_dir, headless)
+    _rewrite_weights(headless, lambda w: {k: v for k, v in w.items() if "classifier" not in k})
+    with pytest.raises(ModelLoadError, match=r"headless: model\.safetensors lacks 2 .*classifier"):
+        CrossEncoder.load(headless, device="cpu")
+    # Starting a fresh head for training still draws it, as asked.
+    assert CrossEncoder.load(headless, num_labels=2, device="cpu").num_labels == 2
+
+
+def test_a_head_that_does_not_fit_config_json_is_named(tiny_ce_dir: Path, tmp_path: Path) -> None:
+    """A config.json without id2label means 2 outputs to transformers; with a 1-output head the
+    load failed with 'For details look at the above report!', a report sentsim silences."""
+    import json
+
+    folder = tmp_path / "no-id2label"
+    shutil.copytree(tiny_ce_dir, folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    del config["id2label"], config["label2id"]
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(
+        ModelLoadError,
+        match=r"classifier\.bias is \(1,\) in model\.safetensors but \(2,\) in the model its "
+        r"config\.json describes",
+    ):
+        CrossEncoder.load(folder, device="cpu")
 
 
 def test_a_length_the_model_cannot_read_is_refused(tiny_ce_dir: Path, tiny_st_dir: Path) -> None:

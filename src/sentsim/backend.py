@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -138,6 +139,9 @@ def check_length(length: int | None, limit: int, model: object) -> int | None:
     return length
 
 
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
 def check_model_dir(path: Path) -> None:
     """Raise naming the file that a Hugging Face model directory lacks."""
     if not (path / "config.json").is_file():
@@ -148,8 +152,7 @@ def check_model_dir(path: Path) -> None:
     has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "vocab.txt"))
     if not has_tokenizer:
         raise ModelLoadError(f"{path} has no tokenizer: expected tokenizer.json or vocab.txt")
-    weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
-    has_weights = any((path / f).is_file() for f in weights)
+    has_weights = any((path / f).is_file() for f in _WEIGHTS)
     if (path / "embeddings.safetensors").is_file() and not has_weights:
         raise ModelLoadError(
             f"{path} is a static embedding model (sentsim distill-static), not a transformer: "
@@ -158,6 +161,46 @@ def check_model_dir(path: Path) -> None:
         )
     if not has_weights:
         raise ModelLoadError(f"{path} has no weights: expected model.safetensors")
+
+
+def load_pretrained(
+    auto: Any, path: Path, *, new: Callable[[Any, str], bool] | None = None, **kwargs: Any
+) -> Any:
+    """``auto.from_pretrained(path)`` in float32, refusing weights that do not fill the model.
+
+    transformers draws every tensor the weights file lacks, or holds in another shape, at random
+    and only logs it — which :func:`quiet_transformers` silences — so a judge without its head or
+    an encoder whose tensors are named otherwise gave scores and vectors that changed at every
+    load. ``new(model, key)`` says which tensors may be drawn (a head started for training).
+    """
+    model, info = auto.from_pretrained(
+        path,
+        local_files_only=True,
+        dtype=torch.float32,
+        output_loading_info=True,
+        ignore_mismatched_sizes=True,  # reported below, with the shapes
+        **kwargs,
+    )
+    weights = next((f for f in _WEIGHTS if (path / f).is_file()), "the weights file")
+    drawn = new or (lambda model, key: False)
+    mismatched = sorted(m for m in info["mismatched_keys"] if not drawn(model, m[0]))
+    if mismatched:
+        key, stored, wanted = mismatched[0]
+        raise ModelLoadError(
+            f"{path}: {key} is {tuple(stored)} in {weights} but {tuple(wanted)} in the model its "
+            f"config.json describes ({len(mismatched)} tensor(s) differ); make config.json match "
+            "the weights (a scoring head's size is its num_labels, or the size of id2label)"
+        )
+    missing = sorted(k for k in info["missing_keys"] if not drawn(model, k))
+    if missing:
+        extra = sorted(info["unexpected_keys"])
+        held = f"; it holds tensors the model has no place for, e.g. {extra[0]}" if extra else ""
+        raise ModelLoadError(
+            f"{path}: {weights} lacks {len(missing)} of the {len(model.state_dict())} tensors of "
+            f"the model its config.json describes (e.g. {', '.join(missing[:3])}), which would be "
+            f"drawn at random{held}. Save the whole model with save_pretrained (or sentsim's save)"
+        )
+    return model
 
 
 class TorchTransformer:
@@ -177,8 +220,9 @@ class TorchTransformer:
         self.device = check_device(device)
         with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-            self.model = AutoModel.from_pretrained(
-                model_dir, local_files_only=True, dtype=torch.float32
+            # The pooler is never read: pooling takes the token vectors.
+            self.model = load_pretrained(
+                AutoModel, model_dir, new=lambda model, key: key.startswith("pooler.")
             ).to(self.device)
         self.model.eval()
         limit = int(getattr(self.model.config, "max_position_embeddings", 512))

@@ -26,6 +26,7 @@ from sentsim.backend import (
     check_length,
     check_model_dir,
     inference,
+    load_pretrained,
     quiet_transformers,
     resolve_precision,
 )
@@ -119,8 +120,9 @@ class CrossEncoder:
         is_classifier = any("ForSequenceClassification" in a for a in config.architectures or [])
         wanted = num_labels or (len(labels) if labels else None)
         kwargs: dict[str, object] = {}
-        if wanted is not None and (not is_classifier or wanted != config.num_labels):
-            kwargs = {"num_labels": wanted, "ignore_mismatched_sizes": True}
+        fresh = wanted is not None and (not is_classifier or wanted != config.num_labels)
+        if fresh:
+            kwargs = {"num_labels": wanted}
         elif not is_classifier:  # a scoring layer would be drawn at random: scores mean nothing
             found = ", ".join(config.architectures or []) or "no architecture"
             raise ModelLoadError(
@@ -135,8 +137,11 @@ class CrossEncoder:
         target = check_device(device)  # before the weights are read
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True, dtype=torch.float32, **kwargs
+            model = load_pretrained(
+                AutoModelForSequenceClassification,
+                path,
+                new=_fresh_head if fresh else None,
+                **kwargs,
             )
         model.to(target).eval()
         config = _read_sentsim_config(path)
@@ -308,6 +313,11 @@ class CrossEncoder:
             (root / "README.md").write_text(card, encoding="utf-8")
         self.source = root
         return root
+
+
+def _fresh_head(model: Any, key: str) -> bool:
+    """Whether ``key`` is a tensor of a fresh scoring head: outside the encoder, or its pooler."""
+    return not key.startswith(f"{model.base_model_prefix}.") or ".pooler." in key
 
 
 def _read_sentsim_config(path: Path) -> dict[str, object]:
