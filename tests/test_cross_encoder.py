@@ -324,6 +324,33 @@ def test_corrupt_sentsim_config_is_a_load_error(tiny_ce_dir: Path, tmp_path: Pat
         CrossEncoder.load(broken, device="cpu")
 
 
+@pytest.mark.parametrize(
+    ("stored", "error"),
+    [
+        ({"max_length": "abc"}, r"max_length 'abc' .* \(1 to 64 tokens"),
+        ({"max_length": 1000}, r"max_length 1000 .* \(1 to 64 tokens"),
+        ({"max_length": 0}, r"max_length 0 "),
+        ({"rerank_weight": "x"}, r"rerank_weight 'x' .* a number from 0 to 1"),
+        ({"rerank_weight": 1.5}, r"rerank_weight 1\.5 "),
+        ({"rerank_weight_with_examples": None, "rerank_weight": True}, r"rerank_weight True "),
+        ({"rerank_weight_with_examples": [0.5]}, r"rerank_weight_with_examples \[0\.5\] "),
+    ],
+)
+def test_a_wrong_value_in_sentsim_config_is_named(
+    tiny_ce_dir: Path, tmp_path: Path, stored: dict[str, object], error: str
+) -> None:
+    """'abc' failed with int()'s 'invalid literal for int() with base 10', naming no file; a
+    length beyond the position embeddings loaded, then failed inside the model on the first long
+    pair ('The size of tensor a (203) must match the size of tensor b (64)')."""
+    import json
+
+    folder = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, folder)
+    (folder / "sentsim_config.json").write_text(json.dumps(stored), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=rf"judge/sentsim_config\.json: {error}"):
+        CrossEncoder.load(folder, device="cpu")
+
+
 def test_saved_dir_loads_in_sentence_transformers(tiny_ce_dir: Path, judge: CrossEncoder) -> None:
     """Reference: sentence-transformers' ``CrossEncoder`` on our directory gives our scores."""
     from sentence_transformers import CrossEncoder as StCrossEncoder

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -145,21 +145,28 @@ class CrossEncoder:
             )
         model.to(target).eval()
         config = _read_sentsim_config(path)
+        file = path / "sentsim_config.json"
         stored = config.get("max_length")
         limit = int(getattr(model.config, "max_position_embeddings", 512))
+        if stored is not None and not (_is_number(stored, int) and 1 <= stored <= limit):
+            raise ModelLoadError(
+                f"{file}: max_length {stored!r} is not a length the model reads (1 to {limit} "
+                "tokens, its max_position_embeddings); correct it or delete the key"
+            )
         # sentence-transformers keeps a cross-encoder's max_length as the tokenizer's limit
         tok_limit = int(getattr(tokenizer, "model_max_length", limit) or limit)
         length = check_length(max_length, limit, name_or_dir) or (
-            int(str(stored)) if stored else min(256, limit, tok_limit)
+            int(stored) if stored else min(256, limit, tok_limit)
         )
         judge = cls(
             model, tokenizer, max_length=length, name=str(name_or_dir), source=path,
             precision=precision,
         )  # fmt: skip
-        judge.rerank_weight = float(str(config.get("rerank_weight", 1.0)))
-        with_examples = config.get("rerank_weight_with_examples")
-        if with_examples is not None:
-            judge.rerank_weight_with_examples = float(str(with_examples))
+        weight = _stored_weight(config, "rerank_weight", file)
+        judge.rerank_weight = 1.0 if weight is None else weight
+        judge.rerank_weight_with_examples = _stored_weight(
+            config, "rerank_weight_with_examples", file
+        )
         by_encoder: Any = config.get("rerank_weight_by_encoder") or {}
         try:
             judge.rerank_weight_by_encoder = {
@@ -313,6 +320,20 @@ class CrossEncoder:
             (root / "README.md").write_text(card, encoding="utf-8")
         self.source = root
         return root
+
+
+def _is_number(value: object, kind: type[int] | type[float]) -> TypeGuard[float]:
+    """Whether a JSON value is an integer (``kind=int``) or any number, ``true``/``false`` not."""
+    allowed = (int,) if kind is int else (int, float)
+    return isinstance(value, allowed) and not isinstance(value, bool)
+
+
+def _stored_weight(config: dict[str, object], key: str, file: Path) -> float | None:
+    """A judge's weight in its ``sentsim_config.json`` (0 to 1), or ``None`` where none is."""
+    weight = config.get(key)
+    if weight is not None and not (_is_number(weight, float) and 0 <= weight <= 1):
+        raise ModelLoadError(f"{file}: {key} {weight!r} is not a weight; give a number from 0 to 1")
+    return None if weight is None else float(weight)
 
 
 def _fresh_head(model: Any, key: str) -> bool:
