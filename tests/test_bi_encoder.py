@@ -426,6 +426,37 @@ def test_invalid_modules_json_raises(tiny_st_dir: Path, tmp_path: Path) -> None:
         BiEncoder.load(model_dir)
 
 
+@pytest.mark.parametrize(
+    ("file", "content", "error"),
+    [
+        ("sentence_bert_config.json", "{", r"sentence_bert_config\.json is not valid JSON"),
+        ("sentence_bert_config.json", "[16]", r"sentence_bert_config\.json must hold an object"),
+        (
+            "sentence_bert_config.json",
+            '{"max_seq_length": "abc"}',
+            r"sentence_bert_config\.json: max_seq_length 'abc' is not a token count",
+        ),
+        (
+            "sentence_bert_config.json",
+            '{"max_seq_length": 16.5}',
+            r"sentence_bert_config\.json: max_seq_length 16\.5 ",
+        ),
+        ("modules.json", '{"0": {}}', r"modules\.json must hold a list of modules"),
+        ("modules.json", '["Transformer"]', r"modules\.json: module 0 is not an object"),
+        ("1_Pooling/config.json", "[true]", r"1_Pooling/config\.json must hold an object"),
+    ],
+)
+def test_a_layout_file_of_the_wrong_shape_is_named(
+    tiny_st_dir: Path, tmp_path: Path, file: str, content: str, error: str
+) -> None:
+    """They failed with json's, Python's or a comparison's own message ("'list' object has no
+    attribute 'get'", "'<=' not supported between instances of 'int' and 'str'"), naming no file."""
+    model_dir = copy_model(tiny_st_dir, tmp_path / "m")
+    (model_dir / file).write_text(content, encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=error):
+        BiEncoder.load(model_dir, device="cpu")
+
+
 def test_missing_pooling_config_raises_naming_it(tiny_st_dir: Path, tmp_path: Path) -> None:
     model_dir = copy_model(tiny_st_dir, tmp_path / "m")
     (model_dir / "1_Pooling" / "config.json").unlink()

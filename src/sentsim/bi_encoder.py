@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -226,11 +227,10 @@ def _read_layout(path: Path) -> _Layout:
     if not modules_file.is_file():
         _refuse_cross_encoder(path)
         return layout  # plain Hugging Face encoder: mean pooling, no normalization
-    try:
-        modules = json.loads(modules_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{modules_file} is not valid JSON: {exc}") from None
-    for module in modules:
+    modules = _read_json(modules_file, list, "a list of modules")
+    for i, module in enumerate(modules):
+        if not isinstance(module, dict):
+            raise ModelLoadError(f"{modules_file}: module {i} is not an object: {module!r:.80}")
         kind = module.get("type", "")
         sub = path / module.get("path", "")
         # sentence-transformers < 6 writes ``sentence_transformers.models.Pooling``; 6.x writes
@@ -240,8 +240,16 @@ def _read_layout(path: Path) -> _Layout:
             layout.transformer_dir = sub
             config_file = sub / "sentence_bert_config.json"
             if config_file.is_file():
-                config = json.loads(config_file.read_text(encoding="utf-8"))
-                layout.max_seq_length = config.get("max_seq_length")
+                config = _read_json(config_file, dict, "an object")
+                length = config.get("max_seq_length")
+                if length is not None and (
+                    isinstance(length, bool) or not isinstance(length, int) or length < 1
+                ):
+                    raise ModelLoadError(
+                        f"{config_file}: max_seq_length {length!r} is not a token count; give a "
+                        "whole number ≥ 1 (texts are cut to that many tokens) or delete the key"
+                    )
+                layout.max_seq_length = length
                 layout.do_lower_case = bool(config.get("do_lower_case", False))
         elif cls_name == "Pooling":
             layout.pooling, _ = read_pooling_config(sub / "config.json")
@@ -277,6 +285,17 @@ def _stored_retriever(path: Path) -> str | None:
         return Retriever.parse(retriever).value
     except ValueError as exc:
         raise ModelLoadError(f"{file}: {exc}") from None
+
+
+def _read_json(file: Path, kind: type[list[Any]] | type[dict[str, Any]], what: str) -> Any:
+    """The JSON value in ``file``, raising naming it when it is not valid JSON of type ``kind``."""
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
+    if not isinstance(value, kind):
+        raise ModelLoadError(f"{file} must hold {what}; found {type(value).__name__}")
+    return value
 
 
 def _write_json(path: Path, value: object) -> None:

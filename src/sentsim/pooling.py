@@ -69,6 +69,8 @@ def read_pooling_config(path: Path) -> tuple[PoolingMode, int | None]:
         raise ModelLoadError(f"pooling config missing: expected {path}") from None
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"pooling config {path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path} must hold an object; found {type(config).__name__}")
     if "pooling_mode" in config:  # sentence-transformers 6: one key, "embedding_dimension"
         mode = config["pooling_mode"]
         size = config.get("embedding_dimension", config.get("word_embedding_dimension"))
