@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -231,3 +232,46 @@ def test_a_folder_named_like_a_built_in_is_warned_about(
         assert resolve_model_path("bi-sts") == RESOURCES / "models" / "bi-sts"
     assert "write ./bi-sts for the folder" in caplog.text
     assert resolve_model_path("./bi-sts") == Path("./bi-sts")
+
+
+def _truncate_weights(folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+
+
+def _pickle_garbage(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"not a state dict")
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (_truncate_weights, r"model\.safetensors cannot be read as weights"),
+        (_pickle_garbage, r"pytorch_model\.bin cannot be read as weights"),
+        (lambda f: (f / "config.json").write_text("{"), r"config\.json.* is not a valid JSON"),
+        (lambda f: (f / "config.json").write_text("[]"), r"(model_type|must be a mapping)"),
+        (lambda f: (f / "tokenizer.json").write_text("{"), r"tokenizer\.json is not valid JSON"),
+        (lambda f: (f / "tokenizer.json").write_text('{"a": 1}'), r"KeyError: 'added_tokens'"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["bi", "cross"])
+def test_a_damaged_model_file_is_one_load_error_naming_the_folder(
+    tiny_st_dir: Path, tiny_ce_dir: Path, tmp_path: Path, damage: Any, error: str, kind: str
+) -> None:
+    """A truncated download or a file edited by hand ended in an error from inside safetensors,
+    torch, json or transformers (a SafetensorError about headers, a bare JSONDecodeError, a
+    KeyError, an UnpicklingError advising weights_only=False), which the CLI shows as a
+    traceback; now it is a ModelLoadError that names the folder and keeps the cause."""
+    import shutil
+
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.cross_encoder import CrossEncoder
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_st_dir if kind == "bi" else tiny_ce_dir, folder)
+    damage(folder)
+    load = BiEncoder.load if kind == "bi" else CrossEncoder.load
+    with pytest.raises(errors.ModelLoadError, match=rf"^{folder}: (?s:.*){error}") as info:
+        load(folder, device="cpu")
+    assert "weights_only" not in str(info.value)  # torch's advice to unpickle the file anyway

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from sentsim.choices import Precision
-from sentsim.errors import ModelLoadError
+from sentsim.errors import ModelLoadError, SentsimError
 from sentsim.settings import PRECISION_ENV
 
 Features = dict[str, torch.Tensor]
@@ -163,6 +164,49 @@ def check_model_dir(path: Path) -> None:
         raise ModelLoadError(f"{path} has no weights: expected model.safetensors")
 
 
+@contextmanager
+def reading_model(path: Path) -> Iterator[None]:
+    """Turn a model file transformers cannot read into one :class:`ModelLoadError` naming ``path``.
+
+    A download or copy cut short, or a file edited by hand, otherwise ends in an error from deep
+    inside safetensors, torch, json or transformers (a ``SafetensorError`` about headers, a bare
+    ``JSONDecodeError``, ``KeyError: 'added_tokens'``, an ``UnpicklingError`` advising
+    ``weights_only=False``), which the CLI shows as a traceback.
+    """
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except SentsimError:
+        raise
+    except (SafetensorError, pickle.UnpicklingError, EOFError) as exc:
+        weights = next((f for f in _WEIGHTS if (path / f).is_file()), "the weights file")
+        raise ModelLoadError(
+            f"{path}: {weights} cannot be read as weights (cut short, or not a safetensors or "
+            "PyTorch state-dict file); copy or download it again"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        broken = next((f.name for f in sorted(path.glob("*.json")) if not _is_json(f)), "?")
+        raise ModelLoadError(
+            f"{path}: {broken} is not valid JSON ({exc}); copy or download it again"
+        ) from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(
+            f"{path}: transformers cannot read this model folder ({type(exc).__name__}: {cause}); "
+            "a file there may be cut short (copy or download it again), edited by hand, or of a "
+            "kind this transformers version does not know"
+        ) from exc
+
+
+def _is_json(file: Path) -> bool:
+    try:
+        json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def load_pretrained(
     auto: Any, path: Path, *, new: Callable[[Any, str], bool] | None = None, **kwargs: Any
 ) -> Any:
@@ -218,7 +262,7 @@ class TorchTransformer:
 
         check_model_dir(model_dir)
         self.device = check_device(device)
-        with quiet_transformers():
+        with quiet_transformers(), reading_model(model_dir):
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             # The pooler is never read: pooling takes the token vectors.
             self.model = load_pretrained(

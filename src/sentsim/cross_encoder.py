@@ -28,6 +28,7 @@ from sentsim.backend import (
     inference,
     load_pretrained,
     quiet_transformers,
+    reading_model,
     resolve_precision,
 )
 from sentsim.base import check_count, check_pairs, check_texts, length_order
@@ -116,7 +117,8 @@ class CrossEncoder:
             )
         path = resolve_model_path(name_or_dir)
         check_model_dir(path)
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        with reading_model(path):
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
         is_classifier = any("ForSequenceClassification" in a for a in config.architectures or [])
         wanted = num_labels or (len(labels) if labels else None)
         kwargs: dict[str, object] = {}
@@ -135,7 +137,7 @@ class CrossEncoder:
             kwargs["id2label"] = dict(enumerate(labels))
             kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
         target = check_device(device)  # before the weights are read
-        with quiet_transformers():
+        with quiet_transformers(), reading_model(path):
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = load_pretrained(
                 AutoModelForSequenceClassification,
