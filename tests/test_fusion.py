@@ -13,6 +13,7 @@ import pytest
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
+from sentsim.errors import ModelLoadError
 from sentsim.evaluation.scorers import EncoderPairScorer
 from sentsim.fusion import (
     CrossEncoderScorer,
@@ -236,3 +237,24 @@ def test_load_judge_three_way(tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Pa
 def test_load_judge_without_fusion_is_the_symmetric_cross_encoder(tiny_ce_dir: Path) -> None:
     judge = load_judge(tiny_ce_dir)
     assert isinstance(judge, CrossEncoderScorer) and judge.symmetric
+
+
+def test_a_fused_bi_encoder_that_moved_is_named_with_its_config(
+    tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """The folder is stored relative to the judge; once gone, the error said the name was
+    "neither a built-in name nor an existing directory (<working folder>/../bi)": a place the
+    fusion never meant, and no word of the config that names it."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    shutil.copytree(tiny_st_dir, tmp_path / "bi")
+    write_fusion(judge_dir, replace(CONFIG, bi_encoder="../bi"))
+    assert isinstance(load_judge(judge_dir), FusedScorer)
+    shutil.rmtree(tmp_path / "bi")
+    with pytest.raises(ModelLoadError) as info:
+        load_judge(judge_dir)
+    message = str(info.value)
+    assert str(judge_dir / "sentsim_config.json") in message
+    assert "'../bi'" in message and str(tmp_path / "bi") in message
+    assert "fused=False" in message
+    assert isinstance(load_judge(judge_dir, fused=False), CrossEncoderScorer)

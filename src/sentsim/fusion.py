@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from sentsim.base import check_pairs
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
+from sentsim.errors import ModelLoadError
 from sentsim.evaluation.scorers import EncoderPairScorer
 from sentsim.models import is_builtin, resolve_model_path
 
@@ -229,7 +230,21 @@ def load_judge(name_or_dir: str | Path, *, fused: bool = True) -> CrossEncoderSc
     if not fused or config is None:
         return judge
     first, *others = (
-        EncoderPairScorer(BiEncoder.load(stored_model_path(name, path)))
+        EncoderPairScorer(BiEncoder.load(_fused_encoder_path(name, path)))
         for name in config.bi_encoders
     )
     return FusedScorer(judge, first, config, others)
+
+
+def _fused_encoder_path(name: str, folder: Path) -> str | Path:
+    """Where the bi-encoder that ``folder``'s fusion names is, or an error naming the config."""
+    where = stored_model_path(name, folder)
+    if is_builtin(where) or Path(where).is_dir():
+        return where
+    looked = {str((folder / name).resolve()), str(Path(name).resolve())}
+    raise ModelLoadError(
+        f"{folder / 'sentsim_config.json'} fuses this judge with the bi-encoder {name!r}, which "
+        f"is not there (looked in {' and '.join(sorted(looked))}): put it back, run sentsim fuse "
+        "again, or delete the 'fusion' entry to use the judge alone (in code: "
+        "load_judge(..., fused=False))"
+    )
