@@ -7,6 +7,7 @@ import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,6 +39,7 @@ CONFIG = FusionConfig(
     bi_std=0.1,
     selected_on="dev.csv",
 )
+EXTRA = {"bi_encoder": "b", "weight": 0.1, "mean": 0.4, "std": 0.2}
 PAIRS = [
     ("my card was declined", "why was my payment declined"),
     ("a man plays guitar", "a woman is eating food"),
@@ -258,3 +260,36 @@ def test_a_fused_bi_encoder_that_moved_is_named_with_its_config(
     assert "'../bi'" in message and str(tmp_path / "bi") in message
     assert "fused=False" in message
     assert isinstance(load_judge(judge_dir, fused=False), CrossEncoderScorer)
+
+
+@pytest.mark.parametrize(
+    ("edit", "error"),
+    [
+        (lambda f: {**f, "foo": 1}, r"unexpected keyword argument 'foo'"),
+        (lambda f: {k: v for k, v in f.items() if k != "ce_std"}, r"missing .* 'ce_std'"),
+        (lambda f: {**f, "weight": "x"}, r"weight 'x' is not a number"),
+        (lambda f: {**f, "bi_encoder": None}, r"bi_encoder None is not a model name"),
+        (lambda f: {**f, "ce_std": 0}, r"ce_std 0 must be above 0"),
+        (lambda f: {**f, "weight": 2.0}, r"weights must each be in 0\.\.1 and sum to at most 1"),
+        (lambda f: [1], r"'fusion' must be an object"),
+        (lambda f: {**f, "extra": [{"bi_encoder": "b"}]}, r"missing 3 required"),
+        (lambda f: {**f, "extra": [{**EXTRA, "std": -1}]}, r"extra\[0\]\.std -1 must be above 0"),
+    ],
+)
+def test_a_stored_fusion_that_is_not_one_is_named(tmp_path: Path, edit: Any, error: str) -> None:
+    """Hand-edited or damaged, it failed with the dataclass's TypeError, numpy's UFuncTypeError
+    or 'list' has no attribute 'get'; a weight of 2 or a standard deviation of 0 fused without
+    a word (scores of exactly 1.0 from a division by zero)."""
+    write_fusion(tmp_path, CONFIG)
+    file = tmp_path / "sentsim_config.json"
+    stored = json.loads(file.read_text())
+    file.write_text(json.dumps({**stored, "fusion": edit(stored["fusion"])}))
+    with pytest.raises(ModelLoadError, match=rf"sentsim_config\.json: (?s:.*){error}"):
+        read_fusion(tmp_path)
+
+
+def test_a_config_that_is_not_an_object_holds_no_fusion(tmp_path: Path) -> None:
+    """'list' object has no attribute 'get' before."""
+    (tmp_path / "sentsim_config.json").write_text("[1]")
+    with pytest.raises(ModelLoadError, match=r"sentsim_config\.json must hold an object"):
+        read_fusion(tmp_path)

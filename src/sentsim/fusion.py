@@ -149,15 +149,52 @@ def stored_model_path(model: str, folder: Path) -> str | Path:
 
 
 def read_fusion(path: Path) -> FusionConfig | None:
-    """Return the fusion stored beside a cross-encoder, if any."""
+    """Return the fusion stored beside a cross-encoder, if any (checked: what fuse writes)."""
     file = path / "sentsim_config.json"
     if not file.is_file():
         return None
-    value = json.loads(file.read_text(encoding="utf-8")).get("fusion")
+    try:
+        stored = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
+    if not isinstance(stored, dict):
+        raise ModelLoadError(f"{file} must hold an object; found {type(stored).__name__}")
+    value = stored.get("fusion")
     if not value:
         return None
-    extra = tuple(ExtraTerm(**term) for term in value.pop("extra", []))
-    return FusionConfig(**value, extra=extra)
+    if not isinstance(value, dict) or not isinstance(value.get("extra", []), list):
+        raise ModelLoadError(f"{file}: 'fusion' must be an object as sentsim fuse writes it")
+    try:
+        extra = tuple(ExtraTerm(**term) for term in value.pop("extra", []))
+        config = FusionConfig(**value, extra=extra)
+    except TypeError as exc:
+        raise ModelLoadError(f"{file}: 'fusion' is not as sentsim fuse writes it ({exc})") from None
+    _check_fusion(config, file)
+    return config
+
+
+def _check_fusion(config: FusionConfig, file: Path) -> None:
+    """Raise naming ``file`` and the field of ``config`` that no fusion can hold."""
+    names = {"bi_encoder": config.bi_encoder}
+    numbers = {"weight": config.weight, "ce_mean": config.ce_mean, "ce_std": config.ce_std}
+    numbers |= {"bi_mean": config.bi_mean, "bi_std": config.bi_std}
+    for i, term in enumerate(config.extra):
+        names[f"extra[{i}].bi_encoder"] = term.bi_encoder
+        numbers |= {f"extra[{i}].{k}": getattr(term, k) for k in ("weight", "mean", "std")}
+    for key, name in names.items():
+        if not isinstance(name, str) or not name:
+            raise ModelLoadError(f"{file}: fusion {key} {name!r} is not a model name")
+    for key, number in numbers.items():
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise ModelLoadError(f"{file}: fusion {key} {number!r} is not a number")
+        if key.endswith("std") and not number > 0:
+            raise ModelLoadError(f"{file}: fusion {key} {number!r} must be above 0")
+    weights = [config.weight, config.bi_weight, *(t.weight for t in config.extra)]
+    if not all(0 <= w <= 1 for w in weights):
+        raise ModelLoadError(
+            f"{file}: fusion weights must each be in 0..1 and sum to at most 1 (weight "
+            f"{config.weight}, extra {[t.weight for t in config.extra]}); run sentsim fuse again"
+        )
 
 
 def write_fusion(path: Path, config: FusionConfig) -> None:
