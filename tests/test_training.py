@@ -401,6 +401,31 @@ def test_tasks_refuse_mismatched_data(
         CrossEncoderTask(judge, graded, read_pairs(files["nli_dev"]))
 
 
+def test_cross_encoder_task_refuses_outputs_that_do_not_fit_the_targets(
+    files: dict[str, Path], tiny_bert_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """Classes on a one-output judge failed at the first step with torch's "Target 1 is out of
+    bounds"; scores or 0/1 labels on a three-output model trained output 0 with BCE while predict
+    takes a softmax over all three; and classes in another order than the model's outputs trained
+    each class into another's output, which the saved labels then misnamed, without a word."""
+    classes = load_train_data([files["nli"]])
+    judge = CrossEncoder.load(tiny_ce_dir, device="cpu")
+    with pytest.raises(ValueError, match=r"3 classes .* has 1 output \[.LABEL_0.\]: load it with"):
+        CrossEncoderTask(judge, classes)
+    nli = CrossEncoder.load(tiny_bert_dir, labels=classes.labels, device="cpu")
+    for kind in ("graded", "yes_no"):
+        with pytest.raises(ValueError, match=r"targets train one output; .* has 3 .* num_labels=1"):
+            CrossEncoderTask(nli, load_train_data([files[kind]]))
+    shuffled = CrossEncoder.load(tiny_bert_dir, labels=classes.labels[::-1], device="cpu")
+    with pytest.raises(
+        ValueError,
+        match=r"classes \['contradiction', 'entailment', 'neutral'\] in this order; "
+        r".* \['neutral', 'entailment', 'contradiction'\]",
+    ):
+        CrossEncoderTask(shuffled, classes)
+    CrossEncoderTask(nli, classes)  # the labels of the data, in their order
+
+
 def test_tasks_refuse_a_dev_file_that_cannot_select_an_epoch(
     files: dict[str, Path], tiny_bert_dir: Path, tiny_ce_dir: Path, tmp_path: Path
 ) -> None:

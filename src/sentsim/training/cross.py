@@ -45,6 +45,7 @@ class CrossEncoderTask:
         self.train = train
         self.dev = dev
         self.symmetric_eval = symmetric_eval
+        _check_outputs(model, train)
         if dev is not None and target_kind(dev) != train.kind:
             raise ValueError(
                 f"dev file {dev.path} has {target_kind(dev).value} targets but the training data "
@@ -96,6 +97,24 @@ class CrossEncoderTask:
             "dev_file": str(self.dev.path) if self.dev else None,
             "labels": self.train.labels,
         }
+
+
+def _check_outputs(model: CrossEncoder, train: TrainData) -> None:
+    """Refuse a model whose outputs do not match the targets, one for one and in order."""
+    if train.kind != TargetKind.CLASSES:
+        if model.num_labels != 1:
+            raise ValueError(
+                f"{train.kind.value} targets train one output; {model.name} has "
+                f"{model.num_labels} ({', '.join(model.labels)}): load it with num_labels=1"
+            )
+        return
+    if model.labels != train.labels:
+        outputs = "output" if model.num_labels == 1 else "outputs"
+        raise ValueError(
+            f"the training data has {len(train.labels)} classes {train.labels} in this order; "
+            f"{model.name} has {model.num_labels} {outputs} {model.labels}: load it with "
+            "labels=train.labels (or read the data with load_train_data(labels=model.labels))"
+        )
 
 
 @dataclass(frozen=True)
