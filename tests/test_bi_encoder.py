@@ -267,6 +267,13 @@ def test_normalize_off_overrides_the_directory(tiny_st_dir: Path, plain: BiEncod
     np.testing.assert_allclose(model.encode(TEXTS), plain.encode(TEXTS), atol=1e-6)
 
 
+@pytest.mark.parametrize("flag", ["no", "false", 0])
+def test_normalize_that_is_not_a_bool_is_refused(tiny_st_dir: Path, flag: object) -> None:
+    """normalize="no" is a true string: the vectors were normalized and saved so, as not asked."""
+    with pytest.raises(TypeError, match=rf"normalize must be True, False or None, got {flag!r}"):
+        BiEncoder.load(tiny_st_dir, normalize=flag, device="cpu")  # type: ignore[arg-type]
+
+
 # --- save / load and sentence-transformers ------------------------------------------------------
 
 

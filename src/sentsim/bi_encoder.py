@@ -93,6 +93,8 @@ class BiEncoder:
         ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
         sets what :meth:`encode` computes in.
         """
+        if normalize is not None and not isinstance(normalize, bool):
+            raise TypeError(f"normalize must be True, False or None, got {normalize!r}")
         path = resolve_model_path(name_or_dir)
         layout = _read_layout(path)
         transformer = TorchTransformer(
