@@ -575,3 +575,126 @@ def test_an_unavailable_device_is_one_clear_error(tiny_st_dir: Path, tiny_ce_dir
         CrossEncoder.load(tiny_ce_dir, device="cuda:0")
     with pytest.raises(ValueError, match="is not a torch device"):
         BiEncoder.load(tiny_st_dir, device="gpu")
+
+
+# -- prompts (config_sentence_transformers.json) --------------------------------------------------
+
+# as sentence-transformers 6 saves E5's prompts: with its own empty "document" placeholder
+PROMPTS = {"query": "query: ", "document": "", "passage": "passage: "}
+
+
+def _with_prompts(
+    source: Path,
+    out: Path,
+    prompts: object = PROMPTS,
+    default: object = None,
+    include_prompt: bool = True,
+) -> Path:
+    """A copy of a sentence-transformers folder whose config names prompts."""
+    shutil.copytree(source, out)
+    config = {"prompts": prompts, "default_prompt_name": default, "similarity_fn_name": "cosine"}
+    (out / "config_sentence_transformers.json").write_text(json.dumps(config))
+    pooling = json.loads((out / "1_Pooling" / "config.json").read_text())
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps({**pooling, "include_prompt": include_prompt})
+    )
+    return out
+
+
+PROMPT_TEXTS = ["card declined abroad", "how do i top up", ""]
+
+
+def test_query_and_document_prompts_are_put_before_the_texts(
+    tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """E5-style models were read without their prompts: every vector was made from the bare
+    text, which such a model was never trained on."""
+    model = BiEncoder.load(_with_prompts(tiny_st_dir, tmp_path / "m"))
+    bare = BiEncoder.load(tiny_st_dir)
+    assert (model.query_prompt, model.document_prompt) == ("query: ", "passage: ")
+    np.testing.assert_allclose(
+        model.encode_query(PROMPT_TEXTS),
+        bare.encode([f"query: {t}" for t in PROMPT_TEXTS]),
+        atol=1e-6,
+    )
+    documents = bare.encode([f"passage: {t}" for t in PROMPT_TEXTS])
+    np.testing.assert_allclose(model.encode_document(PROMPT_TEXTS), documents, atol=1e-6)
+    np.testing.assert_allclose(
+        model.encode(PROMPT_TEXTS, prompt_name="passage"), documents, atol=1e-6
+    )
+    np.testing.assert_allclose(model.encode(PROMPT_TEXTS, prompt="passage: "), documents, atol=1e-6)
+    np.testing.assert_allclose(
+        model.encode(PROMPT_TEXTS), bare.encode(PROMPT_TEXTS), atol=1e-6
+    )  # no default
+    assert not np.allclose(model.encode_query(PROMPT_TEXTS), model.encode_document(PROMPT_TEXTS))
+    with pytest.raises(
+        ValueError, match=r"no prompt named 'doc' \(its prompts: 'query', 'document', 'passage'\)"
+    ):
+        model.encode(PROMPT_TEXTS, prompt_name="doc")
+    with pytest.raises(ValueError, match="give prompt or prompt_name, not both"):
+        model.encode(PROMPT_TEXTS, prompt_name="query", prompt="x")
+
+
+@pytest.mark.parametrize("include_prompt", [True, False])
+@pytest.mark.parametrize("default", [None, "query"])
+def test_prompts_give_sentence_transformers_vectors(
+    tiny_st_dir: Path, tmp_path: Path, include_prompt: bool, default: str | None
+) -> None:
+    """The same folder in both libraries: encode_query, encode_document and encode (which takes
+    the default prompt) agree, also when pooling leaves the prompt's tokens out."""
+    from sentence_transformers import SentenceTransformer
+
+    # "document", not "passage": sentence-transformers 6 always holds an empty "document"
+    # prompt, which it prefers to a "passage" one (sentsim takes the first non-empty one)
+    prompts = {"query": "query: ", "document": "passage: "}
+    folder = _with_prompts(
+        tiny_st_dir, tmp_path / "m", prompts, default=default, include_prompt=include_prompt
+    )
+    ours = BiEncoder.load(folder)
+    theirs = SentenceTransformer(str(folder), device="cpu")
+    texts = PROMPT_TEXTS[:2]
+    for mine, peer in [
+        (ours.encode_query(texts), theirs.encode_query(texts)),
+        (ours.encode_document(texts), theirs.encode_document(texts)),
+        (ours.encode(texts), theirs.encode(texts)),
+    ]:
+        np.testing.assert_allclose(mine, peer, atol=1e-5)
+    if not include_prompt:  # the prompt's tokens really are left out of the mean
+        assert not np.allclose(
+            ours.encode_query(texts),
+            BiEncoder.load(tiny_st_dir).encode([f"query: {t}" for t in texts]),
+        )
+
+
+def test_prompts_survive_save_and_change_the_vector_hash(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """An index records the vector hash: other prompts on the same weights make other vectors."""
+    bare = BiEncoder.load(tiny_st_dir)
+    assert bare.vector_hash() == bare.weights_hash()  # indexes built before prompts keep theirs
+    model = BiEncoder.load(_with_prompts(tiny_st_dir, tmp_path / "m", include_prompt=False))
+    saved = BiEncoder.load(model.save(tmp_path / "saved"))
+    assert (saved.prompts, saved.default_prompt_name, saved.include_prompt) == (
+        PROMPTS,
+        None,
+        False,
+    )
+    assert saved.vector_hash() == model.vector_hash() != bare.vector_hash()
+    other = BiEncoder.load(_with_prompts(tiny_st_dir, tmp_path / "o", {"query": "q: "}))
+    assert other.weights_hash() == model.weights_hash()
+    assert other.vector_hash() != model.vector_hash()
+
+
+@pytest.mark.parametrize(
+    ("prompts", "default", "message"),
+    [
+        (["query: "], None, '"prompts" must map names to texts'),
+        ({"query": 3}, None, '"prompts" must map names to texts'),
+        (PROMPTS, "search", "\"default_prompt_name\" is 'search', which is not one of its prompts"),
+    ],
+)
+def test_a_bad_prompt_config_is_named(
+    tiny_st_dir: Path, tmp_path: Path, prompts: object, default: object, message: str
+) -> None:
+    folder = _with_prompts(tiny_st_dir, tmp_path / "m", prompts, default)
+    with pytest.raises(ModelLoadError, match=r"config_sentence_transformers\.json") as info:
+        BiEncoder.load(folder)
+    assert message in str(info.value)

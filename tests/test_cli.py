@@ -91,6 +91,25 @@ def test_encode_txt_writes_npy(
     np.testing.assert_allclose(vectors, BiEncoder.load(tiny_st_dir).encode(texts), atol=1e-6)
 
 
+@pytest.mark.parametrize("role", ["query", "document", "text"])
+def test_encode_as_query_or_document_adds_the_models_prompt(
+    role: str, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """Vectors for an E5-style model's index or queries need its prompts, as search adds them."""
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_st_dir, folder)
+    prompts = {"query": "query: ", "passage": "passage: "}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
+    texts = ["a dog plays", "my card was declined abroad"]
+    src = tmp_path / "texts.txt"
+    src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "vectors.npy"
+    assert main(["encode", str(src), "--out", str(out), "--model", str(folder), "--as", role]) == 0
+    before = {"query": "query: ", "document": "passage: ", "text": ""}[role]
+    wanted = BiEncoder.load(tiny_st_dir).encode([before + t for t in texts])
+    np.testing.assert_allclose(np.load(out), wanted, atol=1e-6)
+
+
 def test_encode_keeps_one_row_per_line_whatever_a_line_holds(
     capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path
 ) -> None:

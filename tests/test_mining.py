@@ -29,6 +29,12 @@ class FakeEncoder:
         rows = np.array([VECTORS[t] for t in texts], dtype=np.float32)
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
+    def encode_query(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        return self.encode(texts)
+
+    def encode_document(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        return self.encode(texts)
+
 
 class FakeJudge:
     """Scores a pair 0.9 when the candidate mentions 'refused', else 0.1."""

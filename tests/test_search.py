@@ -858,3 +858,38 @@ def test_a_long_title_never_pushes_a_passage_past_the_limit(tokenizer: Any) -> N
     _assert_covers(LONG_TEXT, [p.split("\n", 1)[1] for p in passages])
     short = passages_for(Document("y", "some text", "Short title"), tokenizer, 62)
     assert short == ["Short title\nsome text"]  # a title that fits is kept as written
+
+
+def test_an_index_reads_documents_and_queries_with_the_models_prompts(
+    tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """A model with E5-style prompts ("query: ", "passage: ") was indexed and searched with bare
+    texts; passages now carry the document prompt and queries the query prompt, and the index
+    records the prompts in its encoder identity, so another set of prompts cannot search it."""
+    folder = tmp_path / "e5-like"
+    shutil.copytree(tiny_st_dir, folder)
+    prompts = {"query": "query: ", "passage": "passage: "}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
+    encoder = BiEncoder.load(folder)
+    docs = [Document("a", "card declined abroad"), Document("b", "top up with cash at the atm")]
+    index = build_index(docs, tmp_path / "idx", encoder)
+    try:
+        assert index.encoder.weights_hash == encoder.vector_hash() != encoder.weights_hash()
+        query = "my card was declined"
+        [hits] = index.search_dense(encoder.encode_query([query]), k=2)
+        stored = encoder.encode_document([d.text for d in docs])
+        wanted = stored @ encoder.encode_query([query])[0]
+        assert {h.doc_id: h.score for h in hits} == pytest.approx(
+            {"a": wanted[0], "b": wanted[1]}, abs=1e-5
+        )
+        bare = stored @ encoder.encode([query])[0]  # what a bare query would have scored
+        assert not np.allclose(wanted, bare, atol=1e-4)
+        pipeline = SearchPipeline(index, encoder, retriever="dense")
+        results = pipeline.search(query, top_k=2).results
+        assert {r.doc_id: r.first_stage_score for r in results} == pytest.approx(
+            {"a": wanted[0], "b": wanted[1]}, abs=1e-5
+        )
+        with pytest.raises(EncoderMismatchError):
+            SearchPipeline(index, BiEncoder.load(tiny_st_dir), retriever="dense")
+    finally:
+        index.close()

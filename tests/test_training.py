@@ -1077,3 +1077,37 @@ def test_out_must_not_be_a_file_or_someone_elses_folder(tmp_path: Path) -> None:
     check_out_dir(tmp_path / "new")  # missing: made by fit
     (tmp_path / "empty").mkdir()
     check_out_dir(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("loss", ["mnrl", "corpus-softmax"])
+def test_retrieval_training_reads_anchors_and_documents_with_their_prompts(
+    loss: str, tiny_st_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with query and passage prompts was trained on bare texts, so it learnt vectors
+    that search (which adds the prompts) never makes."""
+    import shutil
+
+    from sentsim.training.bi import CorpusSoftmaxTask
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_st_dir, folder)
+    prompts = {"query": "query: ", "passage": "passage: "}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
+    model = BiEncoder.load(folder, device="cpu")
+    seen: list[tuple[str, str]] = []
+    tokenize = model.tokenize
+
+    def spy(texts: Any, prompt: str = "") -> Any:
+        seen.extend((prompt, t) for t in texts)
+        return tokenize(texts, prompt)
+
+    monkeypatch.setattr(model, "tokenize", spy)
+    rows = [Triple("card declined abroad", "payments refused in another country", "atm fees")]
+    task_type = RetrievalTask if loss == "mnrl" else CorpusSoftmaxTask
+    task = task_type(model, rows * 2, rows)
+    task.loss(rows)
+    task.evaluate()
+    assert ("query: ", "card declined abroad") in seen
+    assert ("passage: ", "payments refused in another country") in seen
+    assert all(p == "query: " for p, t in seen if t == "card declined abroad")
+    assert all(p == "passage: " for p, t in seen if t != "card declined abroad")

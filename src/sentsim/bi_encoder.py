@@ -3,12 +3,20 @@
 text → tokens → transformer → pooling → (L2 normalize) → vector. Reads and writes the
 sentence-transformers directory layout (``modules.json``, ``1_Pooling``, ``2_Normalize``) and
 plain Hugging Face encoder directories.
+
+Prompts (sentence-transformers' ``config_sentence_transformers.json``): models such as E5, BGE or
+nomic-embed are trained with a text put before each query and/or passage (``"query: "``,
+``"passage: "``); without it their retrieval quality drops. :meth:`BiEncoder.encode_query` and
+:meth:`BiEncoder.encode_document` add the model's ``query`` and ``document`` (or ``passage``,
+``corpus``) prompts, as sentence-transformers' methods of the same names do, and search uses them;
+:meth:`BiEncoder.encode` adds the ``default_prompt_name``'s prompt, if the model names one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +41,10 @@ from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_conf
 _ST_TRANSFORMER = "sentence_transformers.models.Transformer"
 _ST_POOLING = "sentence_transformers.models.Pooling"
 _ST_NORMALIZE = "sentence_transformers.models.Normalize"
+_ST_CONFIG = "config_sentence_transformers.json"
 PROGRESS_MIN_TEXTS = 2000
+#: Prompt names a document is encoded with, first found wins (sentence-transformers' order).
+DOCUMENT_PROMPTS = ("document", "passage", "corpus")
 
 
 class BiEncoder:
@@ -53,10 +64,19 @@ class BiEncoder:
         name: str = "bi-encoder",
         source: Path | None = None,
         precision: str | Precision | None = None,
+        prompts: Mapping[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        include_prompt: bool = True,
     ) -> None:
         self.transformer = transformer
         self.pooling = PoolingMode.parse(pooling)
         self.normalize = normalize
+        # texts put before inputs by name, e.g. {"query": "query: "}; see the module docstring
+        self.prompts = _checked_prompts(prompts or {}, default_prompt_name, "prompts")
+        self.default_prompt_name = default_prompt_name
+        # False: the prompt's tokens are read but left out of the pooling (sentence-transformers'
+        # Pooling(include_prompt=False), e.g. for INSTRUCTOR-style models)
+        self.include_prompt = include_prompt
         self.name = name
         self.source = source
         self._hashed: tuple[Path, str] | None = None  # (source, hash of its weights)
@@ -110,6 +130,9 @@ class BiEncoder:
             name=str(name_or_dir),
             source=path,
             precision=precision,
+            prompts=layout.prompts,
+            default_prompt_name=layout.default_prompt_name,
+            include_prompt=layout.include_prompt,
         )
         encoder.retriever = _stored_retriever(path)
         return encoder
@@ -132,26 +155,142 @@ class BiEncoder:
             self._hashed = (self.source, weights_hash(self.source))
         return self._hashed[1]
 
+    def vector_hash(self) -> str:
+        """The hash of what makes this encoder's vectors: its weights, and its prompts if any.
+
+        What an index records: the same weights with another query or passage prompt make other
+        vectors. Without prompts it is :meth:`weights_hash`, so indexes built before prompts were
+        read keep their identity.
+        """
+        if not self.prompts:
+            return self.weights_hash()
+        described = json.dumps(
+            [self.prompts, self.default_prompt_name, self.include_prompt], sort_keys=True
+        )
+        digest = hashlib.sha256(f"{self.weights_hash()}\x00{described}".encode())
+        return digest.hexdigest()[:16]
+
     def identity(self) -> str:
-        """Return ``name@hash-of-weights``: what an index records to refuse a different encoder."""
-        return f"{self.name}@{self.weights_hash()}"
+        """Return ``name@hash``: what an index records to refuse a different encoder."""
+        return f"{self.name}@{self.vector_hash()}"
+
+    @property
+    def query_prompt(self) -> str:
+        """The text put before each query: the ``query`` prompt, else the default prompt.
+
+        An empty prompt counts as none: sentence-transformers 6 saves every model with empty
+        ``query`` and ``document`` prompts.
+        """
+        return self.prompts.get("query") or self._default_prompt()
+
+    @property
+    def document_prompt(self) -> str:
+        """The text put before each document: the first non-empty of :data:`DOCUMENT_PROMPTS`.
+
+        E5's ``passage`` prompt is used although a model saved by sentence-transformers 6 also
+        holds an empty ``document`` one (which that library then prefers, encoding passages bare).
+        """
+        for name in DOCUMENT_PROMPTS:
+            if self.prompts.get(name):
+                return self.prompts[name]
+        return self._default_prompt()
+
+    def _default_prompt(self) -> str:
+        name = self.default_prompt_name
+        return self.prompts[name] if name is not None else ""
+
+    def prompt(self, prompt_name: str | None = None, prompt: str | None = None) -> str:
+        """The prompt an :meth:`encode` call uses.
+
+        ``prompt``, else the one named ``prompt_name``, else the default (``""`` when the model
+        names none).
+        """
+        if prompt is not None and prompt_name is not None:
+            raise ValueError("give prompt or prompt_name, not both")
+        if prompt is not None:
+            if not isinstance(prompt, str):
+                raise TypeError(f"prompt is {type(prompt).__name__}, expected str")
+            return prompt
+        if prompt_name is None:
+            return self._default_prompt()
+        if prompt_name not in self.prompts:
+            known = ", ".join(repr(k) for k in self.prompts) or "none"
+            raise ValueError(
+                f"{self.name} has no prompt named {prompt_name!r} (its prompts: {known}); "
+                f"prompts are set in {_ST_CONFIG}"
+            )
+        return self.prompts[prompt_name]
+
+    def tokenize(self, texts: Sequence[str], prompt: str = "") -> Features:
+        """Tokenize ``prompt + text`` for each text, as :meth:`embed` reads it.
+
+        With ``include_prompt=False`` the features also carry ``prompt_length``: the leading
+        tokens (``[CLS]`` and the prompt's) that pooling leaves out.
+        """
+        if not prompt:
+            return self.transformer.tokenize(texts)
+        features = self.transformer.tokenize([prompt + t for t in texts])
+        if not self.include_prompt:
+            # as sentence-transformers counts it: the prompt tokenized alone, less its end token
+            length = self.transformer.tokenize([prompt])["input_ids"].shape[-1] - 1
+            features["prompt_length"] = torch.tensor(length)
+        return features
 
     def embed(self, features: Features) -> torch.Tensor:
         """Run the transformer and pooling on tokenized input; differentiable (for training)."""
+        features = dict(features)
+        prompt_length = features.pop("prompt_length", None)
         tokens = self.transformer.forward(features)
-        vectors = pool(tokens, features["attention_mask"], self.pooling)
+        mask = features["attention_mask"]
+        if prompt_length is not None:
+            mask = mask.clone()
+            mask[:, : int(prompt_length)] = 0
+        vectors = pool(tokens, mask, self.pooling)
         return torch.nn.functional.normalize(vectors, dim=-1) if self.normalize else vectors
 
+    def encode_query(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+    ) -> NDArray[np.float32]:
+        """:meth:`encode` with the model's query prompt (what search encodes queries with)."""
+        return self.encode(
+            texts, batch_size=batch_size, show_progress=show_progress, prompt=self.query_prompt
+        )
+
+    def encode_document(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+    ) -> NDArray[np.float32]:
+        """:meth:`encode` with the model's document prompt (what an index stores)."""
+        return self.encode(
+            texts, batch_size=batch_size, show_progress=show_progress, prompt=self.document_prompt
+        )
+
     def encode(
-        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
     ) -> NDArray[np.float32]:
         """Return ``(len(texts), dim)`` float32 vectors, in input order.
 
         Texts are batched longest first (smart batching) and put back in order; an empty string
         encodes as ``[CLS] [SEP]``. ``show_progress=None`` shows a bar from 2,000 texts on.
+        ``prompt`` (a text) or ``prompt_name`` (one of :attr:`prompts`) is put before every
+        text; with neither, the model's default prompt, if it names one.
         """
         items = check_texts(texts)
         check_count(batch_size, "batch_size", least=1)
+        before = self.prompt(prompt_name, prompt)
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         order = length_order(items)
         show = len(items) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress
@@ -162,7 +301,7 @@ class BiEncoder:
             with inference(self.precision, self.transformer.device):
                 for start in tqdm(starts, desc="encode", unit="batch", disable=not show):
                     idx = order[start : start + batch_size]
-                    features = self.transformer.tokenize([items[i] for i in idx])
+                    features = self.tokenize([items[i] for i in idx], before)
                     out[idx] = self.embed(features).float().cpu().numpy()
         finally:  # also when cut off: a model in training must not stay in eval mode
             self.transformer.model.train(was_training)
@@ -180,11 +319,17 @@ class BiEncoder:
             modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": _ST_NORMALIZE})
             (root / "2_Normalize").mkdir(exist_ok=True)
         (root / "1_Pooling").mkdir(exist_ok=True)
-        _write_json(root / "1_Pooling" / "config.json", pooling_config(self.pooling, self.dim))
+        pooling = pooling_config(self.pooling, self.dim)
+        pooling["include_prompt"] = self.include_prompt
+        _write_json(root / "1_Pooling" / "config.json", pooling)
         _write_json(root / "modules.json", modules)
         _write_json(
-            root / "config_sentence_transformers.json",
-            {"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"},
+            root / _ST_CONFIG,
+            {
+                "prompts": dict(self.prompts),
+                "default_prompt_name": self.default_prompt_name,
+                "similarity_fn_name": "cosine",
+            },
         )
         if card is not None:
             (root / "README.md").write_text(card, encoding="utf-8")
@@ -201,6 +346,9 @@ class _Layout:
         self.normalize = False
         self.max_seq_length: int | None = None
         self.do_lower_case = False
+        self.prompts: dict[str, str] = {}
+        self.default_prompt_name: str | None = None
+        self.include_prompt = True
 
 
 def _refuse_cross_encoder(path: Path) -> None:
@@ -255,6 +403,7 @@ def _read_layout(path: Path) -> _Layout:
                 layout.do_lower_case = bool(config.get("do_lower_case", False))
         elif cls_name == "Pooling":
             layout.pooling, _ = read_pooling_config(sub / "config.json")
+            layout.include_prompt = _include_prompt(sub / "config.json")
         elif cls_name == "Normalize":
             layout.normalize = True
         else:
@@ -264,7 +413,44 @@ def _read_layout(path: Path) -> _Layout:
             )
     # sentence-transformers 6 saves a cross-encoder with a modules.json of one Transformer
     _refuse_cross_encoder(layout.transformer_dir)
+    _read_prompts(path / _ST_CONFIG, layout)
     return layout
+
+
+def _checked_prompts(prompts: object, default: object, where: str) -> dict[str, str]:
+    """``prompts`` as a dict of name → text, or raise naming ``where`` and what is wrong."""
+    if not isinstance(prompts, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise ModelLoadError(
+            f'{where}: "prompts" must map names to texts, e.g. {{"query": "query: "}}; '
+            f"found {prompts!r}"
+        )
+    if default is not None and default not in prompts:
+        known = ", ".join(repr(k) for k in prompts) or "none"
+        raise ModelLoadError(
+            f'{where}: "default_prompt_name" is {default!r}, which is not one of its prompts '
+            f"({known}); name one of them, or null"
+        )
+    return dict(prompts)
+
+
+def _read_prompts(file: Path, layout: _Layout) -> None:
+    """Read the prompts of a sentence-transformers folder into ``layout`` (none: no file)."""
+    if not file.is_file():
+        return
+    config = _read_json(file, dict, "an object")
+    default = config.get("default_prompt_name")
+    layout.prompts = _checked_prompts(config.get("prompts") or {}, default, str(file))
+    layout.default_prompt_name = default
+
+
+def _include_prompt(file: Path) -> bool:
+    """A pooling config's ``include_prompt`` (true unless it says false; read after the mode)."""
+    value = json.loads(file.read_text(encoding="utf-8")).get("include_prompt", True)
+    if not isinstance(value, bool):
+        raise ModelLoadError(f'{file}: "include_prompt" must be true or false, found {value!r}')
+    return value
 
 
 #: Where a bi-encoder folder keeps what sentsim chose for it (its first-stage retriever).

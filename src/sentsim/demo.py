@@ -186,7 +186,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
             index, _ = _help_index(encoder)
             start = time.perf_counter()
             texts = list(full.queries.values())
-            vectors = encoder.encode(texts, batch_size=64, show_progress=False)
+            vectors = encoder.encode_query(texts, batch_size=64, show_progress=False)
             encode_ms = 1000 * (time.perf_counter() - start) / len(texts)
             for retriever in ("bm25", "dense", "hybrid") if n == 0 else ("dense", "hybrid"):
                 out = evaluate_retrieval(

@@ -104,7 +104,7 @@ def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:
     """The identity an index records for vectors made by ``encoder``."""
     if encoder.source is None:
         raise ValueError("the encoder was not loaded from disk; save it before indexing")
-    return EncoderIdentity(encoder.name, encoder.weights_hash(), encoder.dim)
+    return EncoderIdentity(encoder.name, encoder.vector_hash(), encoder.dim)
 
 
 def rrf_fuse(lists: Sequence[Sequence[IndexHit]], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -276,7 +276,7 @@ class SearchPipeline:
             retriever = "dense" if examples is not None else (encoder.retriever or "hybrid")
         # another encoder's query vectors against the index's would rank silently wrong
         if encoder.dim != index.encoder.dim or (
-            encoder.source is not None and encoder.weights_hash() != index.encoder.weights_hash
+            encoder.source is not None and encoder.vector_hash() != index.encoder.weights_hash
         ):
             raise EncoderMismatchError(
                 f"{index.path} was built with the encoder {index.encoder.name!r} (weights "
@@ -367,7 +367,7 @@ class SearchPipeline:
         dense = lexical = None
         if self.retriever in (Retriever.DENSE, Retriever.HYBRID):
             if query_vectors is None:
-                query_vectors = self.encoder.encode(list(queries), show_progress=False)
+                query_vectors = self.encoder.encode_query(list(queries), show_progress=False)
             dense = self.index.search_dense(query_vectors, k, where=where)
         if self.retriever in (Retriever.BM25, Retriever.HYBRID):
             lexical = self.index.search_bm25(list(queries), k, where=where)
@@ -570,7 +570,9 @@ def build_index(
             "added: upsert them (--upsert, or upsert=True) or delete them first"
         )
     tokenizer = encoder.transformer.tokenizer
-    max_tokens = encoder.max_seq_length - 2
+    prompt = encoder.document_prompt  # read before each passage: it takes room from the window
+    prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+    max_tokens = max(8, encoder.max_seq_length - 2 - prompt_tokens)
     show = len(docs) >= 1000 if show_progress is None else show_progress
     for start in tqdm(
         range(0, len(docs), batch_docs), desc="index", unit="batch", disable=not show
@@ -578,7 +580,7 @@ def build_index(
         batch = list(docs[start : start + batch_docs])
         passages = [passages_for(d, tokenizer, max_tokens) for d in batch]
         flat = [p for ps in passages for p in ps]
-        vectors = encoder.encode(flat, show_progress=False)
+        vectors = encoder.encode_document(flat, show_progress=False)
         index.add(batch, passages, vectors, upsert=upsert)
     return index
 

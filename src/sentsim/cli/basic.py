@@ -20,6 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="minilm", help="built-in name or model directory")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--as",
+        dest="role",
+        choices=("text", "query", "document"),
+        default="text",
+        help="query / document: put the model's query or document prompt before each text, as "
+        "search does (models such as E5 name them); text (default): its default prompt, if any",
+    )
     p.set_defaults(func=_encode)
 
     p = subparsers.add_parser("similarity", help="similarity of two texts")
@@ -67,7 +75,10 @@ def _encode(args: argparse.Namespace) -> int:
     texts = read_texts(args.file)
     model = BiEncoder.load(args.model)
     start = time.perf_counter()
-    vectors = model.encode(texts, batch_size=args.batch_size, show_progress=progress(args))
+    encode = {"query": model.encode_query, "document": model.encode_document}.get(
+        args.role, model.encode
+    )
+    vectors = encode(texts, batch_size=args.batch_size, show_progress=progress(args))
     partial = args.out.with_name(args.out.name + ".partial")
     with partial.open("wb") as handle:  # exactly at --out (np.save(path) would add ".npy")
         np.save(handle, vectors)

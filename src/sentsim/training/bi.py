@@ -78,9 +78,9 @@ class BiEncoderTask:
 
     def loss(self, batch: list[TrainPair]) -> torch.Tensor:
         """Encode both sides, cosine, then the chosen loss."""
-        tok = self.model.transformer.tokenize
-        va = self.model.embed(tok([p.a for p in batch]))
-        vb = self.model.embed(tok([p.b for p in batch]))
+        prompt = self.model.prompt()  # the default prompt, as encode() and dev scoring use
+        va = self.model.embed(self.model.tokenize([p.a for p in batch], prompt))
+        vb = self.model.embed(self.model.tokenize([p.b for p in batch], prompt))
         cos = torch.nn.functional.cosine_similarity(va, vb)
         target = torch.tensor([p.target for p in batch], device=cos.device, dtype=cos.dtype)
         return self.loss_fn(cos, target)
@@ -143,10 +143,11 @@ class RetrievalTask:
 
     def loss(self, batch: list[Triple]) -> torch.Tensor:
         """Encode anchors and candidates, then MNRL."""
-        tok = self.model.transformer.tokenize
-        anchors = self.model.embed(tok([t.anchor for t in batch]))
+        model = self.model  # anchors read as queries, candidates as documents (their prompts)
+        anchors = model.embed(model.tokenize([t.anchor for t in batch], model.query_prompt))
         texts = [t.positive for t in batch] + [t.negative for t in batch if t.negative]
-        return mnrl_loss(anchors, self.model.embed(tok(texts)), self.scale)
+        candidates = model.embed(model.tokenize(texts, model.document_prompt))
+        return mnrl_loss(anchors, candidates, self.scale)
 
     def evaluate(self) -> dict[str, float]:
         """Accuracy@1 and MRR@10 ×100 of dev anchors against every positive and corpus text."""
@@ -158,8 +159,8 @@ class RetrievalTask:
             {t.positive for t in self.train} | {t.positive for t in self.dev} | set(self.corpus)
         )
         row = {d: i for i, d in enumerate(docs)}
-        doc_vecs = self.model.encode(docs, batch_size=32, show_progress=False)
-        query_vecs = self.model.encode(
+        doc_vecs = self.model.encode_document(docs, batch_size=32, show_progress=False)
+        query_vecs = self.model.encode_query(
             [t.anchor for t in self.dev], batch_size=64, show_progress=False
         )
         scores = query_vecs @ doc_vecs.T
@@ -220,11 +221,12 @@ class CorpusSoftmaxTask(RetrievalTask):
     def loss(self, batch: list[Triple]) -> torch.Tensor:
         """Cross-entropy of each query over all documents."""
         if self._doc_vectors is None or self._steps % self.refresh_every == 0:
-            vectors = self.model.encode(self.docs, batch_size=32, show_progress=False)
+            vectors = self.model.encode_document(self.docs, batch_size=32, show_progress=False)
             self._doc_vectors = torch.from_numpy(vectors)
             self.module.train()
         self._steps += 1
-        queries = self.model.embed(self.model.transformer.tokenize([t.anchor for t in batch]))
+        anchors = [t.anchor for t in batch]
+        queries = self.model.embed(self.model.tokenize(anchors, self.model.query_prompt))
         docs = self._doc_vectors.to(queries.device)
         logits = self.scale * torch.nn.functional.normalize(queries, dim=-1) @ docs.T
         target = torch.tensor([self.row[t.positive] for t in batch], device=queries.device)

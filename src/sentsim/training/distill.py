@@ -386,7 +386,7 @@ class DistillTask:
         the batch's distinct pairs.
         """
         student = self.model.embed(
-            self.model.transformer.tokenize([self.sentences[i] for i in batch])
+            self.model.tokenize([self.sentences[i] for i in batch], self.model.prompt())
         )
         target = torch.from_numpy(self.targets.vectors[batch]).to(student.device, student.dtype)
         if self.objective == "vectors":

@@ -92,7 +92,9 @@ def mine_negatives(
         if encoder is None:
             raise ValueError("dense mining needs a bi-encoder")
         # cosine, also for an encoder that does not normalize (a plain Hugging Face BiEncoder)
-        scores = cosine_matrix(encoder.encode(anchors, show_progress=None), encoder.encode(pool))
+        scores = cosine_matrix(
+            encoder.encode_query(anchors, show_progress=None), encoder.encode_document(pool)
+        )
         dense_order = np.argsort(-scores, axis=1)[:, : hi + most_gold]
     out: list[Triple] = []
     for a, anchor in enumerate(anchors):
