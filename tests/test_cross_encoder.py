@@ -445,3 +445,13 @@ def test_a_length_the_model_cannot_read_is_refused(tiny_ce_dir: Path, tiny_st_di
     with pytest.raises(ValueError, match=r"max length -5: "):
         BiEncoder.load(tiny_st_dir, max_seq_length=-5, device="cpu")
     assert BiEncoder.load(tiny_st_dir, max_seq_length=limit, device="cpu").max_seq_length == limit
+
+
+def test_a_length_too_short_for_a_pair_is_refused(tiny_ce_dir: Path) -> None:
+    """Below [CLS] a [SEP] b [SEP]'s 3 special tokens the tokenizer cannot cut and cut nothing:
+    train cross-encoder --max-length 1 failed inside BERT ("size of tensor a (67) must match")."""
+    with pytest.raises(ValueError, match=r"max length 2: a pair takes 3 special .* at least 5"):
+        CrossEncoder.load(tiny_ce_dir, max_length=2, device="cpu")
+    judge = CrossEncoder.load(tiny_ce_dir, max_length=5, device="cpu")
+    features = judge.tokenize([("a man plays the guitar", "a woman plays the piano")])
+    assert features["input_ids"].shape == (1, 5)

@@ -160,6 +160,12 @@ class CrossEncoder:
         length = check_length(max_length, limit, name_or_dir) or (
             int(stored) if stored else min(256, limit, tok_limit)
         )
+        special = tokenizer.num_special_tokens_to_add(pair=True)
+        if length < special + 2:  # the tokenizer cannot cut to it and silently cuts nothing
+            raise ValueError(
+                f"max length {length}: a pair takes {special} special tokens ([CLS] a [SEP] b "
+                f"[SEP]) and at least a token of each text; give at least {special + 2}"
+            )
         judge = cls(
             model, tokenizer, max_length=length, name=str(name_or_dir), source=path,
             precision=precision,
