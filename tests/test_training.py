@@ -1111,3 +1111,92 @@ def test_retrieval_training_reads_anchors_and_documents_with_their_prompts(
     assert ("passage: ", "payments refused in another country") in seen
     assert all(p == "query: " for p, t in seen if t == "card declined abroad")
     assert all(p == "passage: " for p, t in seen if t != "card declined abroad")
+
+
+def _saved_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_the_same_seed_trains_the_same_cross_encoder_from_a_plain_encoder(
+    files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """A plain encoder gets a fresh scoring head; it was drawn before --seed took effect, so the
+    card's "Reproduce with" command trained another model each time (dev 3.30 vs 49.57)."""
+    from sentsim.cli import main
+
+    def train(out: Path, seed: str) -> dict[str, torch.Tensor]:
+        argv = ["train", "cross-encoder", "--train", str(files["graded"]), "--base",
+                str(tiny_bert_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "16",
+                "--seed", seed, "--no-progress", "--out", str(out)]  # fmt: skip
+        assert main(argv) == 0
+        return _saved_weights(out)
+
+    torch.manual_seed(123)  # whatever the generator held before the command
+    first = train(tmp_path / "a", "7")
+    torch.manual_seed(456)
+    assert max_diff(train(tmp_path / "b", "7"), first) == 0.0
+    assert max_diff(train(tmp_path / "c", "8"), first) > 0.0
+
+
+def test_a_dev_label_the_training_data_lacks_is_refused_before_training(
+    files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """It ended the first epoch with "ValueError: 'maybe' is not in list", naming no file."""
+    dev = write_pairs(tmp_path / "dev.csv", [*NLI[:5], ("a dog", "a cat", "maybe")], "label")
+    model = CrossEncoder.load(tiny_bert_dir, num_labels=3, device="cpu")
+    with pytest.raises(DataError, match=r"dev\.csv, line 7: label 'maybe' is not among the "):
+        CrossEncoderTask(model, load_train_data([files["nli"]]), read_pairs(dev))
+
+
+def test_labels_named_twice_are_refused(files: dict[str, Path]) -> None:
+    """--labels yes yes no made three outputs, two named yes (one never trained)."""
+    with pytest.raises(DataError, match=r"--labels names 'entailment' twice"):
+        load_train_data([files["nli"]], labels=["entailment", "neutral", "entailment"])
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_refused(tmp_path: Path) -> None:
+    """An unquoted comma split a row: the positive became the text after the comma, silently."""
+    rows = ["anchor,positive"] + [f"my card {i},card arrival" for i in range(9)]
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join([*rows, "I lost my card, please help,lost card"]) + "\n")
+    with pytest.raises(DataError, match=r"rows\.csv, line 11: has 3 cells; the header has 2"):
+        read_triples(path)
+
+
+def test_a_json_file_of_rows_is_read_as_json_lines(tmp_path: Path) -> None:
+    """A .json file was read as CSV: "header has ['{\"anchor\": ...']"."""
+    path = write_triples(tmp_path / "rows.json", TRIPLES)
+    assert read_triples(path) == [Triple(a, p, n) for a, p, n in TRIPLES]
+
+
+def test_resume_of_a_finished_run_is_refused(
+    files: dict[str, Path], tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """It said "no checkpoint; starting from the beginning" and trained over the finished model."""
+    out = tmp_path / "out"
+    fit(_resume_task(files, tiny_ce_dir), out, RESUME, **QUIET)
+    before = (out / "model.safetensors").read_bytes()
+    with pytest.raises(SentsimError, match=r"holds a finished run .*nothing to resume"):
+        fit(_resume_task(files, tiny_ce_dir), out, RESUME, resume=True, **QUIET)
+    assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_a_model_trained_over_another_kind_leaves_none_of_its_files(
+    files: dict[str, Path], tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """A cross-encoder trained into a bi-encoder's finished run kept its modules.json: the folder
+    then loaded as a bi-encoder (eval sts --model printed a score) instead of being refused."""
+    from sentsim.errors import ModelLoadError
+
+    out = tmp_path / "out"
+    encoder = BiEncoder.load(tiny_st_dir, device="cpu")
+    bi = BiEncoderTask(encoder, load_train_data([files["graded"]]), None)
+    fit(bi, out, RESUME, **QUIET)
+    assert (out / "modules.json").is_file()
+    fit(_resume_task(files, tiny_ce_dir), out, RESUME, **QUIET)
+    assert not (out / "modules.json").exists() and not (out / "1_Pooling").exists()
+    with pytest.raises(ModelLoadError, match="is a cross-encoder"):
+        BiEncoder.load(out, device="cpu")
+    assert CrossEncoder.load(out, device="cpu").num_labels == 1

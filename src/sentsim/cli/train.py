@@ -334,7 +334,7 @@ def _fit_and_finish(args: argparse.Namespace, task, settings, title: str) -> int
 def _train_cross(args: argparse.Namespace) -> int:
     settings = _settings(args)  # bad numbers fail before any file or model is read
     from sentsim.cross_encoder import CrossEncoder
-    from sentsim.training.cross import CrossEncoderTask
+    from sentsim.training.cross import CrossEncoderTask, seed_fresh_head
     from sentsim.training.data import TargetKind, load_train_data
 
     if args.loss == "listwise":
@@ -353,12 +353,9 @@ def _train_cross(args: argparse.Namespace) -> int:
     dev = _dev(args)
     num_labels = len(train.labels) if train.kind == TargetKind.CLASSES else 1
     labels = train.labels if train.kind == TargetKind.CLASSES else None
-    source = args.out if args.resume and (args.out / "checkpoint").is_dir() else args.base
+    seed_fresh_head(args.seed)
     model = CrossEncoder.load(
-        source if source == args.base else args.base,
-        num_labels=num_labels,
-        labels=labels,
-        max_length=args.max_length,
+        args.base, num_labels=num_labels, labels=labels, max_length=args.max_length
     )
     task = CrossEncoderTask(model, train, dev)
     return _fit_and_finish(args, task, settings, f"Cross-encoder {args.out.name}")
@@ -366,7 +363,11 @@ def _train_cross(args: argparse.Namespace) -> int:
 
 def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
     from sentsim.cross_encoder import CrossEncoder
-    from sentsim.training.cross import CrossEncoderListwiseTask, groups_from_triples
+    from sentsim.training.cross import (
+        CrossEncoderListwiseTask,
+        groups_from_triples,
+        seed_fresh_head,
+    )
     from sentsim.training.data import read_triples
 
     if args.both_orders or args.labels or args.skip_bad_rows:
@@ -378,6 +379,7 @@ def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
     dev = (
         groups_from_triples(read_triples(args.dev, min_rows=1), str(args.dev)) if args.dev else None
     )
+    seed_fresh_head(args.seed)
     model = CrossEncoder.load(args.base, num_labels=1, max_length=args.max_length)
     sources = [str(p) for p in args.train]
     task = CrossEncoderListwiseTask(model, train, dev, sources=sources)

@@ -166,10 +166,11 @@ def _train(
     task: Any
     if judge:
         from sentsim.cross_encoder import CrossEncoder
-        from sentsim.training.cross import CrossEncoderTask
+        from sentsim.training.cross import CrossEncoderTask, seed_fresh_head
 
         assert config.gold is not None
         pairs = load_train_data([config.gold], both_orders=True)  # order carries no meaning
+        seed_fresh_head(config.cross_settings.seed)
         model = CrossEncoder.load(config.cross_base or config.base, num_labels=1)
         task, settings = CrossEncoderTask(model, pairs, inputs.dev), config.cross_settings
     else:

@@ -29,6 +29,15 @@ from sentsim.training.data import (
 )
 
 
+def seed_fresh_head(seed: int) -> None:
+    """Seed torch before loading the model to train: a base without a scoring head gets a fresh one.
+
+    ``fit`` seeds again before training, but the head is drawn earlier: without this, the same
+    seed trained another model each run and a card's "Reproduce with" command did not reproduce it.
+    """
+    torch.manual_seed(seed)
+
+
 class CrossEncoderTask:
     """Adapts a :class:`CrossEncoder` and its data to the training loop."""
 
@@ -53,6 +62,14 @@ class CrossEncoderTask:
             )
         if dev is not None:
             check_dev(dev)
+        if dev is not None and train.kind == TargetKind.CLASSES:  # else it fails after an epoch
+            unknown = next((e for e in dev.examples if e.label not in train.labels), None)
+            if unknown is not None:
+                raise DataError(
+                    f"{dev.path}, line {unknown.line}: label {unknown.label!r} is not among the "
+                    f"model's {train.labels}; give the dev file only the training data's classes, "
+                    "or name every class with --labels"
+                )
 
     def batches(self, epoch: int, seed: int, batch_size: int) -> list[list[TrainPair]]:
         """Shuffled batches of training pairs."""

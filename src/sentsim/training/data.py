@@ -104,6 +104,9 @@ def load_train_data(
         raise DataError(f"training files mix kinds of target ({found}); train them in stages")
     kind = kinds.pop()
     names = list(labels) if labels else []
+    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:  # one of the two outputs would never be trained
+        raise DataError(f"--labels names {twice!r} twice; give each class once, in output order")
     if kind == TargetKind.CLASSES and not names:
         names = sorted({label for d in datasets for label in d.labels()})
     for d in datasets:
@@ -145,8 +148,10 @@ def read_triples(
 ) -> list[Triple]:
     """Read JSON lines or CSV/TSV with ``anchor``, ``positive`` and optional ``negative``.
 
-    Fewer than ``min_rows`` rows is an error saying that ``purpose`` needs them (by default
-    training, or a dev file when fewer rows than training's minimum are asked for).
+    ``.json`` is read as JSON lines (as corpora are); a CSV/TSV row with more cells than its header
+    (an unquoted comma in a text) is an error naming its line. Fewer than ``min_rows`` rows is an
+    error saying that ``purpose`` needs them (by default training, or a dev file when fewer rows
+    than training's minimum are asked for).
     """
     import csv
     import json
@@ -155,7 +160,7 @@ def read_triples(
     if not file.is_file():
         raise DataError(f"training file not found: {file.resolve()}")
     rows: list[tuple[int, dict[str, object]]] = []
-    if file.suffix.lower() in (".jsonl", ".ndjson"):
+    if file.suffix.lower() in (".jsonl", ".ndjson", ".json"):  # .json: JSON lines, as corpora
         with open_text(file) as handle:
             for n, line in enumerate(handle, start=1):
                 if line.strip():
@@ -164,7 +169,7 @@ def read_triples(
                     except json.JSONDecodeError as exc:
                         raise DataError(f"{file}, line {n}: not valid JSON ({exc.msg})") from None
     else:
-        delimiter = "\t" if file.suffix.lower() == ".tsv" else ","
+        delimiter, separator = ("\t", "tab") if file.suffix.lower() == ".tsv" else (",", "comma")
         with open_text(file, newline="") as handle:
             reader = csv.DictReader(handle, delimiter=delimiter)
             if not {"anchor", "positive"} <= set(reader.fieldnames or []):
@@ -172,7 +177,14 @@ def read_triples(
                     f"{file}, line 1: header has {reader.fieldnames}; the loss needs anchor, "
                     "positive and optionally negative columns"
                 )
-            rows = [(reader.line_num, dict(r)) for r in reader]
+            width = len(reader.fieldnames or [])
+            for r in reader:
+                if None in r:  # an unquoted separator in a text: the next column got the rest
+                    raise DataError(
+                        f"{file}, line {reader.line_num}: has {width + len(r[None])} cells; the "
+                        f"header has {width} (quote a text that holds a {separator})"
+                    )
+                rows.append((reader.line_num, dict(r)))
     triples = []
     for n, row in rows:
         if not isinstance(row, dict):

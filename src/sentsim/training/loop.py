@@ -186,6 +186,11 @@ def fit(
             ckpt, task, optimizer, scheduler, settings, signature
         )
         log(f"resuming at epoch {start_epoch + 1}, step {skip} of {steps_per_epoch}")
+    elif resume and (out / "train_report.json").is_file():  # a retrain would replace its model
+        raise SentsimError(
+            f"{out} holds a finished run (train_report.json, no checkpoint): nothing to resume; "
+            "drop --resume to train it again from the start, or choose another --out"
+        )
     elif resume:
         log(f"no checkpoint in {ckpt}; starting from the beginning")
     elif ckpt.exists():
@@ -241,17 +246,45 @@ def fit(
     return report
 
 
+# Files of a saved model's layout (Hugging Face, sentence-transformers, sentsim) besides numbered
+# module folders such as 1_Pooling: where a save does not write one, it is the last model's.
+_MODEL_FILES = frozenset(
+    {
+        "config.json",
+        "model.safetensors",
+        "pytorch_model.bin",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "modules.json",
+        "config_sentence_transformers.json",
+        "sentence_bert_config.json",
+        "sentsim_config.json",
+    }
+)
+
+
 def _replace_dir(out: Path, save: Callable[[Path], None]) -> None:
-    """Save the model into a fresh folder, then move its files over the old model's."""
+    """Save the model into a fresh folder, then move its files over the old model's.
+
+    The old model's layout files that the new save does not write are removed: a cross-encoder
+    trained into a bi-encoder's earlier run kept its modules.json and loaded as a bi-encoder.
+    """
     tmp = out / ".saving"
     shutil.rmtree(tmp, ignore_errors=True)
     save(tmp)
+    saved = {item.name for item in tmp.iterdir()}
     for item in tmp.iterdir():
         target = out / item.name
         if target.is_dir():
             shutil.rmtree(target)
         os.replace(item, target)
     tmp.rmdir()
+    for item in out.iterdir():
+        module_dir = item.is_dir() and item.name.split("_")[0].isdigit()
+        if item.name not in saved and (item.name in _MODEL_FILES or module_dir):
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
 
 
 # What a checkpoint must share with the run that resumes it besides TrainSettings: the kind of
