@@ -744,6 +744,50 @@ def test_a_rerun_with_another_judge_or_other_training_settings_is_refused(
         run_augsbert(replace(config, cross_encoder=tiny_ce_dir), **QUIET)
 
 
+def test_a_rerun_with_other_gold_or_dev_data_is_refused(
+    full_run: tuple[AugSbertConfig, Any, list[str]], tmp_path: Path
+) -> None:
+    """The judge and the gold-only model were "done already" whatever --gold or --dev now held:
+    a gold file edited in place (same path, same sentences, other scores) reused every model and
+    every silver file, and the table scored models trained on the old data."""
+    config, _, _ = full_run
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    config = replace(config, out=out)
+    regraded = write_pairs_csv(tmp_path / "gold.csv", [(a, b, 5 - s) for a, b, s in GOLD])
+    with pytest.raises(SentsimError, match=r"cross-encoder was trained with other .*'gold'"):
+        run_augsbert(replace(config, gold=regraded), **QUIET)
+    other_dev = write_pairs_csv(tmp_path / "dev.csv", DEV[:-1])
+    with pytest.raises(SentsimError, match=r"cross-encoder was trained with other .*'dev'"):
+        run_augsbert(replace(config, dev=other_dev), **QUIET)
+    steps = json.loads((out / "steps.json").read_text(encoding="utf-8"))
+    for step in ("train-cross-encoder", "train-gold"):  # a run recorded before the data hashes
+        del steps[step]["params"]["gold"], steps[step]["params"]["dev"]
+    (out / "steps.json").write_text(json.dumps(steps), encoding="utf-8")
+    run_augsbert(config, **QUIET)  # still skips its done steps
+
+
+def test_a_damaged_silver_file_names_the_way_out(
+    full_run: tuple[AugSbertConfig, Any, list[str]], tmp_path: Path
+) -> None:
+    """A cut silver file ended in "... (use --skip-bad-rows to skip)", an option augsbert lacks;
+    one cut at a line end was trained on, its lost pairs unsaid."""
+    config, _, _ = full_run
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    silver = out / "silver-bm25.jsonl"
+    silver.write_bytes(silver.read_bytes()[:-20])
+    shutil.rmtree(out / "model-bm25")
+    with pytest.raises(DataError, match=r"silver-bm25\.jsonl, line \d+: not valid JSON") as caught:
+        run_augsbert(replace(config, out=out), **QUIET)
+    assert "--skip-bad-rows" not in str(caught.value)
+    assert "delete it and the model trained on it to label its pairs again" in str(caught.value)
+    lines = silver.read_text(encoding="utf-8").split("\n")
+    silver.write_text("\n".join(lines[:-2]) + "\n", encoding="utf-8")  # cut at a line end
+    with pytest.raises(DataError, match=rf"silver-bm25\.jsonl: {len(lines) - 2} pairs, where"):
+        run_augsbert(replace(config, out=out), **QUIET)
+
+
 # --- command line -------------------------------------------------------------------------------
 
 

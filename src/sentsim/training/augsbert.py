@@ -22,6 +22,7 @@ labelling and silver files: :mod:`sentsim.training.silver`; the table:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -124,6 +125,11 @@ class _Steps:
         write_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
 
+def _digest(value: object) -> str:
+    """A short hash of ``value``'s repr (pairs, dev examples): its identity in steps.json."""
+    return hashlib.sha256(repr(value).encode("utf-8")).hexdigest()[:16]
+
+
 def _model_dir(out: Path, name: str) -> Path:
     return out / "cross-encoder" if name == "cross-encoder" else out / f"model-{name}"
 
@@ -152,13 +158,19 @@ def _train(
         "base": str((config.cross_base or config.base) if judge else config.base),
         "loss": None if judge else config.loss,
         **asdict(config.cross_settings if judge else config.settings),
+        # what it learnt from and was selected on: another file, or the same one edited, is
+        # another model (the silver is compared by its own steps)
+        "gold": _digest(inputs.gold.pairs if inputs.gold else None),
+        "dev": _digest(inputs.dev.examples if inputs.dev else None),
     }
     recorded = steps.data.get(f"train-{name}", {}).get("params", params)
-    if _done(out) and recorded != params:
-        changed = {k: (recorded.get(k), v) for k, v in params.items() if recorded.get(k) != v}
+    # a run recorded before a key was added is compared on the keys it has
+    changed = {k: (recorded[k], v) for k, v in params.items() if k in recorded and recorded[k] != v}
+    if _done(out) and changed:
+        labelled = "the silver-*.jsonl files it labelled, " if judge else ""
         raise SentsimError(
-            f"{out} was trained with other settings {changed} (then, now); delete it and the "
-            "models trained after it, or choose another --out"
+            f"{out} was trained with other settings {changed} (then, now); delete it, "
+            f"{labelled}and the models trained after it, or choose another --out"
         )
     if _done(out):
         log(f"[{name}] done already ({out}); skipped")
@@ -295,7 +307,14 @@ def _silver(
         )
     if silver_file.is_file():
         log(f"[{strategy}] silver labels found ({silver_file}); skipped")
-        return read_silver(silver_file)
+        silver = read_silver(silver_file)
+        labelled_pairs = steps.data.get(f"label-{strategy}", {}).get("pairs", len(silver))
+        if len(silver) != labelled_pairs:  # cut at a line end: every line it has reads well
+            raise DataError(
+                f"{silver_file}: {len(silver)} pairs, where {labelled_pairs} were labelled into "
+                f"it; it was cut or edited: delete it and model-{strategy}/ to label them again"
+            )
+        return silver
     start = time.perf_counter()
     batch = config.label_batch_size
     label_to_file(

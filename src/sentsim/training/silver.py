@@ -86,10 +86,20 @@ def label_to_file(
 
 
 def read_silver(path: Path) -> list[TrainPair]:
-    """Read a silver file (through :func:`sentsim.data.read_pairs`, scores checked in 0–1)."""
+    """Read a silver file (through :func:`sentsim.data.read_pairs`, scores checked in 0–1).
+
+    A bad line means the file was cut or edited (it is written whole): the error says to label
+    again, not to skip rows.
+    """
     if path.stat().st_size == 0:  # no pair was sampled; read_pairs refuses an empty file
         return []
-    silver = read_pairs(path, score_range=(0.0, 1.0))
+    silver = read_pairs(path, score_range=(0.0, 1.0), skip_bad_rows=True)
+    if silver.skipped:
+        line, problem = silver.skipped[0]
+        raise DataError(
+            f"{path}, line {line}: {problem}; a silver file is written whole, so this one was cut "
+            "or edited: delete it and the model trained on it to label its pairs again"
+        )
     return [TrainPair(e.sentence1, e.sentence2, float(e.score or 0.0)) for e in silver.examples]
 
 
