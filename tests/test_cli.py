@@ -320,6 +320,23 @@ def test_mine_refuses_a_margin_without_dense_scores(
     assert "--margin compares the bi-encoder's cosines" in line
 
 
+def test_mine_refuses_to_write_over_its_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--out naming --train replaced the rows with the mined ones: anchors left without a
+    negative were gone from the user's file, and a crash while writing would lose all of it."""
+    train = tmp_path / "t.jsonl"
+    train.write_text('{"anchor": "a", "positive": "b"}\n')
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "1", "text": "b"}\n')
+    argv = ["mine", "--train", str(train), "--corpus", str(corpus), "--bm25", "--no-dense"]
+    line = user_error(capsys, [*argv, "--out", str(tmp_path / "." / "t.jsonl")])
+    assert f"--out {train} is the --train file; give the mined rows a file of their own" in line
+    line = user_error(capsys, [*argv, "--out", str(corpus)])
+    assert "is the --corpus file" in line
+    assert train.read_text() == '{"anchor": "a", "positive": "b"}\n'
+
+
 def test_fuse_stores_the_dev_weight_and_no_progress_hides_the_bars(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
 ) -> None:
