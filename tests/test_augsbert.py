@@ -403,6 +403,8 @@ def test_read_sentences_formats(tmp_path: Path) -> None:
 def test_read_sentences_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unlabelled file not found"):
         read_sentences(tmp_path / "missing.txt")
+    with pytest.raises(DataError, match=r"unlabelled file .* is a folder; give the file itself"):
+        read_sentences(tmp_path)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "a"}\n{oops\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"bad.jsonl, line 2: not valid JSON"):

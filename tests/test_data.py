@@ -443,6 +443,8 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="pair file not found") as info:
         read_pairs(missing)
     assert str(missing) in str(info.value)
+    with pytest.raises(DataError, match=r"pair file .* is a folder; give the file itself"):
+        read_pairs(tmp_path)  # it said "not found" of a folder that exists
 
 
 def test_header_only_file_has_no_pairs(tmp_path: Path) -> None:

@@ -350,6 +350,8 @@ def test_read_triples_errors(tmp_path: Path) -> None:
     missing = tmp_path / "missing.jsonl"
     with pytest.raises(DataError, match="training file not found"):
         read_triples(missing)
+    with pytest.raises(DataError, match=r"training file .* is a folder; give the file itself"):
+        read_triples(tmp_path)
     no_positive = tmp_path / "no_positive.csv"
     no_positive.write_text("anchor,answer\n" + "q,a\n" * 10, encoding="utf-8")
     with pytest.raises(

@@ -255,6 +255,8 @@ def read_pairs(
     row); otherwise the range found in the file is used.
     """
     file = Path(path)
+    if file.is_dir():  # "not found" would send the user looking for a missing path
+        raise DataError(f"pair file {file} is a folder; give the file itself")
     if not file.is_file():
         raise DataError(f"pair file not found: {file.resolve()}")
     try:

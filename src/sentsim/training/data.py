@@ -157,6 +157,8 @@ def read_triples(
     import json
 
     file = Path(path)
+    if file.is_dir():  # "not found" would send the user looking for a missing path
+        raise DataError(f"training file {file} is a folder; give the file itself")
     if not file.is_file():
         raise DataError(f"training file not found: {file.resolve()}")
     rows: list[tuple[int, dict[str, object]]] = []

@@ -155,6 +155,8 @@ def read_sentences(path: str | Path) -> list[str]:
     ``.csv``/``.tsv``: a header with ``text`` or ``sentence1``/``sentence2`` (scores not needed).
     """
     file = Path(path)
+    if file.is_dir():  # "not found" would send the user looking for a missing path
+        raise DataError(f"unlabelled file {file} is a folder; give the file itself")
     if not file.is_file():
         raise DataError(f"unlabelled file not found: {file.resolve()}")
     suffix = file.suffix.lower()
