@@ -1147,9 +1147,10 @@ def test_a_dev_label_the_training_data_lacks_is_refused_before_training(
 ) -> None:
     """It ended the first epoch with "ValueError: 'maybe' is not in list", naming no file."""
     dev = write_pairs(tmp_path / "dev.csv", [*NLI[:5], ("a dog", "a cat", "maybe")], "label")
-    model = CrossEncoder.load(tiny_bert_dir, num_labels=3, device="cpu")
+    train = load_train_data([files["nli"]])
+    model = CrossEncoder.load(tiny_bert_dir, labels=train.labels, device="cpu")
     with pytest.raises(DataError, match=r"dev\.csv, line 7: label 'maybe' is not among the "):
-        CrossEncoderTask(model, load_train_data([files["nli"]]), read_pairs(dev))
+        CrossEncoderTask(model, train, read_pairs(dev))
 
 
 def test_labels_named_twice_are_refused(files: dict[str, Path]) -> None:
