@@ -156,6 +156,28 @@ def test_float_and_boolean_labels_read_as_0_and_1(tmp_path: Path) -> None:
     assert read_pairs(write(tmp_path / "p.csv", csv_text)).labels() == ["1", "0", "2.0", "same"]
 
 
+def test_true_and_false_labels_in_a_csv_read_as_1_and_0(tmp_path: Path) -> None:
+    """pandas writes a boolean column as ``True`` / ``False``; those are the same binary labels
+    as JSON's ``true`` / ``false`` (case aside), not two classes named "True" and "False" (a
+    cross-encoder trained on them got two outputs and cross-entropy). ``yes`` / ``no`` stay
+    classes: they are words a labeller chose, like ``entailment``, and no rule says which is 1.
+    """
+    from sentsim.training.data import TargetKind, target_kind
+
+    csv_text = "sentence1,sentence2,label\na,b,True\nc,d,False\ne,f, TRUE\ng,h,false\n"
+    data = read_pairs(write(tmp_path / "p.csv", csv_text))
+    assert data.labels() == ["1", "0", "1", "0"]
+    assert target_kind(data) == TargetKind.BINARY
+    jsonl = "".join(
+        json.dumps({"sentence1": "a", "sentence2": "b", "label": y}) + "\n"
+        for y in ("true", "False", "yes", "no")
+    )
+    data = read_pairs(write(tmp_path / "p.jsonl", jsonl))
+    assert data.labels() == ["1", "0", "yes", "no"]
+    yes_no = read_pairs(write(tmp_path / "y.csv", "sentence1,sentence2,label\na,b,yes\nc,d,no\n"))
+    assert target_kind(yes_no) == TargetKind.CLASSES
+
+
 def test_jsonl_labels_written_as_floats_or_booleans_are_0_and_1(tmp_path: Path) -> None:
     """A dataframe's 1.0 / 0.0 (or true / false) were labels "1.0" and "True": eval pairs refused
     them as "labels must be 0 or 1; found ['0.0', '1.0']"."""

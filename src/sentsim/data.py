@@ -205,14 +205,17 @@ class _Rows:
 
 
 def _label_text(label: object) -> str:
-    """The label as text; 0/1 written as ``1.0``, ``true`` (JSON) or ``1`` all read as ``"1"``.
+    """The label as text; 0/1 written as ``1.0``, ``true``, ``True`` or ``1`` all read as ``"1"``.
 
     Otherwise a file exported with float or boolean labels would be two classes named ``"0.0"``
-    and ``"1.0"`` instead of binary labels.
+    and ``"1.0"`` (or ``"True"`` and ``"False"``) instead of binary labels. ``yes`` / ``no`` stay
+    class names: nothing says which of them is 1.
     """
     if isinstance(label, bool):
         return str(int(label))
     text = str(label).strip()
+    if text.lower() in ("true", "false"):
+        return str(int(text.lower() == "true"))
     try:
         number = float(text)
     except ValueError:
