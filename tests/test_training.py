@@ -346,6 +346,32 @@ def test_read_triples_formats(tmp_path: Path) -> None:
         assert read_triples(path) == jsonl
 
 
+def test_read_triples_headers_match_as_pair_files_do(tmp_path: Path) -> None:
+    """``Anchor,Positive,Negative`` (a spreadsheet's capitals), ``anchor_text`` spellings aside,
+    and JSON keys in capitals are the same columns, matched as pair-file headers are: without
+    regard to case, spaces, ``_`` or ``-``. Two names for one column are refused, naming both."""
+    expected = [Triple(a, p, n) for a, p, n in TRIPLES]
+    path = tmp_path / "t.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Anchor", " POSITIVE", "Negative"])
+        writer.writerows([(a, p, n or "") for a, p, n in TRIPLES])
+    assert read_triples(path) == expected
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text(
+        "".join(
+            json.dumps({"Anchor": a, "Positive": p, **({"NEGATIVE": n} if n else {})}) + "\n"
+            for a, p, n in TRIPLES
+        ),
+        encoding="utf-8",
+    )
+    assert read_triples(jsonl) == expected
+    twice = tmp_path / "twice.csv"
+    twice.write_text("anchor,Anchor,positive\n" + "q,q,p\n" * 8, encoding="utf-8")
+    with pytest.raises(DataError, match=r"twice\.csv, line 1: 'anchor', 'Anchor' all name"):
+        read_triples(twice)
+
+
 def test_read_triples_errors(tmp_path: Path) -> None:
     missing = tmp_path / "missing.jsonl"
     with pytest.raises(DataError, match="training file not found"):

@@ -37,7 +37,7 @@ from sentsim.textfile import open_text
 
 csv.field_size_limit(1 << 24)
 
-#: For each column sentsim reads, the header names that mean it, as :func:`_column_key` writes them.
+#: For each column sentsim reads, the header names that mean it, as :func:`column_key` writes them.
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "sentence1": (
         "sentence1",
@@ -364,7 +364,7 @@ def _cells(record: Mapping[str, object], found: dict[str, str | None]) -> _Cells
     return s1, s2, score, label
 
 
-def _column_key(name: str) -> str:
+def column_key(name: str) -> str:
     """``"Sentence_A"``, ``"sentence a"`` and ``"sentence-a"`` all become ``"sentencea"``."""
     return "".join(ch for ch in name.lower() if ch not in " _-\ufeff")
 
@@ -373,7 +373,7 @@ def _find_columns(path: Path, names: Iterable[str], line: int = 1) -> dict[str, 
     """Map each column sentsim reads to the file's name for it (None where the file has none)."""
     found: dict[str, str | None] = {}
     for column, aliases in COLUMN_NAMES.items():
-        matches = [n for n in names if isinstance(n, str) and _column_key(n) in aliases]
+        matches = [n for n in names if isinstance(n, str) and column_key(n) in aliases]
         if len(matches) > 1:
             raise DataError(
                 f"{path}, line {line}: {', '.join(repr(m) for m in matches)} all name the "

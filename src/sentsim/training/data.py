@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from sentsim.data import PairDataset, read_pairs
+from sentsim.data import PairDataset, column_key, read_pairs
 from sentsim.errors import DataError
 from sentsim.textfile import open_text
 
@@ -148,6 +148,8 @@ def read_triples(
 ) -> list[Triple]:
     """Read JSON lines or CSV/TSV with ``anchor``, ``positive`` and optional ``negative``.
 
+    Column names are matched as pair files' are, without regard to case, spaces, ``_`` or ``-``.
+
     ``.json`` is read as JSON lines (as corpora are); a CSV/TSV row with more cells than its header
     (an unquoted comma in a text) is an error naming its line. Fewer than ``min_rows`` rows is an
     error saying that ``purpose`` needs them (by default training, or a dev file when fewer rows
@@ -174,7 +176,8 @@ def read_triples(
         delimiter, separator = ("\t", "tab") if file.suffix.lower() == ".tsv" else (",", "comma")
         with open_text(file, newline="") as handle:
             reader = csv.DictReader(handle, delimiter=delimiter)
-            if not {"anchor", "positive"} <= set(reader.fieldnames or []):
+            header = _triple_columns(file, reader.fieldnames or [], 1)
+            if not (header["anchor"] and header["positive"]):
                 raise DataError(
                     f"{file}, line 1: header has {reader.fieldnames}; the loss needs anchor, "
                     "positive and optionally negative columns"
@@ -188,13 +191,18 @@ def read_triples(
                     )
                 rows.append((reader.line_num, dict(r)))
     triples = []
+    keys: tuple[str, ...] | None = None
+    found: dict[str, str | None] = {}
     for n, row in rows:
         if not isinstance(row, dict):
             raise DataError(
                 f"{file}, line {n}: expected a JSON object with 'anchor' and 'positive' (and "
                 f"optionally 'negative'), got a {type(row).__name__}"
             )
-        anchor, positive, negative = row.get("anchor"), row.get("positive"), row.get("negative")
+        if tuple(row) != keys:  # every row of a well-made file has the same keys: map them once
+            keys = tuple(row)
+            found = _triple_columns(file, keys, n)
+        anchor, positive, negative = (None if k is None else row.get(k) for k in found.values())
         if (
             not isinstance(anchor, str)
             or not isinstance(positive, str)
@@ -211,6 +219,23 @@ def read_triples(
         use = purpose or ("training" if min_rows == MIN_TRAIN_ROWS else "a dev file")
         raise DataError(f"{file}: {len(triples)} rows; {use} needs at least {min_rows}")
     return triples
+
+
+def _triple_columns(file: Path, names: Sequence[str], line: int) -> dict[str, str | None]:
+    """Map anchor, positive and negative to the file's names for them (None where it has none).
+
+    Names are matched as pair-file headers are, by :func:`sentsim.data.column_key`.
+    """
+    found: dict[str, str | None] = {}
+    for column in ("anchor", "positive", "negative"):
+        matches = [n for n in names if isinstance(n, str) and column_key(n) == column]
+        if len(matches) > 1:
+            raise DataError(
+                f"{file}, line {line}: {', '.join(repr(m) for m in matches)} all name the "
+                f"{column} column; keep one of them"
+            )
+        found[column] = matches[0] if matches else None
+    return found
 
 
 def distinct_positive_batches(
