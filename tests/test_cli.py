@@ -267,6 +267,31 @@ def test_eval_sts_no_progress_hides_the_encode_bar(
     assert "(1100 pairs)" in out
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "train cross-encoder --train {f} --base {ce} --out {o}",
+        "eval sts --data {f} --model {bi}",
+        "eval pairs --data {f} --model {ce}",
+        "augsbert --gold {f} --cross-encoder train --base {bi} --out {o} --sampling bm25 --cap 10",
+    ],
+)
+def test_an_empty_pair_file_is_called_empty_by_each_command(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+    command: str,
+) -> None:
+    """Each command that reads pairs says the file is empty (it said "line 1: cannot tell the
+    format"), before any model is loaded or trained."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    values = {"f": empty, "ce": tiny_ce_dir, "bi": tiny_st_dir, "o": tmp_path / "out"}
+    argv = [a.format(**values) for a in command.split()]
+    assert f"pair file {empty} is empty" in user_error(capsys, argv)
+
+
 def test_fuse_needs_a_judge_folder_it_can_write(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

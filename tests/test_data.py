@@ -189,6 +189,18 @@ def test_jsonl_labels_written_as_floats_or_booleans_are_0_and_1(tmp_path: Path) 
     assert read_pairs(write(tmp_path / "pairs.jsonl", text)).labels() == ["1", "0", "1", "0"]
 
 
+@pytest.mark.parametrize("name", ["p.csv", "p.tsv", "p.jsonl", "p.txt"])
+@pytest.mark.parametrize("text", ["", "\n", "\ufeff", " \r\n\t\n"])
+def test_an_empty_pair_file_is_called_empty(tmp_path: Path, name: str, text: str) -> None:
+    """A file of nothing (or of blank lines, or a lone byte-order mark) was "line 1: cannot tell
+    the format", which sends the user looking for a wrong header; it says the file is empty."""
+    path = write(tmp_path / name, text)
+    with pytest.raises(DataError, match=rf"pair file {re.escape(str(path))} is empty; expected"):
+        read_pairs(path)
+    with pytest.raises(DataError, match="is empty"):
+        read_pairs(path, fmt="csv")
+
+
 def test_jsonl_with_bom(tmp_path: Path) -> None:
     text = json.dumps({"sentence1": "a", "sentence2": "b", "score": 1}) + "\n"
     data = read_pairs(write(tmp_path / "pairs.jsonl", text, encoding="utf-8-sig"))
@@ -445,10 +457,6 @@ def test_an_empty_score_range_is_refused(tmp_path: Path, bounds: tuple[float, fl
 def test_unknown_format(tmp_path: Path) -> None:
     path = write(tmp_path / "notes.txt", "just some text\nmore text\n")
     assert_data_error(path, 1, "cannot tell the format")
-
-
-def test_empty_file_is_an_unknown_format(tmp_path: Path) -> None:
-    assert_data_error(write(tmp_path / "empty.csv", ""), 1, "cannot tell the format")
 
 
 def test_unknown_format_name_lists_valid_names(tmp_path: Path) -> None:

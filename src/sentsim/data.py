@@ -262,6 +262,11 @@ def read_pairs(
         raise DataError(f"pair file {file} is a folder; give the file itself")
     if not file.is_file():
         raise DataError(f"pair file not found: {file.resolve()}")
+    if _blank(file):  # "line 1: cannot tell the format" would send the user to fix a header
+        raise DataError(
+            f"pair file {file} is empty; expected a header with sentence1, sentence2 and score or "
+            "label (CSV/TSV), JSON lines, the STS-B TSV or the MRPC TSV"
+        )
     try:
         kind = PairFormat(str(fmt).lower())
     except ValueError:
@@ -299,6 +304,12 @@ def read_pairs(
     if not rows.examples:
         raise DataError(f"{file}: no usable pairs found")
     return PairDataset(file, kind, rows.examples, rows.skipped, score_range)
+
+
+def _blank(path: Path) -> bool:
+    """Whether the file holds nothing but whitespace (a byte-order mark aside)."""
+    with open_text(path) as handle:
+        return all(not line.strip() for line in handle)
 
 
 _Row = tuple[int, object, object, object, object]
