@@ -417,8 +417,29 @@ def test_read_sentences_errors(tmp_path: Path) -> None:
         read_sentences(bad)
     tsv = tmp_path / "bad.tsv"
     tsv.write_text("query\tdoc\na\tb\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad.tsv, line 2: has \['doc', 'query'\]"):
+    with pytest.raises(DataError, match=r"bad.tsv, line 1: header has \['query', 'doc'\]"):
         read_sentences(tsv)
+
+
+def test_read_sentences_names_the_header_and_reads_its_names_as_pair_files_do(
+    tmp_path: Path,
+) -> None:
+    """A CSV header without a text column was reported at "line 2" (the first row) and not at
+    all for a file of a header alone; it names line 1 and the names it accepts. The header is
+    matched as a pair file's is (case, spaces, ``_``, ``-``, and names such as ``question1``)."""
+    bad = tmp_path / "bad.csv"
+    for text in ("id,body\n1,a dog\n", "id,body\n"):
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(DataError) as info:
+            read_sentences(bad)
+        message = str(info.value)
+        assert message.startswith(f"{bad}, line 1: header has ['id', 'body']; expected 'text'")
+        assert "sentence1" in message and "question1" in message
+    good = tmp_path / "good.csv"
+    good.write_text("Text\nA dog\n", encoding="utf-8")
+    assert read_sentences(good) == ["A dog"]
+    good.write_text("id,Question1,question_2,is_duplicate\n1,a,b,0\n", encoding="utf-8")
+    assert read_sentences(good) == ["a", "b"]
 
 
 # --- the recipe, end to end ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sentsim.base import PairScorer, check_pairs
-from sentsim.data import read_pairs
+from sentsim.data import COLUMN_NAMES, column_key, read_pairs
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
 from sentsim.textfile import open_text, read_lines
@@ -153,6 +153,7 @@ def read_sentences(path: str | Path) -> list[str]:
 
     ``.txt``: one per line; ``.jsonl``: objects with ``text`` or ``sentence1``/``sentence2``;
     ``.csv``/``.tsv``: a header with ``text`` or ``sentence1``/``sentence2`` (scores not needed).
+    Column names are matched as pair files' are (``Text``, ``question1`` / ``question2``, ...).
     """
     file = Path(path)
     if file.is_dir():  # "not found" would send the user looking for a missing path
@@ -168,18 +169,36 @@ def read_sentences(path: str | Path) -> list[str]:
     elif suffix in (".csv", ".tsv"):
         with open_text(file, newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+            names = reader.fieldnames
+            columns = _text_columns(names or [])
+            if names is not None and not columns:  # said of the header, not of its first row
+                raise DataError(f"{file}, line 1: header has {names}; expected {_EXPECTED}")
             for record in reader:
-                texts += _row_texts(file, reader.line_num, record)
+                texts += [v for v in (record.get(c) for c in columns) if isinstance(v, str)]
     else:
         texts = read_lines(file)
     return list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
 
 
+_EXPECTED = (
+    "'text' (sentences) or 'sentence1' and 'sentence2' (pairs; case, spaces, _ and - aside, and "
+    "under the names pair files use: sentence_A / sentence_B, text1 / text2, question1 / "
+    "question2, premise / hypothesis)"
+)
+
+
+def _text_columns(names: Sequence[object]) -> list[str]:
+    """The names among ``names`` that hold texts: text, then sentence1's, then sentence2's.
+
+    They are matched as pair-file headers are (:data:`sentsim.data.COLUMN_NAMES`).
+    """
+    keys = {n: column_key(n) for n in names if isinstance(n, str)}
+    groups = (("text",), COLUMN_NAMES["sentence1"], COLUMN_NAMES["sentence2"])
+    return [n for group in groups for n, key in keys.items() if key in group]
+
+
 def _row_texts(file: Path, n: int, row: dict[str, object]) -> list[str]:
-    values = [row.get(k) for k in ("text", "sentence1", "sentence2") if k in row]
-    if not values:
-        raise DataError(
-            f"{file}, line {n}: has {sorted(map(str, row))}; expected 'text' (sentences) or "
-            "'sentence1' and 'sentence2' (pairs)"
-        )
-    return [v for v in values if isinstance(v, str)]
+    columns = _text_columns(list(row))
+    if not columns:
+        raise DataError(f"{file}, line {n}: has {sorted(map(str, row))}; expected {_EXPECTED}")
+    return [v for v in (row.get(c) for c in columns) if isinstance(v, str)]
