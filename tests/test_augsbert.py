@@ -768,7 +768,7 @@ def test_a_rerun_with_another_judge_or_other_training_settings_is_refused(
 
 
 def test_a_rerun_with_other_gold_or_dev_data_is_refused(
-    full_run: tuple[AugSbertConfig, Any, list[str]], tmp_path: Path
+    full_run: tuple[AugSbertConfig, Any, list[str]], tiny_ce_dir: Path, tmp_path: Path
 ) -> None:
     """The judge and the gold-only model were "done already" whatever --gold or --dev now held:
     a gold file edited in place (same path, same sentences, other scores) reused every model and
@@ -778,11 +778,20 @@ def test_a_rerun_with_other_gold_or_dev_data_is_refused(
     shutil.copytree(config.out, out)
     config = replace(config, out=out)
     regraded = write_pairs_csv(tmp_path / "gold.csv", [(a, b, 5 - s) for a, b, s in GOLD])
-    with pytest.raises(SentsimError, match=r"cross-encoder was trained with other .*'gold'"):
+    with pytest.raises(SentsimError) as caught:
         run_augsbert(replace(config, gold=regraded), **QUIET)
+    # it said "trained with other settings {'gold': ('3f2a…', '9c1e…')}": hashes, no way out
+    assert str(caught.value).startswith(
+        f"{out / 'cross-encoder'} was trained on other gold data: the --gold pairs changed since "
+        "this step ran (another file, or the same one edited); delete cross-encoder/, the "
+        "silver-*.jsonl files it labelled, and the models trained after it, or choose another --out"
+    )
     other_dev = write_pairs_csv(tmp_path / "dev.csv", DEV[:-1])
-    with pytest.raises(SentsimError, match=r"cross-encoder was trained with other .*'dev'"):
+    with pytest.raises(SentsimError, match=r"cross-encoder was trained on other dev data: the "):
         run_augsbert(replace(config, dev=other_dev), **QUIET)
+    assert "other settings" not in str(caught.value)
+    with pytest.raises(SentsimError, match=r"model-gold was trained on other dev data: .* delete "):
+        run_augsbert(replace(config, cross_encoder=tiny_ce_dir, dev=other_dev), **QUIET)
     steps = json.loads((out / "steps.json").read_text(encoding="utf-8"))
     for step in ("train-cross-encoder", "train-gold"):  # a run recorded before the data hashes
         del steps[step]["params"]["gold"], steps[step]["params"]["dev"]

@@ -168,9 +168,16 @@ def _train(
     changed = {k: (recorded[k], v) for k, v in params.items() if k in recorded and recorded[k] != v}
     if _done(out) and changed:
         labelled = "the silver-*.jsonl files it labelled, " if judge else ""
+        way_out = f"{labelled}and the models trained after it, or choose another --out"
+        files = [k for k in ("gold", "dev") if k in changed]  # their hashes would say nothing
+        if files:
+            raise SentsimError(
+                f"{out} was trained on other {' and '.join(files)} data: the "
+                f"{' and '.join('--' + k for k in files)} pairs changed since this step ran "
+                f"(another file, or the same one edited); delete {out.name}/, {way_out}"
+            )
         raise SentsimError(
-            f"{out} was trained with other settings {changed} (then, now); delete it, "
-            f"{labelled}and the models trained after it, or choose another --out"
+            f"{out} was trained with other settings {changed} (then, now); delete it, {way_out}"
         )
     if _done(out):
         log(f"[{name}] done already ({out}); skipped")
