@@ -23,6 +23,7 @@ from sentsim.baselines import OverlapPairScorer
 from sentsim.cli import augsbert as cli_augsbert
 from sentsim.data import read_pairs
 from sentsim.errors import DataError, ModelLoadError, SentsimError
+from sentsim.models import weights_hash
 from sentsim.training import TrainSettings
 from sentsim.training.augsbert import (
     AugSbertConfig,
@@ -797,6 +798,46 @@ def test_a_rerun_with_other_gold_or_dev_data_is_refused(
         del steps[step]["params"]["gold"], steps[step]["params"]["dev"]
     (out / "steps.json").write_text(json.dumps(steps), encoding="utf-8")
     run_augsbert(config, **QUIET)  # still skips its done steps
+
+
+def test_silver_of_a_judge_trained_again_is_refused(
+    full_run: tuple[AugSbertConfig, Any, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The labelling step recorded its judge as "train": a run with another --cross-lr, after
+    cross-encoder/ and the models were deleted (as the refusal says) but not the silver, trained
+    a new judge and then reused the old judge's silver without a word. The step now records the
+    hash of the judge's weights; a steps.json written before that is read as before."""
+    config, _, _ = full_run
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    config = replace(config, out=out)
+    steps = json.loads((out / "steps.json").read_text(encoding="utf-8"))
+    assert steps["label-bm25"]["judge_weights"] == weights_hash(out / "cross-encoder")
+    for folder in ("cross-encoder", "model-gold", "model-bm25", "model-random", "model-knn"):
+        shutil.rmtree(out / folder)
+    faster = replace(config.cross_settings, lr=5e-4)
+    with pytest.raises(SentsimError) as caught:
+        run_augsbert(replace(config, cross_settings=faster), **QUIET)
+    assert str(caught.value).startswith(
+        f"{out / 'silver-bm25.jsonl'} was labelled by another judge (weights "
+        f"{steps['label-bm25']['judge_weights']}, this run's {weights_hash(out / 'cross-encoder')}"
+    )
+    assert "delete it and model-bm25/ to label its pairs again" in str(caught.value)
+
+    old = tmp_path / "old"  # a run recorded before the judge's hash: its silver is reused
+    shutil.copytree(full_run[0].out, old)
+    for name in ("bm25", "random", "knn"):
+        del steps[f"label-{name}"]["judge_weights"]
+    (old / "steps.json").write_text(json.dumps(steps), encoding="utf-8")
+    import sentsim.training.augsbert as recipe
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the silver was labelled again")
+
+    monkeypatch.setattr(recipe, "label_to_file", refuse)
+    run_augsbert(replace(config, out=old), **QUIET)
 
 
 def test_a_damaged_silver_file_names_the_way_out(

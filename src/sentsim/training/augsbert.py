@@ -77,6 +77,7 @@ def run_augsbert(
     """Run the recipe of the module docstring in ``config.out``; return the results table."""
     from sentsim.evaluation.scorers import model_scorer
     from sentsim.fusion import load_judge
+    from sentsim.models import resolve_model_path, weights_hash
 
     inputs = check_inputs(config)
     out = config.out
@@ -86,12 +87,15 @@ def run_augsbert(
     if judge is None:  # train one on gold
         _train(config, "cross-encoder", inputs, [], steps, log, show_progress)
         judge = load_judge(out / "cross-encoder")
+    # the judge's identity: "train" (or a folder's name) says nothing of a judge trained again
+    judge_dir = out / "cross-encoder" if inputs.judge is None else config.cross_encoder
+    judge_weights = weights_hash(resolve_model_path(judge_dir))
     if config.calibrate:
         judge = _calibrated(config, inputs, judge, steps, log)
     if inputs.gold is not None:
         _train(config, "gold", inputs, [], steps, log, show_progress)
     for strategy in inputs.strategies:
-        silver = _silver(config, strategy, inputs, judge, steps, log)
+        silver = _silver(config, strategy, inputs, (judge, judge_weights), steps, log)
         _train(config, str(strategy), inputs, silver, steps, log, show_progress)
     rows = evaluate_rows(
         _rows(config, inputs, steps),
@@ -247,11 +251,15 @@ def _silver(
     config: AugSbertConfig,
     strategy: Sampling,
     inputs: RunInputs,
-    judge: PairScorer,
+    judged_by: tuple[PairScorer, str],
     steps: _Steps,
     log: Callable[[str], None],
 ) -> list[TrainPair]:
-    """Sample (→ ``silver-<s>-pairs.jsonl``) and label (→ ``silver-<s>.jsonl``), or reuse them."""
+    """Sample (→ ``silver-<s>-pairs.jsonl``) and label (→ ``silver-<s>.jsonl``), or reuse them.
+
+    ``judged_by``: the judge and the hash of its weights, recorded with the labels.
+    """
+    judge, weights = judged_by
     pairs_file, silver_file = (config.out / f"silver-{strategy}{x}.jsonl" for x in ("-pairs", ""))
     encoder = str(config.knn_encoder or "model-gold")  # relative: the folder may move
     params = {
@@ -306,6 +314,14 @@ def _silver(
             f"{silver_file} was labelled by --cross-encoder {labelled_by}, this run's is "
             f"{config.cross_encoder}: delete it and model-{strategy}/, or choose another --out"
         )
+    # a label step recorded before the hash was kept is trusted, as it was then
+    labelled_with = steps.data.get(f"label-{strategy}", {}).get("judge_weights", weights)
+    if silver_file.is_file() and labelled_with != weights:
+        raise SentsimError(
+            f"{silver_file} was labelled by another judge (weights {labelled_with}, this run's "
+            f"{weights}: trained again or changed since): delete it and model-{strategy}/ to "
+            "label its pairs again, or choose another --out"
+        )
     if silver_file.is_file() and labelled != calibrated:
         said = {True: "calibrated", False: "raw"}
         raise SentsimError(
@@ -334,6 +350,7 @@ def _silver(
         pairs=len(pairs),
         calibrated=calibrated,
         judge=str(config.cross_encoder),
+        judge_weights=weights,
     )
     log(f"[{strategy}] labelled {len(pairs)} pairs with {judge.name} in {seconds}s → {silver_file}")
     return read_silver(silver_file)
