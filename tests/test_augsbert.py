@@ -840,6 +840,26 @@ def test_silver_of_a_judge_trained_again_is_refused(
     run_augsbert(replace(config, out=old), **QUIET)
 
 
+def test_cached_scores_follow_the_content_of_the_test_file(
+    full_run: tuple[AugSbertConfig, Any, list[str]], tmp_path: Path
+) -> None:
+    """results.json knew the dev and test files by path: a test file edited in place (no step
+    compares it) kept every row's old test Spearman. The cache is keyed by the pairs' content."""
+    config, report, _ = full_run
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    test = write_pairs_csv(tmp_path / "test.csv", TEST)
+    config = replace(config, out=out, test=test)
+    first = run_augsbert(config, **QUIET)
+    assert [r.test_spearman for r in first.rows] == [r.test_spearman for r in report.rows]
+    write_pairs_csv(test, [(a, b, 5 - s) for a, b, s in TEST])  # same path, scores reversed
+    again = run_augsbert(config, **QUIET)
+    for before, after in zip(first.rows, again.rows, strict=True):
+        assert before.test_spearman is not None and after.test_spearman is not None
+        assert after.test_spearman == pytest.approx(-before.test_spearman, abs=1e-6)
+        assert after.dev_spearman == before.dev_spearman
+
+
 def test_a_damaged_silver_file_names_the_way_out(
     full_run: tuple[AugSbertConfig, Any, list[str]], tmp_path: Path
 ) -> None:

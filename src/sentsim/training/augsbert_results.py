@@ -1,8 +1,8 @@
 """The AugSBERT results table: each model's Spearman on dev (and test), silver pairs and minutes.
 
 Rows are cached in ``results.json`` under a stamp of what they were computed on (the dev and test
-paths, and the model's ``train_report.json`` or else its name), so that a re-run that adds a
-strategy only evaluates the new model.
+pairs and scores, and the model's ``train_report.json`` or else its name), so that a re-run that
+adds a strategy only evaluates the new model.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def evaluate_rows(
         report = Path(row.path) / "train_report.json"
         # a model trained here is known by its report (the folder may move), others by name
         model = report.read_text(encoding="utf-8") if report.is_file() else row.path
-        seen = [str(dev and dev.path), str(test and test.path), row.model, model]
+        # the pairs, not the paths: a test file edited in place is compared by no training step
+        seen = [_content(dev), _content(test), row.model, model]
         stamp = hashlib.sha256("|".join(seen).encode()).hexdigest()[:16]
         cached = old.get(row.model, {})
         if cached.get("stamp") == stamp:
@@ -66,6 +67,14 @@ def evaluate_rows(
         values = {"dev_spearman": dev_score, "test_spearman": test_score, "stamp": stamp}
         out.append(ResultRow(**{**asdict(row), **values}))
     return out
+
+
+def _content(data: PairDataset | None) -> str:
+    """A hash of the pairs and scores of ``data`` ("None" without the file)."""
+    if data is None:
+        return "None"
+    rows = [(e.sentence1, e.sentence2, e.score) for e in data.examples]
+    return hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()
 
 
 def _scores(row: dict[str, Any]) -> dict[str, Any]:
