@@ -137,6 +137,51 @@ def test_augsbert_labels_silver_with_the_calibrated_judge(
         run_augsbert(config, **QUIET)
 
 
+def test_a_calibration_of_another_judge_or_dev_data_is_refused(
+    data: dict[str, Path],  # noqa: F811
+    tiny_bert_dir: Path,
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """calibration.json was reused whenever --dev named the same path: after the judge was
+    trained again (or its folder changed), or the dev file was edited in place, the new judge's
+    silver was mapped by a fit of the old judge's scores. The step records both hashes now."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    import sentsim.fusion
+    from sentsim.baselines import OverlapPairScorer
+
+    judge, dev = tmp_path / "judge", tmp_path / "dev.csv"
+    shutil.copytree(tiny_ce_dir, judge)
+    shutil.copy(data["dev"], dev)
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        unlabelled=data["target"],
+        cross_encoder=judge,
+        strategies=(Sampling.BM25,),
+        dev=dev,
+        calibrate=True,
+    )
+    stop_before_training(monkeypatch)
+    # a judge that agrees with the dev scores; its identity is still the folder's weights
+    monkeypatch.setattr(sentsim.fusion, "load_judge", lambda *a, **k: OverlapPairScorer())
+    with pytest.raises(KeyboardInterrupt):
+        run_augsbert(config, **QUIET)
+    weights = load_file(judge / "model.safetensors")
+    save_file({k: v * 1.5 for k, v in weights.items()}, judge / "model.safetensors")
+    (config.out / "silver-bm25.jsonl").unlink()
+    with pytest.raises(SentsimError, match=r"calibration\.json was fitted to another judge's sc"):
+        run_augsbert(config, **QUIET)
+    shutil.copy(tiny_ce_dir / "model.safetensors", judge)  # the judge it was fitted to
+    dev.write_text(dev.read_text().replace(",4.7", ",4.6"))
+    with pytest.raises(SentsimError, match=r"calibration\.json was fitted on other dev pairs"):
+        run_augsbert(config, **QUIET)
+
+
 def test_calibration_needs_dev(tiny_bert_dir: Path, tiny_ce_dir: Path, tmp_path: Path) -> None:
     config = config_for(tmp_path / "o", tiny_bert_dir, cross_encoder=tiny_ce_dir, calibrate=True)
     with pytest.raises(ValueError, match=r"--calibrate-silver fits .* pass --dev"):

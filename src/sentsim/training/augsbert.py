@@ -91,7 +91,7 @@ def run_augsbert(
     judge_dir = out / "cross-encoder" if inputs.judge is None else config.cross_encoder
     judge_weights = weights_hash(resolve_model_path(judge_dir))
     if config.calibrate:
-        judge = _calibrated(config, inputs, judge, steps, log)
+        judge = _calibrated(config, inputs, (judge, judge_weights), steps, log)
     if inputs.gold is not None:
         _train(config, "gold", inputs, [], steps, log, show_progress)
     for strategy in inputs.strategies:
@@ -218,19 +218,38 @@ def _train(
 def _calibrated(
     config: AugSbertConfig,
     inputs: RunInputs,
-    judge: PairScorer,
+    judged_by: tuple[PairScorer, str],
     steps: _Steps,
     log: Callable[[str], None],
 ) -> CalibratedScorer:
-    """The judge with its scores mapped onto the gold scale (fitted on dev, or read back)."""
+    """The judge with its scores mapped onto the gold scale (fitted on dev, or read back).
+
+    ``judged_by``: the judge and the hash of its weights, recorded with the fit.
+    """
     assert inputs.dev is not None and config.dev is not None  # check_inputs requires --dev
+    judge, weights = judged_by
     path = config.out / "calibration.json"
+    dev = _digest(inputs.dev.examples)
     if path.is_file():
         calibration = Calibration.read(path)
+        way_out = "delete it and the silver-*.jsonl files labelled with it, or choose another --out"
         if calibration.dev != str(config.dev):
             raise SentsimError(
                 f"{path} was fitted on {calibration.dev}, this run's --dev is {config.dev}: "
-                "delete it and the silver-*.jsonl files labelled with it, or choose another --out"
+                f"{way_out}"
+            )
+        # a fit recorded before these were kept is trusted, as it was then
+        recorded = steps.data.get("calibrate", {})
+        if recorded.get("judge_weights", weights) != weights:
+            raise SentsimError(
+                f"{path} was fitted to another judge's scores (weights "
+                f"{recorded['judge_weights']}, this run's {weights}: trained again or changed "
+                f"since): {way_out}"
+            )
+        if recorded.get("dev", dev) != dev:
+            raise SentsimError(
+                f"{path} was fitted on other dev pairs: the --dev pairs changed since it was "
+                f"fitted (the same file edited); {way_out}"
             )
         log(f"[calibrate] found {path}; reused")
         return CalibratedScorer(judge, calibration)
@@ -239,7 +258,14 @@ def _calibrated(
     calibration = fit_calibration(scores, inputs.dev.normalized_scores(), dev=str(config.dev))
     calibration.save(path)
     seconds = round(time.perf_counter() - start, 1)
-    steps.record("calibrate", seconds=seconds, a=calibration.a, b=calibration.b)
+    steps.record(
+        "calibrate",
+        seconds=seconds,
+        a=calibration.a,
+        b=calibration.b,
+        judge_weights=weights,
+        dev=dev,
+    )
     c = calibration
     log(f"[calibrate] judge on {c.pairs} dev pairs: mean {c.judge_mean:.3f}, sd {c.judge_sd:.3f}"
         f" → sigmoid({c.a:.3f} · logit {c.b:+.3f}): mean {c.calibrated_mean:.3f}, sd "
