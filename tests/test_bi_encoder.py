@@ -396,9 +396,10 @@ def test_missing_tokenizer_raises(tiny_bert_dir: Path, tmp_path: Path) -> None:
     for name in ("tokenizer.json", "vocab.txt"):
         (model_dir / name).unlink(missing_ok=True)
     with pytest.raises(
-        ModelLoadError, match=re.escape("has no tokenizer: expected tokenizer.json or vocab.txt")
-    ):
+        ModelLoadError, match=re.escape("has no tokenizer: expected tokenizer.json")
+    ) as info:
         BiEncoder.load(model_dir)
+    assert "vocab.json" in str(info.value) and "spiece.model" in str(info.value)
 
 
 def test_unsupported_module_type_raises_naming_it(tiny_st_dir: Path, tmp_path: Path) -> None:
@@ -698,3 +699,29 @@ def test_a_bad_prompt_config_is_named(
     with pytest.raises(ModelLoadError, match=r"config_sentence_transformers\.json") as info:
         BiEncoder.load(folder)
     assert message in str(info.value)
+
+
+def test_a_roberta_folder_with_only_vocab_json_and_merges_loads(tiny_roberta_dir: Path) -> None:
+    """roberta-base's layout (vocab.json + merges.txt, no tokenizer.json) was refused as having
+    no tokenizer, although transformers and sentence-transformers load it."""
+    assert not (tiny_roberta_dir / "tokenizer.json").exists()
+    texts = ["a card payment was declined", "", "Café 東京 🙂"]
+    ours = BiEncoder.load(tiny_roberta_dir, device="cpu").encode(texts)
+    theirs = st_model(tiny_roberta_dir).encode(texts, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_a_sentencepiece_tokenizer_without_its_package_is_named(
+    tiny_roberta_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sentsim.backend
+
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_roberta_dir / name, model_dir / name)
+    (model_dir / "sentencepiece.bpe.model").write_bytes(b"\x0a\x03abc")
+    monkeypatch.setattr(sentsim.backend, "_has_module", lambda name: False)
+    with pytest.raises(ModelLoadError, match="pip install sentencepiece") as info:
+        BiEncoder.load(model_dir)
+    assert "sentencepiece.bpe.model" in str(info.value)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
@@ -141,6 +142,15 @@ def check_length(length: int | None, limit: int, model: object) -> int | None:
 
 
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+#: Files a tokenizer loads from: a fast tokenizer's one file, else a slow tokenizer's vocabulary
+#: (WordPiece, byte-level BPE with its merges.txt, or a sentencepiece model).
+_SENTENCEPIECE = ("sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "spm.model")
+_TOKENIZERS = ("tokenizer.json", "vocab.txt", "vocab.json", *_SENTENCEPIECE)
+
+
+def _has_module(name: str) -> bool:
+    """Whether ``name`` can be imported here (without importing it)."""
+    return importlib.util.find_spec(name) is not None
 
 
 def check_model_dir(path: Path) -> None:
@@ -150,9 +160,18 @@ def check_model_dir(path: Path) -> None:
             f"{path} is not a model directory: expected {path / 'config.json'} "
             "(a Hugging Face or sentence-transformers model)"
         )
-    has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "vocab.txt"))
-    if not has_tokenizer:
-        raise ModelLoadError(f"{path} has no tokenizer: expected tokenizer.json or vocab.txt")
+    found = [f for f in _TOKENIZERS if (path / f).is_file()]
+    if not found:
+        raise ModelLoadError(
+            f"{path} has no tokenizer: expected tokenizer.json, or the files of a slow tokenizer "
+            f"({', '.join(_TOKENIZERS[1:])}); save the model's tokenizer there (save_pretrained)"
+        )
+    if set(found) <= set(_SENTENCEPIECE) and not _has_module("sentencepiece"):
+        raise ModelLoadError(
+            f"{path} keeps its tokenizer only in {found[0]}, which transformers reads with the "
+            "sentencepiece package: pip install sentencepiece (or save the tokenizer as "
+            "tokenizer.json where it is installed)"
+        )
     has_weights = any((path / f).is_file() for f in _WEIGHTS)
     if (path / "embeddings.safetensors").is_file() and not has_weights:
         raise ModelLoadError(
