@@ -74,6 +74,22 @@ def test_predict_several_labels_gives_softmax_rows(nli: CrossEncoder) -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
 
 
+def test_a_multi_label_model_scores_each_label_by_its_own_sigmoid(
+    nli: CrossEncoder, tmp_path: Path
+) -> None:
+    """A config.json with ``problem_type: multi_label_classification`` (independent labels, trained
+    with one binary loss per output) had its outputs softmaxed together as if one class held."""
+    tagger = CrossEncoder.load(nli.save(tmp_path / "tagger"), device="cpu")
+    tagger.model.config.problem_type = "multi_label_classification"
+    again = CrossEncoder.load(tagger.save(tmp_path / "tagger"), device="cpu")
+    assert again.multi_label and not nli.multi_label
+    with torch.inference_mode():
+        expected = torch.sigmoid(again.logits(again.tokenize(PAIRS))).numpy()
+    np.testing.assert_allclose(again.predict(PAIRS), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="rank needs one relevance score"):
+        again.rank("a man plays guitar", ["someone plays music"])
+
+
 def test_load_with_other_num_labels_replaces_the_head(tiny_ce_dir: Path) -> None:
     """A one-output directory loaded with ``num_labels=3`` gets a fresh 3-way head."""
     model = CrossEncoder.load(tiny_ce_dir, num_labels=3, device="cpu")

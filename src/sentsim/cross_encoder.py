@@ -1,7 +1,9 @@
 """The cross-encoder ("the judge"): both texts read together, ``[CLS] a [SEP] b [SEP]``.
 
 A Hugging Face sequence-classification model. One output is a 0–1 score (sigmoid of the logit);
-several outputs are class probabilities (softmax), e.g. NLI. Pairs longer than ``max_length``
+several outputs are class probabilities (softmax), e.g. NLI — or, for a model whose config.json
+says ``"problem_type": "multi_label_classification"``, one 0–1 score per label (a sigmoid each, as
+transformers trains such a head). Pairs longer than ``max_length``
 tokens are cut longest-first: tokens are removed from whichever text is longer at that moment,
 so a short query keeps all its words while a long passage is shortened.
 """
@@ -214,6 +216,14 @@ class CrossEncoder:
         return int(self.model.config.num_labels)
 
     @property
+    def multi_label(self) -> bool:
+        """Whether the labels are independent (several may hold), not classes of which one does.
+
+        Set by config.json's ``"problem_type": "multi_label_classification"``.
+        """
+        return getattr(self.model.config, "problem_type", None) == "multi_label_classification"
+
+    @property
     def labels(self) -> list[str]:
         """Class names, in output order."""
         id2label = self.model.config.id2label
@@ -250,6 +260,9 @@ class CrossEncoder:
     ) -> NDArray[np.float32]:
         """Return scores in input order: ``(n,)`` in 0–1 for one output, ``(n, labels)`` otherwise.
 
+        The rows of ``(n, labels)`` are class probabilities (a softmax), or for a
+        :attr:`multi_label` model one sigmoid per label (each in 0–1, not summing to 1).
+
         ``symmetric=True`` averages the scores of ``(a, b)`` and ``(b, a)`` (for similarity, where
         order carries no meaning).
         """
@@ -261,6 +274,7 @@ class CrossEncoder:
             backward = self.predict(swapped, batch_size=batch_size, show_progress=show_progress)
             return ((forward + backward) / 2).astype(np.float32)
         out = np.zeros((len(items), self.num_labels), dtype=np.float32)
+        independent = self.num_labels == 1 or self.multi_label
         order = length_order([a + b for a, b in items])
         show = len(items) >= PROGRESS_MIN_PAIRS if show_progress is None else show_progress
         was_training = self.model.training
@@ -271,7 +285,7 @@ class CrossEncoder:
                 for start in tqdm(starts, desc="cross-encode", unit="batch", disable=not show):
                     idx = order[start : start + batch_size]
                     logits = self.logits(self.tokenize([items[i] for i in idx])).float()
-                    probs = torch.sigmoid(logits) if self.num_labels == 1 else logits.softmax(-1)
+                    probs = torch.sigmoid(logits) if independent else logits.softmax(-1)
                     out[idx] = probs.cpu().numpy()
         finally:  # also when cut off: a model in training must not stay in eval mode
             self.model.train(was_training)
