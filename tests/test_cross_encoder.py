@@ -109,6 +109,12 @@ def test_load_refuses_a_head_size_it_cannot_build(tiny_ce_dir: Path) -> None:
         CrossEncoder.load(tiny_ce_dir, labels="yes", device="cpu")
 
 
+def test_load_refuses_a_label_named_twice(tiny_ce_dir: Path) -> None:
+    """``labels=["a", "a"]`` built a 2-output head whose label2id held one entry, saved as such."""
+    with pytest.raises(ValueError, match=r"labels \['a', 'b', 'a'\] name 'a' twice"):
+        CrossEncoder.load(tiny_ce_dir, labels=["a", "b", "a"], device="cpu")
+
+
 def test_predict_keeps_input_order_whatever_the_batch_size(judge: CrossEncoder) -> None:
     """Pairs are batched longest first, then put back: batch size 1 and 4 give the same vector."""
     one = judge.predict(PAIRS, batch_size=1)

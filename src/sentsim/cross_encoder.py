@@ -113,6 +113,12 @@ class CrossEncoder:
             raise ValueError(f"num_labels must be an integer ≥ 1, got {num_labels!r}")
         if isinstance(labels, str):
             raise TypeError(f"labels must be a list of class names, got the str {labels!r}")
+        names = list(labels or [])
+        twice = [label for i, label in enumerate(names) if label in names[:i]]
+        if twice:  # label2id would keep one of them, and say so in the saved config.json
+            raise ValueError(
+                f"labels {names!r} name {twice[0]!r} twice; each output needs its own class name"
+            )
         if labels and num_labels is not None and len(labels) != num_labels:
             raise ValueError(
                 f"{len(labels)} labels for num_labels={num_labels}; give one name per output"
