@@ -356,6 +356,14 @@ def test_corrupt_sentsim_config_is_a_load_error(tiny_ce_dir: Path, tmp_path: Pat
         ({"rerank_weight": 1.5}, r"rerank_weight 1\.5 "),
         ({"rerank_weight_with_examples": None, "rerank_weight": True}, r"rerank_weight True "),
         ({"rerank_weight_with_examples": [0.5]}, r"rerank_weight_with_examples \[0\.5\] "),
+        (  # loaded, then failed in SearchPipeline as if the caller had passed the weight
+            {"rerank_weight_by_encoder": {"h1": {"weight": 5, "dev": "x"}}},
+            r"rerank_weight_by_encoder\['h1'\] weight 5 is not a weight; give a number from 0 to 1",
+        ),
+        (
+            {"rerank_weight_by_encoder": {"h1": {"weight": None}}},
+            r"'rerank_weight_by_encoder' must",
+        ),
     ],
 )
 def test_a_wrong_value_in_sentsim_config_is_named(

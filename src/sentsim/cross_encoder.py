@@ -183,16 +183,7 @@ class CrossEncoder:
         judge.rerank_weight_with_examples = _stored_weight(
             config, "rerank_weight_with_examples", file
         )
-        by_encoder: Any = config.get("rerank_weight_by_encoder") or {}
-        try:
-            judge.rerank_weight_by_encoder = {
-                str(key): float(entry["weight"]) for key, entry in by_encoder.items()
-            }
-        except (AttributeError, KeyError, TypeError, ValueError):
-            raise ModelLoadError(
-                f"{path / 'sentsim_config.json'}: 'rerank_weight_by_encoder' must map bi-encoder "
-                'weight hashes to {"weight": W, ...}'
-            ) from None
+        judge.rerank_weight_by_encoder = _stored_weights_by_encoder(config, file)
         return judge
 
     @property
@@ -356,12 +347,36 @@ def _is_number(value: object, kind: type[int] | type[float]) -> TypeGuard[float]
     return isinstance(value, allowed) and not isinstance(value, bool)
 
 
-def _stored_weight(config: dict[str, object], key: str, file: Path) -> float | None:
+def _stored_weight(
+    config: dict[str, object], key: str, file: Path, where: str = ""
+) -> float | None:
     """A judge's weight in its ``sentsim_config.json`` (0 to 1), or ``None`` where none is."""
     weight = config.get(key)
     if weight is not None and not (_is_number(weight, float) and 0 <= weight <= 1):
-        raise ModelLoadError(f"{file}: {key} {weight!r} is not a weight; give a number from 0 to 1")
+        name = f"{where} {key}" if where else key
+        raise ModelLoadError(
+            f"{file}: {name} {weight!r} is not a weight; give a number from 0 to 1"
+        )
     return None if weight is None else float(weight)
+
+
+def _stored_weights_by_encoder(config: dict[str, object], file: Path) -> dict[str, float]:
+    """A judge's ``rerank_weight_by_encoder`` (bi-encoder hash → weight, 0 to 1), checked."""
+    by_encoder = config.get("rerank_weight_by_encoder") or {}
+    shape = ModelLoadError(
+        f"{file}: 'rerank_weight_by_encoder' must map bi-encoder weight hashes to "
+        '{"weight": W, ...}'
+    )
+    if not isinstance(by_encoder, dict):
+        raise shape
+    weights = {}
+    for key, entry in by_encoder.items():
+        where = f"rerank_weight_by_encoder[{key!r}]"
+        weight = _stored_weight(entry, "weight", file, where) if isinstance(entry, dict) else None
+        if weight is None:
+            raise shape
+        weights[str(key)] = weight
+    return weights
 
 
 def _fresh_head(model: Any, key: str) -> bool:
