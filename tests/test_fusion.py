@@ -270,6 +270,8 @@ def test_a_fused_bi_encoder_that_moved_is_named_with_its_config(
         (lambda f: {**f, "weight": "x"}, r"weight 'x' is not a number"),
         (lambda f: {**f, "bi_encoder": None}, r"bi_encoder None is not a model name"),
         (lambda f: {**f, "ce_std": 0}, r"ce_std 0 must be above 0"),
+        (lambda f: {**f, "symmetric": "no"}, r"symmetric 'no' must be true or false"),
+        (lambda f: {**f, "selected_on": 3}, r"selected_on 3 is not a text"),
         (lambda f: {**f, "weight": 2.0}, r"weights must each be in 0\.\.1 and sum to at most 1"),
         (lambda f: [1], r"'fusion' must be an object"),
         (lambda f: {**f, "extra": [{"bi_encoder": "b"}]}, r"missing 3 required"),

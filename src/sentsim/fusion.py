@@ -184,6 +184,10 @@ def _check_fusion(config: FusionConfig, file: Path) -> None:
     for key, name in names.items():
         if not isinstance(name, str) or not name:
             raise ModelLoadError(f"{file}: fusion {key} {name!r} is not a model name")
+    if not isinstance(config.symmetric, bool):  # "no" would count as true
+        raise ModelLoadError(f"{file}: fusion symmetric {config.symmetric!r} must be true or false")
+    if not isinstance(config.selected_on, str):
+        raise ModelLoadError(f"{file}: fusion selected_on {config.selected_on!r} is not a text")
     for key, number in numbers.items():
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise ModelLoadError(f"{file}: fusion {key} {number!r} is not a number")
