@@ -451,6 +451,8 @@ def test_invalid_modules_json_raises(tiny_st_dir: Path, tmp_path: Path) -> None:
         ),
         ("modules.json", '{"0": {}}', r"modules\.json must hold a list of modules"),
         ("modules.json", '["Transformer"]', r"modules\.json: module 0 is not an object"),
+        # an empty list loaded as mean pooling without normalization
+        ("modules.json", "[]", r"modules\.json names no Transformer module \(0 module\(s\)\)"),
         ("1_Pooling/config.json", "[true]", r"1_Pooling/config\.json must hold an object"),
     ],
 )

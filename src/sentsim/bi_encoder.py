@@ -378,6 +378,7 @@ def _read_layout(path: Path) -> _Layout:
         _refuse_cross_encoder(path)
         return layout  # plain Hugging Face encoder: mean pooling, no normalization
     modules = _read_json(modules_file, list, "a list of modules")
+    found_transformer = False
     for i, module in enumerate(modules):
         if not isinstance(module, dict):
             raise ModelLoadError(f"{modules_file}: module {i} is not an object: {module!r:.80}")
@@ -387,6 +388,7 @@ def _read_layout(path: Path) -> _Layout:
         # e.g. ``sentence_transformers.sentence_transformer.modules.pooling.Pooling``.
         cls_name = kind.rsplit(".", 1)[-1] if kind.startswith("sentence_transformers.") else ""
         if cls_name == "Transformer":
+            found_transformer = True
             layout.transformer_dir = sub
             config_file = sub / "sentence_bert_config.json"
             if config_file.is_file():
@@ -411,6 +413,12 @@ def _read_layout(path: Path) -> _Layout:
                 f"{modules_file}: module type {kind!r} is not supported by sentsim; "
                 "supported: Transformer, Pooling, Normalize"
             )
+    if not found_transformer:  # the folder would load as mean pooling of whatever is there
+        raise ModelLoadError(
+            f"{modules_file} names no Transformer module ({len(modules)} module(s)); a "
+            "sentence-transformers model lists its Transformer first, then Pooling (and "
+            "Normalize): write those, or delete modules.json to load the folder as a plain encoder"
+        )
     # sentence-transformers 6 saves a cross-encoder with a modules.json of one Transformer
     _refuse_cross_encoder(layout.transformer_dir)
     _read_prompts(path / _ST_CONFIG, layout)
