@@ -449,6 +449,11 @@ def test_invalid_modules_json_raises(tiny_st_dir: Path, tmp_path: Path) -> None:
             '{"max_seq_length": 16.5}',
             r"sentence_bert_config\.json: max_seq_length 16\.5 ",
         ),
+        (  # said "max length 1000: DIR reads 1 to 64 tokens", as if the caller had passed it
+            "sentence_bert_config.json",
+            '{"max_seq_length": 1000}',
+            r"m/sentence_bert_config\.json: max_seq_length 1000 is more than the 64 tokens",
+        ),
         ("modules.json", '{"0": {}}', r"modules\.json must hold a list of modules"),
         ("modules.json", '["Transformer"]', r"modules\.json: module 0 is not an object"),
         # an empty list loaded as mean pooling without normalization

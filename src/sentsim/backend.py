@@ -289,6 +289,8 @@ class TorchTransformer:
             ).to(self.device)
         self.model.eval()
         limit = int(getattr(self.model.config, "max_position_embeddings", 512))
+        #: The most tokens the model reads (its position embeddings).
+        self.max_positions = limit
         tok_limit = int(getattr(self.tokenizer, "model_max_length", limit) or limit)
         self.max_seq_length = check_length(max_seq_length, limit, model_dir) or min(
             limit, tok_limit

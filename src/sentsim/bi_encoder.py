@@ -42,6 +42,7 @@ _ST_TRANSFORMER = "sentence_transformers.models.Transformer"
 _ST_POOLING = "sentence_transformers.models.Pooling"
 _ST_NORMALIZE = "sentence_transformers.models.Normalize"
 _ST_CONFIG = "config_sentence_transformers.json"
+_ST_LENGTH_FILE = "sentence_bert_config.json"  # the Transformer module's max_seq_length
 PROGRESS_MIN_TEXTS = 2000
 #: Prompt names a document is encoded with, first found wins (sentence-transformers' order).
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")
@@ -119,10 +120,18 @@ class BiEncoder:
         layout = _read_layout(path)
         transformer = TorchTransformer(
             layout.transformer_dir,
-            max_seq_length=layout.max_seq_length if max_seq_length is None else max_seq_length,
+            max_seq_length=max_seq_length,
             do_lower_case=layout.do_lower_case,
             device=device,
         )
+        if max_seq_length is None and layout.max_seq_length is not None:
+            if layout.max_seq_length > transformer.max_positions:
+                raise ModelLoadError(
+                    f"{layout.transformer_dir / _ST_LENGTH_FILE}: max_seq_length "
+                    f"{layout.max_seq_length} is more than the {transformer.max_positions} tokens "
+                    "the model reads (its max_position_embeddings); correct it or delete the key"
+                )
+            transformer.max_seq_length = layout.max_seq_length
         encoder = cls(
             transformer,
             PoolingMode.parse(pooling) if pooling is not None else layout.pooling,
@@ -390,7 +399,7 @@ def _read_layout(path: Path) -> _Layout:
         if cls_name == "Transformer":
             found_transformer = True
             layout.transformer_dir = sub
-            config_file = sub / "sentence_bert_config.json"
+            config_file = sub / _ST_LENGTH_FILE
             if config_file.is_file():
                 config = _read_json(config_file, dict, "an object")
                 length = config.get("max_seq_length")
