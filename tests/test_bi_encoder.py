@@ -644,19 +644,21 @@ def test_query_and_document_prompts_are_put_before_the_texts(
 
 
 @pytest.mark.parametrize("include_prompt", [True, False])
-@pytest.mark.parametrize("default", [None, "query"])
+@pytest.mark.parametrize(("default", "pooling"), [(None, "mean"), ("query", "mean"), (None, "cls")])
 def test_prompts_give_sentence_transformers_vectors(
-    tiny_st_dir: Path, tmp_path: Path, include_prompt: bool, default: str | None
+    tiny_st_dir: Path, tmp_path: Path, include_prompt: bool, default: str | None, pooling: str
 ) -> None:
     """The same folder in both libraries: encode_query, encode_document and encode (which takes
-    the default prompt) agree, also when pooling leaves the prompt's tokens out."""
+    the default prompt) agree, also when pooling leaves the prompt's tokens out (cls pooling then
+    takes the text's first token: it took [CLS])."""
     from sentence_transformers import SentenceTransformer
 
     # "document", not "passage": sentence-transformers 6 always holds an empty "document"
     # prompt, which it prefers to a "passage" one (sentsim takes the first non-empty one)
     prompts = {"query": "query: ", "document": "passage: "}
+    source = BiEncoder.load(tiny_st_dir, pooling=pooling).save(tmp_path / "source")
     folder = _with_prompts(
-        tiny_st_dir, tmp_path / "m", prompts, default=default, include_prompt=include_prompt
+        source, tmp_path / "m", prompts, default=default, include_prompt=include_prompt
     )
     ours = BiEncoder.load(folder)
     theirs = SentenceTransformer(str(folder), device="cpu")

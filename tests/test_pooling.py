@@ -38,6 +38,13 @@ def test_cls_pool_takes_first_token() -> None:
     torch.testing.assert_close(cls_pool(TOKENS, MASK), torch.tensor([[1.0, -4.0]]))
 
 
+def test_cls_pool_takes_the_first_token_the_mask_keeps() -> None:
+    """With a prompt's tokens masked out (``include_prompt=False``) it took ``[CLS]`` anyway,
+    where sentence-transformers takes the text's first token."""
+    after_prompt = torch.tensor([[0, 0, 1, 0, 0]])
+    torch.testing.assert_close(cls_pool(TOKENS, after_prompt), torch.tensor([[5.0, -6.0]]))
+
+
 @pytest.mark.parametrize("mode", list(PoolingMode))
 def test_padding_values_do_not_change_the_result(mode: PoolingMode) -> None:
     """Whatever the transformer leaves at padded positions, the pooled vector is the same."""

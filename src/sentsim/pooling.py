@@ -35,9 +35,13 @@ def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def cls_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``v = h_0``: the vector of the first token (``[CLS]``)."""
-    del mask
-    return tokens[:, 0]
+    """``v = h_f``, ``f`` the first token the mask keeps.
+
+    That is ``[CLS]``, or the text's first token where a prompt's tokens are masked out
+    (sentence-transformers' ``include_prompt=False``).
+    """
+    first = mask.to(torch.int).argmax(dim=1)
+    return tokens[torch.arange(tokens.shape[0], device=tokens.device), first]
 
 
 def max_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
