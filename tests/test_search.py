@@ -27,6 +27,7 @@ from sentsim.search import (
     encoder_identity,
     example_fuse,
     minmax_fuse,
+    open_index,
     passages_for,
     rerank_fuse,
     rrf_fuse,
@@ -893,3 +894,28 @@ def test_an_index_reads_documents_and_queries_with_the_models_prompts(
             SearchPipeline(index, BiEncoder.load(tiny_st_dir), retriever="dense")
     finally:
         index.close()
+
+
+def test_an_index_built_without_the_models_prompts_says_so(
+    tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """An index built before sentsim read a model's prompts was refused with 'built with encoder
+    'e5' (weights H1) but is opened with 'e5' (weights H2)': two hashes of the same weights."""
+    folder = tmp_path / "e5"
+    shutil.copytree(tiny_st_dir, folder)
+    docs = [Document("a", "card declined abroad"), Document("b", "top up with cash")]
+    build_index(docs, tmp_path / "idx", BiEncoder.load(folder)).close()
+    prompts = {"query": "query: ", "passage": "passage: "}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
+    encoder = BiEncoder.load(folder)
+    why = r"idx was built from the weights of .*e5 without its prompts \(query 'query: ', document"
+    with pytest.raises(EncoderMismatchError, match=why):
+        open_index(tmp_path / "idx", encoder, readonly=True)
+    with pytest.raises(EncoderMismatchError, match=why):
+        build_index(docs, tmp_path / "idx", encoder)
+    with Index.open(tmp_path / "idx") as index, pytest.raises(EncoderMismatchError, match=why):
+        SearchPipeline(index, encoder, retriever="dense")
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"q": "q"}}))
+    build_index(docs, tmp_path / "other", BiEncoder.load(folder)).close()
+    with pytest.raises(EncoderMismatchError, match="but is opened with"):
+        open_index(tmp_path / "other", encoder)  # other prompts: the general message

@@ -35,7 +35,7 @@ from sentsim.errors import DataError, EncoderMismatchError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
 from sentsim.index_checks import check_unicode, document_rows
 from sentsim.index_filter import Where
-from sentsim.index_store import index_exists
+from sentsim.index_store import REBUILD, index_exists, read_manifest
 
 RRF_K = 60
 
@@ -105,6 +105,33 @@ def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:
     if encoder.source is None:
         raise ValueError("the encoder was not loaded from disk; save it before indexing")
     return EncoderIdentity(encoder.name, encoder.vector_hash(), encoder.dim)
+
+
+def open_index(path: str | Path, encoder: BiEncoder, *, readonly: bool = False) -> Index:
+    """:meth:`Index.open` for ``encoder``'s vectors; refuses an index another encoder built.
+
+    An index built from the same weights without the model's prompts (by sentsim before it read
+    them) is named as such: the generic message showed two hashes of the same weights.
+    """
+    try:
+        return Index.open(path, encoder_identity(encoder), readonly=readonly)
+    except EncoderMismatchError as exc:
+        because = _without_prompts(read_manifest(Path(path))["encoder"]["weights_hash"], encoder)
+        if because is None:
+            raise
+        raise EncoderMismatchError(f"{path} {because}; {REBUILD}") from exc
+
+
+def _without_prompts(stored_hash: object, encoder: BiEncoder) -> str | None:
+    """Why vectors of ``stored_hash`` are not ``encoder``'s when only its prompts differ."""
+    if not encoder.prompts or encoder.source is None or stored_hash != encoder.weights_hash():
+        return None
+    return (
+        f"was built from the weights of {encoder.name} without its prompts (query "
+        f"{encoder.query_prompt!r}, document {encoder.document_prompt!r}, from "
+        "config_sentence_transformers.json), which sentsim now puts before each text: its "
+        "vectors and the queries' would not match"
+    )
 
 
 def rrf_fuse(lists: Sequence[Sequence[IndexHit]], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -278,6 +305,8 @@ class SearchPipeline:
         if encoder.dim != index.encoder.dim or (
             encoder.source is not None and encoder.vector_hash() != index.encoder.weights_hash
         ):
+            if because := _without_prompts(index.encoder.weights_hash, encoder):
+                raise EncoderMismatchError(f"{index.path} {because}; {REBUILD}")
             raise EncoderMismatchError(
                 f"{index.path} was built with the encoder {index.encoder.name!r} (weights "
                 f"{index.encoder.weights_hash}, dim {index.encoder.dim}), not {encoder.name!r}; "
@@ -559,7 +588,7 @@ def build_index(
     document_rows(docs)  # a bad or repeated id, an empty text: refused before anything is made
     exists = index_exists(folder)
     if exists:
-        index = Index.open(folder, identity)
+        index = open_index(folder, encoder)
     else:
         index = Index.create(folder, identity, ann=ann, quantize=quantize)
     if exists and not upsert and (clash := index.existing([d.id for d in docs])):
@@ -601,7 +630,7 @@ def cached_index(
 
     identity = encoder_identity(encoder)
     if index_exists(path):
-        index = Index.open(path, identity, readonly=True)
+        index = open_index(path, encoder, readonly=True)
         if len(index) == len(docs):
             return index, False
         index.close()

@@ -35,7 +35,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import SentsimError
 from sentsim.index import Index
-from sentsim.search import SearchPipeline, encoder_identity, index_encoder
+from sentsim.search import SearchPipeline, index_encoder, open_index
 from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
@@ -83,7 +83,7 @@ class SentsimServer(ThreadingHTTPServer):
         super().__init__((config.host, config.port), _Handler)
         if config.index is not None:
             try:
-                self.index = Index.open(config.index, encoder_identity(encoder), readonly=True)
+                self.index = open_index(config.index, encoder, readonly=True)
             except BaseException:
                 super().server_close()  # nothing left listening when the index cannot open
                 raise

@@ -274,9 +274,8 @@ def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | Non
     """The index of example queries ``--examples`` names (built and cached from a file)."""
     from sentsim.corpus import read_corpus
     from sentsim.evaluation.retrieval_eval import documents_index
-    from sentsim.index import Index
     from sentsim.index_store import index_exists
-    from sentsim.search import encoder_identity
+    from sentsim.search import open_index
 
     if not args.examples:
         return None
@@ -285,7 +284,7 @@ def _examples_index(args: argparse.Namespace, encoder: BiEncoder) -> Index | Non
 
         return example_index(encoder, show_progress=progress(args))
     if index_exists(args.examples):
-        return Index.open(args.examples, encoder_identity(encoder), readonly=True)
+        return open_index(args.examples, encoder, readonly=True)
     return documents_index(read_corpus(args.examples), encoder, show_progress=progress(args))
 
 

@@ -292,10 +292,9 @@ def _info(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.errors import DataError
-    from sentsim.index import Index
     from sentsim.index_filter import parse_where_option
     from sentsim.models import builtin_names
-    from sentsim.search import ExampleQueries, SearchPipeline, encoder_identity
+    from sentsim.search import ExampleQueries, SearchPipeline, open_index
 
     if (args.query is None) == (args.queries is None):
         raise ValueError("give one query, or --queries FILE for many, not both")
@@ -324,12 +323,11 @@ def _search(args: argparse.Namespace) -> int:
     prepare_outputs(("--out", args.out))
     encoder = _encoder(args)
     reranker = None if args.no_rerank else CrossEncoder.load(args.reranker)
-    identity = encoder_identity(encoder)
     with contextlib.ExitStack() as stack:
-        index = stack.enter_context(Index.open(args.index, identity, readonly=True))
+        index = stack.enter_context(open_index(args.index, encoder, readonly=True))
         examples = None
         if args.examples:
-            found = stack.enter_context(Index.open(args.examples, identity, readonly=True))
+            found = stack.enter_context(open_index(args.examples, encoder, readonly=True))
             examples = ExampleQueries(found)
         pipeline = SearchPipeline(
             index,
