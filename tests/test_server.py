@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import urllib.error
 import urllib.request
@@ -17,7 +18,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.index import Document, Index
 from sentsim.search import build_index, encoder_identity
-from sentsim.server import SentsimServer, ServeConfig, create_app
+from sentsim.server import BadRequest, SentsimServer, ServeConfig, create_app
 
 DOCS = [
     Document(
@@ -277,3 +278,31 @@ def test_sentsim_serve_prints_its_address_answers_and_stops_on_ctrl_c(tiny_st_di
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_encode_takes_a_role_that_puts_the_models_prompt_first(
+    tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """/encode encoded only plain texts: a client could not get the query vectors search compares
+    with an E5-style index. ``role`` query / document adds the model's prompt, as ``--as`` does."""
+    folder = tmp_path / "e5"
+    shutil.copytree(tiny_st_dir, folder)
+    prompts = {"query": "query: ", "passage": "passage: "}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
+    encoder = BiEncoder.load(folder)
+    server = SentsimServer(ServeConfig(port=0), encoder, None)
+    try:
+        texts = ["card declined", ""]
+        for body, expected in [
+            ({"texts": texts}, encoder.encode(texts)),
+            ({"texts": texts, "role": "text"}, encoder.encode(texts)),
+            ({"texts": texts, "role": "query"}, encoder.encode_query(texts)),
+            ({"texts": texts, "role": "document"}, encoder.encode_document(texts)),
+        ]:
+            vectors = np.array(server.answer("/encode", body)["vectors"])
+            np.testing.assert_allclose(vectors, expected, atol=1e-6)
+        assert not np.allclose(encoder.encode_query(texts), encoder.encode(texts))
+        with pytest.raises(BadRequest, match=r"'role' must be text .*, got .passage."):
+            server.answer("/encode", {"texts": texts, "role": "passage"})
+    finally:
+        server.server_close()

@@ -7,7 +7,9 @@ unless ``--host`` says otherwise. :func:`create_app` loads the models and opens 
 happens at import. Endpoints (every body and answer a JSON object):
 
 - ``GET /health``: the encoder, the judge and, with an index, its document count.
-- ``POST /encode`` ``{"texts": [...]}``: ``{"dim", "vectors"}``, normalized as the encoder says.
+- ``POST /encode`` ``{"texts": [...], "role"?}``: ``{"dim", "vectors"}``, normalized as the encoder
+  says; ``role`` ``query`` or ``document`` puts the model's query or document prompt first, as
+  search does (default ``text``: its default prompt, if any).
 - ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b.
 - ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric": false}``: ``{"scores"}`` of the judge.
 - ``POST /rerank`` ``{"query", "documents": [...], "top_k": null}``: the judge's ranking.
@@ -40,12 +42,16 @@ from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
 FIELDS = {  # what each POST takes: a mistyped field ("filter", "topk") was silently ignored
-    "/encode": ("texts",),
+    "/encode": ("texts", "role"),
     "/similarity": ("a", "b"),
     "/score": ("pairs", "symmetric"),
     "/rerank": ("query", "documents", "top_k"),
     "/search": ("query", "top_k", "retriever", "rerank", "where"),
 }
+
+#: What /encode's texts are: plain texts (the model's default prompt, if any), or queries or
+#: documents (its query or document prompt, as search puts before them).
+ROLES = ("text", "query", "document")
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,18 @@ class SentsimServer(ThreadingHTTPServer):
             )
         if path == "/encode":
             texts = _strings(body, "texts")
+            role = body.get("role", "text")
+            if role not in ROLES:
+                raise BadRequest(
+                    f"'role' must be text (the default), query or document, got {json.dumps(role)}"
+                )
+            # as `sentsim encode --as`: vectors to compare with the index's need the prompts
+            encoder = self.encoder
+            encode = {"query": encoder.encode_query, "document": encoder.encode_document}.get(
+                role, encoder.encode
+            )
             with self.lock:
-                vectors = self.encoder.encode(texts, show_progress=False)
+                vectors = encode(texts, show_progress=False)
             return {"dim": self.encoder.dim, "vectors": vectors.tolist()}
         if path == "/similarity":
             a, b = _strings(body, "a"), _strings(body, "b")
