@@ -670,3 +670,19 @@ def test_index_build_resume_finishes_a_cut_off_build(
         "--quantize sq8: the cut-off build in " + idx + " was made with --quantize none"
     ) in capsys.readouterr().err
     assert main([*build[:2], str(full), *build[2:], "--resume", "--ann", "auto"]) == 0
+
+
+def test_one_model_named_two_ways_shares_no_broken_cache(
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The cached corpus index was keyed by the weights alone but opened only by an encoder of the
+    same name: after ``--model DIR``, ``--model DIR/`` (or the folder relative to another working
+    directory) failed with "was built with encoder 'DIR' ... but is opened with 'DIR/'", about a
+    cache the user never built. Each name now has its own cache; both evaluate alike."""
+    common = ["--data", str(beir), "--retriever", "dense"]
+    first = _run(capsys, *common, "--model", str(tiny_st_dir))
+    slash = _run(capsys, *common, "--model", f"{tiny_st_dir}/")
+    monkeypatch.chdir(tiny_st_dir.parent)
+    relative = _run(capsys, *common, "--model", tiny_st_dir.name)
+    assert first["ndcg@10"] == slash["ndcg@10"] == relative["ndcg@10"]

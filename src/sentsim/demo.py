@@ -22,7 +22,7 @@ from sentsim.cross_encoder import CrossEncoder
 from sentsim.helpcenter import example_index
 from sentsim.index import Index
 from sentsim.machine import cpu_description
-from sentsim.search import ExampleQueries, SearchPipeline, cached_index, encoder_identity
+from sentsim.search import ExampleQueries, SearchPipeline, cache_key, cached_index, encoder_identity
 from sentsim.settings import cache_root, data_root
 
 QUERIES = [
@@ -59,7 +59,7 @@ SAMPLE_DEPTH = 10
 def _help_index(encoder: BiEncoder) -> tuple[Index, str]:
     from sentsim.helpcenter import HELPCENTER, articles
 
-    digest = hashlib.sha256(encoder_identity(encoder).weights_hash.encode())
+    digest = hashlib.sha256(cache_key(encoder).encode())
     digest.update((HELPCENTER / "articles.jsonl").read_bytes())
     path = cache_root() / "demo" / f"helpcenter-{digest.hexdigest()[:16]}"
     start = time.perf_counter()

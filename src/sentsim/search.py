@@ -614,6 +614,16 @@ def build_index(
     return index
 
 
+def cache_key(encoder: BiEncoder) -> str:
+    """What a cached index of ``encoder``'s vectors is keyed by: all :func:`open_index` checks.
+
+    The encoder's name, the hash of its vectors and their dimension. Keyed by the weights alone,
+    one model named two ways (``DIR`` and ``DIR/``) found the other's cache and was refused it.
+    """
+    identity = encoder_identity(encoder)
+    return f"{identity.name}\x00{identity.weights_hash}\x00{identity.dim}"
+
+
 def cached_index(
     docs: Sequence[Document],
     path: Path,

@@ -18,8 +18,8 @@ from sentsim.index import Document, Index
 from sentsim.search import (
     ExampleQueries,
     SearchPipeline,
+    cache_key,
     cached_index,
-    encoder_identity,
     rerank_fuse,
 )
 from sentsim.settings import cache_root
@@ -60,8 +60,7 @@ def corpus_index(
     show_progress: bool | None = None,
 ) -> Index:
     """Open the cached index of ``data.corpus`` for ``encoder``, building it on first use."""
-    identity = encoder_identity(encoder)
-    digest = hashlib.sha256(identity.weights_hash.encode())
+    digest = hashlib.sha256(cache_key(encoder).encode())
     for doc_id in sorted(data.corpus):
         title, text = data.corpus[doc_id]
         digest.update(f"{doc_id}\x00{title}\x00{text}\x01".encode())
@@ -74,7 +73,7 @@ def documents_index(
     docs: Sequence[Document], encoder: BiEncoder, *, show_progress: bool | None = None
 ) -> Index:
     """Open the cached index of ``docs`` (metadata included) for ``encoder``, building it once."""
-    digest = hashlib.sha256(encoder_identity(encoder).weights_hash.encode())
+    digest = hashlib.sha256(cache_key(encoder).encode())
     for doc in docs:
         digest.update(json.dumps([doc.id, doc.title, doc.text, dict(doc.metadata)]).encode())
     path = cache_root() / "indexes" / digest.hexdigest()[:20]
