@@ -313,3 +313,28 @@ def test_identical_files_are_duplicates_whatever_their_names(tmp_path: Path) -> 
     (tmp_path / "old-copy.txt").write_text("Refunds take 14 days.\n")
     ids, texts = read_collection(tmp_path)
     assert ids == ["old-copy.txt", "refund-policy.txt"] and texts[0] == texts[1]
+
+
+def test_cli_outputs_never_overwrite_an_input_or_each_other(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """``--out`` naming the collection replaced the user's texts with the pairs found in them (and
+    ``--out`` equal to ``--groups`` kept only the groups); each is now refused before any work,
+    the file untouched."""
+    src = tmp_path / "texts.txt"
+    src.write_text("card declined\ncard declined\nopen an account\n")
+    dev = tmp_path / "dev.csv"
+    dev.write_text("sentence1,sentence2,label\ncard,card,1\ncard,account,0\n")
+    argv = ["duplicates", str(src), "--model", str(tiny_st_dir), "--threshold", "0.99"]
+    line = user_error(capsys, [*argv, "--out", str(src)])
+    assert f"--out {src} is the input collection" in line
+    line = user_error(capsys, [*argv, "--groups", str(tmp_path / "." / "texts.txt")])
+    assert "--groups" in line and "is the input collection" in line
+    both = str(tmp_path / "found.jsonl")
+    line = user_error(capsys, [*argv, "--out", both, "--groups", both])
+    assert f"--out and --groups both name {both}" in line
+    dev_argv = ["duplicates", str(src), "--model", str(tiny_st_dir), "--dev", str(dev)]
+    line = user_error(capsys, [*dev_argv, "--out", str(dev)])
+    assert f"--out {dev} is the --dev file" in line
+    assert src.read_text() == "card declined\ncard declined\nopen an account\n"
+    assert dev.read_text().startswith("sentence1,sentence2,label\n")
