@@ -810,6 +810,41 @@ def test_static_models_and_distill_static_outputs(
     assert not (tmp_path / "hc").exists()
 
 
+def test_a_distilled_static_model_is_evaluated_as_itself(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """A model from distill-static given as --model to eval sts was refused with "evaluate it with
+    `sentsim eval sts --baseline static`", which scores the shipped static-minilm instead of it:
+    another model's figures under the user's name for them. eval sts, eval pairs and compare sts
+    now read it as --model; other commands' refusal names that way."""
+    static = tmp_path / "static"
+    assert (
+        main(["distill-static", "--teacher", str(tiny_st_dir), "--dim", "4", "--out", str(static)])
+        == 0
+    )
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "sentence1,sentence2,score,label\n"
+        "a dog plays,a dog is playing,5,1\na man eats,a woman eats,2.5,1\n"
+        "a cat,the bank card,0,0\nmy card,my pin,1,0\n"
+    )
+    capsys.readouterr()
+    assert main(["eval", "sts", "--data", str(pairs), "--model", str(static), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["model"] == str(static) and result["compute_precision"] is None
+    from sentsim.baselines.static import StaticEncoder
+    from sentsim.data import read_pairs
+    from sentsim.evaluation.scorers import EncoderPairScorer
+    from sentsim.evaluation.sts import evaluate_sts
+
+    expected = evaluate_sts(read_pairs(pairs), EncoderPairScorer(StaticEncoder.load(static)))
+    assert result["spearman"] == expected.spearman
+    assert main(["eval", "pairs", "--data", str(pairs), "--model", str(static)]) == 0
+    assert f"{static} on {pairs}" in capsys.readouterr().out
+    line = user_error(capsys, ["similarity", "--model", str(static), "a", "b"])
+    assert "--baseline static" not in line and f"eval sts --model {static}" in line
+
+
 @pytest.mark.usefixtures("no_data")
 def test_helpcenter_data_refuses_a_file_as_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -176,8 +176,8 @@ def check_model_dir(path: Path) -> None:
     if (path / "embeddings.safetensors").is_file() and not has_weights:
         raise ModelLoadError(
             f"{path} is a static embedding model (sentsim distill-static), not a transformer: "
-            "evaluate it with `sentsim eval sts --baseline static`, or load it in Python with "
-            "sentsim.baselines.static.StaticEncoder.load"
+            f"evaluate it with `sentsim eval sts --model {path}` (eval pairs and compare sts "
+            "take it too), or load it in Python with sentsim.baselines.static.StaticEncoder.load"
         )
     if not has_weights:
         raise ModelLoadError(f"{path} has no weights: expected model.safetensors")

@@ -30,6 +30,21 @@ from sentsim.models import resolve_model_path
 STATIC_TYPE = "sentsim-static-embedding"
 
 
+def is_static_model(name_or_dir: str | Path) -> bool:
+    """Whether ``name_or_dir`` names a static model (:meth:`StaticEncoder.save`'s folder)."""
+    try:
+        path = resolve_model_path(name_or_dir)
+    except ModelLoadError:  # the transformer loader names what is missing
+        return False
+    if not (path / "embeddings.safetensors").is_file() or not (path / "config.json").is_file():
+        return False
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") == STATIC_TYPE
+
+
 class StaticEncoder:
     """Mean of per-token vectors looked up after tokenization, L2-normalized."""
 

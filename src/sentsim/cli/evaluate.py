@@ -156,8 +156,11 @@ def _eval_sts(args: argparse.Namespace) -> int:
     result = evaluate_sts(dataset, scorer, show_progress=show)
     _print_sts(result)
     if args.json:
+        from sentsim.baselines.static import StaticEncoder
+
         # the static baselines run no transformer (cls is MiniLM's [CLS] vector: it does)
         static = args.baseline and str(args.baseline).strip().lower() != "cls"
+        static = static or isinstance(getattr(scorer, "encoder", None), StaticEncoder)
         precision = None if static else _precision()
         print_json({**result.as_dict(), **extra, "compute_precision": precision})
     return 0

@@ -118,7 +118,10 @@ def baseline_scorer(baseline: str | Baseline, *, batch_size: int = 32) -> PairSc
 
 
 def model_scorer(name_or_dir: str, *, batch_size: int = 32) -> PairScorer:
-    """Build the cosine pair scorer of a bi-encoder (a name, or a directory)."""
+    """Build the cosine pair scorer of a bi-encoder or a static model (a name, or a directory)."""
+    from sentsim.baselines.static import StaticEncoder, is_static_model
     from sentsim.bi_encoder import BiEncoder
 
+    if is_static_model(name_or_dir):  # distill-static's folder: no transformer to load
+        return EncoderPairScorer(StaticEncoder.load(name_or_dir), batch_size=1024)
     return EncoderPairScorer(BiEncoder.load(name_or_dir), batch_size=batch_size)
