@@ -131,6 +131,33 @@ def test_tsv_with_labels(tmp_path: Path) -> None:
     assert data.has_labels and not data.has_scores
 
 
+def test_tsv_is_one_pair_per_line_whatever_its_quotes(tmp_path: Path) -> None:
+    """A TSV with a header was read with CSV quoting: STS-B's sentences cut into such a file
+    (a sentence opening with an unbalanced quote) made one record of every line up to the next
+    quote, or to the end of the file: 262 of STS-B test's 1,379 pairs were lost, counted by
+    --skip-bad-rows as 3 rows, and balanced quotes vanished from the text. A TSV row is now one
+    line, its cells verbatim; a cell wholly quoted in CSV style (pandas' ``sep="\\t"``) is
+    unquoted."""
+    rows = [
+        ('"We believe we are ready," said Burger.', "We are ready, said Burger.", "3.75"),
+        ("\"Tony's not feeling well, said the coach.", "We're thrilled,'' Popovich said.", "1.6"),
+        ("A plane is taking off.", "An air plane is taking off.", "5.0"),
+        ('"He said ""hi"" to me"', '"Stop"', "2.0"),
+        ('He said "no way', "It's 5'10\" tall.", "0.5"),
+    ]
+    text = "sentence1\tsentence2\tscore\n" + "".join("\t".join(r) + "\n" for r in rows)
+    data = read_pairs(write(tmp_path / "pairs.tsv", text))
+    assert data.pairs() == [
+        ('"We believe we are ready," said Burger.', "We are ready, said Burger."),
+        ("\"Tony's not feeling well, said the coach.", "We're thrilled,'' Popovich said."),
+        ("A plane is taking off.", "An air plane is taking off."),
+        ('He said "hi" to me', "Stop"),
+        ('He said "no way', "It's 5'10\" tall."),
+    ]
+    assert [e.line for e in data.examples] == [2, 3, 4, 5, 6]
+    np.testing.assert_array_equal(data.scores(), [3.75, 1.6, 5.0, 2.0, 0.5])
+
+
 def test_jsonl_with_scores_labels_and_blank_lines(tmp_path: Path) -> None:
     records = [
         {"sentence1": "a", "sentence2": "b", "score": 4.2, "label": 1},

@@ -6,7 +6,8 @@ Formats (``fmt="auto"`` picks by extension and first line):
   sentence2 and up to two extra columns; read with ``csv.QUOTE_NONE`` (quotes are unbalanced).
 - ``mrpc``: the MSR paraphrase TSV — header ``Quality, #1 ID, #2 ID, #1 String, #2 String``.
 - ``csv`` / ``tsv``: a header row with ``sentence1``, ``sentence2`` and ``score`` or ``label``;
-  standard CSV quoting.
+  CSV with standard quoting; TSV one row per line, its cells verbatim (a cell wholly in CSV
+  quotes, as pandas writes it, is unquoted).
 - ``jsonl``: one object per line with the same keys.
 
 Header names are matched without regard to case, spaces, hyphens or underscores, and the names other
@@ -346,9 +347,16 @@ def _read_mrpc(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
 
 
 def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
-    delimiter = "\t" if kind == PairFormat.TSV else ","
+    tsv = kind == PairFormat.TSV
+    # A TSV row is one line: with CSV quoting, a sentence that opens with an unbalanced quote (as
+    # STS-B's do) swallowed every line up to the next quote, or the file's end.
     with open_text(path, newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
+        if tsv:
+            reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.DictReader(handle, delimiter=",")
+        if tsv:
+            reader.fieldnames = [_unquote(n) for n in reader.fieldnames or []]
         names = list(reader.fieldnames or [])
         found = _find_columns(path, names)
         _check_columns(path, names, found)
@@ -356,7 +364,20 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
             if None in record:
                 rows.bad(reader.line_num, f"has more cells than the {len(names)} header columns")
                 continue
+            if tsv:
+                record = {k: v if v is None else _unquote(v) for k, v in record.items()}
             yield (reader.line_num, *_cells(record, found))
+
+
+def _unquote(cell: str) -> str:
+    """A TSV cell wholly quoted in CSV style, with its inner quotes doubled, without that quoting.
+
+    What pandas writes with a tab separator; any other quote is the text's own and stays.
+    """
+    inner = cell[1:-1]
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"' and '"' not in inner.replace('""', ""):
+        return inner.replace('""', '"')
+    return cell
 
 
 def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
