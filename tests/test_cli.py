@@ -561,6 +561,28 @@ def test_compare_sts_table_and_json(
     assert "published anchors" in out
 
 
+def test_compare_sts_names_a_missing_model_before_running_the_others(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tmp_path: Path,
+) -> None:
+    """A mistyped --model or --cross-encoder was found only after every baseline and MiniLM had
+    been scored and printed (minutes on STS-B test); it is now one error before the table."""
+    from sentsim.cli import evaluate
+
+    ran: list[str] = []
+    monkeypatch.setattr(evaluate, "COMPARE_ROWS", [("word overlap", "baseline", "overlap")])
+    monkeypatch.setattr(
+        "sentsim.evaluation.scorers.baseline_scorer", lambda key, **_: ran.append(key)
+    )
+    for option in ("--model", "--cross-encoder"):
+        argv = ["compare", "sts", "--data", str(sts_csv), option, str(tmp_path / "nope")]
+        line = user_error(capsys, argv)
+        assert f"model '{tmp_path / 'nope'}' not found" in line
+    assert ran == []
+
+
 # --- what is and is not a user error ------------------------------------------------------------
 
 

@@ -383,9 +383,11 @@ def _compare_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.sts import evaluate_sts
     from sentsim.fusion import load_judge
     from sentsim.machine import cpu_description
-    from sentsim.models import builtin_names
+    from sentsim.models import builtin_names, resolve_model_path
 
     dataset = load_pair_file(args)
+    for name in [*args.model, *args.cross_encoder]:  # not after every other row has run
+        resolve_model_path(name)
     extra = args.model or [n for n in SHIPPED_BI_ENCODERS if n in builtin_names()]
     rows = COMPARE_ROWS + [(f"bi-encoder {m}", "model", m) for m in extra]
     for name in args.cross_encoder or [n for n in SHIPPED_JUDGES if n in builtin_names()]:
