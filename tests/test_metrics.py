@@ -365,6 +365,13 @@ def test_load_beir(tmp_path: Path) -> None:
         ),
         ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t0.5\n", r"line 2: score '0\.5'"),
         ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq9\td1\t1\n", r"absent from queries.*q9"),
+        # eval retrieval printed nDCG@10 0.00 ... for a corpus with nothing to search
+        ("corpus.jsonl", "\n", r"corpus\.jsonl: no documents; nothing can be searched"),
+        (
+            "corpus.jsonl",
+            '{"_id": "d1", "text": ""}\n{"_id": "d2", "title": " ", "text": " "}\n',
+            r"corpus\.jsonl: no documents with a title or text \(2 rows have neither",
+        ),
     ],
 )
 def test_load_beir_errors_name_the_file_and_line(

@@ -121,6 +121,9 @@ def load_beir(
             empty.append(r["_id"])
         else:
             corpus[r["_id"]] = searchable
+    if not corpus:  # every query would score 0, printed as a result
+        detail = f" with a title or text ({len(empty)} rows have neither)" if empty else ""
+        raise DataError(f"{root / 'corpus.jsonl'}: no documents{detail}; nothing can be searched")
     queries = {r["_id"]: r["text"] for r in _read_jsonl(root / "queries.jsonl", ["_id", "text"])}
     qrels = read_qrels(root / "qrels" / f"{split}.tsv")
     qrels_file = root / "qrels" / f"{split}.tsv"
