@@ -303,6 +303,28 @@ def test_teacher_dev_scores_without_projection_are_the_teachers_own(
     assert teacher_dev_scores(teacher, squash, read_pairs(dev))["targets"] != scores["teacher"]
 
 
+def test_teacher_dev_score_is_its_cosine_when_it_does_not_normalize(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """A teacher without a Normalize step (a plain encoder) is scored by cosine, as eval sts does.
+
+    Its dot products rank pairs differently, and the targets (unit vectors) then seemed to beat
+    the teacher they were made from.
+    """
+    from sentsim.data import read_pairs
+    from sentsim.evaluation.sts import correlations
+    from sentsim.similarity import cosine_pairwise
+
+    dev = read_pairs(_dev_file(tmp_path))
+    teacher = BiEncoder.load(tiny_bert_dir, device="cpu")
+    assert not teacher.normalize
+    scores = teacher_dev_scores(teacher, None, dev)
+    left, right = zip(*dev.pairs(), strict=True)
+    cosine = cosine_pairwise(teacher.encode(list(left)), teacher.encode(list(right)))
+    assert scores["teacher"] == round(correlations(cosine, dev.scores())[0], 2)
+    assert scores["teacher"] == scores["targets"]
+
+
 def test_distill_task_refuses_targets_of_another_shape(
     tiny_st_dir: Path, teacher_dir: Path, tmp_path: Path
 ) -> None:

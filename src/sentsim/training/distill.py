@@ -311,7 +311,8 @@ def teacher_dev_scores(
     left = teacher.encode([a for a, _ in pairs], show_progress=False)
     right = teacher.encode([b for _, b in pairs], show_progress=False)
     gold = dev.scores()
-    own = correlations(np.sum(left * right, axis=1), gold)[0]
+    # cosine, as eval sts scores it: a teacher without a Normalize step returns longer vectors
+    own = correlations(np.sum(project(left, None) * project(right, None), axis=1), gold)[0]
     pl, pr = project(left, projection), project(right, projection)
     scores = {
         "teacher": round(own, 2),
