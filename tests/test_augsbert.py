@@ -422,6 +422,22 @@ def test_read_sentences_errors(tmp_path: Path) -> None:
         read_sentences(tsv)
 
 
+def test_read_sentences_reads_json_as_json_lines(tmp_path: Path) -> None:
+    """A ``.json`` file is JSON lines, as corpora, texts to encode and triples are read; it was
+    read as lines of text, so each row's JSON source became a sentence to distill or pair."""
+    path = tmp_path / "s.json"
+    path.write_text('{"text": "one dog"}\n{"text": "two cats"}\n', encoding="utf-8")
+    assert read_sentences(path) == ["one dog", "two cats"]
+
+
+def test_read_sentences_refuses_a_csv_row_with_more_cells_than_its_header(tmp_path: Path) -> None:
+    """An unquoted comma in a text split it: the part after the comma was dropped silently."""
+    path = tmp_path / "s.csv"
+    path.write_text("text\na dog\nmy card, the pin\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"s.csv, line 3: has 2 cells; the header has 1 \(quote"):
+        read_sentences(path)
+
+
 def test_read_sentences_names_the_header_and_reads_its_names_as_pair_files_do(
     tmp_path: Path,
 ) -> None:

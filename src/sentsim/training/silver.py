@@ -151,8 +151,9 @@ def write_atomic(path: Path, text: str) -> None:
 def read_sentences(path: str | Path) -> list[str]:
     """Distinct non-empty sentences of an unlabelled file, in order of first appearance.
 
-    ``.txt``: one per line; ``.jsonl``: objects with ``text`` or ``sentence1``/``sentence2``;
-    ``.csv``/``.tsv``: a header with ``text`` or ``sentence1``/``sentence2`` (scores not needed).
+    ``.txt``: one per line; ``.jsonl`` (or ``.json``, as corpora): objects with ``text`` or
+    ``sentence1``/``sentence2``; ``.csv``/``.tsv``: a header with ``text`` or
+    ``sentence1``/``sentence2`` (scores not needed), a row with more cells than it an error.
     Column names are matched as pair files' are (``Text``, ``question1`` / ``question2``, ...).
     """
     file = Path(path)
@@ -162,7 +163,7 @@ def read_sentences(path: str | Path) -> list[str]:
         raise DataError(f"unlabelled file not found: {file.resolve()}")
     suffix = file.suffix.lower()
     texts: list[str] = []
-    if suffix in (".jsonl", ".ndjson"):
+    if suffix in (".jsonl", ".ndjson", ".json"):  # .json: JSON lines, as corpora
         expected = "a JSON object with 'text' or 'sentence1'"
         for n, row in read_objects(file, expected=expected):
             texts += _row_texts(file, n, row)
@@ -174,6 +175,13 @@ def read_sentences(path: str | Path) -> list[str]:
             if names is not None and not columns:  # said of the header, not of its first row
                 raise DataError(f"{file}, line 1: header has {names}; expected {_EXPECTED}")
             for record in reader:
+                if None in record:  # an unquoted separator in a text: the rest was dropped
+                    width = len(names or [])
+                    raise DataError(
+                        f"{file}, line {reader.line_num}: has {width + len(record[None])} cells; "
+                        f"the header has {width} (quote a text that holds a "
+                        f"{'tab' if suffix == '.tsv' else 'comma'})"
+                    )
                 texts += [v for v in (record.get(c) for c in columns) if isinstance(v, str)]
     else:
         texts = read_lines(file)
