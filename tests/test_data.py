@@ -239,6 +239,8 @@ def test_jsonl_with_bom(tmp_path: Path) -> None:
     [
         ("x.jsonl", '{"sentence1": "a"}', PairFormat.JSONL),
         ("x.ndjson", '{"sentence1": "a"}', PairFormat.JSONL),
+        # JSON lines, as corpora and training files: it was "cannot tell the format"
+        ("x.json", '{"sentence1": "a"}', PairFormat.JSONL),
         ("x.txt", "sentence1,sentence2,score", PairFormat.CSV),
         ("x.txt", "sentence1\tsentence2\tscore", PairFormat.TSV),
         ("x.tsv", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", PairFormat.MRPC),

@@ -8,7 +8,7 @@ Formats (``fmt="auto"`` picks by extension and first line):
 - ``csv`` / ``tsv``: a header row with ``sentence1``, ``sentence2`` and ``score`` or ``label``;
   CSV with standard quoting; TSV one row per line, its cells verbatim (a cell wholly in CSV
   quotes, as pandas writes it, is unquoted).
-- ``jsonl``: one object per line with the same keys.
+- ``jsonl``: one object per line with the same keys (``.jsonl``, ``.ndjson`` or ``.json``).
 
 Header names are matched without regard to case, spaces, hyphens or underscores, and the names other
 published pair files use are read as the same columns (:data:`COLUMN_NAMES`): SICK's
@@ -227,7 +227,7 @@ def _label_text(label: object) -> str:
 def detect_format(path: Path) -> PairFormat:
     """Guess the format from the extension and the first line."""
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
+    if suffix in (".jsonl", ".ndjson", ".json"):  # .json: JSON lines, as corpora
         return PairFormat.JSONL
     with open_text(path, newline="") as handle:
         first = handle.readline()
