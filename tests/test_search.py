@@ -677,6 +677,29 @@ def test_a_judge_with_weight_0_after_this_encoder_is_not_run(
         CrossEncoder.load(judge_dir, device="cpu")
 
 
+def test_a_weight_stored_after_an_encoder_is_for_its_dense_first_stage_only(
+    index: Index, encoder: BiEncoder, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """The weight stored after a bi-encoder was chosen on that encoder's dense first stage; a BM25
+    or hybrid search of its index (bi-helpcenter's, where BM25 put "Unblocking your PIN" first for
+    a card refused abroad) skipped the judge too, with a note blaming that encoder's dev run. They
+    take the plain weight."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    config = judge_dir / "sentsim_config.json"
+    stored = json.loads(config.read_text()) if config.exists() else {}
+    by_encoder = {index.encoder.weights_hash: {"encoder": "tiny", "weight": 0.0}}
+    config.write_text(json.dumps({**stored, "rerank_weight": 0.4,
+                                  "rerank_weight_by_encoder": by_encoder}))  # fmt: skip
+    judge = CrossEncoder.load(judge_dir, device="cpu")
+    assert SearchPipeline(index, encoder, judge, retriever="dense").judge_idle is not None
+    for retriever in ("bm25", "hybrid"):
+        pipeline = SearchPipeline(index, encoder, judge, retriever=retriever)
+        assert pipeline.judge_idle is None and pipeline.rerank_weight == 0.4
+        results = pipeline.search("card declined", top_k=3).results
+        assert results and all(r.rerank_score is not None for r in results)
+
+
 def test_example_naming_a_deleted_document_is_ignored(encoder: BiEncoder, tmp_path: Path) -> None:
     with (
         build_index(SHORT_DOCS, tmp_path / "idx", encoder) as idx,

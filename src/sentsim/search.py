@@ -329,9 +329,13 @@ class SearchPipeline:
         # there) is not run at all; an explicit weight 0 still runs it, to show its scores.
         self.judge_idle: str | None = None
         if rerank_weight is None:
+            # a weight stored after a bi-encoder was chosen on its dense first stage: BM25 and
+            # hybrid over the same index are other first stages and take the plain weight
+            dense = Retriever.parse(retriever) is Retriever.DENSE
             rerank_weight = (
                 reranker.weight_after(
-                    examples=examples is not None, encoder_hash=index.encoder.weights_hash
+                    examples=examples is not None,
+                    encoder_hash=index.encoder.weights_hash if dense else None,
                 )
                 if reranker is not None
                 else 1.0
