@@ -582,6 +582,17 @@ def test_missing_or_corrupt_file_is_named(
         Index.open(tmp_path / "idx", ENC)
 
 
+def test_a_folder_that_does_not_exist_is_not_told_to_rebuild(tmp_path: Path) -> None:
+    """A mistyped --index said "idx/manifest.json is missing, so idx is not a sentsim index;
+    rebuild the index": there is nothing to rebuild; it says the folder does not exist."""
+    missing = tmp_path / "no-such-idx"
+    with pytest.raises(IndexFormatError) as info:
+        Index.open(missing, ENC)
+    message = str(info.value)
+    assert message.startswith(f"no index at {missing}: the folder does not exist")
+    assert "rebuild" not in message and "sentsim index build CORPUS --index" in message
+
+
 def test_create_refuses_existing_index_or_files(tmp_path: Path) -> None:
     Index.create(tmp_path / "idx", ENC).close()
     with pytest.raises(IndexExistsError, match="already holds an index"):

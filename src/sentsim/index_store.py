@@ -152,6 +152,11 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 def read_manifest(folder: Path) -> dict[str, Any]:
     """Return the parsed manifest, refusing a missing, corrupt or newer one."""
     path = folder / MANIFEST
+    if not folder.exists():  # a mistyped path: nothing to rebuild
+        raise IndexFormatError(
+            f"no index at {folder}: the folder does not exist; check the path, or build one with "
+            f"`sentsim index build CORPUS --index {folder}`"
+        )
     if not path.is_file():
         raise IndexFormatError(f"{path} is missing, so {folder} is not a sentsim index; {REBUILD}")
     try:
