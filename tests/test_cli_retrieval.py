@@ -424,6 +424,24 @@ def test_read_questions_takes_the_usual_other_names(tmp_path: Path) -> None:
     ]
 
 
+def test_tab_separated_questions_keep_every_line_whatever_quotes_they_hold(tmp_path: Path) -> None:
+    """Read with CSV quoting, a question opening with an unbalanced quote swallowed the lines up to
+    the next quote: those questions were never evaluated, and nothing said so."""
+    from sentsim.helpcenter import intent_articles, read_questions
+
+    path = tmp_path / "tickets.tsv"
+    path.write_text(
+        'text\tintent\n"my card\tcard_arrival\nrate?\texchange_rate\n'
+        '"why" was I charged\tcard_payment_fee_charged\n'
+    )
+    intents = intent_articles()
+    assert read_questions(path) == [
+        ('"my card', intents["card_arrival"]),
+        ("rate?", intents["exchange_rate"]),
+        ('"why" was I charged', intents["card_payment_fee_charged"]),
+    ]
+
+
 def test_nothing_to_evaluate_is_one_line_and_outputs_go_where_asked(
     beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path
 ) -> None:

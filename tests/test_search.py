@@ -119,7 +119,11 @@ def test_read_corpus_folder(tmp_path: Path) -> None:
         ("d.csv", "id,text\na,x\n,y\n", r"d\.csv, line 3: missing 'id'"),
         ("d.csv", "id,body\na,x\n", r"d\.csv, line 1: header needs 'id' and 'text'"),
         ("d.csv", "id,text\na,x\nb,y, z\n", r"d\.csv, line 3: 3 fields but the header has 2"),
-        ("d.tsv", "id\ttext\na\tx\ty\n", r"line 2: 3 fields but the header has 2; quote a .* tab"),
+        (
+            "d.tsv",
+            "id\ttext\na\tx\ty\n",
+            r"line 2: 3 fields but the header has 2; a text may not hold a tab",
+        ),
         ("d.xml", "<doc/>", r"unknown corpus format '\.xml'; expected \.jsonl"),
         ("d.jsonl", "\n\n", r"d\.jsonl: the corpus has no documents"),
     ],
@@ -942,3 +946,20 @@ def test_an_index_built_without_the_models_prompts_says_so(
     build_index(docs, tmp_path / "other", BiEncoder.load(folder)).close()
     with pytest.raises(EncoderMismatchError, match="but is opened with"):
         open_index(tmp_path / "other", encoder)  # other prompts: the general message
+
+
+def test_a_tsv_corpus_row_is_one_line_whatever_quotes_it_holds(tmp_path: Path) -> None:
+    """A TSV corpus was read with CSV quoting: a text opening with an unbalanced quote made one
+    document of every line up to the next quote, so the documents between were lost silently."""
+    path = tmp_path / "docs.tsv"
+    path.write_text(
+        'id\ttext\na\t"Card declined" she said\nb\t"never arrived\nc\ttop up with cash\n'
+        'd\t"a ""quoted"" cell, as pandas writes it"\n',
+        encoding="utf-8",
+    )
+    assert read_corpus(path) == [
+        Document("a", '"Card declined" she said', "", {}),
+        Document("b", '"never arrived', "", {}),
+        Document("c", "top up with cash", "", {}),
+        Document("d", 'a "quoted" cell, as pandas writes it', "", {}),
+    ]

@@ -16,7 +16,7 @@ from typing import Any
 from sentsim.errors import DataError
 from sentsim.index import Document
 from sentsim.jsonl import read_objects
-from sentsim.textfile import open_text, read_text
+from sentsim.textfile import TableReader, open_text, read_text
 
 csv.field_size_limit(1 << 24)
 
@@ -83,9 +83,9 @@ def _read_jsonl(source: Path) -> Iterator[Document]:
 
 
 def _read_csv(source: Path) -> Iterator[Document]:
-    delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
+    tsv = source.suffix.lower() == ".tsv"
     with open_text(source, newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
+        reader = TableReader(handle, tsv=tsv)
         if not {"id", "text"} <= set(reader.fieldnames or []):
             raise DataError(
                 f"{source}, line 1: header needs 'id' and 'text' (and may have 'title')"
@@ -93,10 +93,12 @@ def _read_csv(source: Path) -> Iterator[Document]:
         for row in reader:
             if None in row:  # DictReader files the cells past the header under the key None
                 columns = len(reader.fieldnames or [])
-                name = "tab" if delimiter == "\t" else repr(delimiter)
+                extra = row[None]
+                count = columns + (len(extra) if isinstance(extra, list) else 1)
+                fix = "a text may not hold a tab" if tsv else "quote a field that holds a comma"
                 raise DataError(
-                    f"{source}, line {reader.line_num}: {columns + len(row[None])} fields but the "
-                    f"header has {columns}; quote a field that holds the {name} delimiter"
+                    f"{source}, line {reader.line_num}: {count} fields but the header has "
+                    f"{columns}; {fix}"
                 )
             yield _document(source, reader.line_num, dict(row))
 

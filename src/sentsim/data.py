@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
-from sentsim.textfile import open_text
+from sentsim.textfile import TableReader, open_text
 
 csv.field_size_limit(1 << 24)
 
@@ -351,12 +351,7 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
     # A TSV row is one line: with CSV quoting, a sentence that opens with an unbalanced quote (as
     # STS-B's do) swallowed every line up to the next quote, or the file's end.
     with open_text(path, newline="") as handle:
-        if tsv:
-            reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        else:
-            reader = csv.DictReader(handle, delimiter=",")
-        if tsv:
-            reader.fieldnames = [_unquote(n) for n in reader.fieldnames or []]
+        reader = TableReader(handle, tsv=tsv)
         names = list(reader.fieldnames or [])
         found = _find_columns(path, names)
         _check_columns(path, names, found)
@@ -364,20 +359,7 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
             if None in record:
                 rows.bad(reader.line_num, f"has more cells than the {len(names)} header columns")
                 continue
-            if tsv:
-                record = {k: v if v is None else _unquote(v) for k, v in record.items()}
             yield (reader.line_num, *_cells(record, found))
-
-
-def _unquote(cell: str) -> str:
-    """A TSV cell wholly quoted in CSV style, with its inner quotes doubled, without that quoting.
-
-    What pandas writes with a tab separator; any other quote is the text's own and stays.
-    """
-    inner = cell[1:-1]
-    if len(cell) >= 2 and cell[0] == cell[-1] == '"' and '"' not in inner.replace('""', ""):
-        return inner.replace('""', '"')
-    return cell
 
 
 def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:

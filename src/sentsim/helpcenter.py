@@ -18,7 +18,7 @@ from sentsim.index import Document, Index
 from sentsim.jsonl import read_objects
 from sentsim.models import RESOURCES
 from sentsim.settings import dataset_path
-from sentsim.textfile import open_text
+from sentsim.textfile import TableReader, open_text
 
 if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
@@ -82,7 +82,7 @@ def read_questions(path: Path) -> list[tuple[str, str]]:
         with open_text(path, newline="") as handle:
             first = handle.readline()
         with open_text(path, newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if "\t" in first else ",")
+            reader = TableReader(handle, tsv="\t" in first)
             names = {str(n).strip().lower() for n in reader.fieldnames or []}
             if not names & set(_QUESTION_FIELDS):
                 raise DataError(

@@ -8,10 +8,11 @@ an index or a training set.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from sentsim.errors import DataError
 
@@ -107,3 +108,39 @@ def not_utf8(path: Path) -> str:
                     f"`iconv -f cp1252 -t utf-8 {path} > {path.stem}-utf8{path.suffix}`"
                 )
     return f"{path}: not UTF-8 text; save the file as UTF-8"
+
+
+def unquote_tsv_cell(cell: str) -> str:
+    """A TSV cell wholly quoted in CSV style, with its inner quotes doubled, without that quoting.
+
+    What pandas writes with a tab separator; any other quote is the text's own and stays.
+    """
+    inner = cell[1:-1]
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"' and '"' not in inner.replace('""', ""):
+        return inner.replace('""', '"')
+    return cell
+
+
+class TableReader(csv.DictReader):
+    """A :class:`csv.DictReader` over a CSV (standard quoting) or a TSV (``tsv=True``).
+
+    A TSV row is one line, its cells as written (:func:`unquote_tsv_cell` aside): with CSV
+    quoting, a text that opens with an unbalanced quote, as many real sentences do, made one record
+    of every line up to the next quote or the end of the file, and those rows were lost silently.
+    Cells past the header stay under the key ``None``, as :class:`csv.DictReader` files them.
+    """
+
+    def __init__(self, handle: IO[str] | TextFile, *, tsv: bool) -> None:
+        if tsv:
+            super().__init__(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            super().__init__(handle, delimiter=",")
+        self.tsv = tsv
+        if tsv:
+            self.fieldnames = [unquote_tsv_cell(n) for n in self.fieldnames or []]
+
+    def __next__(self) -> dict[Any, Any]:
+        row = super().__next__()
+        if not self.tsv:
+            return row
+        return {k: unquote_tsv_cell(v) if isinstance(v, str) else v for k, v in row.items()}
