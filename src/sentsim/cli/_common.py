@@ -108,13 +108,22 @@ def add_mixed_precision_option(parser: argparse.ArgumentParser) -> None:
 def prepare_outputs(*outputs: tuple[str, Path | None]) -> None:
     """Make the folders output files go in; refuse an (option, path) whose path is a folder.
 
-    Called before the work that produces them, so that a long run is not lost at its end.
+    Called before the work that produces them, so that a long run is not lost at its end. Two
+    options naming one file are refused: the second written replaced the first without a word
+    (``eval retrieval --run x --per-query x`` kept only the per-query metrics).
     """
+    seen: dict[Path, str] = {}
     for option, path in outputs:
         if path is None:
             continue
         if path.is_dir():
             raise DataError(f"{option} {path} is a folder; give a file name for this output")
+        key = path.resolve()
+        if key in seen:
+            raise DataError(
+                f"{option} {path} is also {seen[key]}'s file; give each output a file of its own"
+            )
+        seen[key] = option
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
