@@ -65,7 +65,7 @@ def test_similarity_prints_the_cosine(
 def test_similarity_other_metric(capsys: pytest.CaptureFixture[str], tiny_bert_dir: Path) -> None:
     argv = ["similarity", "dog", "dog", "--model", str(tiny_bert_dir), "--metric", "euclidean"]
     assert main(argv) == 0
-    assert float(capsys.readouterr().out) == pytest.approx(0.0, abs=1e-3)
+    assert capsys.readouterr().out == "0.0000\n"  # not "-0.0000": the distance is negated
 
 
 def test_similarity_bad_metric_is_a_user_error(

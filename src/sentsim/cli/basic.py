@@ -106,7 +106,7 @@ def _similarity(args: argparse.Namespace) -> int:
     model = BiEncoder.load(args.model)
     vectors = model.encode([args.text_a, args.text_b])
     value = similarity(vectors[:1], vectors[1:], args.metric)[0, 0]
-    print(f"{value:.4f}")
+    print(f"{value:.4f}".replace("-0.0000", "0.0000"))  # a negated zero distance is 0
     return 0
 
 
