@@ -1168,6 +1168,31 @@ def test_the_same_seed_trains_the_same_cross_encoder_from_a_plain_encoder(
     assert max_diff(train(tmp_path / "c", "8"), first) > 0.0
 
 
+@pytest.mark.parametrize("loss", ["pointwise", "listwise"])
+def test_the_default_max_length_fits_a_base_with_fewer_positions(
+    loss: str,
+    files: dict[str, Path],
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without --max-length, training read 128 tokens a pair, and a base of 64 positions (the
+    tiny BERT) was refused: "max length 128: ... reads 1 to 64 tokens", a length never given."""
+    from sentsim.cli import main
+
+    if loss == "listwise":
+        train = _listwise_file(tmp_path / "train.jsonl", LISTWISE_ROWS)
+    else:
+        train = files["graded"]
+    out = tmp_path / "ce"
+    argv = ["train", "cross-encoder", "--loss", loss, "--train", str(train), "--base",
+            str(tiny_bert_dir), "--epochs", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert CrossEncoder.load(out).max_length == 64
+    assert main([*argv[:-1], str(tmp_path / "longer"), "--max-length", "65"]) == 1
+    assert "max length 65: " in capsys.readouterr().err  # a length given is never cut
+
+
 def test_a_dev_label_the_training_data_lacks_is_refused_before_training(
     files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path
 ) -> None:

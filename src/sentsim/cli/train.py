@@ -13,6 +13,9 @@ from sentsim.cli._common import (
     progress,
 )
 
+#: Tokens per pair a cross-encoder trains on without --max-length (fewer if the base reads fewer).
+_CROSS_MAX_LENGTH = 128
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train``."""
@@ -22,7 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = kinds.add_parser("cross-encoder", help="train a pair scorer ([CLS] a [SEP] b [SEP])")
     _common_options(p, default_lr=5e-5)
     p.add_argument("--labels", nargs="+", help="class names in output order (multi-class data)")
-    p.add_argument("--max-length", type=int, default=128, help="tokens per pair (longest-first)")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help=f"tokens per pair, longest text cut first (default: {_CROSS_MAX_LENGTH}, or what the "
+        "base reads if fewer)",
+    )
     p.add_argument(
         "--loss",
         choices=["pointwise", "listwise"],
@@ -338,7 +346,6 @@ def _fit_and_finish(args: argparse.Namespace, task, settings, title: str) -> int
 
 def _train_cross(args: argparse.Namespace) -> int:
     settings = _settings(args)  # bad numbers fail before any file or model is read
-    from sentsim.cross_encoder import CrossEncoder
     from sentsim.training.cross import CrossEncoderTask, seed_fresh_head
     from sentsim.training.data import TargetKind, load_train_data
 
@@ -359,15 +366,27 @@ def _train_cross(args: argparse.Namespace) -> int:
     num_labels = len(train.labels) if train.kind == TargetKind.CLASSES else 1
     labels = train.labels if train.kind == TargetKind.CLASSES else None
     seed_fresh_head(args.seed)
-    model = CrossEncoder.load(
-        args.base, num_labels=num_labels, labels=labels, max_length=args.max_length
-    )
+    model = _cross_base(args, num_labels=num_labels, labels=labels)
     task = CrossEncoderTask(model, train, dev)
     return _fit_and_finish(args, task, settings, f"Cross-encoder {args.out.name}")
 
 
-def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
+def _cross_base(args: argparse.Namespace, **head):
+    """``--base`` with a fresh scoring head, reading ``--max-length`` tokens a pair.
+
+    Left out, the length is 128, or the base's own if shorter (its saved max length, else what
+    its position embeddings and tokenizer read): a default must not be refused as a length the
+    model cannot read.
+    """
     from sentsim.cross_encoder import CrossEncoder
+
+    model = CrossEncoder.load(args.base, max_length=args.max_length, **head)
+    if args.max_length is None:
+        model.max_length = min(_CROSS_MAX_LENGTH, model.max_length)
+    return model
+
+
+def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
     from sentsim.training.cross import (
         CrossEncoderListwiseTask,
         groups_from_triples,
@@ -385,7 +404,7 @@ def _train_cross_listwise(args: argparse.Namespace, settings) -> int:
         groups_from_triples(read_triples(args.dev, min_rows=1), str(args.dev)) if args.dev else None
     )
     seed_fresh_head(args.seed)
-    model = CrossEncoder.load(args.base, num_labels=1, max_length=args.max_length)
+    model = _cross_base(args, num_labels=1)
     sources = [str(p) for p in args.train]
     task = CrossEncoderListwiseTask(model, train, dev, sources=sources)
     return _fit_and_finish(args, task, settings, f"Cross-encoder {args.out.name}")
