@@ -27,11 +27,13 @@ from sentsim.models import weights_hash
 from sentsim.training import TrainSettings
 from sentsim.training.augsbert import (
     AugSbertConfig,
+    ResultRow,
     Sampling,
     label_pairs,
     run_augsbert,
     sample_pairs,
 )
+from sentsim.training.augsbert_results import evaluate_rows
 from sentsim.training.sampling import pair_key
 from sentsim.training.silver import label_to_file, read_sentences, read_silver
 
@@ -874,6 +876,28 @@ def test_cached_scores_follow_the_content_of_the_test_file(
         assert before.test_spearman is not None and after.test_spearman is not None
         assert after.test_spearman == pytest.approx(-before.test_spearman, abs=1e-6)
         assert after.dev_spearman == before.dev_spearman
+
+
+def _judge_row(path: Path) -> ResultRow:
+    return ResultRow("judge", str(path), 0, 0, None, None, 0.0)
+
+
+def test_the_log_says_nothing_of_a_missing_test_score(tmp_path: Path) -> None:
+    """Without --test the log read "[judge] Spearman dev 12.3, test None"."""
+    dev = read_pairs(write_pairs_csv(tmp_path / "dev.csv", DEV))
+    messages: list[str] = []
+    for test in (None, dev):
+        evaluate_rows(
+            [_judge_row(tmp_path)],
+            lambda row: OverlapPairScorer(),
+            dev=dev,
+            test=test,
+            cache=tmp_path / "results.json",
+            log=messages.append,
+        )
+    without, with_test = messages
+    assert re.fullmatch(r"\[judge\] Spearman dev -?\d+\.\d\d", without), without
+    assert re.fullmatch(r"\[judge\] Spearman dev -?\d+\.\d\d, test -?\d+\.\d\d", with_test)
 
 
 def test_a_damaged_silver_file_names_the_way_out(

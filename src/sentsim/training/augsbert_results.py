@@ -63,7 +63,10 @@ def evaluate_rows(
             evaluate_sts(data, scorer, show_progress=show_progress).spearman if data else None
             for data in (dev, test)
         )
-        log(f"[{row.model}] Spearman dev {dev_score}, test {test_score}")
+        scores = (("dev", dev_score), ("test", test_score))
+        said = [f"{name} {v:.2f}" for name, v in scores if v is not None]
+        if said:  # a file not given has no score to print
+            log(f"[{row.model}] Spearman " + ", ".join(said))
         values = {"dev_spearman": dev_score, "test_spearman": test_score, "stamp": stamp}
         out.append(ResultRow(**{**asdict(row), **values}))
     return out
