@@ -33,7 +33,7 @@ from sentsim.training.augsbert import (
     run_augsbert,
     sample_pairs,
 )
-from sentsim.training.augsbert_results import evaluate_rows
+from sentsim.training.augsbert_results import evaluate_rows, results_json
 from sentsim.training.sampling import pair_key
 from sentsim.training.silver import label_to_file, read_sentences, read_silver
 
@@ -888,7 +888,7 @@ def test_the_log_says_nothing_of_a_missing_test_score(tmp_path: Path) -> None:
     messages: list[str] = []
     for test in (None, dev):
         evaluate_rows(
-            [_judge_row(tmp_path)],
+            [_judge_row(tmp_path / "judge")],
             lambda row: OverlapPairScorer(),
             dev=dev,
             test=test,
@@ -898,6 +898,35 @@ def test_the_log_says_nothing_of_a_missing_test_score(tmp_path: Path) -> None:
     without, with_test = messages
     assert re.fullmatch(r"\[judge\] Spearman dev -?\d+\.\d\d", without), without
     assert re.fullmatch(r"\[judge\] Spearman dev -?\d+\.\d\d, test -?\d+\.\d\d", with_test)
+
+
+def test_a_judge_folder_trained_again_in_place_is_scored_again(
+    tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """A judge given as a folder (no train_report.json of this run) was known in results.json by
+    its path: trained again in place, it kept its old cached Spearman. It is known by the hash
+    of its weights, as the silver it labelled is."""
+    judge = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge)
+    dev = read_pairs(write_pairs_csv(tmp_path / "dev.csv", DEV))
+    cache = tmp_path / "results.json"
+    scored: list[str] = []
+
+    def scorer_for(row: ResultRow) -> OverlapPairScorer:
+        scored.append(row.model)
+        return OverlapPairScorer()
+
+    def run() -> None:
+        rows = evaluate_rows([_judge_row(judge)], scorer_for, dev=dev, test=None, cache=cache)
+        cache.write_text(results_json(rows, {}), encoding="utf-8")
+
+    run()
+    run()
+    assert scored == ["judge"]  # the second run reused the row
+    weights = judge / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x01")  # "trained again"
+    run()
+    assert scored == ["judge", "judge"]
 
 
 def test_a_damaged_silver_file_names_the_way_out(

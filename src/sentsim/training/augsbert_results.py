@@ -1,8 +1,8 @@
 """The AugSBERT results table: each model's Spearman on dev (and test), silver pairs and minutes.
 
 Rows are cached in ``results.json`` under a stamp of what they were computed on (the dev and test
-pairs and scores, and the model's ``train_report.json`` or else its name), so that a re-run that
-adds a strategy only evaluates the new model.
+pairs and scores, and the model's ``train_report.json``, else the hash of its weights, else its
+name), so that a re-run that adds a strategy only evaluates the new model.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from sentsim.base import PairScorer
 from sentsim.data import PairDataset
+from sentsim.models import weights_hash
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,14 @@ def evaluate_rows(
     old = {r.get("model"): r for r in _cached_rows(cache)}
     out = []
     for row in rows:
-        report = Path(row.path) / "train_report.json"
-        # a model trained here is known by its report (the folder may move), others by name
-        model = report.read_text(encoding="utf-8") if report.is_file() else row.path
+        folder = Path(row.path)
+        report = folder / "train_report.json"
+        # a model trained here is known by its report (the folder may move); a folder given (a
+        # judge) by its weights, as its silver is: trained again in place, it keeps its path
+        if report.is_file():
+            model = report.read_text(encoding="utf-8")
+        else:
+            model = weights_hash(folder) if folder.is_dir() else row.path  # else a name
         # the pairs, not the paths: a test file edited in place is compared by no training step
         seen = [_content(dev), _content(test), row.model, model]
         stamp = hashlib.sha256("|".join(seen).encode()).hexdigest()[:16]
