@@ -411,14 +411,33 @@ def test_wrong_column_count_in_mrpc(tmp_path: Path) -> None:
     assert_data_error(write(tmp_path / "msr.tsv", text), 3, "has 4 tab-separated columns")
 
 
-def test_too_few_cells_in_csv_row(tmp_path: Path) -> None:
-    path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score\na,b,1\nonly one cell\n")
-    assert_data_error(path, 3, "sentence2 is missing or empty")
-
-
 def test_too_many_cells_in_csv_row(tmp_path: Path) -> None:
     path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score\na,b,1,extra\n")
     assert_data_error(path, 2, "has more cells than the 3 header columns")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "cells"),
+    [
+        ("pairs.csv", "sentence1,sentence2,score\na,b,1\na dog,\n", 2),
+        ("pairs.csv", "sentence1,sentence2,score\na,b,1\na dog\n", 1),
+        ("pairs.tsv", "sentence1\tsentence2\tscore\na\tb\t1\na dog\ta cat\n", 2),
+    ],
+)
+def test_too_few_cells_in_a_header_file_row(
+    tmp_path: Path, name: str, text: str, cells: int
+) -> None:
+    """A short row was "has neither a score nor a label" (or "sentence2 is missing or empty")."""
+    path = write(tmp_path / name, text)
+    said = "1 cell" if cells == 1 else f"{cells} cells"
+    expected = f"has {said}, fewer than the 3 header columns (sentence1, sentence2, score)"
+    assert_data_error(path, 3, expected)
+
+
+def test_a_short_row_with_every_cell_read_is_kept(tmp_path: Path) -> None:
+    """Only a row that lacks a cell sentsim reads is refused: a trailing note may be left out."""
+    path = write(tmp_path / "pairs.csv", "sentence1,sentence2,score,note\na,b,1\nc,d,2,x\n")
+    assert read_pairs(path).pairs() == [("a", "b"), ("c", "d")]
 
 
 @pytest.mark.parametrize("blank", ["", "   "])

@@ -359,7 +359,16 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
             if None in record:
                 rows.bad(reader.line_num, f"has more cells than the {len(names)} header columns")
                 continue
-            yield (reader.line_num, *_cells(record, found))
+            s1, s2, score, label = _cells(record, found)
+            given = sum(v is not None for v in record.values())  # absent cells are None
+            if given < len(names) and (s1 is None or s2 is None or score is label is None):
+                said = "1 cell" if given == 1 else f"{given} cells"
+                rows.bad(
+                    reader.line_num,
+                    f"has {said}, fewer than the {len(names)} header columns ({', '.join(names)})",
+                )
+                continue
+            yield reader.line_num, s1, s2, score, label
 
 
 def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
