@@ -805,6 +805,22 @@ def test_mine_takes_fewer_rows_than_training_needs(
     assert "empty.jsonl: 0 rows; mining needs at least 1" in line
 
 
+def test_mine_names_mining_not_a_loss_when_its_rows_lack_columns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """mine said "the loss needs anchor, positive ..." (mining has no loss)."""
+    out = tmp_path / "negatives.jsonl"
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("sentence1,sentence2,score\na dog,a cat,1\n", encoding="utf-8")
+    line = user_error(capsys, ["mine", "--train", str(pairs), "--bm25", "--out", str(out)])
+    assert "; mining needs anchor, positive and optionally negative columns" in line
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"anchor": "a dog", "positive": ""}) + "\n", encoding="utf-8")
+    line = user_error(capsys, ["mine", "--train", str(rows), "--bm25", "--out", str(out)])
+    assert line.endswith("line 1: needs non-empty 'anchor' and 'positive' text for mining")
+    assert "loss" not in line
+
+
 def test_static_models_and_distill_static_outputs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
 ) -> None:

@@ -153,7 +153,8 @@ def read_triples(
     ``.json`` is read as JSON lines (as corpora are); a CSV/TSV row with more cells than its header
     (an unquoted comma in a text) is an error naming its line. Fewer than ``min_rows`` rows is an
     error saying that ``purpose`` needs them (by default training, or a dev file when fewer rows
-    than training's minimum are asked for).
+    than training's minimum are asked for); a missing column or text, that ``purpose`` (by
+    default the loss) needs it.
     """
     import csv
     import json
@@ -179,8 +180,8 @@ def read_triples(
             header = _triple_columns(file, reader.fieldnames or [], 1)
             if not (header["anchor"] and header["positive"]):
                 raise DataError(
-                    f"{file}, line 1: header has {reader.fieldnames}; the loss needs anchor, "
-                    "positive and optionally negative columns"
+                    f"{file}, line 1: header has {reader.fieldnames}; {purpose or 'the loss'} "
+                    "needs anchor, positive and optionally negative columns"
                 )
             width = len(reader.fieldnames or [])
             for r in reader:
@@ -210,7 +211,8 @@ def read_triples(
             or not positive
         ):
             raise DataError(
-                f"{file}, line {n}: needs non-empty 'anchor' and 'positive' text for this loss"
+                f"{file}, line {n}: needs non-empty 'anchor' and 'positive' text for "
+                f"{purpose or 'this loss'}"
             )
         triples.append(
             Triple(anchor, positive, negative if isinstance(negative, str) and negative else None)
