@@ -217,6 +217,28 @@ def test_cli_txt_threshold_writes_pairs_and_groups(
     assert f"--groups {tmp_path} is a folder; give a file name" in line
 
 
+def test_cli_reports_the_cosine_threshold_that_decided(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """--threshold -3 reported "cosine ≥ -3.0000", though no pair under --min-cosine (0.5) is
+    ever a candidate: the summary gives the bound that decided and where it came from."""
+    src = tmp_path / "texts.txt"
+    src.write_text("card declined abroad\ncard declined abroad\nopen a savings account\n")
+    argv = ["duplicates", str(src), "--model", str(tiny_st_dir), "--json", "--threshold"]
+    assert main([*argv, "-3"]) == 0
+    printed = capsys.readouterr().out
+    assert "duplicates (cosine ≥ 0.5000: --min-cosine; --threshold -3.0000 is below it)" in printed
+    summary = last_json(printed)
+    assert (summary["threshold"], summary["threshold_from"]) == (0.5, "--min-cosine")
+    assert main([*argv, "0.7"]) == 0  # above --min-cosine: as given
+    printed = capsys.readouterr().out
+    assert "duplicates (cosine ≥ 0.7000) in " in printed
+    assert (last_json(printed)["threshold"], last_json(printed)["threshold_from"]) == (
+        0.7,
+        "--threshold",
+    )
+
+
 def test_cli_dev_chooses_the_threshold_and_a_corpus_keeps_its_ids(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
 ) -> None:

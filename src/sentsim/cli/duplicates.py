@@ -110,10 +110,15 @@ def _duplicates(args: argparse.Namespace) -> int:
     if args.groups:
         _write_lines(args.groups, ({"size": len(g), "ids": g} for g in report.groups))
     decided = "judge" if report.judged else "cosine"
+    said = f"{decided} ≥ {threshold:.4f}"
+    if not report.judged and threshold < args.min_cosine:  # no pair under it is a candidate
+        given = "--threshold" if chosen_from == "--threshold" else "the dev threshold"
+        said = f"cosine ≥ {args.min_cosine:.4f}: --min-cosine; {given} {threshold:.4f} is below it"
+        threshold, chosen_from = args.min_cosine, "--min-cosine"
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
     in_groups = sum(len(g) for g in report.groups)
     print(f"{report.texts} texts, {report.candidates} candidate pairs, {len(report.pairs)} "
-          f"duplicates ({decided} ≥ {threshold:.4f}) in {len(report.groups)} groups holding "
+          f"duplicates ({said}) in {len(report.groups)} groups holding "
           f"{in_groups} texts; {timings}")  # fmt: skip
     for p in report.pairs[: args.show]:
         print(f"  {p.score:.3f}  {p.first_id}: {_clip(texts[p.first])}")
