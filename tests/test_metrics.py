@@ -88,6 +88,16 @@ def test_best_threshold_can_predict_everything_and_one_score() -> None:
     assert single.f1 == 100.0
 
 
+def test_best_threshold_by_accuracy_can_predict_nothing() -> None:
+    """The candidates stopped at the highest score, which always predicts one pair positive:
+    with rare positives scored low, accuracy 33 at 0.1 was chosen over 67 for predicting none.
+    F1 never prefers predicting nothing (its F1 is 0), so the F1 choice is unchanged."""
+    scores, gold = np.array([0.9, 0.8, 0.1]), np.array([0, 0, 1])
+    best = best_threshold(scores, gold, by="accuracy")
+    assert best.threshold > 0.9 and best.accuracy == pytest.approx(200 / 3)
+    assert best_threshold(scores, gold).threshold < 0.1  # F1: predict all (F1 50), not none
+
+
 def test_scores_and_labels_of_different_lengths_are_refused() -> None:
     """They were paired up silently: AP 1.0 from the first two labels of three, precision 200%
     and F1 133% at a threshold."""

@@ -67,16 +67,22 @@ def at_threshold(
 def best_threshold(
     scores: NDArray[np.floating], gold: NDArray[np.floating], *, by: str = "f1"
 ) -> ThresholdResult:
-    """The threshold among the midpoints of sorted scores that maximizes ``by`` (f1 or accuracy)."""
+    """The threshold among the midpoints of sorted scores that maximizes ``by`` (f1 or accuracy).
+
+    Just below the lowest score (predict every pair positive) and just above the highest
+    (predict none: the best accuracy where positives are rare and scored low) are tried too.
+    """
     if by not in ("f1", "accuracy"):
         raise ValueError(f"by must be one of: f1, accuracy; got {by!r}")
     scores, gold = _one_per_label(scores, gold)
     if not len(scores):
         raise ValueError("a threshold needs at least one score")
     values = np.unique(scores)
-    candidates = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1]]])
+    above = np.nextafter(values[-1], np.inf)
+    midpoints = (values[:-1] + values[1:]) / 2
+    candidates = np.concatenate([[values[0] - 1e-6], midpoints, [values[-1], above]])
     results = [at_threshold(scores, gold, float(t)) for t in candidates]
-    return max(results, key=lambda r: getattr(r, by))
+    return max(results, key=lambda r: getattr(r, by))  # the first of equals: "none" wins no tie
 
 
 def evaluate_pairs(
