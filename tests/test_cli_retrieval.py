@@ -665,7 +665,8 @@ def test_index_build_resume_finishes_a_cut_off_build(
 ) -> None:
     """A build cut off part way left an index the same command then refused ("already holds an
     index"); ``--resume`` keeps what was committed and adds the rest, and refuses an index that
-    is not part of this corpus."""
+    is not part of this corpus. Its summary once counted the committed documents as repeated
+    ids too ("4 read; 2 repeated ids, the last row of each kept; 2 already committed")."""
     idx = str(tmp_path / "idx")
     half = _corpus(tmp_path / "half.jsonl", dict(list(DOCS.items())[:2]))
     full = _corpus(tmp_path / "full.jsonl", DOCS)
@@ -677,6 +678,7 @@ def test_index_build_resume_finishes_a_cut_off_build(
     assert main([*build[:2], str(full), *build[2:], "--resume"]) == 0
     out = capsys.readouterr().out
     assert f"{len(DOCS)} documents" in out and "2 already committed by the cut-off build" in out
+    assert "repeated ids" not in out  # the committed documents were once counted as repeats
     assert set(_search(capsys, "card", "--index", idx, "--retriever", "dense")) == set(DOCS)
     changed = dict(DOCS)
     changed["d1"] = ("Another title", "other text")

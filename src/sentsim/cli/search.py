@@ -234,6 +234,9 @@ def _add(args: argparse.Namespace) -> int:
                     "(pass --upsert to keep the last)"
                 )
             seen.add(d.id)
+    repeats = (
+        f"; {rows - len(docs)} repeated ids, the last row of each kept" if rows > len(docs) else ""
+    )
     skipped = ""
     if args.verb == "build" and args.resume and index_exists(args.index):
         done = _committed(args.index, docs, args.corpus)
@@ -253,9 +256,6 @@ def _add(args: argparse.Namespace) -> int:
     ) as index:
         info = index.info()
     took = time.perf_counter() - start
-    repeats = (
-        f"; {rows - len(docs)} repeated ids, the last row of each kept" if rows > len(docs) else ""
-    )
     print(
         f"{args.index}: {info.documents} documents, {info.passages} passages "
         f"({rows} read{repeats}{skipped}) in {took:.1f}s"
