@@ -7,6 +7,7 @@ very weights of an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -860,6 +861,97 @@ def test_unfinished_checkpoint_without_resume_errors(
     _interrupt(files, tiny_ce_dir, out, 3)
     with pytest.raises(SentsimError, match=r"holds an unfinished run .*pass --resume"):
         fit(_resume_task(files, tiny_ce_dir), out, RESUME, **QUIET)
+
+
+def test_a_kill_inside_a_checkpoint_write_still_resumes_to_the_same_weights(
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uninterrupted: dict[str, torch.Tensor],
+) -> None:
+    """Killed at each file operation on the checkpoint folder, the run resumes to the weights.
+
+    A new checkpoint replaced the old one by deleting it, then renaming the new one into place;
+    a kill during the deletion left a ``checkpoint`` with its ``state.json`` and without its
+    weights, and ``--resume`` failed on the missing file (so did a kill while a finished run
+    deleted it). Here each removal of a checkpoint folder deletes the weights and stops, as a
+    kill would; each rename stops before it happens. Every time, ``fit(resume=True)`` ends on
+    the uninterrupted run's weights.
+    """
+    from sentsim.training import loop
+
+    real_rmtree, real_replace = loop.shutil.rmtree, loop.os.replace
+    for kill_at in range(1, 40):
+        out = tmp_path / f"out{kill_at}"
+        calls = 0
+
+        def killed(path: Any, kill_at: int = kill_at) -> bool:
+            nonlocal calls
+            calls += Path(path).name.startswith("checkpoint")
+            return calls == kill_at and Path(path).name.startswith("checkpoint")
+
+        def rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
+            if killed(path):
+                (Path(path) / "model.safetensors").unlink(missing_ok=True)
+                raise Interrupted
+            real_rmtree(path, *args, **kwargs)
+
+        def replace(src: Any, dst: Any) -> None:
+            if killed(src):
+                raise Interrupted
+            real_replace(src, dst)
+
+        monkeypatch.setattr(loop.shutil, "rmtree", rmtree)
+        monkeypatch.setattr(loop.os, "replace", replace)
+        with contextlib.suppress(Interrupted):
+            fit(_resume_task(files, tiny_ce_dir), out, RESUME, **QUIET)
+        monkeypatch.setattr(loop.shutil, "rmtree", real_rmtree)
+        monkeypatch.setattr(loop.os, "replace", real_replace)
+        if calls < kill_at:  # the run made fewer operations: every one has been killed
+            break
+        if not (out / "checkpoint").exists() and (out / "train_report.json").is_file():
+            # killed while the finished run deleted its checkpoint: finished, nothing to resume
+            with pytest.raises(SentsimError, match="holds a finished run"):
+                fit(_resume_task(files, tiny_ce_dir), out, RESUME, resume=True, **QUIET)
+        else:
+            task = _resume_task(files, tiny_ce_dir)
+            fit(task, out, RESUME, resume=True, **QUIET)
+            assert max_diff(weights(task.module), uninterrupted) <= 1e-6, f"killed at {kill_at}"
+        assert max_diff(weights(CrossEncoder.load(out, device="cpu").model), uninterrupted) <= 1e-6
+        assert not any(p.name.startswith("checkpoint") for p in out.iterdir())
+    assert 5 < kill_at < 39
+
+
+def test_a_kill_while_the_first_model_is_saved_still_resumes(
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uninterrupted: dict[str, torch.Tensor],
+) -> None:
+    """Killed while the first epoch's model moved out of ``.saving``, before any checkpoint:
+    ``--out`` held ``.saving`` and part of a model, which ``--resume`` refused as "other files
+    and no sentsim run". It is now the run's own folder: the run starts again and ends alike."""
+    from sentsim.training import loop
+
+    out = tmp_path / "out"
+    once = replace(RESUME, checkpoint_every=100)
+    real_replace = loop.os.replace
+
+    def moved(src: Any, dst: Any) -> None:
+        if Path(src).name == "model.safetensors":
+            raise Interrupted
+        real_replace(src, dst)
+
+    monkeypatch.setattr(loop.os, "replace", moved)
+    with pytest.raises(Interrupted):
+        fit(_resume_task(files, tiny_ce_dir), out, once, **QUIET)
+    monkeypatch.setattr(loop.os, "replace", real_replace)
+    assert (out / ".saving").is_dir() and not (out / "checkpoint").exists()
+    task = _resume_task(files, tiny_ce_dir)
+    fit(task, out, once, resume=True, **QUIET)
+    assert max_diff(weights(task.module), uninterrupted) <= 1e-6
 
 
 def test_fit_without_batches_errors(tiny_bert_dir: Path, tmp_path: Path) -> None:

@@ -136,9 +136,16 @@ def check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SentsimError(f"--out {out} is a file; give a folder for the model")
     if out.is_dir() and any(out.iterdir()):
-        ours = any(
-            (out / name).exists()  # a run, its checkpoint, or distill's cached teacher targets
-            for name in ("train_report.json", "checkpoint", "distill-targets.json")
+        ours = any(  # a run, its checkpoint (or one a kill left half-written or half-renamed),
+            (out / name).exists()  # a model a kill left half-saved, distill's teacher targets
+            for name in (
+                "train_report.json",
+                "checkpoint",
+                "checkpoint.tmp",
+                "checkpoint.old",
+                ".saving",
+                "distill-targets.json",
+            )
         )
         if not ours:
             held = ", ".join(sorted(p.name for p in out.iterdir())[:4])
@@ -166,6 +173,7 @@ def fit(
     check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
+    _recover_checkpoint(ckpt)
     torch.manual_seed(settings.seed)
     steps_per_epoch = len(task.batches(0, settings.seed, settings.batch_size))
     if steps_per_epoch == 0:
@@ -241,8 +249,10 @@ def fit(
         _save_checkpoint(ckpt, task, optimizer, report, epoch + 1, 0, signature)
     report.finished = True
     report.seconds = time.perf_counter() - clock
-    (out / "train_report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    shutil.rmtree(ckpt, ignore_errors=True)
+    report_tmp = out / "train_report.json.tmp"
+    report_tmp.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    os.replace(report_tmp, out / "train_report.json")
+    _remove_dir(ckpt)
     return report
 
 
@@ -349,8 +359,36 @@ def _save_checkpoint(
         "task": signature or _task_signature(task),
     }
     (tmp / "state.json").write_text(json.dumps(state_json) + "\n")
-    shutil.rmtree(ckpt, ignore_errors=True)
+    # Renamed aside, not deleted, before the new one takes its name: a kill during a deletion
+    # left a checkpoint with its state.json and without its weights, which --resume then read.
+    old = ckpt.with_name(ckpt.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt.exists():
+        os.replace(ckpt, old)
     os.replace(tmp, ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_dir(folder: Path) -> None:
+    """Delete ``folder`` so that a kill part way never leaves it half-deleted under its name."""
+    if folder.exists():
+        gone = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(gone, ignore_errors=True)
+        os.replace(folder, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+
+
+def _recover_checkpoint(ckpt: Path) -> None:
+    """Tidy what a kill inside :func:`_save_checkpoint` left: the last whole checkpoint wins.
+
+    Killed between its two renames, the previous checkpoint is still whole under ``.old``; a
+    ``.tmp`` folder may be half-written and is never read.
+    """
+    old = ckpt.with_name(ckpt.name + ".old")
+    if old.exists() and not ckpt.exists():
+        os.replace(old, ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(ckpt.with_name(ckpt.name + ".tmp"), ignore_errors=True)
 
 
 def _device(module: torch.nn.Module) -> torch.device:
