@@ -579,13 +579,18 @@ def test_second_run_skips_every_done_step(
     assert unplaced(grown.rows[:-1]) == unplaced(report.rows)
 
 
+@pytest.mark.parametrize("between_renames", [False, True], ids=["plain", "between-renames"])
 def test_cut_off_training_resumes_from_its_checkpoint(
+    between_renames: bool,
     data: dict[str, Path],
     tiny_bert_dir: Path,
     tiny_ce_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A cut-off step resumes. Killed inside a checkpoint write, between its two renames, the
+    step's folder held ``checkpoint.old`` and no ``checkpoint``: the rerun did not resume, and
+    the training it started found the recovered checkpoint and stopped ("pass --resume")."""
     from sentsim.training.bi import BiEncoderTask
 
     config = config_for(
@@ -613,6 +618,8 @@ def test_cut_off_training_resumes_from_its_checkpoint(
     assert (gold_dir / "checkpoint" / "state.json").is_file()
     assert not (gold_dir / "train_report.json").exists()
     monkeypatch.undo()
+    if between_renames:  # the new checkpoint was not yet renamed in; the old one was moved aside
+        (gold_dir / "checkpoint").rename(gold_dir / "checkpoint.old")
     messages: list[str] = []
     report = run_augsbert(config, log=messages.append)
     assert "[gold] resuming on 24 pairs → " + str(gold_dir) in messages

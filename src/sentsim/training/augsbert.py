@@ -154,7 +154,7 @@ def _train(
 ) -> None:
     """Train (or resume, or skip) one model: the judge, the gold-only or a gold + silver model."""
     from sentsim.training.card import write_card
-    from sentsim.training.loop import fit
+    from sentsim.training.loop import fit, has_checkpoint
 
     out = _model_dir(config.out, name)
     judge = name == "cross-encoder"
@@ -205,7 +205,7 @@ def _train(
         data = TrainData(TargetKind.GRADED, gold.pairs + silver, [], sources)
         task = BiEncoderTask(BiEncoder.load(config.base), data, inputs.dev, loss=config.loss)
         settings = config.settings
-    resume = (out / "checkpoint").is_dir()
+    resume = has_checkpoint(out)
     log(f"[{name}] {'resuming' if resume else 'training'} on {len(task.train.pairs)} pairs → {out}")
     report = fit(task, out, settings, resume=resume, show_progress=show_progress, log=log)
     facts = {**task.describe(), "silver_pairs": len(silver)}

@@ -378,6 +378,12 @@ def _remove_dir(folder: Path) -> None:
         shutil.rmtree(gone, ignore_errors=True)
 
 
+def has_checkpoint(out: Path) -> bool:
+    """Whether ``out`` holds an unfinished run's checkpoint (one a kill left mid-swap counts)."""
+    _recover_checkpoint(out / "checkpoint")
+    return (out / "checkpoint" / "state.json").is_file()
+
+
 def _recover_checkpoint(ckpt: Path) -> None:
     """Tidy what a kill inside :func:`_save_checkpoint` left: the last whole checkpoint wins.
 
