@@ -787,6 +787,40 @@ def test_mine_refuses_an_out_that_is_a_folder_before_mining(
     assert f"--out {tmp_path} is a folder; give a file name" in user_error(capsys, argv)
 
 
+def test_mine_cut_off_while_writing_leaves_the_last_whole_output(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """mine wrote straight into --out: a kill mid-write left a shorter file of whole JSON lines
+    that looked finished. It now writes beside it and renames the file into place."""
+    import sentsim.training.mining as mining
+
+    train = write_anchor_positive_rows(tmp_path / "ap.jsonl", 6)
+    out = tmp_path / "negatives.jsonl"
+    argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--negatives", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    whole = out.read_text()
+    assert len(whole.splitlines()) == 12
+    real = mining.mine_negatives
+
+    def cut_off(*args: object, **kwargs: object) -> object:
+        def rows():  # type: ignore[no-untyped-def]
+            for i, row in enumerate(real(*args, **kwargs)):  # type: ignore[arg-type]
+                if i == 3:
+                    raise KeyboardInterrupt
+                yield row
+
+        return rows()
+
+    monkeypatch.setattr(mining, "mine_negatives", cut_off)
+    assert main([*argv, "--out", str(out)]) == 130
+    assert out.read_text() == whole
+    assert not out.with_name(out.name + ".partial").exists()
+    capsys.readouterr()
+
+
 def test_mine_takes_fewer_rows_than_training_needs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
 ) -> None:

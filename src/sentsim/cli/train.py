@@ -171,18 +171,26 @@ def _mine(args: argparse.Namespace) -> int:
     )
     encoder = None if args.no_dense else BiEncoder.load(args.model)
     mined = mine_negatives(triples, encoder, corpus=corpus, settings=settings, judge=judge)
-    with args.out.open("w", encoding="utf-8") as handle:
-        if args.pairs:
-            for t in triples:
-                row = {"sentence1": t.anchor, "sentence2": t.positive, "label": 1}
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            for t in mined:
-                row = {"sentence1": t.anchor, "sentence2": t.negative, "label": 0}
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            for t in mined:
-                row = {"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    # written beside --out and renamed into place: a kill mid-write left a shorter file of whole
+    # JSON lines at --out that looked finished
+    partial = args.out.with_name(args.out.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            if args.pairs:
+                for t in triples:
+                    row = {"sentence1": t.anchor, "sentence2": t.positive, "label": 1}
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                for t in mined:
+                    row = {"sentence1": t.anchor, "sentence2": t.negative, "label": 0}
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                for t in mined:
+                    row = {"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(args.out)
     took = time.perf_counter() - start
     anchors = {t.anchor for t in triples}
     bare = len(anchors - {t.anchor for t in mined})
