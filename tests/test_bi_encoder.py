@@ -734,3 +734,20 @@ def test_a_sentencepiece_tokenizer_without_its_package_is_named(
     with pytest.raises(ModelLoadError, match="pip install sentencepiece") as info:
         BiEncoder.load(model_dir)
     assert "sentencepiece.bpe.model" in str(info.value)
+
+
+def test_settings_changed_at_load_enter_the_vector_hash(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """An index records the vector hash; BiEncoder.load(m, pooling="max") gave the same hash as
+    the folder's mean pooling, so an index built with one was searched with the other silently."""
+    saved = BiEncoder.load(tiny_st_dir)
+    assert saved.changed_settings() == {} and saved.vector_hash() == saved.weights_hash()
+    assert BiEncoder.load(tiny_st_dir, pooling="mean", normalize=True).changed_settings() == {}
+    hashes = {saved.vector_hash()}
+    for kwargs in ({"pooling": "max"}, {"normalize": False}, {"max_seq_length": 16}):
+        other = BiEncoder.load(tiny_st_dir, **kwargs)  # type: ignore[arg-type]
+        assert other.changed_settings() == {k: v for k, v in kwargs.items()}
+        hashes.add(other.vector_hash())
+    assert len(hashes) == 4
+    # saved, the folder says what the encoder does: its hash is its weights' again
+    resaved = BiEncoder.load(BiEncoder.load(tiny_st_dir, pooling="max").save(tmp_path / "max"))
+    assert resaved.changed_settings() == {} and resaved.vector_hash() == resaved.weights_hash()

@@ -963,3 +963,18 @@ def test_a_tsv_corpus_row_is_one_line_whatever_quotes_it_holds(tmp_path: Path) -
         Document("c", "top up with cash", "", {}),
         Document("d", 'a "quoted" cell, as pandas writes it', "", {}),
     ]
+
+
+def test_an_index_is_not_searched_with_its_encoders_weights_pooled_otherwise(
+    tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """The identity named the weights only: the same weights loaded with max pooling searched an
+    index of mean-pooled vectors without a word."""
+    encoder = BiEncoder.load(tiny_st_dir)
+    index = build_index([Document("a", "card declined abroad")], tmp_path / "idx", encoder)
+    try:
+        with pytest.raises(EncoderMismatchError):
+            SearchPipeline(index, BiEncoder.load(tiny_st_dir, pooling="max"), retriever="dense")
+        SearchPipeline(index, BiEncoder.load(tiny_st_dir), retriever="dense")  # the same: fine
+    finally:
+        index.close()

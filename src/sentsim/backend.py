@@ -292,6 +292,7 @@ class TorchTransformer:
         #: The most tokens the model reads (its position embeddings).
         self.max_positions = limit
         tok_limit = int(getattr(self.tokenizer, "model_max_length", limit) or limit)
+        self.default_max_seq_length = min(limit, tok_limit)  # what a folder without one gets
         self.max_seq_length = check_length(max_seq_length, limit, model_dir) or min(
             limit, tok_limit
         )

@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -81,6 +81,9 @@ class BiEncoder:
         self.name = name
         self.source = source
         self._hashed: tuple[Path, str] | None = None  # (source, hash of its weights)
+        # what the folder at ``source`` says (None: not loaded from one); vector_hash names the
+        # settings changed since, as they make other vectors from the same weights
+        self._as_saved: _Settings | None = None
         self.precision = precision  # the setter resolves it
         # The first stage search should use with this encoder when none is asked for ("dense",
         # "bm25" or "hybrid"), chosen on a retrieval dev split and stored in sentsim_config.json
@@ -144,6 +147,11 @@ class BiEncoder:
             include_prompt=layout.include_prompt,
         )
         encoder.retriever = _stored_retriever(path)
+        encoder._as_saved = _Settings(
+            layout.pooling,
+            layout.normalize,
+            layout.max_seq_length or transformer.default_max_seq_length,
+        )
         return encoder
 
     @property
@@ -171,13 +179,32 @@ class BiEncoder:
         vectors. Without prompts it is :meth:`weights_hash`, so indexes built before prompts were
         read keep their identity.
         """
-        if not self.prompts:
+        changed = self.changed_settings()
+        if not self.prompts and not changed:
             return self.weights_hash()
-        described = json.dumps(
-            [self.prompts, self.default_prompt_name, self.include_prompt], sort_keys=True
-        )
+        parts: list[object] = []
+        if self.prompts:
+            parts += [self.prompts, self.default_prompt_name, self.include_prompt]
+        if changed:
+            parts.append(changed)
+        described = json.dumps(parts, sort_keys=True)
         digest = hashlib.sha256(f"{self.weights_hash()}\x00{described}".encode())
         return digest.hexdigest()[:16]
+
+    def changed_settings(self) -> dict[str, object]:
+        """Pooling, normalization and max length where they differ from what the folder says.
+
+        ``BiEncoder.load(m, pooling="max")`` makes other vectors from the same weights: an index
+        built with one and searched with the other ranked silently wrong.
+        """
+        if self._as_saved is None:
+            return {}
+        now = _Settings(self.pooling, self.normalize, self.max_seq_length)
+        return {
+            name: getattr(now, name).value if name == "pooling" else getattr(now, name)
+            for name in _Settings._fields
+            if getattr(now, name) != getattr(self._as_saved, name)
+        }
 
     def identity(self) -> str:
         """Return ``name@hash``: what an index records to refuse a different encoder."""
@@ -343,7 +370,16 @@ class BiEncoder:
         if card is not None:
             (root / "README.md").write_text(card, encoding="utf-8")
         self.source, self._hashed = root, None  # the files there are new
+        self._as_saved = _Settings(self.pooling, self.normalize, self.max_seq_length)
         return root
+
+
+class _Settings(NamedTuple):
+    """The settings besides weights and prompts that change a bi-encoder's vectors."""
+
+    pooling: PoolingMode
+    normalize: bool
+    max_seq_length: int
 
 
 class _Layout:
