@@ -455,7 +455,7 @@ def test_nothing_to_evaluate_is_one_line_and_outputs_go_where_asked(
     assert "is a folder; give a file name" in capsys.readouterr().err
     # two outputs into one file: the second written replaced the first without a word
     assert main([*common, "--run", str(run), "--per-query", str(run.parent / "." / run.name)]) == 1
-    assert f"--per-query {run} is also --run's file" in capsys.readouterr().err
+    assert f"--run and --per-query both name {run}" in capsys.readouterr().err
     assert run.read_text().count(" Q0 ") > 0  # refused before anything was written
     wanted = tmp_path / "wanted.txt"
     wanted.write_text("q-unknown\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from sentsim.choices import Precision
@@ -105,25 +106,35 @@ def add_mixed_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def prepare_outputs(*outputs: tuple[str, Path | None]) -> None:
-    """Make the folders output files go in; refuse an (option, path) whose path is a folder.
+def prepare_outputs(
+    *outputs: tuple[str, Path | None],
+    inputs: Sequence[tuple[str, Path | None]] = (),
+    fix: str = "give the output a file of its own",
+) -> None:
+    """Make the folders output files go in, after refusing an output that would lose data.
 
-    Called before the work that produces them, so that a long run is not lost at its end. Two
-    options naming one file are refused: the second written replaced the first without a word
-    (``eval retrieval --run x --per-query x`` kept only the per-query metrics).
+    Called before the work that produces them, so that a long run is not lost at its end.
+    Refused: an (option, path) whose path is a folder; one that names an input, given as
+    (what it is, path) — its rows would be replaced (``mine --out`` its ``--train`` file,
+    ``duplicates --out`` its collection); ``fix`` says what to do instead; and two options
+    naming one file, as the second written replaced the first (``eval retrieval --run x
+    --per-query x`` kept only the per-query metrics).
     """
+    given = [(option, path) for option, path in outputs if path is not None]
     seen: dict[Path, str] = {}
-    for option, path in outputs:
-        if path is None:
-            continue
+    for option, path in given:
         if path.is_dir():
             raise DataError(f"{option} {path} is a folder; give a file name for this output")
         key = path.resolve()
+        for what, source in inputs:
+            if source is not None and source.resolve() == key:
+                raise DataError(f"{option} {path} is {what}; {fix}")
         if key in seen:
             raise DataError(
-                f"{option} {path} is also {seen[key]}'s file; give each output a file of its own"
+                f"{seen[key]} and {option} both name {path}; give each output a file of its own"
             )
         seen[key] = option
+    for _, path in given:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 

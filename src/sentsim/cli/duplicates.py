@@ -70,8 +70,11 @@ def _duplicates(args: argparse.Namespace) -> int:
     if args.show < 0:
         raise ValueError(f"--show must be 0 or more, got {args.show}")
     ann = replace(DEFAULT_ANN, kind=AnnKind.parse(args.ann))
-    _check_outputs(args)
-    prepare_outputs(("--out", args.out), ("--groups", args.groups))
+    prepare_outputs(
+        ("--out", args.out),
+        ("--groups", args.groups),
+        inputs=(("the input collection", args.input), ("the --dev file", args.dev)),
+    )
     ids, texts = read_collection(args.input)
     encoder = BiEncoder.load(args.model)
     judge = load_judge(args.cross_encoder) if args.cross_encoder else None
@@ -141,20 +144,6 @@ def _duplicates(args: argparse.Namespace) -> int:
             }
         )
     return 0
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse an output that names an input (its rows would be lost) or the other output."""
-    inputs = (("the input collection", args.input), ("the --dev file", args.dev))
-    outputs = [(o, p) for o, p in (("--out", args.out), ("--groups", args.groups)) if p is not None]
-    for option, path in outputs:
-        for what, source in inputs:
-            if source is not None and path.resolve() == source.resolve():
-                raise DataError(f"{option} {path} is {what}; give the output a file of its own")
-    if len(outputs) == 2 and args.out.resolve() == args.groups.resolve():
-        raise DataError(
-            f"--out and --groups both name {args.out}; give the pairs and the groups a file each"
-        )
 
 
 def read_collection(path: Path) -> tuple[list[str], list[str]]:

@@ -302,8 +302,6 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError("the query is empty; type some words to search for")
     if args.out is not None and args.queries is None:
         raise ValueError("--out writes the results of --queries; one query prints them")
-    if args.out is not None and args.out.resolve() == args.queries.resolve():
-        raise ValueError(f"--out {args.out} is the --queries file; write the results elsewhere")
     where = parse_where_option(args.where)
     if args.example_weight is not None and args.examples is None:  # it was silently ignored
         raise ValueError(
@@ -320,7 +318,11 @@ def _search(args: argparse.Namespace) -> int:
             "alone, or --reranker DIR for a cross-encoder of your own"
         )
     queries = read_queries(args.queries) if args.queries is not None else None
-    prepare_outputs(("--out", args.out))
+    prepare_outputs(
+        ("--out", args.out),
+        inputs=(("the --queries file", args.queries),),
+        fix="write the results elsewhere",
+    )
     encoder = _encoder(args)
     reranker = None if args.no_rerank else CrossEncoder.load(args.reranker)
     with contextlib.ExitStack() as stack:

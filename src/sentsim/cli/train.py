@@ -144,12 +144,11 @@ def _mine(args: argparse.Namespace) -> int:
             "--margin compares the bi-encoder's cosines, which --no-dense does not compute; drop "
             "one of them"
         )
-    for option, path in (("--train", args.train), ("--corpus", args.corpus)):
-        if path is not None and path.resolve() == args.out.resolve():  # its rows would be lost
-            raise ValueError(
-                f"--out {args.out} is the {option} file; give the mined rows a file of their own"
-            )
-    prepare_outputs(("--out", args.out))  # before the mining, not after it
+    prepare_outputs(  # before the mining, not after it
+        ("--out", args.out),
+        inputs=(("the --train file", args.train), ("the --corpus file", args.corpus)),
+        fix="give the mined rows a file of their own",
+    )
     start = time.perf_counter()
     triples = read_triples(args.train, min_rows=1, purpose="mining")
     corpus: list[str] = []
