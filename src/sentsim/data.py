@@ -236,7 +236,7 @@ def detect_format(path: Path) -> PairFormat:
         return PairFormat.MRPC
     delimiter = "\t" if "\t" in first else ","
     names = next(csv.reader([first.strip("\r\n")], delimiter=delimiter), [])
-    if any(_find_columns(path, names).values()):  # a header file; reading it names what is missing
+    if any(find_columns(path, names).values()):  # a header file; reading it names what is missing
         return PairFormat.TSV if delimiter == "\t" else PairFormat.CSV
     if first.count("\t") >= 6:
         return PairFormat.STSB
@@ -353,7 +353,7 @@ def _read_header_file(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Ro
     with open_text(path, newline="") as handle:
         reader = TableReader(handle, tsv=tsv)
         names = list(reader.fieldnames or [])
-        found = _find_columns(path, names)
+        found = find_columns(path, names)
         _check_columns(path, names, found)
         for record in reader:
             if None in record:
@@ -377,7 +377,7 @@ def _read_jsonl(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
     for line, record in read_objects(path, on_bad=rows.bad):
         if tuple(record) != keys:  # every row of a well-made file has the same keys: map them once
             keys = tuple(record)
-            found = _find_columns(path, keys, line)
+            found = find_columns(path, keys, line)
         yield (line, *_cells(record, found))
 
 
@@ -392,10 +392,19 @@ def column_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch not in " _-\ufeff")
 
 
-def _find_columns(path: Path, names: Iterable[str], line: int = 1) -> dict[str, str | None]:
-    """Map each column sentsim reads to the file's name for it (None where the file has none)."""
+def find_columns(
+    path: Path,
+    names: Iterable[str],
+    line: int = 1,
+    columns: Mapping[str, Iterable[str]] = COLUMN_NAMES,
+) -> dict[str, str | None]:
+    """Map each of ``columns`` to the file's name for it (None where the file has none).
+
+    ``columns`` maps a column to the :func:`column_key` forms of its names (default: the pair
+    columns and their aliases); two names for one column are refused, naming both.
+    """
     found: dict[str, str | None] = {}
-    for column, aliases in COLUMN_NAMES.items():
+    for column, aliases in columns.items():
         matches = [n for n in names if isinstance(n, str) and column_key(n) in aliases]
         if len(matches) > 1:
             raise DataError(

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from sentsim.data import PairDataset, column_key, read_pairs
+from sentsim.data import PairDataset, find_columns, read_pairs
 from sentsim.errors import DataError
 from sentsim.textfile import open_text
 
@@ -228,16 +228,11 @@ def _triple_columns(file: Path, names: Sequence[str], line: int) -> dict[str, st
 
     Names are matched as pair-file headers are, by :func:`sentsim.data.column_key`.
     """
-    found: dict[str, str | None] = {}
-    for column in ("anchor", "positive", "negative"):
-        matches = [n for n in names if isinstance(n, str) and column_key(n) == column]
-        if len(matches) > 1:
-            raise DataError(
-                f"{file}, line {line}: {', '.join(repr(m) for m in matches)} all name the "
-                f"{column} column; keep one of them"
-            )
-        found[column] = matches[0] if matches else None
-    return found
+    return find_columns(file, names, line, _TRIPLE_COLUMNS)
+
+
+#: Each column of an (anchor, positive[, negative]) file, under its one name.
+_TRIPLE_COLUMNS = {column: (column,) for column in ("anchor", "positive", "negative")}
 
 
 def distinct_positive_batches(
