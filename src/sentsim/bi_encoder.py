@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from sentsim.backend import (
 from sentsim.base import check_count, check_texts, length_order
 from sentsim.choices import Retriever
 from sentsim.errors import ModelLoadError
-from sentsim.models import resolve_model_path, weights_hash
+from sentsim.models import read_model_json, resolve_model_path, weights_hash
 from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_config
 
 _ST_TRANSFORMER = "sentence_transformers.models.Transformer"
@@ -422,7 +422,7 @@ def _read_layout(path: Path) -> _Layout:
     if not modules_file.is_file():
         _refuse_cross_encoder(path)
         return layout  # plain Hugging Face encoder: mean pooling, no normalization
-    modules = _read_json(modules_file, list, "a list of modules")
+    modules = read_model_json(modules_file, list, "a list of modules")
     found_transformer = False
     for i, module in enumerate(modules):
         if not isinstance(module, dict):
@@ -437,7 +437,7 @@ def _read_layout(path: Path) -> _Layout:
             layout.transformer_dir = sub
             config_file = sub / _ST_LENGTH_FILE
             if config_file.is_file():
-                config = _read_json(config_file, dict, "an object")
+                config = read_model_json(config_file, dict, "an object")
                 length = config.get("max_seq_length")
                 if length is not None and (
                     isinstance(length, bool) or not isinstance(length, int) or length < 1
@@ -492,7 +492,7 @@ def _read_prompts(file: Path, layout: _Layout) -> None:
     """Read the prompts of a sentence-transformers folder into ``layout`` (none: no file)."""
     if not file.is_file():
         return
-    config = _read_json(file, dict, "an object")
+    config = read_model_json(file, dict, "an object")
     default = config.get("default_prompt_name")
     layout.prompts = _checked_prompts(config.get("prompts") or {}, default, str(file))
     layout.default_prompt_name = default
@@ -526,17 +526,6 @@ def _stored_retriever(path: Path) -> str | None:
         return Retriever.parse(retriever).value
     except ValueError as exc:
         raise ModelLoadError(f"{file}: {exc}") from None
-
-
-def _read_json(file: Path, kind: type[list[Any]] | type[dict[str, Any]], what: str) -> Any:
-    """The JSON value in ``file``, raising naming it when it is not valid JSON of type ``kind``."""
-    try:
-        value = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
-    if not isinstance(value, kind):
-        raise ModelLoadError(f"{file} must hold {what}; found {type(value).__name__}")
-    return value
 
 
 def _write_json(path: Path, value: object) -> None:

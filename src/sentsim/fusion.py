@@ -25,7 +25,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import ModelLoadError
 from sentsim.evaluation.scorers import EncoderPairScorer
-from sentsim.models import is_builtin, resolve_model_path
+from sentsim.models import is_builtin, read_model_json, resolve_model_path
 
 
 @dataclass(frozen=True)
@@ -153,13 +153,7 @@ def read_fusion(path: Path) -> FusionConfig | None:
     file = path / "sentsim_config.json"
     if not file.is_file():
         return None
-    try:
-        stored = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
-    if not isinstance(stored, dict):
-        raise ModelLoadError(f"{file} must hold an object; found {type(stored).__name__}")
-    value = stored.get("fusion")
+    value = read_model_json(file, dict, "an object").get("fusion")
     if not value:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("extra", []), list):

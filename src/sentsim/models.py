@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from sentsim.errors import ModelLoadError
 
@@ -83,3 +85,14 @@ def weights_hash(model_dir: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def read_model_json(file: Path, kind: type[list[Any]] | type[dict[str, Any]], what: str) -> Any:
+    """A model folder's JSON ``file``, raising naming it unless it holds valid JSON of ``kind``."""
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
+    if not isinstance(value, kind):
+        raise ModelLoadError(f"{file} must hold {what}; found {type(value).__name__}")
+    return value
