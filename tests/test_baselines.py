@@ -341,6 +341,17 @@ def test_static_load_without_config_raises(tmp_path: Path) -> None:
     assert str(tmp_path / "config.json") in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("content", "error"), [("{not json", "is not valid JSON"), ("[]", "must hold an object")]
+)
+def test_static_load_of_a_broken_config_names_it(tmp_path: Path, content: str, error: str) -> None:
+    """Bad JSON was a JSONDecodeError traceback; a list, an AttributeError."""
+    (tmp_path / "config.json").write_text(content)
+    with pytest.raises(ModelLoadError, match=error) as info:
+        StaticEncoder.load(tmp_path)
+    assert str(tmp_path / "config.json") in str(info.value)
+
+
 def test_static_load_of_a_bi_encoder_dir_raises(tiny_bert_dir: Path, tmp_path: Path) -> None:
     model_dir = shutil.copytree(tiny_bert_dir, tmp_path / "bert")
     with pytest.raises(ModelLoadError, match="is not a sentsim static embedding model"):

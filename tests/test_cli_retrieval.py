@@ -262,6 +262,11 @@ def test_search_takes_the_retriever_the_encoder_stores(
     err = capsys.readouterr().err
     expected = "unknown retriever 'sparse'; expected one of: dense, bm25, hybrid"
     assert f"sentsim_config.json: {expected}" in err
+    (model / "sentsim_config.json").write_text('["bm25"]')  # was read as no choice: hybrid
+    assert main(["search", "card", "--index", idx, "--no-rerank"]) == 1
+    assert "sentsim_config.json must hold a JSON object of settings; found list" in (
+        capsys.readouterr().err
+    )
 
 
 def test_index_and_search_commands_end_to_end(

@@ -347,6 +347,24 @@ def test_corrupt_sentsim_config_is_a_load_error(tiny_ce_dir: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"[0.4]", r"sentsim_config\.json must hold a JSON object of settings; found list"),
+        (b'{"rerank_weight": 0.4}\xff', r"sentsim_config\.json is not UTF-8 text"),
+    ],
+)
+def test_sentsim_config_that_is_not_an_object_is_a_load_error(
+    tiny_ce_dir: Path, tmp_path: Path, content: bytes, error: str
+) -> None:
+    """A list was read as no settings (its weights silently dropped); bad bytes were a traceback."""
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_ce_dir, broken)
+    (broken / "sentsim_config.json").write_bytes(content)
+    with pytest.raises(ModelLoadError, match=error):
+        CrossEncoder.load(broken, device="cpu")
+
+
+@pytest.mark.parametrize(
     ("stored", "error"),
     [
         ({"max_length": "abc"}, r"max_length 'abc' .* \(1 to 64 tokens"),

@@ -74,7 +74,7 @@ def test_mean_pool_of_fully_masked_row_is_zero_not_nan() -> None:
 def test_config_round_trip(tmp_path: Path, mode: PoolingMode) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(pooling_config(mode, 32)))
-    assert read_pooling_config(path) == (mode, 32)
+    assert read_pooling_config(path) == (mode, 32, True)
 
 
 def test_config_has_exactly_one_mode_set() -> None:
@@ -88,7 +88,16 @@ def test_config_has_exactly_one_mode_set() -> None:
 def test_reads_the_single_key_format_of_newer_sentence_transformers(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"embedding_dimension": 16, "pooling_mode": "CLS"}))
-    assert read_pooling_config(path) == (PoolingMode.CLS, 16)  # the size was None
+    assert read_pooling_config(path) == (PoolingMode.CLS, 16, True)  # the size was None
+
+
+def test_include_prompt_false_is_read_and_a_non_boolean_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**pooling_config(PoolingMode.MEAN, 8), "include_prompt": False}))
+    assert read_pooling_config(path).include_prompt is False
+    path.write_text(json.dumps({**pooling_config(PoolingMode.MEAN, 8), "include_prompt": "no"}))
+    with pytest.raises(ModelLoadError, match='"include_prompt" must be true or false'):
+        read_pooling_config(path)
 
 
 @pytest.mark.parametrize("mode", ["lasttoken", ["mean", "max"]])
@@ -151,3 +160,16 @@ def test_parse_accepts_names_in_any_case(name: str) -> None:
 def test_bad_mode_name_lists_valid_names() -> None:
     with pytest.raises(ValueError, match="unknown pooling 'avg'; expected one of: mean, cls, max"):
         PoolingMode.parse("avg")
+
+
+@pytest.mark.parametrize(
+    ("content", "error"), [(b"[1]", "must hold an object; found list"), (b"\xff{}", "not UTF-8")]
+)
+def test_a_config_that_is_not_an_object_of_text_raises_naming_it(
+    tmp_path: Path, content: bytes, error: str
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    with pytest.raises(ModelLoadError, match=error) as info:
+        read_pooling_config(path)
+    assert str(path) in str(info.value)

@@ -449,8 +449,8 @@ def _read_layout(path: Path) -> _Layout:
                 layout.max_seq_length = length
                 layout.do_lower_case = bool(config.get("do_lower_case", False))
         elif cls_name == "Pooling":
-            layout.pooling, _ = read_pooling_config(sub / "config.json")
-            layout.include_prompt = _include_prompt(sub / "config.json")
+            pooling = read_pooling_config(sub / "config.json")
+            layout.pooling, layout.include_prompt = pooling.mode, pooling.include_prompt
         elif cls_name == "Normalize":
             layout.normalize = True
         else:
@@ -498,14 +498,6 @@ def _read_prompts(file: Path, layout: _Layout) -> None:
     layout.default_prompt_name = default
 
 
-def _include_prompt(file: Path) -> bool:
-    """A pooling config's ``include_prompt`` (true unless it says false; read after the mode)."""
-    value = json.loads(file.read_text(encoding="utf-8")).get("include_prompt", True)
-    if not isinstance(value, bool):
-        raise ModelLoadError(f'{file}: "include_prompt" must be true or false, found {value!r}')
-    return value
-
-
 #: Where a bi-encoder folder keeps what sentsim chose for it (its first-stage retriever).
 SENTSIM_CONFIG = "sentsim_config.json"
 
@@ -515,11 +507,7 @@ def _stored_retriever(path: Path) -> str | None:
     file = path / SENTSIM_CONFIG
     if not file.is_file():
         return None
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
-    retriever = config.get("retriever") if isinstance(config, dict) else None
+    retriever = read_model_json(file, dict, "a JSON object of settings").get("retriever")
     if retriever is None:
         return None
     try:

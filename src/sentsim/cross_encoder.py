@@ -35,7 +35,7 @@ from sentsim.backend import (
 )
 from sentsim.base import check_count, check_pairs, check_texts, length_order
 from sentsim.errors import ModelLoadError
-from sentsim.models import resolve_model_path
+from sentsim.models import read_model_json, resolve_model_path
 
 PROGRESS_MIN_PAIRS = 2000
 
@@ -388,8 +388,5 @@ def _read_sentsim_config(path: Path) -> dict[str, object]:
     file = path / "sentsim_config.json"
     if not file.is_file():
         return {}
-    try:
-        value = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
-    return value if isinstance(value, dict) else {}
+    config: dict[str, object] = read_model_json(file, dict, "a JSON object of settings")
+    return config

@@ -198,7 +198,7 @@ def _check_fusion(config: FusionConfig, file: Path) -> None:
 def write_fusion(path: Path, config: FusionConfig) -> None:
     """Store ``config`` in ``path/sentsim_config.json``, keeping its other keys."""
     file = path / "sentsim_config.json"
-    current = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    current = read_model_json(file, dict, "a JSON object of settings") if file.is_file() else {}
     current["fusion"] = asdict(config)
     file.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
 

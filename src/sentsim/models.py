@@ -93,6 +93,9 @@ def read_model_json(file: Path, kind: type[list[Any]] | type[dict[str, Any]], wh
         value = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"{file} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise ModelLoadError(f"{file} is not UTF-8 text ({where})") from None
     if not isinstance(value, kind):
         raise ModelLoadError(f"{file} must hold {what}; found {type(value).__name__}")
     return value

@@ -5,14 +5,15 @@ Reads and writes the sentence-transformers ``1_Pooling/config.json`` format.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from sentsim.choices import parse_choice
 from sentsim.errors import ModelLoadError
+from sentsim.models import read_model_json
 
 
 class PoolingMode(StrEnum):
@@ -65,21 +66,29 @@ _CONFIG_KEYS = {
 }
 
 
-def read_pooling_config(path: Path) -> tuple[PoolingMode, int | None]:
-    """Read a sentence-transformers pooling config; return the mode and the embedding size."""
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelLoadError(f"pooling config missing: expected {path}") from None
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"pooling config {path} is not valid JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise ModelLoadError(f"{path} must hold an object; found {type(config).__name__}")
+class PoolingConfig(NamedTuple):
+    """What a sentence-transformers ``1_Pooling/config.json`` says sentsim must do."""
+
+    mode: PoolingMode
+    dimension: int | None
+    include_prompt: bool  # whether a prompt's tokens enter the pooled vector
+
+
+def read_pooling_config(path: Path) -> PoolingConfig:
+    """Read a sentence-transformers pooling config: the mode, the embedding size, include_prompt."""
+    if not path.is_file():
+        raise ModelLoadError(f"pooling config missing: expected {path}")
+    config = read_model_json(path, dict, "an object")
+    include_prompt = config.get("include_prompt", True)
+    if not isinstance(include_prompt, bool):
+        raise ModelLoadError(
+            f'{path}: "include_prompt" must be true or false, found {include_prompt!r}'
+        )
     if "pooling_mode" in config:  # sentence-transformers 6: one key, "embedding_dimension"
         mode = config["pooling_mode"]
         size = config.get("embedding_dimension", config.get("word_embedding_dimension"))
         try:
-            return PoolingMode.parse(mode), size
+            return PoolingConfig(PoolingMode.parse(mode), size, include_prompt)
         except ValueError:
             raise ModelLoadError(
                 f"{path}: sentsim supports pooling_mode mean, cls or max; found {mode!r}"
@@ -90,7 +99,7 @@ def read_pooling_config(path: Path) -> tuple[PoolingMode, int | None]:
             f"{path}: sentsim supports exactly one of {sorted(_CONFIG_KEYS.values())} set to true; "
             f"found {[k for k, v in config.items() if k.startswith('pooling_mode') and v]}"
         )
-    return chosen[0], config.get("word_embedding_dimension")
+    return PoolingConfig(chosen[0], config.get("word_embedding_dimension"), include_prompt)
 
 
 def pooling_config(mode: PoolingMode, dim: int) -> dict[str, object]:

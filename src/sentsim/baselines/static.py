@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from sentsim.base import check_count, check_texts
 from sentsim.baselines.glove import zipf_probability
 from sentsim.errors import ModelLoadError
-from sentsim.models import resolve_model_path
+from sentsim.models import read_model_json, resolve_model_path
 
 STATIC_TYPE = "sentsim-static-embedding"
 
@@ -61,10 +61,9 @@ class StaticEncoder:
 
         path = resolve_model_path(name_or_dir)
         config_file = path / "config.json"
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelLoadError(f"static model config missing: expected {config_file}") from None
+        if not config_file.is_file():
+            raise ModelLoadError(f"static model config missing: expected {config_file}")
+        config = read_model_json(config_file, dict, "an object")
         if config.get("model_type") != STATIC_TYPE:
             raise ModelLoadError(f"{config_file} is not a sentsim static embedding model")
         embeddings = load_file(str(path / "embeddings.safetensors"))["embeddings"]
