@@ -954,6 +954,32 @@ def test_a_kill_while_the_first_model_is_saved_still_resumes(
     assert max_diff(weights(task.module), uninterrupted) <= 1e-6
 
 
+def test_a_kill_before_the_report_resumes_into_writing_the_card(
+    files: dict[str, Path],
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    uninterrupted: dict[str, torch.Tensor],
+) -> None:
+    """The card was written after ``fit`` returned, when train_report.json was in place and the
+    checkpoint gone: a kill between the two left a model without a card, and --resume refused the
+    finished run. The card is now written first; a kill before the report resumes into both."""
+    out = tmp_path / "out"
+    cards: list[TrainReport] = []
+
+    def killed(report: TrainReport) -> None:
+        (out / "README.md").write_text("half a card")
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        fit(_resume_task(files, tiny_ce_dir), out, RESUME, card=killed, **QUIET)
+    assert not (out / "train_report.json").exists() and (out / "checkpoint").is_dir()
+    task = _resume_task(files, tiny_ce_dir)
+    report = fit(task, out, RESUME, resume=True, card=cards.append, **QUIET)
+    assert cards == [report] and report.finished
+    assert (out / "train_report.json").is_file() and not (out / "checkpoint").exists()
+    assert max_diff(weights(task.module), uninterrupted) <= 1e-6
+
+
 def test_fit_without_batches_errors(tiny_bert_dir: Path, tmp_path: Path) -> None:
     task = RetrievalTask(BiEncoder.load(tiny_bert_dir, device="cpu"), [])
     with pytest.raises(SentsimError, match="no training batches"):

@@ -327,6 +327,7 @@ def _fit_and_finish(args: argparse.Namespace, task, settings, title: str) -> int
     from sentsim.training import fit
     from sentsim.training.card import write_card
 
+    command = "sentsim " + " ".join(shlex.quote(a) for a in args.argv if a != "--resume")
     report = fit(
         task,
         args.out,
@@ -334,10 +335,10 @@ def _fit_and_finish(args: argparse.Namespace, task, settings, title: str) -> int
         resume=args.resume,
         show_progress=not args.no_progress,
         start=_start(args),
+        card=lambda report: write_card(
+            args.out, title=title, command=command, facts=task.describe(), report=report
+        ),
     )
-
-    command = "sentsim " + " ".join(shlex.quote(a) for a in args.argv if a != "--resume")
-    write_card(args.out, title=title, command=command, facts=task.describe(), report=report)
     print(
         (
             f"best epoch {report.best_epoch} (dev score {report.best_score:.2f})"

@@ -207,9 +207,13 @@ def _train(
         settings = config.settings
     resume = has_checkpoint(out)
     log(f"[{name}] {'resuming' if resume else 'training'} on {len(task.train.pairs)} pairs → {out}")
-    report = fit(task, out, settings, resume=resume, show_progress=show_progress, log=log)
     facts = {**task.describe(), "silver_pairs": len(silver)}
-    write_card(out, title=f"AugSBERT {name}", command=config.command, facts=facts, report=report)
+    report = fit(
+        task, out, settings, resume=resume, show_progress=show_progress, log=log,
+        card=lambda report: write_card(
+            out, title=f"AugSBERT {name}", command=config.command, facts=facts, report=report
+        ),
+    )  # fmt: skip
     seconds, trained_on = round(report.seconds, 1), len(task.train.pairs)
     steps.record(f"train-{name}", seconds=seconds, pairs=trained_on, params=params)
     log(f"[{name}] {report.steps} steps in {report.seconds / 60:.1f} min")

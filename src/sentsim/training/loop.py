@@ -164,11 +164,14 @@ def fit(
     show_progress: bool = True,
     log: Callable[[str], None] = print,
     start: str | None = None,
+    card: Callable[[TrainReport], object] | None = None,
 ) -> TrainReport:
     """Train ``task`` into ``out``; return the report (also saved as ``train_report.json``).
 
     ``start``: the identity of the model training began from (e.g. its weights' hash); a resumed
-    run must name the same one, since its card will say it started there.
+    run must name the same one, since its card will say it started there. ``card``: writes the
+    model card from the finished report, before ``train_report.json`` marks the run finished and
+    the checkpoint goes, so that a run killed between the two resumes into writing its card.
     """
     check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -249,6 +252,8 @@ def fit(
         _save_checkpoint(ckpt, task, optimizer, report, epoch + 1, 0, signature)
     report.finished = True
     report.seconds = time.perf_counter() - clock
+    if card is not None:
+        card(report)
     report_tmp = out / "train_report.json.tmp"
     report_tmp.write_text(json.dumps(asdict(report), indent=2) + "\n")
     os.replace(report_tmp, out / "train_report.json")
