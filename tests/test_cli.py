@@ -6,7 +6,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -660,6 +662,30 @@ def test_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: sentsim {' '.join(argv)}".rstrip())
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    """``--epochs EPOCHS`` with no text (and no default shown) was all some commands' help gave."""
+    import argparse
+
+    from sentsim.cli import build_parser
+
+    def parsers(parser: argparse.ArgumentParser, name: str) -> Iterator[tuple[str, Any]]:
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    yield from parsers(child, f"{name} {sub}")
+
+    silent = [
+        f"{name}: {action.option_strings or action.dest}"
+        for name, parser in parsers(build_parser(), "sentsim")
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction)
+        and not action.help
+        and action.option_strings != ["--version"]
+    ]
+    assert silent == []
 
 
 @pytest.mark.parametrize(

@@ -47,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="minilm", help="bi-encoder to start from")
     p.add_argument("--cross-base", help="start of a trained judge (default: --base)")
     p.add_argument("--loss", default="cosent", help="cosent or cosine-mse")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=1, help="bi-encoder epochs (default: 1)")
+    p.add_argument("--batch-size", type=int, default=16, help="examples a step (default: 16)")
     p.add_argument("--lr", type=float, default=2e-5, help="bi-encoder learning rate")
     p.add_argument("--cross-lr", type=float, default=5e-5, help="learning rate of a trained judge")
     p.add_argument("--seed", type=int, default=42, help="sampling and training seed")
@@ -59,9 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sigmoid(a · logit(score) + b) fitted on --dev (needed for a fused judge, whose scores "
         "are not on the gold scale)",
     )
-    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=200, help="steps between checkpoints (default: 200)"
+    )
     add_mixed_precision_option(p)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument("--json", action="store_true", help="end with one JSON line (the results)")
     p.set_defaults(func=_run)
 

@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write the pairs here (JSON lines, best first)")
     p.add_argument("--groups", type=Path, help="write the groups here (JSON lines, largest first)")
     p.add_argument("--show", type=int, default=5, help="pairs to print (default: 5)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--batch-size", type=int, default=32, help="texts a batch (default: 32)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument("--json", action="store_true", help="end with one JSON line (the summary)")
     p.set_defaults(func=_duplicates)
 

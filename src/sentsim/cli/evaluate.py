@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     who.add_argument(
         "--cross-encoder", help="cross-encoder name or directory (fused judges report both)"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="texts a batch (default: 32)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_eval_sts)
@@ -80,7 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--retriever", default="dense", help="dense, bm25 or hybrid")
         p.add_argument("--model", default="minilm", help="bi-encoder for the dense side")
         p.add_argument("--rerank", help="cross-encoder that re-ranks the first stage")
-        p.add_argument("--k-retrieve", type=int, default=100)
+        p.add_argument(
+            "--k-retrieve", type=int, default=100, help="first-stage candidates (default: 100)"
+        )
         p.add_argument(
             "--rerank-weight",
             type=float,

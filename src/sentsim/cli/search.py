@@ -55,17 +55,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         else:
             p.set_defaults(ann=None, quantize=None)
-        p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
         p.set_defaults(func=_build if verb == "build" else _add)
 
     p = verbs.add_parser("delete", help="delete documents by id")
-    p.add_argument("ids", nargs="+")
+    p.add_argument("ids", nargs="+", help="document ids to delete")
     p.add_argument("--index", type=Path, required=True, help="index folder")
     p.set_defaults(func=_delete)
 
     p = verbs.add_parser("info", help="counts, encoder and sizes of an index")
     p.add_argument("--index", type=Path, required=True, help="index folder")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_info)
 
     p = subparsers.add_parser("search", help="retrieve and re-rank")
@@ -134,7 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="w in w·dense + (1−w)·best example cosine (default 0.2, chosen on help-center dev)",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_search)
 
 

@@ -124,10 +124,17 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-dense", action="store_true", help="BM25 candidates only (with --bm25)")
     p.add_argument("--cross-encoder", help="drop candidates this judge scores as positive")
     p.add_argument("--negatives", type=int, default=3, help="negatives per anchor")
-    p.add_argument("--rank-window", nargs=2, type=int, default=[1, 30], metavar=("FROM", "TO"))
+    p.add_argument(
+        "--rank-window",
+        nargs=2,
+        type=int,
+        default=[1, 30],
+        metavar=("FROM", "TO"),
+        help="take negatives only from these candidate ranks (default: 1 30)",
+    )
     p.add_argument("--margin", type=float, default=0.0, help="cosine margin below the positive")
     p.add_argument("--pairs", action="store_true", help="write labelled pairs (for cross-encoders)")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="output JSONL (written whole)")
     p.set_defaults(func=_mine)
 
 
@@ -259,19 +266,29 @@ def _common_options(p: argparse.ArgumentParser, *, default_lr: float, pairs: boo
     p.add_argument("--dev", type=Path, help="pair file to select the best epoch on")
     p.add_argument("--base", default="minilm", help="model to start from: name or directory")
     p.add_argument("--out", required=True, type=Path, help="output model directory")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=default_lr)
-    p.add_argument("--warmup", type=float, default=0.1, help="fraction of steps to warm up over")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=int, default=4, help="passes over the data (default: 4)")
+    p.add_argument("--batch-size", type=int, default=16, help="examples a step (default: 16)")
+    p.add_argument(
+        "--lr", type=float, default=default_lr, help=f"peak learning rate (default: {default_lr:g})"
+    )
+    p.add_argument(
+        "--warmup", type=float, default=0.1, help="fraction of steps to warm up over (default: 0.1)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=42, help="batch order, dropout, a fresh head (default: 42)"
+    )
     if pairs:
         p.add_argument("--both-orders", action="store_true", help="train on (a, b) and (b, a)")
-    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=200, help="steps between checkpoints (default: 200)"
+    )
     add_mixed_precision_option(p)
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     if pairs:
-        p.add_argument("--skip-bad-rows", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+        p.add_argument(
+            "--skip-bad-rows", action="store_true", help="skip malformed rows, saying which"
+        )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument("--json", action="store_true", help="end with one JSON line (the report)")
 
 
