@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,6 +315,39 @@ def test_index_and_search_commands_end_to_end(
     assert "rerank_weight" in capsys.readouterr().err
     assert main(["search", "card", *common, "--no-rerank", "--rerank-weight", "0.3"]) == 1
     assert "--rerank-weight has no effect with --no-rerank" in capsys.readouterr().err
+
+
+def test_a_second_writer_from_the_command_line_is_told_to_wait(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """Another process writing the index: the message says what a command-line user can do.
+
+    It offered only readonly=True and lock_timeout=SECONDS, which no command takes.
+    """
+    idx = tmp_path / "idx"
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", DOCS)), "--index", str(idx),
+                 "--model", str(tiny_st_dir), "--no-progress"]) == 0  # fmt: skip
+    hold = (
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); os.pwrite(fd, f'{os.getpid()}\\n'.encode(), 0); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(idx / "writer.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        capsys.readouterr()
+        assert main(["index", "delete", "d1", "--index", str(idx)]) == 1
+        err = capsys.readouterr().err
+        assert f"by another process (pid {holder.pid})" in err
+        assert "run this again once that one has finished" in err
+    finally:
+        holder.communicate(timeout=30)  # its stdin closes: it exits and the lock is free
+    assert main(["index", "delete", "d1", "--index", str(idx)]) == 0
 
 
 def test_search_without_a_shipped_judge_says_how_to_go_on(

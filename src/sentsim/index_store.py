@@ -200,10 +200,12 @@ class WriterLock:
                             " Index first, open this one with readonly=True, or pass"
                             " lock_timeout=SECONDS to wait for it to close"
                         ) from None
+                    # said for the command line too: there only waiting for it is open to a user
                     raise IndexLockedError(
-                        f"{folder} is open for writing by another process (pid {holder or '?'});"
-                        " close it there, open this one with readonly=True, or pass"
-                        " lock_timeout=SECONDS to wait"
+                        f"{folder} is open for writing by another process (pid {holder or '?'}),"
+                        " and an index takes one writer at a time: run this again once that one"
+                        " has finished (in Python, lock_timeout=SECONDS waits for it and"
+                        " readonly=True opens the index only to read)"
                     ) from None
                 time.sleep(0.05)
         os.ftruncate(self._fd, 0)
