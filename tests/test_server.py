@@ -280,6 +280,28 @@ def test_sentsim_serve_prints_its_address_answers_and_stops_on_ctrl_c(tiny_st_di
                 process.kill()
 
 
+def test_closing_does_not_wait_for_a_connection_that_sends_nothing(tiny_st_dir: Path) -> None:
+    """A client that opened a connection and sent no request (a browser's preconnect) held the
+    close, and so Ctrl-C, until the client left: the request threads are joined on close."""
+    import socket
+
+    server = create_app(ServeConfig(model=str(tiny_st_dir), port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    idle = socket.create_connection((str(host), int(port)), timeout=30)
+    try:
+        assert call(server, "/health")[0] == 200  # the idle connection has been accepted
+        server.shutdown()
+        closing = threading.Thread(target=server.server_close, daemon=True)
+        closing.start()
+        closing.join(timeout=10)
+        assert not closing.is_alive(), "server_close waited for the idle client"
+    finally:
+        idle.close()
+        thread.join(timeout=5)
+
+
 def test_encode_takes_a_role_that_puts_the_models_prompt_first(
     tiny_st_dir: Path, tmp_path: Path
 ) -> None:

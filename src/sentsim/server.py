@@ -25,7 +25,9 @@ are serialised by one lock: on a CPU two at once only share the same cores.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
@@ -86,6 +88,7 @@ class SentsimServer(ThreadingHTTPServer):
         self.judge = judge
         self.index: Index | None = None
         self.lock = threading.Lock()
+        self._connections: set[socket.socket] = set()  # open client sockets (see server_close)
         super().__init__((config.host, config.port), _Handler)
         if config.index is not None:
             try:
@@ -100,8 +103,22 @@ class SentsimServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Answer one connection, known to :meth:`server_close` while it is open."""
+        self._connections.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            self._connections.discard(request)
+
     def server_close(self) -> None:
-        """Stop listening and close the index."""
+        """Stop listening, end connections that wait for a request, and close the index."""
+        # The join of request threads below waited for every open connection: one that had not
+        # sent its request (a browser's preconnect, a client's pooled socket) held Ctrl-C until
+        # the client left. Their reading side is shut; a request being answered still answers.
+        for connection in list(self._connections):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                connection.shutdown(socket.SHUT_RD)
         super().server_close()
         if self.index is not None:
             self.index.close()
