@@ -200,6 +200,33 @@ def test_a_negative_content_length_is_refused_not_waited_on(served: SentsimServe
         conn.close()
 
 
+def test_a_chunked_body_is_read(served: SentsimServer, tiny_st_dir: Path) -> None:
+    """A body sent chunked (curl -T -, requests with a generator) was taken as empty: the answer
+    said 'texts' was missing from a request that held it."""
+    import http.client
+    import socket
+
+    host, port = served.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=30)
+    try:  # an iterable body without a length is sent chunked, here in two chunks
+        conn.request("POST", "/encode", body=iter([b'{"texts": ', b'["a dog"]}']))
+        response = conn.getresponse()
+        assert response.status == 200
+        vectors = json.loads(response.read())["vectors"]
+    finally:
+        conn.close()
+    expected = BiEncoder.load(tiny_st_dir).encode(["a dog"])
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    for head, error in [
+        ("Transfer-Encoding: chunked\r\n\r\nzz\r\n", "a chunk of the body starts with b'zz"),
+        ("Content-Length: ten\r\n\r\n", "Content-Length is 'ten'"),
+    ]:
+        with socket.create_connection((str(host), int(port)), timeout=30) as raw:
+            raw.sendall(f"POST /encode HTTP/1.1\r\nHost: x\r\n{head}".encode())
+            answer = raw.makefile("rb").read().decode()
+        assert answer.startswith("HTTP/1.0 400") and error in answer
+
+
 def test_a_failure_inside_answers_500_and_the_server_goes_on(
     served: SentsimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

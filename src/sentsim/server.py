@@ -242,18 +242,49 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(exc).__name__}: {exc}"})
 
     def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise BadRequest(f"Content-Length is {length}; it must be the body's size in bytes")
-        if length > MAX_BODY_BYTES:
-            raise BadRequest(f"the body has {length} bytes; at most {MAX_BODY_BYTES} are read")
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raw = self._read_chunked()  # was read as no body: "'texts' must be a list"
+        else:
+            given = self.headers.get("Content-Length") or "0"
+            try:
+                length = int(given)
+            except ValueError:
+                raise BadRequest(
+                    f"Content-Length is {given!r}; it must be the body's size in bytes"
+                ) from None
+            if length < 0:
+                raise BadRequest(f"Content-Length is {length}; it must be the body's size in bytes")
+            if length > MAX_BODY_BYTES:
+                raise BadRequest(f"the body has {length} bytes; at most {MAX_BODY_BYTES} are read")
+            raw = self.rfile.read(length)
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
+            body = json.loads(raw or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadRequest(f"the body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
         return body
+
+    def _read_chunked(self) -> bytes:
+        """A body sent with ``Transfer-Encoding: chunked`` (curl -T -, a generator in requests)."""
+        data = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0], 16)  # a chunk's size in hex, maybe ";extension"
+            except ValueError:
+                size = -1
+            if size < 0:
+                raise BadRequest(f"a chunk of the body starts with {line[:40]!r}, not its size")
+            if size == 0:
+                break
+            if len(data) + size > MAX_BODY_BYTES:
+                raise BadRequest(f"the body has over {MAX_BODY_BYTES} bytes; at most that are read")
+            data += self.rfile.read(size)
+            self.rfile.readline(1024)  # the line end after the chunk
+        while self.rfile.readline(1024).strip():  # trailer fields, up to the blank line
+            pass
+        return bytes(data)
 
     def _send(self, status: HTTPStatus, value: dict[str, Any]) -> None:
         data = json.dumps(value, ensure_ascii=False).encode("utf-8")
