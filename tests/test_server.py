@@ -180,6 +180,11 @@ def test_body_that_is_not_json_and_unknown_get(served: SentsimServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 400 and "not JSON" in json.loads(info.value.read())["error"]
+    deep = b"[" * 100_000 + b"]" * 100_000  # the decoder's RecursionError answered 500
+    request = urllib.request.Request(served.url + "/encode", data=deep, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 400 and "too deeply" in json.loads(info.value.read())["error"]
     assert call(served, "/metrics")[0] == 404
 
 

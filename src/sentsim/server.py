@@ -261,6 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadRequest(f"the body is not JSON: {exc}") from None
+        except RecursionError:  # '[' * 100_000: valid JSON too deep for the decoder, not a bug
+            raise BadRequest("the body nests arrays or objects too deeply to be read") from None
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
         return body
