@@ -245,6 +245,38 @@ def test_a_failure_inside_answers_500_and_the_server_goes_on(
     assert call(served, "/encode", {"texts": ["a"]})[0] == 200
 
 
+def test_a_client_that_leaves_before_its_answer_is_not_an_error(
+    served: SentsimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client whose timeout ran out while the model worked left the server writing to a reset
+    socket: two tracebacks (the answer's, then the 500's) on the server's terminal per request."""
+    import socket
+    import struct
+    import time
+
+    encode = served.encoder.encode
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)  # the client is gone by the time the answer is written
+        return encode(*args, **kwargs)
+
+    errors: list[object] = []
+    monkeypatch.setattr(served.encoder, "encode", slow)
+    monkeypatch.setattr(served, "handle_error", lambda *args: errors.append(args))
+    host, port = served.server_address[:2]
+    body = b'{"texts": ["a dog"]}'
+    raw = socket.create_connection((str(host), int(port)), timeout=30)
+    raw.sendall(
+        b"POST /encode HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()  # linger 0: a reset, as a client's timeout leaves
+    time.sleep(1.5)
+    monkeypatch.undo()
+    assert errors == []
+    assert call(served, "/encode", {"texts": ["a"]})[0] == 200
+
+
 def test_without_index_or_judge_those_endpoints_say_how_to_start(tiny_st_dir: Path) -> None:
     server = create_app(ServeConfig(model=str(tiny_st_dir), port=0))
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -290,11 +290,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: HTTPStatus, value: dict[str, Any]) -> None:
         data = json.dumps(value, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except ConnectionError:  # the client gave up waiting (its timeout): nobody to answer
+            self.close_connection = True  # (was two tracebacks on the server's terminal)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: one line a request would drown the CLI's own output."""
