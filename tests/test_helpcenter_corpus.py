@@ -136,3 +136,19 @@ def test_example_questions_come_from_train_less_dev_and_name_primary_articles() 
     leaked = texts & ({q for q, _ in dev} - {q for q, _ in train})
     assert not leaked, f"{len(leaked)} held-out dev questions among the examples"
     assert len({e.id for e in examples}) == len(examples)
+
+
+def test_train_dev_split_keeps_every_intent_in_both_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--dev-fraction 0.9 rounded a 3-question intent's dev part to all 3: train.jsonl had no row
+    of it, silently (0.99999 wrote an empty train.jsonl)."""
+    from sentsim import helpcenter
+
+    rows = [(f"small {i}", "small") for i in range(3)] + [(f"big {i}", "big") for i in range(20)]
+    monkeypatch.setattr(helpcenter, "banking77_questions", lambda split: rows)
+    for fraction, dev_sizes in [(0.9, {"small": 2, "big": 18}), (0.99999, {"small": 2, "big": 19})]:
+        train, dev = helpcenter.train_dev_split(fraction)
+        assert {i: sum(c == i for _, c in dev) for i in ("small", "big")} == dev_sizes
+        assert {c for _, c in train} == {"small", "big"}
+        assert sorted(train + dev) == sorted(rows)
+    train, dev = helpcenter.train_dev_split(0.01)  # and at least one question is held out
+    assert {c for _, c in dev} == {"small", "big"} and len(train) == 21

@@ -143,7 +143,9 @@ def train_dev_split(
     dev: list[tuple[str, str]] = []
     for intent in sorted(by_intent):
         questions = by_intent[intent]
-        size = max(1, round(dev_fraction * len(questions)))
+        # each part keeps a question of each intent: a large fraction rounded to every question
+        # of a small intent, and training never saw it
+        size = min(len(questions) - 1, max(1, round(dev_fraction * len(questions))))
         held = set(rng.choice(len(questions), size, replace=False).tolist())
         for i, question in enumerate(questions):
             (dev if i in held else train).append((question, intent))
