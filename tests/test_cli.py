@@ -93,6 +93,18 @@ def test_encode_txt_writes_npy(
     np.testing.assert_allclose(vectors, BiEncoder.load(tiny_st_dir).encode(texts), atol=1e-6)
 
 
+def test_encode_refuses_to_write_the_vectors_over_its_texts(
+    capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """--out naming the input replaced the user's texts with an .npy matrix."""
+    src = tmp_path / "texts.jsonl"
+    src.write_text('{"text": "a dog"}\n', encoding="utf-8")
+    argv = ["encode", str(src), "--out", str(src), "--model", str(tiny_st_dir)]
+    line = user_error(capsys, argv)
+    assert f"--out {src} is the file of texts; give the vectors a file of their own" in line
+    assert src.read_text(encoding="utf-8") == '{"text": "a dog"}\n'
+
+
 @pytest.mark.parametrize("role", ["query", "document", "text"])
 def test_encode_as_query_or_document_adds_the_models_prompt(
     role: str, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path, tmp_path: Path

@@ -71,7 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _encode(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
 
-    prepare_outputs(("--out", args.out))  # before the encoding, not after it
+    prepare_outputs(  # before the encoding, not after it
+        ("--out", args.out),
+        inputs=(("the file of texts", args.file),),
+        fix="give the vectors a file of their own (vectors.npy)",
+    )
     texts = read_texts(args.file)
     model = BiEncoder.load(args.model)
     start = time.perf_counter()
