@@ -100,7 +100,8 @@ def fts_query(text: str) -> str:
     gives BM25 its bag-of-words meaning. Repeated words count once and :data:`STOP_WORDS` are
     left out unless the query has nothing else. A query without word characters matches nothing.
     """
-    chunks = list(dict.fromkeys(c.lower() for c in text.split() if re.search(r"[^\W_]", c)))
+    words = text.replace("\0", " ").split()  # FTS5 ends a query at NUL: 'unterminated string'
+    chunks = list(dict.fromkeys(c.lower() for c in words if re.search(r"[^\W_]", c)))
     content = [c for c in chunks if re.sub(r"[^\w']", "", c) not in STOP_WORDS]
     return " OR ".join('"' + c.replace('"', '""') + '"' for c in content or chunks)
 
