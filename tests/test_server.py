@@ -277,6 +277,27 @@ def test_a_client_that_leaves_before_its_answer_is_not_an_error(
     assert call(served, "/encode", {"texts": ["a"]})[0] == 200
 
 
+def test_an_ipv6_host_is_served(tiny_st_dir: Path) -> None:
+    """--host ::1 said 'Address family for hostname not supported': the server bound IPv4 only."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    server = create_app(ServeConfig(model=str(tiny_st_dir), host="::1", port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert server.url.startswith("http://[::1]:")
+        assert call(server, "/health")[1]["status"] == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def test_without_index_or_judge_those_endpoints_say_how_to_start(tiny_st_dir: Path) -> None:
     server = create_app(ServeConfig(model=str(tiny_st_dir), port=0))
     thread = threading.Thread(target=server.serve_forever, daemon=True)

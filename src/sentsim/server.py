@@ -89,6 +89,8 @@ class SentsimServer(ThreadingHTTPServer):
         self.index: Index | None = None
         self.lock = threading.Lock()
         self._connections: set[socket.socket] = set()  # open client sockets (see server_close)
+        if ":" in config.host:  # '::1', '::': the server's default family, IPv4, refused them
+            self.address_family = socket.AF_INET6
         super().__init__((config.host, config.port), _Handler)
         if config.index is not None:
             try:
@@ -101,7 +103,7 @@ class SentsimServer(ThreadingHTTPServer):
     def url(self) -> str:
         """``http://host:port`` as bound (the real port when the config asked for 0)."""
         host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://[{host!s}]:{port}" if ":" in str(host) else f"http://{host!s}:{port}"
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Answer one connection, known to :meth:`server_close` while it is open."""
