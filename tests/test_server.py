@@ -326,6 +326,11 @@ def test_cli_refuses_a_bad_port_and_a_missing_index(
     argv = ["serve", "--index", str(tmp_path / "none"), "--model", str(tiny_st_dir), "--port", "0"]
     assert main([*argv, "--no-rerank"]) == 1
     assert "none" in capsys.readouterr().err
+    # a judge that does not load said 'cannot listen on 127.0.0.1:0: None' (its error is an OSError)
+    argv = ["serve", "--model", str(tiny_st_dir), "--reranker", str(tiny_st_dir), "--port", "0"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "is not a cross-encoder" in err and "cannot listen" not in err
 
 
 def test_sentsim_serve_prints_its_address_answers_and_stops_on_ctrl_c(tiny_st_dir: Path) -> None:

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from sentsim.errors import SentsimError
     from sentsim.server import ServeConfig, create_app
 
     if not 0 <= args.port <= 65535:
@@ -49,7 +50,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         server = create_app(config)
-    except OSError as exc:
+    except SentsimError:  # a model or index that does not load (an OSError too) names itself
+        raise
+    except OSError as exc:  # binding: the port in use, an address not of this machine
         raise ValueError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     print(f"sentsim serving on {server.url} (Ctrl-C stops)", flush=True)
     try:
