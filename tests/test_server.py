@@ -166,6 +166,12 @@ def test_search_sees_what_a_writer_commits_after_start(
             "/search takes no field 'filter'; its fields are query, top_k, retriever, rerank",
         ),
         ("/rerank", {"query": "x", "documents": ["a"], "topk": 1}, 400, "no field 'topk'"),
+        (  # 4e8 scores as JSON: the server was killed for memory after encoding 40,000 texts
+            "/similarity",
+            {"a": ["x"] * 20_000, "b": ["y"] * 20_000},
+            400,
+            "'a' × 'b' is 20000 × 20000 scores; at most 4,000,000 are answered at once",
+        ),
     ],
 )
 def test_bad_requests_name_the_field(

@@ -10,7 +10,8 @@ happens at import. Endpoints (every body and answer a JSON object):
 - ``POST /encode`` ``{"texts": [...], "role"?}``: ``{"dim", "vectors"}``, normalized as the encoder
   says; ``role`` ``query`` or ``document`` puts the model's query or document prompt first, as
   search does (default ``text``: its default prompt, if any).
-- ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b.
+- ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b (at
+  most :data:`MAX_SIMILARITY_SCORES` of them).
 - ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric": false}``: ``{"scores"}`` of the judge.
 - ``POST /rerank`` ``{"query", "documents": [...], "top_k": null}``: the judge's ranking.
 - ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true, "where": null}``:
@@ -43,6 +44,9 @@ from sentsim.search import SearchPipeline, index_encoder, open_index
 from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
+# /similarity answers len(a) × len(b) scores: 20,000 short texts a side fit in a body and asked for
+# 4e8, gigabytes as JSON, enough to have the server killed for memory
+MAX_SIMILARITY_SCORES = 4_000_000
 FIELDS = {  # what each POST takes: a mistyped field ("filter", "topk") was silently ignored
     "/encode": ("texts", "role"),
     "/similarity": ("a", "b"),
@@ -151,6 +155,12 @@ class SentsimServer(ThreadingHTTPServer):
             return {"dim": self.encoder.dim, "vectors": vectors.tolist()}
         if path == "/similarity":
             a, b = _strings(body, "a"), _strings(body, "b")
+            if len(a) * len(b) > MAX_SIMILARITY_SCORES:
+                raise BadRequest(
+                    f"'a' × 'b' is {len(a)} × {len(b)} scores; at most {MAX_SIMILARITY_SCORES:,} "
+                    "are answered at once: send fewer texts a request, or /encode them and "
+                    "compare the vectors"
+                )
             with self.lock:
                 encode = self.encoder.encode
                 scores = similarity(encode(a, show_progress=False), encode(b, show_progress=False))
