@@ -97,6 +97,58 @@ def test_score_and_rerank_agree_with_the_judge(served: SentsimServer, tiny_ce_di
     assert [(r["index"], r["rank"]) for r in ranked["results"]] == [(r.index, r.rank) for r in want]
 
 
+def test_score_answers_a_fused_judge_as_eval_measures_it(
+    tiny_st_dir: Path, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """/score with a judge whose folder fuses it (ce-sts) answered the cross-encoder alone, so
+    the service's scores were not the ones `sentsim eval sts --cross-encoder` reports."""
+    import shutil
+
+    from sentsim.fusion import FusionConfig, load_judge, write_fusion
+
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    config = FusionConfig(str(tiny_st_dir), weight=0.25, ce_mean=0.5, ce_std=0.1,
+                          bi_mean=0.6, bi_std=0.2, symmetric=True)  # fmt: skip
+    write_fusion(judge_dir, config)
+    server = create_app(ServeConfig(model=str(tiny_st_dir), reranker=str(judge_dir), port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        pairs = [["card declined", "my card was declined"], ["card declined", "exchange rate"]]
+        items = [(a, b) for a, b in pairs]
+        status, out = call(server, "/score", {"pairs": pairs})
+        assert status == 200 and out["fused"] is True
+        np.testing.assert_allclose(
+            out["scores"], load_judge(judge_dir).score_pairs(items), atol=1e-5
+        )
+        alone = CrossEncoder.load(judge_dir)
+        status, out = call(server, "/score", {"pairs": pairs, "fused": False})
+        assert status == 200 and out["fused"] is False
+        np.testing.assert_allclose(out["scores"], alone.predict(items), atol=1e-5)
+        status, out = call(server, "/score", {"pairs": pairs, "symmetric": False})
+        one_way = load_judge(replace_symmetric(judge_dir, config, tmp_path)).score_pairs(items)
+        np.testing.assert_allclose(out["scores"], one_way, atol=1e-5)
+        assert call(server, "/health")[1]["fused_with"] == [str(tiny_st_dir)]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def replace_symmetric(judge_dir: Path, config: Any, tmp_path: Path) -> Path:
+    """A copy of ``judge_dir`` whose fusion reads the cross-encoder in one order only."""
+    import shutil
+    from dataclasses import replace
+
+    from sentsim.fusion import write_fusion
+
+    copy = tmp_path / "one-way"
+    shutil.copytree(judge_dir, copy)
+    write_fusion(copy, replace(config, symmetric=False))
+    return copy
+
+
 def test_search_runs_the_pipeline(served: SentsimServer) -> None:
     status, out = call(served, "/search", {"query": "exchange rate currency", "top_k": 2,
                                            "retriever": "bm25", "rerank": False})  # fmt: skip

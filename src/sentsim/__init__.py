@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sentsim.bi_encoder import BiEncoder
     from sentsim.cross_encoder import CrossEncoder, RankedDoc
     from sentsim.errors import SentsimError
+    from sentsim.fusion import load_judge
     from sentsim.index import Document, Index
     from sentsim.search import ExampleQueries, SearchPipeline, SearchResult
 
@@ -31,6 +32,7 @@ __all__ = [
     "SearchPipeline",
     "SearchResult",
     "SentsimError",
+    "load_judge",
     "similarity",
 ]
 __version__ = "0.1.0"
@@ -40,6 +42,7 @@ _HOME = {
     "CrossEncoder": "sentsim.cross_encoder",
     "RankedDoc": "sentsim.cross_encoder",
     "SentsimError": "sentsim.errors",
+    "load_judge": "sentsim.fusion",
     "Document": "sentsim.index",
     "Index": "sentsim.index",
     "ExampleQueries": "sentsim.search",

@@ -25,7 +25,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import ModelLoadError
 from sentsim.evaluation.scorers import EncoderPairScorer
-from sentsim.models import is_builtin, read_model_json, resolve_model_path
+from sentsim.models import is_builtin, read_model_json
 
 
 @dataclass(frozen=True)
@@ -257,15 +257,24 @@ class FusedScorer:
 
 
 def load_judge(name_or_dir: str | Path, *, fused: bool = True) -> CrossEncoderScorer | FusedScorer:
-    """Load a cross-encoder as a pair scorer, fused with its bi-encoder when its config says so."""
-    path = resolve_model_path(name_or_dir)
-    model = CrossEncoder.load(name_or_dir)
-    config = read_fusion(path)
+    """Load a cross-encoder as a pair scorer, fused with its bi-encoder(s) when its config says so.
+
+    This is the judge ``sentsim eval sts --cross-encoder`` measures: ``load_judge("ce-sts")``
+    scores with the fusion its card reports, where ``CrossEncoder.load("ce-sts").predict`` gives
+    the cross-encoder alone. ``fused=False`` gives the cross-encoder alone as a scorer.
+    """
+    return judge_scorer(CrossEncoder.load(name_or_dir), fused=fused)
+
+
+def judge_scorer(model: CrossEncoder, *, fused: bool = True) -> CrossEncoderScorer | FusedScorer:
+    """:func:`load_judge` for a cross-encoder already loaded (its folder's fusion, if any)."""
+    folder = model.source
+    config = read_fusion(folder) if folder is not None else None
     judge = CrossEncoderScorer(model, symmetric=config.symmetric if config else True)
-    if not fused or config is None:
+    if not fused or config is None or folder is None:
         return judge
     first, *others = (
-        EncoderPairScorer(BiEncoder.load(_fused_encoder_path(name, path)))
+        EncoderPairScorer(BiEncoder.load(_fused_encoder_path(name, folder)))
         for name in config.bi_encoders
     )
     return FusedScorer(judge, first, config, others)

@@ -12,7 +12,10 @@ happens at import. Endpoints (every body and answer a JSON object):
   search does (default ``text``: its default prompt, if any).
 - ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b (at
   most :data:`MAX_SIMILARITY_SCORES` of them).
-- ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric": false}``: ``{"scores"}`` of the judge.
+- ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric"?, "fused": true}``: ``{"scores", "fused"}``
+  of the judge: a judge whose folder fuses it with a bi-encoder (``ce-sts``) answers that fusion,
+  as ``sentsim eval sts`` measures it, with its stored ``symmetric``; ``"fused": false``, or a
+  judge without a fusion, answers the cross-encoder alone (``symmetric`` default false).
 - ``POST /rerank`` ``{"query", "documents": [...], "top_k": null}``: the judge's ranking.
 - ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true, "where": null}``:
   the index's :class:`~sentsim.search.SearchPipeline`; ``where`` filters by metadata
@@ -39,6 +42,7 @@ from typing import Any
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import SentsimError
+from sentsim.fusion import CrossEncoderScorer, FusedScorer, judge_scorer
 from sentsim.index import Index
 from sentsim.search import SearchPipeline, index_encoder, open_index
 from sentsim.similarity import similarity
@@ -50,7 +54,7 @@ MAX_SIMILARITY_SCORES = 4_000_000
 FIELDS = {  # what each POST takes: a mistyped field ("filter", "topk") was silently ignored
     "/encode": ("texts", "role"),
     "/similarity": ("a", "b"),
-    "/score": ("pairs", "symmetric"),
+    "/score": ("pairs", "symmetric", "fused"),
     "/rerank": ("query", "documents", "top_k"),
     "/search": ("query", "top_k", "retriever", "rerank", "where"),
 }
@@ -90,6 +94,8 @@ class SentsimServer(ThreadingHTTPServer):
         self.config = config
         self.encoder = encoder
         self.judge = judge
+        fused = judge_scorer(judge) if judge is not None else None
+        self.fused = fused if isinstance(fused, FusedScorer) else None  # what /score answers
         self.index: Index | None = None
         self.lock = threading.Lock()
         self._connections: set[socket.socket] = set()  # open client sockets (see server_close)
@@ -169,16 +175,28 @@ class SentsimServer(ThreadingHTTPServer):
             judge = self._judge()
             with self.lock:
                 if path == "/score":
-                    pairs = _pairs(body)
-                    symmetric = _flag(body, "symmetric", False)
-                    scores = judge.predict(pairs, symmetric=symmetric, show_progress=False)
-                    return {"scores": scores.tolist()}
+                    return self._score(judge, body)
                 query, docs = _text(body, "query"), _strings(body, "documents")
                 ranked = judge.rank(query, docs, top_k=_top_k(body, None), show_progress=False)
             return {"results": [asdict(r) for r in ranked]}
         if path == "/search":
             return self._search(body)
         raise LookupError(path)
+
+    def _score(self, judge: CrossEncoder, body: dict[str, Any]) -> dict[str, Any]:
+        """The judge's scores, fused with its bi-encoder(s) where its folder says so.
+
+        As ``sentsim eval sts --cross-encoder`` measures it, unless the body says
+        ``"fused": false``.
+        """
+        pairs = _pairs(body)
+        fused = self.fused if _flag(body, "fused", True) else None
+        default = fused.judge.symmetric if fused is not None else False
+        judged = CrossEncoderScorer(judge, symmetric=_flag(body, "symmetric", default))
+        if fused is None:
+            return {"scores": judged.score_pairs(pairs).tolist(), "fused": False}
+        scorer = FusedScorer(judged, fused.bi, fused.config, fused.extra)
+        return {"scores": scorer.score_pairs(pairs).tolist(), "fused": True}
 
     def _judge(self) -> CrossEncoder:
         if self.judge is None:
@@ -227,6 +245,7 @@ class SentsimServer(ThreadingHTTPServer):
             "status": "ok",
             "encoder": self.encoder.name,
             "judge": self.judge.name if self.judge is not None else None,
+            "fused_with": self.fused.config.bi_encoders if self.fused is not None else None,
             "index": str(self.config.index) if self.config.index is not None else None,
             "documents": documents,
         }
