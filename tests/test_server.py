@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -372,6 +373,29 @@ def test_without_index_or_judge_those_endpoints_say_how_to_start(tiny_st_dir: Pa
         thread.join(timeout=5)
 
 
+def test_a_silent_connection_is_closed_after_the_idle_timeout(tiny_st_dir: Path) -> None:
+    """A client that connected and never spoke (or stopped inside its body) held a thread for
+    good; it is now closed after ``idle_timeout`` seconds, a stalled body answered 408."""
+    server = create_app(ServeConfig(model=str(tiny_st_dir), port=0, idle_timeout=0.3))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        with socket.create_connection((host, port), timeout=10) as silent:
+            assert silent.recv(1024) == b""  # closed by the server, well before 10 s
+        with socket.create_connection((host, port), timeout=10) as stalled:
+            stalled.sendall(b"POST /encode HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+            answer = b""
+            while chunk := stalled.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.0 408") and b"no body data for 0.3 s" in answer
+        assert call(server, "/health")[0] == 200  # still serving
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def test_cli_refuses_a_bad_port_and_a_missing_index(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:
@@ -381,6 +405,8 @@ def test_cli_refuses_a_bad_port_and_a_missing_index(
     assert "--port must be in 0..65535" in capsys.readouterr().err
     assert main(["serve", "--max-top-k", "0", "--no-rerank"]) == 1
     assert "--max-top-k must be at least 1, got 0" in capsys.readouterr().err
+    assert main(["serve", "--idle-timeout", "0", "--no-rerank"]) == 1
+    assert "--idle-timeout must be above 0 seconds, got 0.0" in capsys.readouterr().err
     argv = ["serve", "--index", str(tmp_path / "none"), "--model", str(tiny_st_dir), "--port", "0"]
     assert main([*argv, "--no-rerank"]) == 1
     assert "none" in capsys.readouterr().err

@@ -76,6 +76,9 @@ class ServeConfig:
     # /search's top_k bounds how many candidates the judge reads (it re-ranks at least top_k),
     # so an unbounded one lets one request hold the server for as long as the index is large
     max_top_k: int = 1000
+    # seconds a connection may stay silent (before a request, or inside its body) before it is
+    # closed: each open connection holds a thread, and one that never spoke held it for good
+    idle_timeout: float = 60.0
 
 
 class BadRequest(ValueError):
@@ -254,6 +257,10 @@ class SentsimServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: SentsimServer
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.config.idle_timeout)  # the base class's: none
+
     def do_GET(self) -> None:
         if self.path == "/health":
             self._send(HTTPStatus.OK, self.server.health())
@@ -264,6 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._body()
             self._send(HTTPStatus.OK, self.server.answer(self.path, body))
+        except TimeoutError:  # the body stopped arriving (the request line's wait is the base's)
+            wait = self.server.config.idle_timeout
+            self._send(HTTPStatus.REQUEST_TIMEOUT, {"error": f"no body data for {wait:g} s"})
+            self.close_connection = True
         except LookupError:
             paths = "/encode, /similarity, /score, /rerank, /search"
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no POST {self.path}; try {paths}"})
@@ -327,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-        except ConnectionError:  # the client gave up waiting (its timeout): nobody to answer
+        except (ConnectionError, TimeoutError):  # the client gave up or stopped reading
             self.close_connection = True  # (was two tracebacks on the server's terminal)
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="most results one /search may ask for (default: 1000); the judge reads at least "
         "that many candidates, so this bounds the time one request takes",
     )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a connection may stay silent before it is closed (default: 60); each "
+        "open connection holds a thread",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -40,6 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     if args.max_top_k < 1:
         raise ValueError(f"--max-top-k must be at least 1, got {args.max_top_k}")
+    if not args.idle_timeout > 0:
+        raise ValueError(f"--idle-timeout must be above 0 seconds, got {args.idle_timeout}")
     config = ServeConfig(
         index=args.index,
         model=args.model,
@@ -47,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         max_top_k=args.max_top_k,
+        idle_timeout=args.idle_timeout,
     )
     try:
         server = create_app(config)
