@@ -202,8 +202,12 @@ def test_index_build_quantize(
     corpus = _corpus(tmp_path / "c.jsonl", DOCS)
     idx = str(tmp_path / "idx")
     build = ["index", "build", str(corpus), "--index", idx, "--model", str(tiny_st_dir)]
-    assert main([*build, "--quantize", "pq", "--ann", "hnsw"]) == 1
-    assert "quantize='pq' is not a way to store an HNSW graph's vectors" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # named as the option, not the Python quantize='pq'
+        main([*build, "--quantize", "pq", "--ann", "hnsw"])
+    assert "argument --quantize: invalid choice: 'pq'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*build, "--ann", "ivf"])
+    assert "argument --ann: invalid choice: 'ivf'" in capsys.readouterr().err
     assert not (tmp_path / "idx").exists()
     assert main([*build, "--quantize", "sq8", "--ann", "hnsw"]) == 0
     capsys.readouterr()

@@ -21,6 +21,11 @@ from sentsim.textfile import TableReader, open_text, read_text
 csv.field_size_limit(1 << 24)
 
 
+#: File suffixes :func:`read_corpus` reads as JSON lines and as CSV / TSV tables.
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+TABLE_SUFFIXES = (".csv", ".tsv")
+
+
 def read_corpus(path: str | Path) -> list[Document]:
     """Read documents from a JSONL / CSV file or a folder of text files; see the module doc."""
     source = Path(path)
@@ -28,9 +33,9 @@ def read_corpus(path: str | Path) -> list[Document]:
         docs = list(_read_folder(source))
     elif not source.is_file():
         raise DataError(f"corpus not found: {source.resolve()}")
-    elif source.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+    elif source.suffix.lower() in JSONL_SUFFIXES:
         docs = list(_read_jsonl(source))
-    elif source.suffix.lower() in (".csv", ".tsv"):
+    elif source.suffix.lower() in TABLE_SUFFIXES:
         docs = list(_read_csv(source))
     else:
         raise DataError(

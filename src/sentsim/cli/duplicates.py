@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ann",
         default="auto",
+        choices=("auto", "flat", "hnsw"),
         help="candidate search: flat (exact), hnsw (approximate, for large collections) or auto "
         "(flat below 100,000 texts; default)",
     )
@@ -148,7 +149,7 @@ def _duplicates(args: argparse.Namespace) -> int:
 
 def read_collection(path: Path) -> tuple[list[str], list[str]]:
     """Ids and texts: a .txt file (line numbers as ids, blank lines skipped) or a corpus."""
-    from sentsim.corpus import read_corpus
+    from sentsim.corpus import JSONL_SUFFIXES, TABLE_SUFFIXES, read_corpus
     from sentsim.textfile import read_lines
 
     if path.is_file() and path.suffix.lower() == ".txt":
@@ -157,6 +158,11 @@ def read_collection(path: Path) -> tuple[list[str], list[str]]:
         if not kept:
             raise DataError(f"{path}: no text (every line is empty)")
         return [i for i, _ in kept], [t for _, t in kept]
+    if path.is_file() and path.suffix.lower() not in JSONL_SUFFIXES + TABLE_SUFFIXES:
+        raise DataError(
+            f"{path}: unknown collection format {path.suffix!r}; expected a .txt file (a text a "
+            "line), .jsonl, .csv, .tsv or a folder of .txt / .md files"
+        )  # read_corpus's message left out the .txt file that duplicates reads too
     docs = read_corpus(path)
     seen: dict[str, int] = {}
     for n, doc in enumerate(docs, 1):

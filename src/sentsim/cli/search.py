@@ -46,9 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 "(same id and content) are kept, not encoded again",
             )
             # chosen when the index is made: an add cannot change it
-            p.add_argument("--ann", help="auto (default), flat or hnsw")
+            p.add_argument(  # choices: a wrong value was named as the Python ann='bogus'
+                "--ann", choices=("auto", "flat", "hnsw"), help="auto (default), flat or hnsw"
+            )
             p.add_argument(
                 "--quantize",
+                choices=("none", "sq8"),
                 help="none (default), or sq8: the HNSW graph keeps 8 bits a dimension (a quarter "
                 "of its memory); candidates are scored again from the float32 vectors, so scores "
                 "stay exact",
