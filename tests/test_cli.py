@@ -64,6 +64,19 @@ def test_similarity_prints_the_cosine(
     assert float(out) == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
 
 
+def test_similarity_with_a_cross_encoder_prints_the_judges_score(
+    capsys: pytest.CaptureFixture[str], tiny_ce_dir: Path, tiny_st_dir: Path
+) -> None:
+    from sentsim.fusion import load_judge
+
+    argv = ["similarity", "a dog plays", "a cat plays", "--cross-encoder", str(tiny_ce_dir)]
+    assert main(argv) == 0
+    expected = load_judge(tiny_ce_dir).score_pairs([("a dog plays", "a cat plays")])[0]
+    assert capsys.readouterr().out.strip() == f"{expected:.4f}"
+    line = user_error(capsys, [*argv, "--model", str(tiny_st_dir)])
+    assert "--cross-encoder scores the pair itself: drop --model and --metric" in line
+
+
 def test_similarity_other_metric(capsys: pytest.CaptureFixture[str], tiny_bert_dir: Path) -> None:
     argv = ["similarity", "dog", "dog", "--model", str(tiny_bert_dir), "--metric", "euclidean"]
     assert main(argv) == 0

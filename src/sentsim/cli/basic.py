@@ -39,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="cosine",
         help="cosine (default), dot or euclidean (printed negated, so that higher is more similar)",
     )
+    p.add_argument(
+        "--cross-encoder",
+        help="score the pair with this judge instead (0-1; a fused judge such as ce-sts as "
+        "`eval sts` measures it, both orders averaged where its config says so)",
+    )
     p.set_defaults(func=_similarity)
 
     p = subparsers.add_parser(
@@ -107,6 +112,14 @@ def _similarity(args: argparse.Namespace) -> int:
     for which, text in (("first", args.text_a), ("second", args.text_b)):
         if not text.strip():
             raise ValueError(f"the {which} text is empty; give two texts to compare")
+    if args.cross_encoder is not None:
+        from sentsim.fusion import load_judge
+
+        if args.metric != "cosine" or args.model != "minilm":
+            raise ValueError("--cross-encoder scores the pair itself: drop --model and --metric")
+        value = load_judge(args.cross_encoder).score_pairs([(args.text_a, args.text_b)])[0]
+        print(f"{value:.4f}")
+        return 0
     model = BiEncoder.load(args.model)
     vectors = model.encode([args.text_a, args.text_b])
     value = similarity(vectors[:1], vectors[1:], args.metric)[0, 0]
