@@ -225,6 +225,12 @@ def test_search_sees_what_a_writer_commits_after_start(
             400,
             "'a' × 'b' is 20000 × 20000 scores; at most 4,000,000 are answered at once",
         ),
+        (  # its answer grows with the texts: 4 million one-letter texts fit in a body
+            "/encode",
+            {"texts": ["x"] * 200_000},
+            400,
+            "'texts' holds 200,000 texts; at most ",
+        ),
     ],
 )
 def test_bad_requests_name_the_field(

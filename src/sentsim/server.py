@@ -8,8 +8,9 @@ happens at import. Endpoints (every body and answer a JSON object):
 
 - ``GET /health``: the encoder, the judge and, with an index, its document count.
 - ``POST /encode`` ``{"texts": [...], "role"?}``: ``{"dim", "vectors"}``, normalized as the encoder
-  says; ``role`` ``query`` or ``document`` puts the model's query or document prompt first, as
-  search does (default ``text``: its default prompt, if any).
+  says (at most :data:`MAX_SIMILARITY_SCORES` numbers a request); ``role`` ``query`` or
+  ``document`` puts the model's query or document prompt first, as search does (default
+  ``text``: its default prompt, if any).
 - ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b (at
   most :data:`MAX_SIMILARITY_SCORES` of them).
 - ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric"?, "fused": true}``: ``{"scores", "fused"}``
@@ -49,7 +50,8 @@ from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
 # /similarity answers len(a) × len(b) scores: 20,000 short texts a side fit in a body and asked for
-# 4e8, gigabytes as JSON, enough to have the server killed for memory
+# 4e8, gigabytes as JSON, enough to have the server killed for memory; /encode answers len(texts)
+# × dim numbers: a body of 4 million one-letter texts asked for 1.5e9
 MAX_SIMILARITY_SCORES = 4_000_000
 FIELDS = {  # what each POST takes: a mistyped field ("filter", "topk") was silently ignored
     "/encode": ("texts", "role"),
@@ -149,6 +151,12 @@ class SentsimServer(ThreadingHTTPServer):
             )
         if path == "/encode":
             texts = _strings(body, "texts")
+            if len(texts) * self.encoder.dim > MAX_SIMILARITY_SCORES:
+                most = MAX_SIMILARITY_SCORES // self.encoder.dim
+                raise BadRequest(
+                    f"'texts' holds {len(texts):,} texts; at most {most:,} are encoded a request "
+                    f"({self.encoder.dim} numbers each): send them in parts"
+                )
             role = body.get("role", "text")
             if role not in ROLES:
                 raise BadRequest(
