@@ -282,6 +282,22 @@ def test_sampling_edges() -> None:
         sample_pairs("red car", "bm25", cap=5)
 
 
+@pytest.mark.parametrize("strategy", list(Sampling))
+def test_sentences_differing_only_in_whitespace_are_one_sentence(strategy: Sampling) -> None:
+    """STS-B train holds 32 sentences twice, once with an extra or trailing space: BM25 sampling
+    of it paired each with its twin (a self-pair to any tokenizer, labelled ~1 as silver) and
+    sampled 56 gold pairs again through the other spelling."""
+    sentences = ["a red car", "a red car ", "a  blue car", "a blue car", "the red house", "a car"]
+    encoder = random_encoder(sentences)
+    gold = [("a red car", "a blue car")]
+    pairs = sample_pairs(sentences, strategy, cap=100, top_k=5, exclude=gold, encoder=encoder)
+    words = [tuple(" ".join(t.split()) for t in p) for p in pairs]
+    assert pairs and all(a != b for a, b in words)
+    assert {"a red car", "a blue car"} not in [set(p) for p in words]
+    assert len({frozenset(p) for p in words}) == len(pairs)
+    assert {t for p in pairs for t in p} <= {"a red car", "a  blue car", "the red house", "a car"}
+
+
 def test_sampling_errors() -> None:
     with pytest.raises(ValueError, match="cap must be at least 1"):
         sample_pairs(SENTENCES, "bm25", cap=0)

@@ -49,8 +49,18 @@ class Sampling(StrEnum):
         return self in (Sampling.KNN, Sampling.BM25_KNN)
 
 
+def text_key(text: str) -> str:
+    """The identity of a text: its words joined by one space (``"A  man. "`` is ``"A man."``).
+
+    A tokenizer reads no difference in whitespace, and STS-B train holds 32 sentences twice,
+    once with an extra space, which made self-pairs and gold pairs look new.
+    """
+    return " ".join(text.split())
+
+
 def pair_key(a: str, b: str) -> Pair:
     """The order-free identity of a pair: ``(a, b)`` and ``(b, a)`` share one key."""
+    a, b = text_key(a), text_key(b)
     return (a, b) if a <= b else (b, a)
 
 
@@ -69,14 +79,20 @@ def sample_pairs(
     ``random``: ``top_k`` random partners per sentence; ``bm25``: each sentence's ``top_k`` best
     BM25 matches among the others (a shared non-stopword is required); ``knn``: its ``top_k``
     nearest others by cosine of ``encoder``; ``bm25+knn``: both. Self-pairs, pairs in ``exclude``
-    and repeats are skipped in either order; excluded partners do not count towards ``top_k``.
+    and repeats are skipped in either order, texts compared by :func:`text_key` (a sentence
+    written twice, once with an extra space, is one sentence, kept as first written); excluded
+    partners do not count towards ``top_k``.
     Over ``cap`` pairs, a random subset of ``cap`` is kept in order. Deterministic given ``seed``.
 
     >>> sample_pairs(["a red car", "a blue car", "my cat"], "bm25", cap=10, top_k=1)
     [('a red car', 'a blue car')]
     """
     kind = Sampling.parse(strategy)
-    texts = list(dict.fromkeys(t for t in check_texts(sentences) if t.strip()))
+    firsts: dict[str, str] = {}
+    for text in check_texts(sentences):
+        if text.strip():
+            firsts.setdefault(text_key(text), text)
+    texts = list(firsts.values())
     if cap < 1:
         raise ValueError(f"cap must be at least 1 pair, got {cap}")
     if top_k < 1:
@@ -90,7 +106,7 @@ def sample_pairs(
     if len(texts) < 2:
         return []
     partners: dict[int, set[int]] = {}
-    index = {t: i for i, t in enumerate(texts)}
+    index = {text_key(t): i for i, t in enumerate(texts)}
     for a, b in excluded:
         if a in index and b in index:
             partners.setdefault(index[a], set()).add(index[b])
