@@ -786,6 +786,49 @@ def test_changed_sampling_settings_are_refused(
         run_augsbert(replace(config, cap=12), **QUIET)
 
 
+def test_pairs_sampled_from_other_sentences_or_around_other_pairs_are_refused(
+    data: dict[str, Path],
+    tiny_bert_dir: Path,
+    tiny_ce_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sampling step was known by the file's path and its number of sentences: an
+    --unlabelled file edited in place (one sentence replaced) reused the old file's pairs and
+    silver, and another --dev kept pairs sampled without leaving the new dev pairs out, so dev
+    pairs could be trained on. A steps.json written before the hashes is read as before."""
+    target = tmp_path / "target.txt"
+    shutil.copy(data["target"], target)
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        unlabelled=target,
+        cross_encoder=tiny_ce_dir,
+        strategies=(Sampling.BM25,),
+        dev=data["dev"],
+    )
+    stop_before_training(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        run_augsbert(config, **QUIET)
+    target.write_text("\n".join([*TARGET[:-1], "a fee for cash abroad"]) + "\n", encoding="utf-8")
+    with pytest.raises(SentsimError) as caught:
+        run_augsbert(config, **QUIET)
+    assert str(caught.value) == (
+        f"{config.out / 'silver-bm25-pairs.jsonl'} was sampled from other data: the sentences of "
+        f"{target} changed since this step ran (another file, or the same one edited); delete "
+        "it, silver-bm25.jsonl and model-bm25/, or choose another --out"
+    )
+    shutil.copy(data["target"], target)
+    other_dev = write_pairs_csv(tmp_path / "dev.csv", [*DEV, (*TARGET[:2], 4.0)])
+    with pytest.raises(SentsimError, match=r"the --gold, --dev and --test pairs it leaves out"):
+        run_augsbert(replace(config, dev=other_dev), **QUIET)
+    steps = json.loads((config.out / "steps.json").read_text(encoding="utf-8"))
+    del steps["sample-bm25"]["params"]["texts"], steps["sample-bm25"]["params"]["exclude"]
+    (config.out / "steps.json").write_text(json.dumps(steps), encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):  # sampling and labelling reused, then training
+        run_augsbert(config, **QUIET)
+
+
 def test_a_rerun_with_another_judge_or_other_training_settings_is_refused(
     full_run: tuple[AugSbertConfig, Any, list[str]], tiny_ce_dir: Path, tmp_path: Path
 ) -> None:

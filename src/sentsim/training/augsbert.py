@@ -299,13 +299,27 @@ def _silver(
         "top_k": config.top_k,
         "seed": config.settings.seed,
         "encoder": encoder if strategy.needs_encoder else None,
+        # what it was sampled from and kept clear of: the same files edited are other inputs
+        "texts": _digest(inputs.sentences),
+        "exclude": _digest(sorted(inputs.exclude)),
     }
     recorded = steps.data.get(f"sample-{strategy}", {}).get("params", params)
-    if pairs_file.is_file() and recorded != params:
-        changed = {k: (recorded.get(k), v) for k, v in params.items() if recorded.get(k) != v}
+    # a step recorded before a key was added is compared on the keys it has
+    changed = {k: (recorded[k], v) for k, v in params.items() if k in recorded and recorded[k] != v}
+    way_out = f"delete it, silver-{strategy}.jsonl and model-{strategy}/, or choose another --out"
+    edited = {
+        "texts": f"the sentences of {params['source']}",
+        "exclude": "the --gold, --dev and --test pairs it leaves out",
+    }
+    named = [what for key, what in edited.items() if key in changed]
+    if pairs_file.is_file() and named:  # their hashes would say nothing
         raise SentsimError(
-            f"{pairs_file} was sampled with other settings {changed} (then, now); delete it, "
-            f"silver-{strategy}.jsonl and model-{strategy}/, or choose another --out"
+            f"{pairs_file} was sampled from other data: {' and '.join(named)} changed since this "
+            f"step ran (another file, or the same one edited); {way_out}"
+        )
+    if pairs_file.is_file() and changed:
+        raise SentsimError(
+            f"{pairs_file} was sampled with other settings {changed} (then, now); {way_out}"
         )
     if pairs_file.is_file():
         log(f"[{strategy}] sampled pairs found ({pairs_file}); skipped")
