@@ -176,3 +176,21 @@ def test_mining_settings_refuse_an_empty_window(change: dict[str, object], messa
     """A reversed or zero-based window, or no negatives, mined nothing and said only "0 mined"."""
     with pytest.raises(ValueError, match=message):
         MiningSettings(**change)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("use_dense", [True, False], ids=["dense", "bm25"])
+def test_the_window_keeps_its_last_rank_when_the_anchor_is_in_the_pool(use_dense: bool) -> None:
+    """Candidates were fetched to the window's end plus the positives, and the anchor's own text
+    (in the pool when a pair file is written both ways round) took a place: --rank-window 1 1
+    mined nothing, and 1 2 only one negative."""
+    positive = "declined card payments"
+    triples = [Triple(ANCHOR, positive), Triple(positive, ANCHOR)]
+    for window in ((1, 1), (2, 2), (1, 2)):
+        settings = MiningSettings(
+            negatives=5, rank_window=window, use_bm25=not use_dense, use_dense=use_dense
+        )
+        mined = mine_negatives(triples, FakeEncoder(), corpus=CORPUS, settings=settings)  # type: ignore[arg-type]
+        for anchor in (ANCHOR, positive):
+            negatives = [t.negative for t in mined if t.anchor == anchor]
+            assert len(negatives) == window[1] - window[0] + 1, (window, anchor)
+            assert not {ANCHOR, positive} & set(negatives)

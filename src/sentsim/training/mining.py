@@ -85,8 +85,9 @@ def mine_negatives(
             f"the judge {judge.name} has {judge.num_labels} outputs; dropping candidates it "
             "scores as positive needs a one-score cross-encoder"
         )
-    most_gold = max(len(g) for g in positives.values())
-    lexical = _bm25_ranks(anchors, pool, hi + most_gold) if settings.use_bm25 else None
+    # deep enough for the window once an anchor's positives and its own text are skipped
+    depth = hi + max(len(g) for g in positives.values()) + 1
+    lexical = _bm25_ranks(anchors, pool, depth) if settings.use_bm25 else None
     scores = dense_order = None
     if settings.use_dense:
         if encoder is None:
@@ -95,7 +96,7 @@ def mine_negatives(
         scores = cosine_matrix(
             encoder.encode_query(anchors, show_progress=None), encoder.encode_document(pool)
         )
-        dense_order = np.argsort(-scores, axis=1)[:, : hi + most_gold]
+        dense_order = np.argsort(-scores, axis=1)[:, :depth]
     out: list[Triple] = []
     for a, anchor in enumerate(anchors):
         gold = positives[anchor]
