@@ -194,3 +194,18 @@ def test_the_window_keeps_its_last_rank_when_the_anchor_is_in_the_pool(use_dense
             negatives = [t.negative for t in mined if t.anchor == anchor]
             assert len(negatives) == window[1] - window[0] + 1, (window, anchor)
             assert not {ANCHOR, positive} & set(negatives)
+
+
+def test_the_margin_holds_against_each_triples_own_positive() -> None:
+    """An anchor with a strong and a weak positive: the margin was measured from the strong one
+    only, so the weak positive's triple got "card refused at a shop" (cosine 0.92) as the
+    negative of a positive at 0.71."""
+    encoder = FakeEncoder()
+    triples = [Triple(ANCHOR, "declined card payments"), Triple(ANCHOR, "ATM withdrawal fees")]
+    for negatives in (1, 2):
+        mined = mine(triples, negatives=negatives, margin=0.01)
+        expected = [t.positive for t in triples for _ in range(negatives)]
+        assert [t.positive for t in mined] == expected
+        for t in mined:
+            anchor, positive, negative = encoder.encode([t.anchor, t.positive, t.negative])
+            assert anchor @ negative <= anchor @ positive - 0.01, t

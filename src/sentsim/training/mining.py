@@ -111,16 +111,20 @@ def mine_negatives(
             mixed = chain.from_iterable(zip_longest(ranked, extra))
             ranked = list(dict.fromkeys(x for x in mixed if x is not None))
         kept = ranked
-        if scores is not None:
+        if scores is not None:  # below the best positive first: the judge need not score the rest
             pos_score = max(scores[a, g] for g in gold)
             kept = [i for i in ranked if scores[a, i] <= pos_score - settings.margin]
         if judge is not None and kept:
             judged = judge.predict([(anchor, pool[i]) for i in kept], show_progress=False)
             kept = [i for i, s in zip(kept, judged, strict=True) if s < settings.max_judge_score]
         # Every positive of the anchor gets its own negatives, taken in turn from the kept list
-        # (reused when it is short), so an anchor with several positives keeps all of them.
-        take = min(settings.negatives, len(kept))
+        # (reused when it is short), so an anchor with several positives keeps all of them; each
+        # lies the margin below its own triple's positive, not only below the anchor's best one.
         for k, positive in enumerate(gold):
-            chosen = [kept[(k * take + i) % len(kept)] for i in range(take)]
+            own = kept
+            if scores is not None:
+                own = [i for i in kept if scores[a, i] <= scores[a, positive] - settings.margin]
+            take = min(settings.negatives, len(own))
+            chosen = [own[(k * take + i) % len(own)] for i in range(take)]
             out += [Triple(anchor, pool[positive], pool[i]) for i in chosen]
     return out
