@@ -209,3 +209,12 @@ def test_the_margin_holds_against_each_triples_own_positive() -> None:
         for t in mined:
             anchor, positive, negative = encoder.encode([t.anchor, t.positive, t.negative])
             assert anchor @ negative <= anchor @ positive - 0.01, t
+
+
+def test_bm25_candidates_share_a_word_with_the_anchor() -> None:
+    """BM25 returns its k documents whatever they score: texts sharing no word with the anchor
+    (score 0, in no meaningful order) were mined as its "hard" negatives."""
+    triples = [Triple(ANCHOR, "declined card payments")]
+    settings = MiningSettings(negatives=5, use_bm25=True, use_dense=False)
+    mined = mine_negatives(triples, None, corpus=CORPUS, settings=settings)
+    assert [t.negative for t in mined] == ["using your card abroad", "card refused at a shop"]

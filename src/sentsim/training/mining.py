@@ -48,6 +48,7 @@ class MiningSettings:
 
 
 def _bm25_ranks(anchors: Sequence[str], pool: Sequence[str], depth: int) -> list[list[int]]:
+    """Each anchor's best BM25 matches in ``pool``, best first; a text sharing no word is none."""
     import bm25s
 
     retriever = bm25s.BM25()
@@ -55,8 +56,11 @@ def _bm25_ranks(anchors: Sequence[str], pool: Sequence[str], depth: int) -> list
         bm25s.tokenize(list(pool), stopwords="en", show_progress=False), show_progress=False
     )
     tokens = bm25s.tokenize(list(anchors), stopwords="en", show_progress=False)
-    docs, _ = retriever.retrieve(tokens, k=min(depth, len(pool)), show_progress=False)
-    return [list(map(int, row)) for row in docs]
+    docs, scores = retriever.retrieve(tokens, k=min(depth, len(pool)), show_progress=False)
+    return [
+        [int(d) for d, s in zip(ids, row, strict=True) if s > 0]
+        for ids, row in zip(docs, scores, strict=True)
+    ]
 
 
 def mine_negatives(
