@@ -815,8 +815,8 @@ def test_pairs_sampled_from_other_sentences_or_around_other_pairs_are_refused(
         run_augsbert(config, **QUIET)
     assert str(caught.value) == (
         f"{config.out / 'silver-bm25-pairs.jsonl'} was sampled from other data: the sentences of "
-        f"{target} changed since this step ran (another file, or the same one edited); delete "
-        "it, silver-bm25.jsonl and model-bm25/, or choose another --out"
+        f"{target} changed since this step ran (another file, the same one edited, or a model "
+        "trained again); delete it, silver-bm25.jsonl and model-bm25/, or choose another --out"
     )
     shutil.copy(data["target"], target)
     other_dev = write_pairs_csv(tmp_path / "dev.csv", [*DEV, (*TARGET[:2], 4.0)])
@@ -827,6 +827,26 @@ def test_pairs_sampled_from_other_sentences_or_around_other_pairs_are_refused(
     (config.out / "steps.json").write_text(json.dumps(steps), encoding="utf-8")
     with pytest.raises(KeyboardInterrupt):  # sampling and labelling reused, then training
         run_augsbert(config, **QUIET)
+
+
+def test_knn_pairs_of_a_gold_only_model_trained_again_are_refused(
+    full_run: tuple[AugSbertConfig, Any, list[str]], tmp_path: Path
+) -> None:
+    """A run with another --lr is refused until model-gold/ and the models after it are deleted;
+    the rerun then trained model-gold/ again and reused the knn pairs the old one had ranked."""
+    config, _, _ = full_run
+    out = tmp_path / "out"
+    shutil.copytree(config.out, out)
+    for folder in ("model-gold", "model-knn"):
+        shutil.rmtree(out / folder)
+    faster = replace(config, out=out, strategies=(Sampling.KNN,))
+    faster = replace(faster, settings=replace(config.settings, lr=5e-4))
+    with pytest.raises(SentsimError) as caught:
+        run_augsbert(faster, **QUIET)
+    assert str(caught.value).startswith(
+        f"{out / 'silver-knn-pairs.jsonl'} was sampled from other data: the weights of "
+        "model-gold (the encoder that ranks knn partners) changed since this step ran"
+    )
 
 
 def test_a_rerun_with_another_judge_or_other_training_settings_is_refused(

@@ -289,19 +289,25 @@ def _silver(
 
     ``judged_by``: the judge and the hash of its weights, recorded with the labels.
     """
+    from sentsim.models import resolve_model_path, weights_hash
+
     judge, weights = judged_by
+    knn = strategy.needs_encoder
     pairs_file, silver_file = (config.out / f"silver-{strategy}{x}.jsonl" for x in ("-pairs", ""))
     encoder = str(config.knn_encoder or "model-gold")  # relative: the folder may move
+    where = config.knn_encoder or _model_dir(config.out, "gold")
     params = {
         "source": str(config.unlabelled or config.gold),
         "sentences": len(inputs.sentences),
         "cap": config.cap,
         "top_k": config.top_k,
         "seed": config.settings.seed,
-        "encoder": encoder if strategy.needs_encoder else None,
+        "encoder": encoder if knn else None,
         # what it was sampled from and kept clear of: the same files edited are other inputs
         "texts": _digest(inputs.sentences),
         "exclude": _digest(sorted(inputs.exclude)),
+        # a model-gold/ trained again (other settings) ranks other partners
+        "encoder_weights": weights_hash(resolve_model_path(where)) if knn else None,
     }
     recorded = steps.data.get(f"sample-{strategy}", {}).get("params", params)
     # a step recorded before a key was added is compared on the keys it has
@@ -310,12 +316,13 @@ def _silver(
     edited = {
         "texts": f"the sentences of {params['source']}",
         "exclude": "the --gold, --dev and --test pairs it leaves out",
+        "encoder_weights": f"the weights of {encoder} (the encoder that ranks knn partners)",
     }
     named = [what for key, what in edited.items() if key in changed]
     if pairs_file.is_file() and named:  # their hashes would say nothing
         raise SentsimError(
             f"{pairs_file} was sampled from other data: {' and '.join(named)} changed since this "
-            f"step ran (another file, or the same one edited); {way_out}"
+            f"step ran (another file, the same one edited, or a model trained again); {way_out}"
         )
     if pairs_file.is_file() and changed:
         raise SentsimError(
@@ -328,15 +335,13 @@ def _silver(
         from sentsim.bi_encoder import BiEncoder
 
         start = time.perf_counter()
-        where = config.knn_encoder or _model_dir(config.out, "gold")
-        knn = BiEncoder.load(where) if strategy.needs_encoder else None
         pairs = sample_pairs(
             inputs.sentences,
             strategy,
             cap=config.cap,
             top_k=config.top_k,
             exclude=inputs.exclude,
-            encoder=knn,
+            encoder=BiEncoder.load(where) if knn else None,
             seed=config.settings.seed,
         )
         if inputs.gold is None and len(pairs) < MIN_TRAIN_ROWS:
