@@ -218,3 +218,25 @@ def test_bm25_candidates_share_a_word_with_the_anchor() -> None:
     settings = MiningSettings(negatives=5, use_bm25=True, use_dense=False)
     mined = mine_negatives(triples, None, corpus=CORPUS, settings=settings)
     assert [t.negative for t in mined] == ["using your card abroad", "card refused at a shop"]
+
+
+class SpacingBlindEncoder(FakeEncoder):
+    """The vectors above for texts spaced otherwise too, as a tokenizer reads them."""
+
+    def encode(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        return super().encode([" ".join(t.split()) for t in texts])
+
+
+@pytest.mark.parametrize("use_dense", [True, False], ids=["dense", "bm25"])
+def test_a_corpus_copy_of_a_positive_or_anchor_spaced_otherwise_is_no_negative(
+    use_dense: bool,
+) -> None:
+    """The pool was keyed by exact text: a corpus that held the positive (or the anchor) with a
+    trailing or doubled space gave it as the anchor's first hard negative."""
+    corpus = [*CORPUS, "declined card  payments ", " card declined abroad"]
+    settings = MiningSettings(negatives=10, use_bm25=not use_dense, use_dense=use_dense)
+    triples = [Triple(ANCHOR, "declined card payments")]
+    encoder = SpacingBlindEncoder()
+    mined = mine_negatives(triples, encoder, corpus=corpus, settings=settings)  # type: ignore[arg-type]
+    words = {" ".join(t.negative.split()) for t in mined}
+    assert mined and not words & {ANCHOR, "declined card payments"}

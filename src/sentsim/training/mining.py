@@ -20,6 +20,7 @@ from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.similarity import cosine_matrix
 from sentsim.training.data import Triple
+from sentsim.training.sampling import text_key
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,16 @@ def mine_negatives(
 
     An anchor with no candidate left after the filters gets no triple (the caller can count them).
     """
-    pool = sorted({t.positive for t in triples} | set(corpus))
-    row = {text: i for i, text in enumerate(pool)}
+    # one text per identity: a corpus copy of a positive that differs only in whitespace is
+    # that positive, not a candidate negative (the positive's spelling is kept)
+    firsts: dict[str, str] = {}
+    for text in chain((t.positive for t in triples), corpus):
+        firsts.setdefault(text_key(text), text)
+    pool = sorted(firsts.values())
+    row = {text_key(text): i for i, text in enumerate(pool)}
     positives: dict[str, dict[int, None]] = {}  # an ordered set: the file's order
     for t in triples:
-        positives.setdefault(t.anchor, {})[row[t.positive]] = None
+        positives.setdefault(t.anchor, {})[row[text_key(t.positive)]] = None
     anchors = list(positives)
     lo, hi = settings.rank_window
     if not (settings.use_dense or settings.use_bm25):
@@ -106,7 +112,8 @@ def mine_negatives(
         gold = positives[anchor]
         # never a positive, nor the anchor's own text (a pair file written both ways round has it
         # in the pool, and BM25 ranks it first)
-        skip = set(gold) | ({row[anchor]} if anchor in row else set())
+        itself = row.get(text_key(anchor))
+        skip = set(gold) | (set() if itself is None else {itself})
         ranked: list[int] = []
         if dense_order is not None:
             ranked = [int(i) for i in dense_order[a] if int(i) not in skip][lo - 1 : hi]
