@@ -123,7 +123,9 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bm25", action="store_true", help="also take candidates from BM25")
     p.add_argument("--no-dense", action="store_true", help="BM25 candidates only (with --bm25)")
     p.add_argument("--cross-encoder", help="drop candidates this judge scores as positive")
-    p.add_argument("--negatives", type=int, default=3, help="negatives per anchor")
+    p.add_argument(
+        "--negatives", type=int, default=3, help="negatives per (anchor, positive) row (default: 3)"
+    )
     p.add_argument(
         "--rank-window",
         nargs=2,
