@@ -457,6 +457,41 @@ def test_a_fused_judge_moves_with_its_bi_encoder(
     assert after["spearman"] == before["spearman"] and "fused with ../bi" in after["model"]
 
 
+def test_eval_sts_batch_size_reaches_a_fused_judge(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+) -> None:
+    """``--batch-size`` was ignored with --cross-encoder (the judge and its bi-encoder read 32 at
+    a time whatever was asked; ``--batch-size 0`` ran): it now reaches both models."""
+    from sentsim.bi_encoder import BiEncoder
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.fusion import FusionConfig, write_fusion
+
+    judge = shutil.copytree(tiny_ce_dir, tmp_path / "judge")
+    write_fusion(judge, FusionConfig(str(tiny_st_dir), 0.5, 0.5, 0.1, 0.5, 0.1))
+    sizes: list[tuple[str, int]] = []
+    for cls in (CrossEncoder, BiEncoder):
+        method = "predict" if cls is CrossEncoder else "encode"
+        original = getattr(cls, method)
+
+        def spy(self: Any, items: Any, *, _f: Any = original, **kw: Any) -> Any:
+            sizes.append((type(self).__name__, kw["batch_size"]))
+            return _f(self, items, **kw)
+
+        monkeypatch.setattr(cls, method, spy)
+    argv = ["eval", "sts", "--data", str(sts_csv), "--cross-encoder", str(judge)]
+    assert main([*argv, "--batch-size", "3", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert {size for _, size in sizes} == {3}
+    assert {kind for kind, _ in sizes} == {"CrossEncoder", "BiEncoder"}
+    line = user_error(capsys, [*argv, "--batch-size", "0"])
+    assert "batch_size must be ≥ 1, got 0" in line
+
+
 def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:
     assert main(["eval", "sts", "--data", str(sts_csv), "--baseline", "overlap", "--json"]) == 0
     out = capsys.readouterr().out

@@ -256,25 +256,31 @@ class FusedScorer:
         return fuse(ce, cos, self.config, extra)
 
 
-def load_judge(name_or_dir: str | Path, *, fused: bool = True) -> CrossEncoderScorer | FusedScorer:
+def load_judge(
+    name_or_dir: str | Path, *, fused: bool = True, batch_size: int = 32
+) -> CrossEncoderScorer | FusedScorer:
     """Load a cross-encoder as a pair scorer, fused with its bi-encoder(s) when its config says so.
 
     This is the judge ``sentsim eval sts --cross-encoder`` measures: ``load_judge("ce-sts")``
     scores with the fusion its card reports, where ``CrossEncoder.load("ce-sts").predict`` gives
     the cross-encoder alone. ``fused=False`` gives the cross-encoder alone as a scorer.
+    ``batch_size`` is the pairs (and texts) each model reads at a time.
     """
-    return judge_scorer(CrossEncoder.load(name_or_dir), fused=fused)
+    return judge_scorer(CrossEncoder.load(name_or_dir), fused=fused, batch_size=batch_size)
 
 
-def judge_scorer(model: CrossEncoder, *, fused: bool = True) -> CrossEncoderScorer | FusedScorer:
+def judge_scorer(
+    model: CrossEncoder, *, fused: bool = True, batch_size: int = 32
+) -> CrossEncoderScorer | FusedScorer:
     """:func:`load_judge` for a cross-encoder already loaded (its folder's fusion, if any)."""
     folder = model.source
     config = read_fusion(folder) if folder is not None else None
-    judge = CrossEncoderScorer(model, symmetric=config.symmetric if config else True)
+    symmetric = config.symmetric if config else True
+    judge = CrossEncoderScorer(model, symmetric=symmetric, batch_size=batch_size)
     if not fused or config is None or folder is None:
         return judge
     first, *others = (
-        EncoderPairScorer(BiEncoder.load(_fused_encoder_path(name, folder)))
+        EncoderPairScorer(BiEncoder.load(_fused_encoder_path(name, folder)), batch_size=batch_size)
         for name in config.bi_encoders
     )
     return FusedScorer(judge, first, config, others)

@@ -148,7 +148,7 @@ def _eval_sts(args: argparse.Namespace) -> int:
     elif args.cross_encoder:
         from sentsim.fusion import FusedScorer, load_judge
 
-        scorer = load_judge(args.cross_encoder)
+        scorer = load_judge(args.cross_encoder, batch_size=args.batch_size)
         if isinstance(scorer, FusedScorer):
             alone = evaluate_sts(dataset, scorer.judge, show_progress=show)
             _print_sts(alone)
