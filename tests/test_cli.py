@@ -645,6 +645,37 @@ def test_compare_sts_names_a_missing_model_before_running_the_others(
     assert ran == []
 
 
+def test_compare_sts_loads_each_model_before_running_the_others(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+) -> None:
+    """A model that exists but cannot load as asked (a bi-encoder as --cross-encoder, a judge as
+    --model, a fused judge whose bi-encoder is gone) failed at its own row, after every baseline
+    and MiniLM had been scored; each is now one error before the table."""
+    from sentsim.cli import evaluate
+    from sentsim.fusion import FusionConfig, write_fusion
+
+    ran: list[str] = []
+    monkeypatch.setattr(evaluate, "COMPARE_ROWS", [("word overlap", "baseline", "overlap")])
+    monkeypatch.setattr(
+        "sentsim.evaluation.scorers.baseline_scorer", lambda key, **_: ran.append(key)
+    )
+    orphan = shutil.copytree(tiny_ce_dir, tmp_path / "orphan")
+    write_fusion(orphan, FusionConfig("../gone", 0.5, 0.5, 0.1, 0.5, 0.1))
+    for option, model, error in (
+        ("--cross-encoder", tiny_st_dir, "is not a cross-encoder"),
+        ("--model", tiny_ce_dir, "is a cross-encoder"),
+        ("--cross-encoder", orphan, "fuses this judge with the bi-encoder '../gone'"),
+    ):
+        argv = ["compare", "sts", "--data", str(sts_csv), option, str(model)]
+        assert error in user_error(capsys, argv)
+    assert ran == []
+
+
 # --- what is and is not a user error ------------------------------------------------------------
 
 

@@ -383,16 +383,19 @@ COMPARE_ROWS = [
 def _compare_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.scorers import baseline_scorer, model_scorer
     from sentsim.evaluation.sts import evaluate_sts
-    from sentsim.fusion import load_judge
+    from sentsim.fusion import FusedScorer, load_judge
     from sentsim.machine import cpu_description
-    from sentsim.models import builtin_names, resolve_model_path
+    from sentsim.models import builtin_names
 
     dataset = load_pair_file(args)
-    for name in [*args.model, *args.cross_encoder]:  # not after every other row has run
-        resolve_model_path(name)
     extra = args.model or [n for n in SHIPPED_BI_ENCODERS if n in builtin_names()]
+    judge_names = args.cross_encoder or [n for n in SHIPPED_JUDGES if n in builtin_names()]
+    # loaded before the table, not at their rows after every baseline has run: a name that is
+    # no such model, or a model of the other kind, or a fused judge whose bi-encoder is gone
+    models = {m: model_scorer(m) for m in extra}
+    judges = {name: load_judge(name) for name in judge_names}
     rows = COMPARE_ROWS + [(f"bi-encoder {m}", "model", m) for m in extra]
-    for name in args.cross_encoder or [n for n in SHIPPED_JUDGES if n in builtin_names()]:
+    for name in judge_names:
         rows += [(f"cross-encoder {name} alone", "judge-alone", name)]
         rows += [(f"cross-encoder {name}", "judge", name)]
     print(f"{dataset.path} — {len(dataset)} pairs — {cpu_description()}")
@@ -404,9 +407,11 @@ def _compare_sts(args: argparse.Namespace) -> int:
         if kind == "baseline":
             scorer = baseline_scorer(key)
         elif kind == "model":
-            scorer = model_scorer(key)
+            scorer = models[key]
         else:
-            scorer = load_judge(key, fused=kind == "judge")
+            scorer = judges[key]
+            if kind == "judge-alone" and isinstance(scorer, FusedScorer):
+                scorer = scorer.judge
         result = evaluate_sts(dataset, scorer, show_progress=False)
         results.append({"method": label, **result.as_dict()})
         print(
