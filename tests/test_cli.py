@@ -349,6 +349,29 @@ def test_fuse_refuses_a_judge_with_several_outputs(
     assert "fusion" not in (judge / "sentsim_config.json").read_text()
 
 
+def test_fuse_loads_every_bi_encoder_before_the_judge_scores(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+) -> None:
+    """A --bi-encoder that could not load (missing, or a cross-encoder) was found only after the
+    judge had scored the whole dev set (both orders of every pair)."""
+    from sentsim.cross_encoder import CrossEncoder
+
+    scored: list[int] = []
+    monkeypatch.setattr(CrossEncoder, "predict", lambda self, pairs, **_: scored.append(1))
+    judge = shutil.copytree(tiny_ce_dir, tmp_path / "judge")
+    dev = tmp_path / "dev.csv"
+    dev.write_text("sentence1,sentence2,score\na man,a dog,1\nthe cat,a car,2\n")
+    argv = ["fuse", "--cross-encoder", str(judge), "--dev", str(dev), "--no-progress"]
+    argv += ["--bi-encoder", str(tiny_st_dir)]
+    for bad, error in ((tmp_path / "nope", "not found"), (tiny_ce_dir, "is a cross-encoder")):
+        assert error in user_error(capsys, [*argv, "--bi-encoder", str(bad)])
+    assert scored == []
+
+
 def test_fuse_refuses_a_dev_file_of_one_score_before_scoring(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
 ) -> None:

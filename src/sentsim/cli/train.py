@@ -233,11 +233,11 @@ def _fuse(args: argparse.Namespace) -> int:
         )
     show = progress(args)
     judge = CrossEncoderScorer(CrossEncoder.load(args.cross_encoder))  # one output, or refused
+    # every model loaded before any is run: a bi-encoder that could not load was found only
+    # after the judge had scored the whole dev set
+    encoders = [(name, EncoderPairScorer(BiEncoder.load(name))) for name in args.bi_encoder]
     ce = judge.score_pairs(pairs, show_progress=show)
-    first, *others = (
-        (name, EncoderPairScorer(BiEncoder.load(name)).score_pairs(pairs, show_progress=show))
-        for name in args.bi_encoder
-    )
+    first, *others = ((name, bi.score_pairs(pairs, show_progress=show)) for name, bi in encoders)
     folder = args.cross_encoder
     config, fused = choose_weight(
         ce,
