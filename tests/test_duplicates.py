@@ -255,6 +255,32 @@ def test_cli_dev_chooses_the_threshold_and_a_corpus_keeps_its_ids(
     assert summary["threshold_from"] == f"dev:{dev}" and summary["decided_by"] == "judge"
 
 
+def test_cli_batch_size_reaches_the_judge(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+) -> None:
+    """``--batch-size`` set the bi-encoder's batches only; the judge read 32 pairs at a time."""
+    from sentsim.cross_encoder import CrossEncoder
+
+    sizes: list[int] = []
+    original = CrossEncoder.predict
+
+    def spy(self: CrossEncoder, pairs: Sequence[tuple[str, str]], **kw: object) -> NDArray:
+        sizes.append(int(kw["batch_size"]))  # type: ignore[call-overload]
+        return original(self, pairs, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CrossEncoder, "predict", spy)
+    src = tmp_path / "texts.txt"
+    src.write_text("card declined abroad\ncard declined abroad\nopen a savings account\n")
+    argv = ["duplicates", str(src), "--model", str(tiny_st_dir), "--threshold", "0.5"]
+    assert main([*argv, "--cross-encoder", str(tiny_ce_dir), "--batch-size", "5"]) == 0
+    capsys.readouterr()
+    assert sizes and set(sizes) == {5}
+
+
 @pytest.mark.parametrize(
     ("content", "name", "extra", "message"),
     [

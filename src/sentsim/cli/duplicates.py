@@ -78,7 +78,9 @@ def _duplicates(args: argparse.Namespace) -> int:
     )
     ids, texts = read_collection(args.input)
     encoder = BiEncoder.load(args.model)
-    judge = load_judge(args.cross_encoder) if args.cross_encoder else None
+    judge = None
+    if args.cross_encoder:
+        judge = load_judge(args.cross_encoder, batch_size=args.batch_size)
     chosen_from = "--threshold"
     threshold = args.threshold
     if args.dev is not None:
