@@ -24,7 +24,9 @@ from sentsim.fusion import (
     choose_weight,
     fuse,
     load_judge,
+    model_reference,
     read_fusion,
+    stored_model_path,
     write_fusion,
 )
 
@@ -260,6 +262,19 @@ def test_a_fused_bi_encoder_that_moved_is_named_with_its_config(
     assert "'../bi'" in message and str(tmp_path / "bi") in message
     assert "fused=False" in message
     assert isinstance(load_judge(judge_dir, fused=False), CrossEncoderScorer)
+
+
+def test_a_bi_encoder_inside_the_judge_named_like_a_built_in_stays_the_folder(
+    tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """Stored as "bi-sts", a fine-tuned copy kept in the judge's folder under that name was read
+    back as the shipped bi-sts: the judge fused with another model than the one chosen on dev."""
+    judge_dir = tmp_path / "judge"
+    inside = shutil.copytree(tiny_st_dir, judge_dir / "bi-sts")
+    reference = model_reference(str(inside), judge_dir)
+    assert reference == "./bi-sts"
+    assert Path(stored_model_path(reference, judge_dir)).resolve() == inside.resolve()
+    assert stored_model_path(model_reference("bi-sts", judge_dir), judge_dir) == "bi-sts"
 
 
 @pytest.mark.parametrize(

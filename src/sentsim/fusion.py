@@ -129,11 +129,13 @@ def model_reference(model: str, folder: Path) -> str:
     """How ``folder``'s config should name ``model``.
 
     A built-in name as is; a directory relative to ``folder``, so that the two can move together
-    and the config works from any working folder.
+    and the config works from any working folder (``./NAME`` where ``NAME`` alone would read as
+    a built-in: a folder ``bi-sts`` inside the judge's was loaded as the shipped ``bi-sts``).
     """
     if is_builtin(model) or not Path(model).is_dir():
         return model
-    return os.path.relpath(Path(model).resolve(), folder.resolve())
+    relative = os.path.relpath(Path(model).resolve(), folder.resolve())
+    return f"./{relative}" if is_builtin(relative) else relative
 
 
 def stored_model_path(model: str, folder: Path) -> str | Path:
