@@ -137,6 +137,25 @@ def test_score_answers_a_fused_judge_as_eval_measures_it(
         thread.join(timeout=5)
 
 
+def test_score_of_a_judge_of_several_labels_answers_its_rows(
+    tiny_st_dir: Path, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """An NLI judge has no fusion: /score answers predict's class probabilities, as before."""
+    nli = CrossEncoder.load(tiny_bert_dir, num_labels=3).save(tmp_path / "nli")
+    server = create_app(ServeConfig(model=str(tiny_st_dir), reranker=str(nli), port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, out = call(server, "/score", {"pairs": [["a dog", "a cat"]]})
+        assert status == 200 and out["fused"] is False
+        expected = CrossEncoder.load(nli).predict([("a dog", "a cat")])
+        np.testing.assert_allclose(out["scores"], expected, atol=1e-5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def replace_symmetric(judge_dir: Path, config: Any, tmp_path: Path) -> Path:
     """A copy of ``judge_dir`` whose fusion reads the cross-encoder in one order only."""
     import shutil

@@ -99,8 +99,9 @@ class SentsimServer(ThreadingHTTPServer):
         self.config = config
         self.encoder = encoder
         self.judge = judge
-        fused = judge_scorer(judge) if judge is not None else None
-        self.fused = fused if isinstance(fused, FusedScorer) else None  # what /score answers
+        # what /score answers; a judge of several labels (NLI) has no fusion, only predict's rows
+        fused = judge_scorer(judge) if judge is not None and judge.num_labels == 1 else None
+        self.fused = fused if isinstance(fused, FusedScorer) else None
         self.index: Index | None = None
         self.lock = threading.Lock()
         self._connections: set[socket.socket] = set()  # open client sockets (see server_close)
@@ -202,10 +203,12 @@ class SentsimServer(ThreadingHTTPServer):
         """
         pairs = _pairs(body)
         fused = self.fused if _flag(body, "fused", True) else None
-        default = fused.judge.symmetric if fused is not None else False
-        judged = CrossEncoderScorer(judge, symmetric=_flag(body, "symmetric", default))
         if fused is None:
-            return {"scores": judged.score_pairs(pairs).tolist(), "fused": False}
+            symmetric = _flag(body, "symmetric", False)
+            scores = judge.predict(pairs, symmetric=symmetric, show_progress=False)
+            return {"scores": scores.tolist(), "fused": False}
+        symmetric = _flag(body, "symmetric", fused.judge.symmetric)
+        judged = CrossEncoderScorer(judge, symmetric=symmetric)
         scorer = FusedScorer(judged, fused.bi, fused.config, fused.extra)
         return {"scores": scorer.score_pairs(pairs).tolist(), "fused": True}
 
