@@ -432,6 +432,8 @@ def test_cli_refuses_a_bad_port_and_a_missing_index(
     assert "--max-top-k must be at least 1, got 0" in capsys.readouterr().err
     assert main(["serve", "--idle-timeout", "0", "--no-rerank"]) == 1
     assert "--idle-timeout must be above 0 seconds, got 0.0" in capsys.readouterr().err
+    assert main(["serve", "--max-batch", "0", "--no-rerank"]) == 1
+    assert "--max-batch must be at least 1, got 0" in capsys.readouterr().err
     argv = ["serve", "--index", str(tmp_path / "none"), "--model", str(tiny_st_dir), "--port", "0"]
     assert main([*argv, "--no-rerank"]) == 1
     assert "none" in capsys.readouterr().err
@@ -526,4 +528,78 @@ def test_encode_takes_a_role_that_puts_the_models_prompt_first(
         with pytest.raises(BadRequest, match=r"'role' must be text .*, got .passage."):
             server.answer("/encode", {"texts": texts, "role": "passage"})
     finally:
+        server.server_close()
+
+
+def test_requests_waiting_together_are_one_model_call_with_their_own_answers(
+    served: SentsimServer, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """Clients sending a text or a pair each while the model is busy share its next call; each
+    gets what it gets alone (a bad one its own 400), and /health counts the calls saved."""
+    from test_batching import wait_until
+
+    texts = ["card declined", "exchange rate abroad", "top up with cash", "fees"]
+    pairs = [["card declined", "my card was declined"], ["fees", "top up"]]
+    requests: list[tuple[str, dict[str, Any]]] = [("/encode", {"texts": [t]}) for t in texts]
+    requests += [("/encode", {"texts": texts[:2], "role": "query"})]
+    requests += [("/score", {"pairs": [p], "symmetric": True}) for p in pairs]
+    requests += [("/similarity", {"a": texts[:1], "b": texts[1:]})]
+    requests += [("/score", {"pairs": [["a", "b"]], "symmetric": "yes"})]  # refused on its own
+    answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * len(requests)
+
+    def ask(i: int) -> None:
+        answers[i] = call(served, *requests[i])
+
+    before = call(served, "/health")[1]["batching"]
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(requests))]
+    with served.lock:  # the model is busy: the valid requests queue behind it
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(served.batches._queue) == len(requests) - 1)
+    for thread in threads:
+        thread.join(timeout=30)
+    after = call(served, "/health")[1]["batching"]
+    # encode (text), encode (query) and score: three calls for the eight valid requests
+    assert after["calls"] - before["calls"] == 3 and after["jobs"] - before["jobs"] == 8
+    assert after["max_batch"] == 256
+
+    encoder, judge = BiEncoder.load(tiny_st_dir), CrossEncoder.load(tiny_ce_dir)
+    for (path, body), (status, out) in zip(requests, answers, strict=True):
+        if body.get("symmetric") == "yes":
+            assert status == 400 and "'symmetric' must be true or false" in out["error"]
+            continue
+        assert status == 200, out
+        if path == "/encode" and "role" in body:
+            expected = encoder.encode_query(body["texts"])
+            np.testing.assert_allclose(out["vectors"], expected, atol=1e-5)
+        elif path == "/encode":
+            np.testing.assert_allclose(out["vectors"], encoder.encode(body["texts"]), atol=1e-5)
+        elif path == "/score":
+            expected = judge.predict([tuple(p) for p in body["pairs"]], symmetric=True)
+            np.testing.assert_allclose(out["scores"], expected, atol=1e-5)
+        else:
+            a, b = encoder.encode(body["a"]), encoder.encode(body["b"])
+            np.testing.assert_allclose(out["scores"], a @ b.T, atol=1e-5)
+
+
+def test_max_batch_one_answers_each_request_alone(tiny_st_dir: Path) -> None:
+    from test_batching import wait_until
+
+    server = create_app(ServeConfig(model=str(tiny_st_dir), port=0, max_batch=1))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        asks = [
+            threading.Thread(target=call, args=(server, "/encode", {"texts": [f"text {i}"]}))
+            for i in range(3)
+        ]
+        with server.lock:
+            for ask in asks:
+                ask.start()
+            wait_until(lambda: len(server.batches._queue) == 3)
+        for ask in asks:
+            ask.join(timeout=30)
+        assert call(server, "/health")[1]["batching"]["calls"] == 3
+    finally:
+        server.shutdown()
         server.server_close()

@@ -25,7 +25,11 @@ happens at import. Endpoints (every body and answer a JSON object):
   are found (or gone) without a restart.
 
 Bad input answers 400 with ``{"error": "..."}`` naming the field; an unknown path 404. Model calls
-are serialised by one lock: on a CPU two at once only share the same cores.
+are serialised by one lock: on a CPU two at once only share the same cores. Requests to
+``/encode``, ``/similarity`` and ``/score`` that arrive while the model is busy are answered by
+one call together when it is free (:class:`~sentsim.batching.Coalescer`, up to
+``ServeConfig.max_batch`` texts or pairs): many clients sending one text each cost a batch's
+forward pass, not one pass each. ``/health`` counts the calls and requests so combined.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from sentsim.batching import Coalescer
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import SentsimError
@@ -81,6 +88,9 @@ class ServeConfig:
     # seconds a connection may stay silent (before a request, or inside its body) before it is
     # closed: each open connection holds a thread, and one that never spoke held it for good
     idle_timeout: float = 60.0
+    # texts (or pairs) that one model call may combine from requests waiting together; 1: each
+    # request alone
+    max_batch: int = 256
 
 
 class BadRequest(ValueError):
@@ -104,6 +114,7 @@ class SentsimServer(ThreadingHTTPServer):
         self.fused = fused if isinstance(fused, FusedScorer) else None
         self.index: Index | None = None
         self.lock = threading.Lock()
+        self.batches = Coalescer(self._run_batch, self.lock, max_items=config.max_batch)
         self._connections: set[socket.socket] = set()  # open client sockets (see server_close)
         if ":" in config.host:  # '::1', '::': the server's default family, IPv4, refused them
             self.address_family = socket.AF_INET6
@@ -163,13 +174,7 @@ class SentsimServer(ThreadingHTTPServer):
                 raise BadRequest(
                     f"'role' must be text (the default), query or document, got {json.dumps(role)}"
                 )
-            # as `sentsim encode --as`: vectors to compare with the index's need the prompts
-            encoder = self.encoder
-            encode = {"query": encoder.encode_query, "document": encoder.encode_document}.get(
-                role, encoder.encode
-            )
-            with self.lock:
-                vectors = encode(texts, show_progress=False)
+            vectors = self.batches(("encode", role), texts)
             return {"dim": self.encoder.dim, "vectors": vectors.tolist()}
         if path == "/similarity":
             a, b = _strings(body, "a"), _strings(body, "b")
@@ -179,15 +184,14 @@ class SentsimServer(ThreadingHTTPServer):
                     "are answered at once: send fewer texts a request, or /encode them and "
                     "compare the vectors"
                 )
-            with self.lock:
-                encode = self.encoder.encode
-                scores = similarity(encode(a, show_progress=False), encode(b, show_progress=False))
-            return {"scores": scores.tolist()}
-        if path in ("/score", "/rerank"):
+            vectors = self.batches(("encode", "text"), a + b)
+            return {"scores": similarity(vectors[: len(a)], vectors[len(a) :]).tolist()}
+        if path == "/score":
+            self._judge()  # a server without one says so before the pairs are read
+            return self._score(body)
+        if path == "/rerank":
             judge = self._judge()
             with self.lock:
-                if path == "/score":
-                    return self._score(judge, body)
                 query, docs = _text(body, "query"), _strings(body, "documents")
                 ranked = judge.rank(query, docs, top_k=_top_k(body, None), show_progress=False)
             return {"results": [asdict(r) for r in ranked]}
@@ -195,22 +199,37 @@ class SentsimServer(ThreadingHTTPServer):
             return self._search(body)
         raise LookupError(path)
 
-    def _score(self, judge: CrossEncoder, body: dict[str, Any]) -> dict[str, Any]:
+    def _score(self, body: dict[str, Any]) -> dict[str, Any]:
         """The judge's scores, fused with its bi-encoder(s) where its folder says so.
 
         As ``sentsim eval sts --cross-encoder`` measures it, unless the body says
         ``"fused": false``.
         """
         pairs = _pairs(body)
-        fused = self.fused if _flag(body, "fused", True) else None
-        if fused is None:
-            symmetric = _flag(body, "symmetric", False)
-            scores = judge.predict(pairs, symmetric=symmetric, show_progress=False)
-            return {"scores": scores.tolist(), "fused": False}
-        symmetric = _flag(body, "symmetric", fused.judge.symmetric)
+        fused = _flag(body, "fused", True) and self.fused is not None
+        default = self.fused.judge.symmetric if fused and self.fused is not None else False
+        symmetric = _flag(body, "symmetric", default)
+        scores = self.batches(("score", fused, symmetric), pairs)
+        return {"scores": scores.tolist(), "fused": fused}
+
+    def _run_batch(self, key: tuple[str, Any, Any], items: list[Any]) -> np.ndarray:
+        """One model call for the texts or pairs of requests batched together (holding the lock).
+
+        ``key``: ``("encode", role)`` or ``("score", fused, symmetric)``.
+        """
+        if key[0] == "encode":  # as `sentsim encode --as`: vectors to compare with an index's
+            encoder = self.encoder  # need the prompts
+            encode = {"query": encoder.encode_query, "document": encoder.encode_document}.get(
+                key[1], encoder.encode
+            )
+            return encode(items, show_progress=False)
+        _, fused, symmetric = key
+        judge = self._judge()
+        if not fused or self.fused is None:
+            return judge.predict(items, symmetric=symmetric, show_progress=False)
         judged = CrossEncoderScorer(judge, symmetric=symmetric)
-        scorer = FusedScorer(judged, fused.bi, fused.config, fused.extra)
-        return {"scores": scorer.score_pairs(pairs).tolist(), "fused": True}
+        scorer = FusedScorer(judged, self.fused.bi, self.fused.config, self.fused.extra)
+        return scorer.score_pairs(items)
 
     def _judge(self) -> CrossEncoder:
         if self.judge is None:
@@ -262,6 +281,7 @@ class SentsimServer(ThreadingHTTPServer):
             "fused_with": self.fused.config.bi_encoders if self.fused is not None else None,
             "index": str(self.config.index) if self.config.index is not None else None,
             "documents": documents,
+            "batching": {"max_batch": self.config.max_batch, **asdict(self.batches.stats)},
         }
 
 

@@ -36,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds a connection may stay silent before it is closed (default: 60); each "
         "open connection holds a thread",
     )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=256,
+        help="most texts or pairs one model call combines from /encode, /similarity and /score "
+        "requests that wait together (default: 256; 1: each request alone)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -49,6 +56,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-top-k must be at least 1, got {args.max_top_k}")
     if not args.idle_timeout > 0:
         raise ValueError(f"--idle-timeout must be above 0 seconds, got {args.idle_timeout}")
+    if args.max_batch < 1:
+        raise ValueError(f"--max-batch must be at least 1, got {args.max_batch}")
     config = ServeConfig(
         index=args.index,
         model=args.model,
@@ -57,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         max_top_k=args.max_top_k,
         idle_timeout=args.idle_timeout,
+        max_batch=args.max_batch,
     )
     try:
         server = create_app(config)
