@@ -220,6 +220,30 @@ def test_load_judge_fuses_as_its_config_says(
     np.testing.assert_allclose(alone.score_pairs(PAIRS), ce, atol=1e-6)
 
 
+def test_a_judge_ranks_by_the_score_it_gives(
+    tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    """``load_judge(...).rank`` orders by the fused score (the judge's card), with the checks of
+    ``CrossEncoder.rank``: a query that is no text, top_k, no documents."""
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    write_fusion(judge_dir, replace(CONFIG, bi_encoder=str(tiny_st_dir)))
+    docs = ["a man plays a guitar", "the stock market fell", "someone plays music", "a cat"]
+    for judge in (load_judge(judge_dir), load_judge(judge_dir, fused=False)):
+        scores = judge.score_pairs([("a man is playing guitar", d) for d in docs])
+        got = judge.rank("a man is playing guitar", docs, top_k=3)
+        assert [r.index for r in got] == list(np.argsort(-scores, kind="stable")[:3])
+        assert [r.rank for r in got] == [1, 2, 3] and got[0].text == docs[got[0].index]
+        np.testing.assert_allclose([r.score for r in got], np.sort(scores)[::-1][:3], atol=1e-6)
+        assert judge.rank("q", []) == []
+        with pytest.raises(TypeError, match="query is int"):
+            judge.rank(3, docs)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="item 1 is int"):
+            judge.rank("q", ["a", 2])  # type: ignore[list-item]
+        with pytest.raises(ValueError, match="top_k must be ≥ 0"):
+            judge.rank("q", docs, top_k=-1)
+
+
 def test_load_judge_three_way(tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path) -> None:
     """A stored three-way fusion loads every bi-encoder it names and fuses their cosines."""
     judge_dir = tmp_path / "judge"

@@ -131,6 +131,20 @@ def test_score_answers_a_fused_judge_as_eval_measures_it(
         one_way = load_judge(replace_symmetric(judge_dir, config, tmp_path)).score_pairs(items)
         np.testing.assert_allclose(out["scores"], one_way, atol=1e-5)
         assert call(server, "/health")[1]["fused_with"] == [str(tiny_st_dir)]
+        # /rerank ranks by the same fused judge (it ranked by the cross-encoder alone)
+        docs = ["my card was declined", "exchange rate", "card declined abroad", "fees"]
+        status, out = call(server, "/rerank", {"query": "card declined", "documents": docs})
+        want = load_judge(judge_dir).rank("card declined", docs)
+        assert status == 200 and out["fused"] is True
+        assert [(r["index"], r["rank"]) for r in out["results"]] == [(w.index, w.rank)
+                                                                     for w in want]  # fmt: skip
+        np.testing.assert_allclose([r["score"] for r in out["results"]], [w.score for w in want],
+                                   atol=1e-5)  # fmt: skip
+        status, out = call(server, "/rerank", {"query": "card declined", "documents": docs,
+                                               "fused": False, "top_k": 2})  # fmt: skip
+        want = alone.rank("card declined", docs, top_k=2)
+        assert status == 200 and out["fused"] is False
+        assert [r["index"] for r in out["results"]] == [w.index for w in want]
     finally:
         server.shutdown()
         server.server_close()
@@ -150,6 +164,8 @@ def test_score_of_a_judge_of_several_labels_answers_its_rows(
         assert status == 200 and out["fused"] is False
         expected = CrossEncoder.load(nli).predict([("a dog", "a cat")])
         np.testing.assert_allclose(out["scores"], expected, atol=1e-5)
+        status, out = call(server, "/rerank", {"query": "a dog", "documents": ["a cat"]})
+        assert status == 400 and "/rerank needs one relevance score: use /score" in out["error"]
     finally:
         server.shutdown()
         server.server_close()

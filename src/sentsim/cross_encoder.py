@@ -298,10 +298,7 @@ class CrossEncoder:
         show_progress: bool | None = None,
     ) -> list[RankedDoc]:
         """Score ``docs`` against ``query``; return them best first (ties keep input order)."""
-        if not isinstance(query, str):
-            raise TypeError(f"query is {type(query).__name__}, expected str")
-        texts = check_texts(docs)
-        check_count(top_k, "top_k", least=0, none=True)
+        texts = rank_inputs(query, docs, top_k)
         if self.num_labels != 1:
             raise ValueError(
                 f"{self.name} has {self.num_labels} outputs ({', '.join(self.labels)}); rank needs "
@@ -311,11 +308,7 @@ class CrossEncoder:
             return []
         pairs = [(query, d) for d in texts]
         scores = self.predict(pairs, batch_size=batch_size, show_progress=show_progress)
-        order = np.argsort(-scores, kind="stable")[: top_k if top_k is not None else len(texts)]
-        return [
-            RankedDoc(int(i), float(scores[i]), rank, texts[i])
-            for rank, i in enumerate(order, start=1)
-        ]
+        return ranked(texts, scores, top_k)
 
     def save(self, out: str | Path, *, fp16: bool = False, card: str | None = None) -> Path:
         """Write a Hugging Face directory (safetensors) loadable by sentence-transformers too."""
@@ -339,6 +332,23 @@ class CrossEncoder:
             (root / "README.md").write_text(card, encoding="utf-8")
         self.source = root
         return root
+
+
+def rank_inputs(query: object, docs: Sequence[str], top_k: int | None) -> list[str]:
+    """``docs`` as a list, after checking what a ranking of them for ``query`` is given."""
+    if not isinstance(query, str):
+        raise TypeError(f"query is {type(query).__name__}, expected str")
+    texts = check_texts(docs)
+    check_count(top_k, "top_k", least=0, none=True)
+    return texts
+
+
+def ranked(texts: list[str], scores: NDArray[np.floating], top_k: int | None) -> list[RankedDoc]:
+    """``texts`` best first by ``scores`` (ties keep input order), the first ``top_k``."""
+    order = np.argsort(-np.asarray(scores), kind="stable")[: len(texts) if top_k is None else top_k]
+    return [
+        RankedDoc(int(i), float(scores[i]), rank, texts[i]) for rank, i in enumerate(order, start=1)
+    ]
 
 
 def _is_number(value: object, kind: type[int] | type[float]) -> TypeGuard[float]:

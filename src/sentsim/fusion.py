@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from sentsim.base import check_pairs
 from sentsim.bi_encoder import BiEncoder
-from sentsim.cross_encoder import CrossEncoder
+from sentsim.cross_encoder import CrossEncoder, RankedDoc, rank_inputs, ranked
 from sentsim.errors import ModelLoadError
 from sentsim.evaluation.scorers import EncoderPairScorer
 from sentsim.models import is_builtin, read_model_json
@@ -228,6 +228,10 @@ class CrossEncoderScorer:
             pairs, batch_size=self.batch_size, symmetric=self.symmetric, show_progress=show_progress
         )
 
+    def rank(self, query: str, docs: Sequence[str], *, top_k: int | None = None) -> list[RankedDoc]:
+        """``docs`` best first by this scorer's score with ``query`` (ties keep input order)."""
+        return rank_with(self, query, docs, top_k)
+
 
 class FusedScorer:
     """Cross-encoder and bi-encoder cosine(s) fused by a :class:`FusionConfig`."""
@@ -256,6 +260,25 @@ class FusedScorer:
         cos = self.bi.score_pairs(items, show_progress=show_progress)
         extra = [bi.score_pairs(items, show_progress=show_progress) for bi in self.extra]
         return fuse(ce, cos, self.config, extra)
+
+    def rank(self, query: str, docs: Sequence[str], *, top_k: int | None = None) -> list[RankedDoc]:
+        """``docs`` best first by the fused score with ``query`` (ties keep input order).
+
+        ``load_judge("ce-sts").rank(...)`` orders by the judge its card reports; the
+        cross-encoder's own :meth:`~sentsim.cross_encoder.CrossEncoder.rank` by its score alone.
+        """
+        return rank_with(self, query, docs, top_k)
+
+
+def rank_with(
+    scorer: CrossEncoderScorer | FusedScorer, query: str, docs: Sequence[str], top_k: int | None
+) -> list[RankedDoc]:
+    """``docs`` ranked by ``scorer``'s score of ``(query, doc)`` (a judge of one output)."""
+    texts = rank_inputs(query, docs, top_k)
+    if not texts:
+        return []
+    scores = scorer.score_pairs([(query, d) for d in texts], show_progress=False)
+    return ranked(texts, scores, top_k)
 
 
 def load_judge(

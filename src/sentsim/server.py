@@ -17,7 +17,10 @@ happens at import. Endpoints (every body and answer a JSON object):
   of the judge: a judge whose folder fuses it with a bi-encoder (``ce-sts``) answers that fusion,
   as ``sentsim eval sts`` measures it, with its stored ``symmetric``; ``"fused": false``, or a
   judge without a fusion, answers the cross-encoder alone (``symmetric`` default false).
-- ``POST /rerank`` ``{"query", "documents": [...], "top_k": null}``: the judge's ranking.
+- ``POST /rerank`` ``{"query", "documents": [...], "top_k": null, "fused": true, "symmetric"?}``:
+  ``{"results", "fused"}``, the documents best first by the judge's score with the query, the
+  same judge ``/score`` answers (``ce-sts``: its fusion; ``ce-rerank``: the cross-encoder, one
+  order).
 - ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true, "where": null}``:
   the index's :class:`~sentsim.search.SearchPipeline`; ``where`` filters by metadata
   (``{"lang": "en", "product": ["cards", "loans"]}``, see :class:`~sentsim.index.Where`). Each
@@ -48,7 +51,7 @@ import numpy as np
 
 from sentsim.batching import Coalescer
 from sentsim.bi_encoder import BiEncoder
-from sentsim.cross_encoder import CrossEncoder
+from sentsim.cross_encoder import CrossEncoder, rank_inputs, ranked
 from sentsim.errors import SentsimError
 from sentsim.fusion import CrossEncoderScorer, FusedScorer, judge_scorer
 from sentsim.index import Index
@@ -64,7 +67,7 @@ FIELDS = {  # what each POST takes: a mistyped field ("filter", "topk") was sile
     "/encode": ("texts", "role"),
     "/similarity": ("a", "b"),
     "/score": ("pairs", "symmetric", "fused"),
-    "/rerank": ("query", "documents", "top_k"),
+    "/rerank": ("query", "documents", "top_k", "fused", "symmetric"),
     "/search": ("query", "top_k", "retriever", "rerank", "where"),
 }
 
@@ -190,11 +193,7 @@ class SentsimServer(ThreadingHTTPServer):
             self._judge()  # a server without one says so before the pairs are read
             return self._score(body)
         if path == "/rerank":
-            judge = self._judge()
-            with self.lock:
-                query, docs = _text(body, "query"), _strings(body, "documents")
-                ranked = judge.rank(query, docs, top_k=_top_k(body, None), show_progress=False)
-            return {"results": [asdict(r) for r in ranked]}
+            return self._rerank(body)
         if path == "/search":
             return self._search(body)
         raise LookupError(path)
@@ -206,11 +205,34 @@ class SentsimServer(ThreadingHTTPServer):
         ``"fused": false``.
         """
         pairs = _pairs(body)
-        fused = _flag(body, "fused", True) and self.fused is not None
-        default = self.fused.judge.symmetric if fused and self.fused is not None else False
-        symmetric = _flag(body, "symmetric", default)
+        fused, symmetric = self._judged_as(body)
         scores = self.batches(("score", fused, symmetric), pairs)
         return {"scores": scores.tolist(), "fused": fused}
+
+    def _rerank(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``documents`` best first by the judge /score answers (its fusion, where it has one)."""
+        judge = self._judge()
+        query, top_k = _text(body, "query"), _top_k(body, None)
+        docs = rank_inputs(query, _strings(body, "documents"), top_k)
+        if judge.num_labels != 1:
+            raise BadRequest(
+                f"the judge {judge.name} has {judge.num_labels} outputs ({', '.join(judge.labels)})"
+                "; /rerank needs one relevance score: use /score for its class probabilities"
+            )
+        fused, symmetric = self._judged_as(body)
+        scores = self.batches(("score", fused, symmetric), [(query, d) for d in docs])
+        results = ranked(docs, scores, top_k) if docs else []
+        return {"results": [asdict(r) for r in results], "fused": fused}
+
+    def _judged_as(self, body: dict[str, Any]) -> tuple[bool, bool]:
+        """Whether a request's pairs get the fusion, and both orders: its fields, else the judge's.
+
+        The fusion's stored ``symmetric`` where it is used (as ``sentsim eval`` measures it), one
+        order for the cross-encoder alone.
+        """
+        fused = _flag(body, "fused", True) and self.fused is not None
+        default = self.fused.judge.symmetric if fused and self.fused is not None else False
+        return fused, _flag(body, "symmetric", default)
 
     def _run_batch(self, key: tuple[str, Any, Any], items: list[Any]) -> np.ndarray:
         """One model call for the texts or pairs of requests batched together (holding the lock).
