@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from sentsim.baselines import OverlapPairScorer
 from sentsim.cli import augsbert as cli_augsbert
+from sentsim.cross_encoder import CrossEncoder
 from sentsim.data import read_pairs
 from sentsim.errors import DataError, ModelLoadError, SentsimError
 from sentsim.models import weights_hash
@@ -34,8 +35,13 @@ from sentsim.training.augsbert import (
     sample_pairs,
 )
 from sentsim.training.augsbert_results import evaluate_rows, results_json
-from sentsim.training.sampling import pair_key
-from sentsim.training.silver import label_to_file, read_sentences, read_silver
+from sentsim.training.sampling import given_pairs, pair_key
+from sentsim.training.silver import (
+    label_to_file,
+    read_sentences,
+    read_silver,
+    read_unlabelled_pairs,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -94,6 +100,7 @@ TARGET = [  # domain transfer: unlabelled target sentences
     "the atm fee for cash",
 ]
 QUIET = {"log": lambda line: None, "show_progress": False}
+SAMPLED = [s for s in Sampling if s != Sampling.GIVEN]  # made from sentences; given: as written
 
 
 def write_pairs_csv(path: Path, rows: Sequence[tuple[str, str, float]]) -> Path:
@@ -172,7 +179,7 @@ def test_sampling_parse_names_lists_and_errors() -> None:
         Sampling.parse_many([" , "])
 
 
-@pytest.mark.parametrize("strategy", list(Sampling))
+@pytest.mark.parametrize("strategy", SAMPLED)
 def test_sampling_invariants(strategy: Sampling) -> None:
     """No self-pairs, no gold pair and no repeat in either order, only given sentences, ≤ cap."""
     encoder = random_encoder(SENTENCES)
@@ -188,7 +195,7 @@ def test_sampling_invariants(strategy: Sampling) -> None:
         assert {t for p in pairs for t in p} <= set(SENTENCES)
 
 
-@pytest.mark.parametrize("strategy", list(Sampling))
+@pytest.mark.parametrize("strategy", SAMPLED)
 def test_sampling_is_deterministic_and_cap_keeps_an_ordered_subset(strategy: Sampling) -> None:
     encoder = random_encoder(SENTENCES)
 
@@ -272,7 +279,7 @@ def test_sampling_edges() -> None:
     """No sentence, one, one repeated (plus a blank one), two: at most the one possible pair."""
     two = ["red car", "blue car"]
     encoder = random_encoder(two)
-    for strategy in Sampling:
+    for strategy in SAMPLED:
         assert sample_pairs([], strategy, cap=5, encoder=encoder) == []
         assert sample_pairs(two[:1], strategy, cap=5, encoder=encoder) == []
         assert sample_pairs([*two[:1], " ", two[0]], strategy, cap=5, encoder=encoder) == []
@@ -282,7 +289,7 @@ def test_sampling_edges() -> None:
         sample_pairs("red car", "bm25", cap=5)
 
 
-@pytest.mark.parametrize("strategy", list(Sampling))
+@pytest.mark.parametrize("strategy", SAMPLED)
 def test_sentences_differing_only_in_whitespace_are_one_sentence(strategy: Sampling) -> None:
     """STS-B train holds 32 sentences twice, once with an extra or trailing space: BM25 sampling
     of it paired each with its twin (a self-pair to any tokenizer, labelled ~1 as silver) and
@@ -671,6 +678,67 @@ def test_domain_transfer_trains_on_silver_only(
     table = (config.out / "results.md").read_text(encoding="utf-8")
     assert f"| bm25+knn | {row.silver_pairs} | {row.train_pairs} | " in table
     assert "| — | " in table  # no test file
+
+
+def test_given_pairs_are_kept_as_written_each_once_clear_of_gold_and_capped() -> None:
+    given = [("a cat", "a dog"), ("a dog", "a  cat"), ("x", " x"), *GOLD_PAIRS[:1], ("b", "c")]
+    assert given_pairs(given, cap=10, exclude=GOLD_PAIRS) == [("a cat", "a dog"), ("b", "c")]
+    many = [(f"q{i}", f"d{i}") for i in range(50)]
+    kept = given_pairs(many, cap=7, seed=4)
+    assert len(kept) == 7 and kept == sorted(kept, key=many.index)  # a subset, in order
+    assert kept == given_pairs(many, cap=7, seed=4) != given_pairs(many, cap=7, seed=5)
+    with pytest.raises(ValueError, match="use given_pairs"):
+        sample_pairs(["a", "b"], Sampling.GIVEN, cap=5)
+    with pytest.raises(TypeError, match="pair 0 must be two strings"):
+        given_pairs([("a",)], cap=5)  # type: ignore[list-item]
+
+
+def test_read_unlabelled_pairs_and_its_errors(tmp_path: Path) -> None:
+    rows = (
+        '{"question1": "a", "question2": "b", "score": 1}\n{"question1": "c", "question2": "d"}\n'
+    )
+    assert read_unlabelled_pairs(bad_file(tmp_path, "p.jsonl", rows)) == [("a", "b"), ("c", "d")]
+    csv_file = bad_file(tmp_path, "p.tsv", "Sentence1\tsentence_2\na b\tc d\n")
+    assert read_unlabelled_pairs(csv_file) == [("a b", "c d")]
+    # a TSV row is one line: a text opening with a quote (as MRPC's do) swallowed the next rows
+    quoted = bad_file(tmp_path, "q.tsv", 'sentence1\tsentence2\n"We won, he said.\tb\nc\td\n')
+    assert read_unlabelled_pairs(quoted) == [('"We won, he said.', "b"), ("c", "d")]
+    assert read_sentences(quoted) == ['"We won, he said.', "b", "c", "d"]
+    with pytest.raises(DataError, match="holds sentences, not pairs"):
+        read_unlabelled_pairs(bad_file(tmp_path, "t.txt", "a\nb\n"))
+    with pytest.raises(DataError, match=r"t.jsonl, line 2: has \['text'\]; the pairs as given"):
+        read_unlabelled_pairs(
+            bad_file(tmp_path, "t.jsonl", rows.split("\n")[0] + '\n{"text": "x"}\n')
+        )
+    with pytest.raises(DataError, match="line 3: sentence1 and sentence2 must both be non-empty"):
+        read_unlabelled_pairs(bad_file(tmp_path, "e.csv", "sentence1,sentence2\na,b\nc, \n"))
+
+
+def test_domain_transfer_labels_the_target_pairs_as_given(
+    data: dict[str, Path], tiny_bert_dir: Path, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """The paper's domain transfer: the target pairs exist, only their scores do not. They were
+    split into sentences and paired again; --sampling given labels them as written."""
+    given = [(TARGET[i], TARGET[(i + 5) % 12]) for i in range(12)]
+    lines = [json.dumps({"sentence1": a, "sentence2": b}) for a, b in [*given, given[0][::-1]]]
+    target = bad_file(tmp_path, "target.jsonl", "\n".join(lines) + "\n")
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        unlabelled=target,
+        cross_encoder=tiny_ce_dir,
+        strategies=(Sampling.GIVEN, Sampling.BM25),
+        dev=data["dev"],
+    )
+    report = run_augsbert(config, **QUIET)
+    silver = read_pairs(config.out / "silver-given.jsonl", score_range=(0.0, 1.0))
+    assert silver.pairs() == given  # as written, the repeat in the other order once
+    expected = CrossEncoder.load(tiny_ce_dir).predict(given, symmetric=True)
+    np.testing.assert_allclose(silver.scores(), expected, atol=1e-5)
+    assert [r.model for r in report.rows] == ["base", "judge", "given", "bm25"]
+    assert report.steps["sample-given"]["pairs"] == 12
+    with pytest.raises(ValueError, match="--sampling given labels the pairs of --unlabelled"):
+        run_augsbert(replace(config, unlabelled=None, gold=data["gold"]), **QUIET)
 
 
 # --- errors: each one before any training -------------------------------------------------------

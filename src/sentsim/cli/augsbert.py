@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--unlabelled",
         default=FROM_GOLD,
-        help="sentences to pair: .txt (one per line), JSONL/CSV with text or sentence1/sentence2; "
-        f"'{FROM_GOLD}' (default): the gold sentences",
+        help="sentences to pair: .txt (one per line), JSONL/CSV with text or sentence1/sentence2 "
+        f"(with --sampling given, its pairs are labelled as written); '{FROM_GOLD}' (default): "
+        "the gold sentences",
     )
     p.add_argument(
         "--cross-encoder",
@@ -36,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sampling",
         action="append",
         required=True,
-        help="random, bm25, knn or bm25+knn; repeat or comma-separate to compare",
+        help="random, bm25, knn or bm25+knn (pairs made from the sentences), or given (the "
+        "--unlabelled file's own pairs); repeat or comma-separate to compare",
     )
     p.add_argument("--cap", type=int, required=True, help="at most this many silver pairs each")
     p.add_argument("--top-k", type=int, default=3, help="partners per sentence")

@@ -41,7 +41,7 @@ from sentsim.training.augsbert_results import (
 )
 from sentsim.training.calibration import CalibratedScorer, Calibration, fit_calibration
 from sentsim.training.data import MIN_TRAIN_ROWS, TargetKind, TrainData, TrainPair, load_train_data
-from sentsim.training.sampling import Sampling, sample_pairs
+from sentsim.training.sampling import Sampling, given_pairs, sample_pairs
 from sentsim.training.silver import (
     label_pairs,
     label_to_file,
@@ -304,7 +304,7 @@ def _silver(
         "seed": config.settings.seed,
         "encoder": encoder if knn else None,
         # what it was sampled from and kept clear of: the same files edited are other inputs
-        "texts": _digest(inputs.sentences),
+        "texts": _digest(inputs.given if strategy == Sampling.GIVEN else inputs.sentences),
         "exclude": _digest(sorted(inputs.exclude)),
         # a model-gold/ trained again (other settings) ranks other partners
         "encoder_weights": weights_hash(resolve_model_path(where)) if knn else None,
@@ -335,26 +335,32 @@ def _silver(
         from sentsim.bi_encoder import BiEncoder
 
         start = time.perf_counter()
-        pairs = sample_pairs(
-            inputs.sentences,
-            strategy,
-            cap=config.cap,
-            top_k=config.top_k,
-            exclude=inputs.exclude,
-            encoder=BiEncoder.load(where) if knn else None,
-            seed=config.settings.seed,
-        )
+        if strategy == Sampling.GIVEN:
+            pairs = given_pairs(
+                inputs.given, cap=config.cap, exclude=inputs.exclude, seed=config.settings.seed
+            )
+            found = f"{len(pairs)} of the {len(inputs.given)} pairs given"
+        else:
+            pairs = sample_pairs(
+                inputs.sentences,
+                strategy,
+                cap=config.cap,
+                top_k=config.top_k,
+                exclude=inputs.exclude,
+                encoder=BiEncoder.load(where) if knn else None,
+                seed=config.settings.seed,
+            )
+            found = f"{len(pairs)} pairs among {len(inputs.sentences)} sentences"
         if inputs.gold is None and len(pairs) < MIN_TRAIN_ROWS:
+            more = "pairs" if strategy == Sampling.GIVEN else "sentences or raise --top-k"
             raise DataError(
-                f"{strategy} sampling found {len(pairs)} pairs among {len(inputs.sentences)} "
-                f"sentences; training on silver alone needs at least {MIN_TRAIN_ROWS}: add "
-                "sentences or raise --top-k"
+                f"{strategy} sampling found {found}; training on silver alone needs at least "
+                f"{MIN_TRAIN_ROWS}: add {more}"
             )
         write_pairs(pairs_file, pairs)
         seconds = round(time.perf_counter() - start, 1)
         steps.record(f"sample-{strategy}", seconds=seconds, pairs=len(pairs), params=params)
-        log(f"[{strategy}] sampled {len(pairs)} pairs of {len(inputs.sentences)} sentences in "
-            f"{seconds}s → {pairs_file}")  # fmt: skip
+        log(f"[{strategy}] sampled {found} in {seconds}s → {pairs_file}")
     calibrated = isinstance(judge, CalibratedScorer)
     labelled = steps.data.get(f"label-{strategy}", {}).get("calibrated", calibrated)
     labelled_by = steps.data.get(f"label-{strategy}", {}).get("judge", str(config.cross_encoder))

@@ -18,7 +18,7 @@ from sentsim.training.bi import LOSSES
 from sentsim.training.data import TargetKind, TrainData, load_train_data
 from sentsim.training.loop import TrainSettings
 from sentsim.training.sampling import Pair, Sampling, pair_key
-from sentsim.training.silver import read_sentences
+from sentsim.training.silver import read_sentences, read_unlabelled_pairs
 
 TRAIN_JUDGE = "train"
 
@@ -58,6 +58,7 @@ class RunInputs:
     sentences: list[str]
     exclude: set[Pair]
     judge: PairScorer | None  # loaded up front when given, so that a bad one fails before training
+    given: list[Pair] = field(default_factory=list)  # --unlabelled's pairs, for --sampling given
 
 
 def check_inputs(config: AugSbertConfig) -> RunInputs:
@@ -66,7 +67,9 @@ def check_inputs(config: AugSbertConfig) -> RunInputs:
 
     strategies = tuple(dict.fromkeys(Sampling.parse(s) for s in config.strategies))
     if not strategies:
-        raise ValueError("no sampling strategy given; choose from: random, bm25, knn, bm25+knn")
+        raise ValueError(
+            "no sampling strategy given; choose from: random, bm25, knn, bm25+knn, given"
+        )
     # epochs and batch size: TrainSettings refuses them when it is made
     counts = {"--cap": config.cap, "--top-k": config.top_k, "label batch": config.label_batch_size}
     for name, value in counts.items():
@@ -86,6 +89,11 @@ def check_inputs(config: AugSbertConfig) -> RunInputs:
         )
     if config.gold is None and config.unlabelled is None:
         raise ValueError("without --gold, --unlabelled must name a file of target sentences/pairs")
+    if Sampling.GIVEN in strategies and config.unlabelled is None:
+        raise ValueError(
+            "--sampling given labels the pairs of --unlabelled as written: pass --unlabelled FILE "
+            "(JSONL or CSV with sentence1, sentence2); the gold pairs have their scores already"
+        )
     if (
         config.gold is None
         and config.knn_encoder is None
@@ -102,8 +110,11 @@ def check_inputs(config: AugSbertConfig) -> RunInputs:
             "graded similarity: give gold pairs with sentence1, sentence2, score"
         )
     dev, test = _scored(config.dev, "--dev"), _scored(config.test, "--test")
+    given = []
     if config.unlabelled is not None:
         sentences = read_sentences(config.unlabelled)
+        if Sampling.GIVEN in strategies:
+            given = read_unlabelled_pairs(config.unlabelled)
     else:
         gold_pairs = gold.pairs if gold else []
         sentences = list(dict.fromkeys(t for p in gold_pairs for t in (p.a, p.b)))
@@ -121,7 +132,7 @@ def check_inputs(config: AugSbertConfig) -> RunInputs:
         from sentsim.fusion import load_judge
 
         judge = load_judge(config.cross_encoder)
-    return RunInputs(gold, dev, test, strategies, sentences, exclude, judge)
+    return RunInputs(gold, dev, test, strategies, sentences, exclude, judge, given)
 
 
 def _scored(path: Path | None, option: str) -> PairDataset | None:

@@ -6,6 +6,10 @@ scores; on STS-B it *hurt* compared with gold only. BM25 sampling (each sentence
 nearest others) and semantic-search sampling (its nearest others by a bi-encoder's cosine) give a
 balanced mix of similar and dissimilar pairs and helped most; their union is about as good as
 the better of the two.
+
+``given`` samples nothing: it labels the pairs of an unlabelled file as written (the paper's
+domain-transfer setting, where the target data set's pairs exist and only their scores do not),
+each once, with the same exclusions and cap.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Sampling(StrEnum):
     BM25 = "bm25"  # top_k lexically nearest others (BM25, via bm25s)
     KNN = "knn"  # top_k nearest others by bi-encoder cosine ("semantic search")
     BM25_KNN = "bm25+knn"  # the union of both
+    GIVEN = "given"  # the unlabelled file's own pairs, as written (see :func:`given_pairs`)
 
     @classmethod
     def parse(cls, value: str | Sampling) -> Sampling:
@@ -88,6 +93,8 @@ def sample_pairs(
     [('a red car', 'a blue car')]
     """
     kind = Sampling.parse(strategy)
+    if kind == Sampling.GIVEN:
+        raise ValueError("given pairs are not sampled from sentences: use given_pairs(pairs, ...)")
     firsts: dict[str, str] = {}
     for text in check_texts(sentences):
         if text.strip():
@@ -129,10 +136,39 @@ def sample_pairs(
                 if key not in seen:
                     seen.add(key)
                     out.append((texts[i], texts[j]))
-    if len(out) > cap:
-        keep = np.sort(np.random.default_rng([seed, 1]).choice(len(out), cap, replace=False))
-        out = [out[int(i)] for i in keep]
-    return out
+    return _capped(out, cap, seed)
+
+
+def given_pairs(
+    pairs: Sequence[Pair], *, cap: int, exclude: Iterable[Pair] = (), seed: int = 0
+) -> list[Pair]:
+    """``pairs`` as given, each once: self-pairs, pairs in ``exclude`` and repeats skipped.
+
+    Pairs and texts are compared as :func:`sample_pairs` compares them (either order, by
+    :func:`text_key`); the first writing is kept. Over ``cap`` pairs, a random subset of ``cap``
+    is kept in order (deterministic given ``seed``).
+
+    >>> given_pairs([("a cat", "a dog"), ("a dog", "a  cat"), ("x", "x")], cap=10)
+    [('a cat', 'a dog')]
+    """
+    if cap < 1:
+        raise ValueError(f"cap must be at least 1 pair, got {cap}")
+    seen = {pair_key(a, b) for a, b in check_pairs(list(exclude))}
+    out: list[Pair] = []
+    for a, b in check_pairs(pairs):
+        key = pair_key(a, b)
+        if key[0] != key[1] and key not in seen:
+            seen.add(key)
+            out.append((a, b))
+    return _capped(out, cap, seed)
+
+
+def _capped(pairs: list[Pair], cap: int, seed: int) -> list[Pair]:
+    """``pairs``, or over ``cap`` of them a random subset of ``cap`` in their order."""
+    if len(pairs) <= cap:
+        return pairs
+    keep = np.sort(np.random.default_rng([seed, 1]).choice(len(pairs), cap, replace=False))
+    return [pairs[int(i)] for i in keep]
 
 
 def _random_partners(n: int, draws: int, seed: int) -> Iterator[list[int]]:

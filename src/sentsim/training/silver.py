@@ -8,7 +8,6 @@ that a run that was cut off resumes where it stopped.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,7 @@ from sentsim.base import PairScorer, check_pairs
 from sentsim.data import COLUMN_NAMES, column_key, read_pairs
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
-from sentsim.textfile import open_text, read_lines
+from sentsim.textfile import TableReader, open_text, read_lines
 from sentsim.training.data import TrainPair
 from sentsim.training.sampling import Pair
 
@@ -156,36 +155,88 @@ def read_sentences(path: str | Path) -> list[str]:
     ``sentence1``/``sentence2`` (scores not needed), a row with more cells than it an error.
     Column names are matched as pair files' are (``Text``, ``question1`` / ``question2``, ...).
     """
+    file = _unlabelled_file(path)
+    if file.suffix.lower() in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
+        texts: list[str] = []
+        for n, row in _rows(file):
+            columns = _text_columns(list(row))
+            if not columns:
+                raise DataError(
+                    f"{file}, line {n}: has {sorted(map(str, row))}; expected {_EXPECTED}"
+                )
+            texts += [v for v in (row.get(c) for c in columns) if isinstance(v, str)]
+    else:
+        texts = read_lines(file)
+    return list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
+
+
+def read_unlabelled_pairs(path: str | Path) -> list[Pair]:
+    """The pairs of an unlabelled file as written: ``sentence1`` / ``sentence2`` of each row.
+
+    JSON lines or CSV / TSV with a header, the columns named as :func:`read_sentences` reads them
+    (scores, if any, are not read). A row whose two texts are not both non-empty is an error
+    naming its line: a pair file that silently lost rows would label fewer pairs than it holds.
+    """
+    file = _unlabelled_file(path)
+    if file.suffix.lower() not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
+        raise DataError(
+            f"{file}: holds sentences, not pairs; labelling the pairs as given (--sampling given) "
+            "needs a JSONL or CSV/TSV file with sentence1 and sentence2, or choose bm25, knn or "
+            "random to pair its sentences"
+        )
+    pairs: list[Pair] = []
+    for n, row in _rows(file):
+        keys = {column_key(k): k for k in row if isinstance(k, str)}
+        first, second = (
+            next((keys[k] for k in COLUMN_NAMES[name] if k in keys), None)
+            for name in ("sentence1", "sentence2")
+        )
+        if first is None or second is None:
+            raise DataError(
+                f"{file}, line {n}: has {sorted(map(str, row))}; the pairs as given need "
+                "sentence1 and sentence2 (or text1 / text2, question1 / question2, ...)"
+            )
+        a, b = row.get(first), row.get(second)
+        if not (isinstance(a, str) and a.strip() and isinstance(b, str) and b.strip()):
+            raise DataError(
+                f"{file}, line {n}: {first} and {second} must both be non-empty texts, got "
+                f"{a!r:.40} and {b!r:.40}"
+            )
+        pairs.append((a, b))
+    return pairs
+
+
+def _unlabelled_file(path: str | Path) -> Path:
     file = Path(path)
     if file.is_dir():  # "not found" would send the user looking for a missing path
         raise DataError(f"unlabelled file {file} is a folder; give the file itself")
     if not file.is_file():
         raise DataError(f"unlabelled file not found: {file.resolve()}")
-    suffix = file.suffix.lower()
-    texts: list[str] = []
-    if suffix in (".jsonl", ".ndjson", ".json"):  # .json: JSON lines, as corpora
-        expected = "a JSON object with 'text' or 'sentence1'"
-        for n, row in read_objects(file, expected=expected):
-            texts += _row_texts(file, n, row)
-    elif suffix in (".csv", ".tsv"):
-        with open_text(file, newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-            names = reader.fieldnames
-            columns = _text_columns(names or [])
-            if names is not None and not columns:  # said of the header, not of its first row
-                raise DataError(f"{file}, line 1: header has {names}; expected {_EXPECTED}")
-            for record in reader:
-                if None in record:  # an unquoted separator in a text: the rest was dropped
-                    width = len(names or [])
-                    raise DataError(
-                        f"{file}, line {reader.line_num}: has {width + len(record[None])} cells; "
-                        f"the header has {width} (quote a text that holds a "
-                        f"{'tab' if suffix == '.tsv' else 'comma'})"
-                    )
-                texts += [v for v in (record.get(c) for c in columns) if isinstance(v, str)]
-    else:
-        texts = read_lines(file)
-    return list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
+    return file
+
+
+def _rows(file: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    """Each record of a JSON-lines or CSV / TSV file with its line number."""
+    if file.suffix.lower() in (".jsonl", ".ndjson", ".json"):  # .json: JSON lines, as corpora
+        yield from read_objects(file, expected="a JSON object with 'text' or 'sentence1'")
+        return
+    tab = file.suffix.lower() == ".tsv"
+    with open_text(file, newline="") as handle:
+        # a TSV row is one line, as pair files read: with CSV quoting, a text opening with an
+        # unbalanced quote (MRPC's, STS-B's) swallowed the lines up to the next quote
+        reader = TableReader(handle, tsv=tab)
+        names = reader.fieldnames
+        if names is not None and not _text_columns(names):  # said of the header, not a row
+            raise DataError(f"{file}, line 1: header has {names}; expected {_EXPECTED}")
+        for record in reader:
+            if None in record:  # an unquoted separator in a text: the rest was dropped
+                width = len(names or [])
+                raise DataError(
+                    f"{file}, line {reader.line_num}: has {width + len(record[None])} cells; "
+                    f"the header has {width} (quote a text that holds a "
+                    f"{'tab' if tab else 'comma'})"
+                )
+            yield reader.line_num, dict(record)
 
 
 _EXPECTED = (
@@ -203,10 +254,3 @@ def _text_columns(names: Sequence[object]) -> list[str]:
     keys = {n: column_key(n) for n in names if isinstance(n, str)}
     groups = (("text",), COLUMN_NAMES["sentence1"], COLUMN_NAMES["sentence2"])
     return [n for group in groups for n, key in keys.items() if key in group]
-
-
-def _row_texts(file: Path, n: int, row: dict[str, object]) -> list[str]:
-    columns = _text_columns(list(row))
-    if not columns:
-        raise DataError(f"{file}, line {n}: has {sorted(map(str, row))}; expected {_EXPECTED}")
-    return [v for v in (row.get(c) for c in columns) if isinstance(v, str)]
