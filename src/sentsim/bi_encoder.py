@@ -25,6 +25,7 @@ import torch
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
+from sentsim.atomic import staged_folder
 from sentsim.backend import (
     Features,
     Precision,
@@ -346,29 +347,32 @@ class BiEncoder:
     def save(self, out: str | Path, *, card: str | None = None) -> Path:
         """Write the model in sentence-transformers layout (loadable by both libraries)."""
         root = Path(out)
-        self.transformer.save(root)
-        modules = [
-            {"idx": 0, "name": "0", "path": "", "type": _ST_TRANSFORMER},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": _ST_POOLING},
-        ]
-        if self.normalize:
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": _ST_NORMALIZE})
-            (root / "2_Normalize").mkdir(exist_ok=True)
-        (root / "1_Pooling").mkdir(exist_ok=True)
-        pooling = pooling_config(self.pooling, self.dim)
-        pooling["include_prompt"] = self.include_prompt
-        _write_json(root / "1_Pooling" / "config.json", pooling)
-        _write_json(root / "modules.json", modules)
-        _write_json(
-            root / _ST_CONFIG,
-            {
-                "prompts": dict(self.prompts),
-                "default_prompt_name": self.default_prompt_name,
-                "similarity_fn_name": "cosine",
-            },
-        )
-        if card is not None:
-            (root / "README.md").write_text(card, encoding="utf-8")
+        with staged_folder(root) as stage:
+            self.transformer.save(stage)
+            modules = [
+                {"idx": 0, "name": "0", "path": "", "type": _ST_TRANSFORMER},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": _ST_POOLING},
+            ]
+            if self.normalize:
+                modules.append(
+                    {"idx": 2, "name": "2", "path": "2_Normalize", "type": _ST_NORMALIZE}
+                )
+                (stage / "2_Normalize").mkdir()
+            (stage / "1_Pooling").mkdir()
+            pooling = pooling_config(self.pooling, self.dim)
+            pooling["include_prompt"] = self.include_prompt
+            _write_json(stage / "1_Pooling" / "config.json", pooling)
+            _write_json(stage / "modules.json", modules)
+            _write_json(
+                stage / _ST_CONFIG,
+                {
+                    "prompts": dict(self.prompts),
+                    "default_prompt_name": self.default_prompt_name,
+                    "similarity_fn_name": "cosine",
+                },
+            )
+            if card is not None:
+                (stage / "README.md").write_text(card, encoding="utf-8")
         self.source, self._hashed = root, None  # the files there are new
         self._as_saved = _Settings(self.pooling, self.normalize, self.max_seq_length)
         return root

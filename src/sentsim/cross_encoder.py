@@ -21,6 +21,7 @@ import torch
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
+from sentsim.atomic import staged_folder
 from sentsim.backend import (
     Features,
     Precision,
@@ -313,23 +314,24 @@ class CrossEncoder:
     def save(self, out: str | Path, *, fp16: bool = False, card: str | None = None) -> Path:
         """Write a Hugging Face directory (safetensors) loadable by sentence-transformers too."""
         root = Path(out)
-        root.mkdir(parents=True, exist_ok=True)
         state = {
             k: v.half() if fp16 and v.is_floating_point() else v
             for k, v in self.model.state_dict().items()
         }
-        # sentence-transformers reads a cross-encoder's max_length from the tokenizer's limit
-        limit, self.tokenizer.model_max_length = self.tokenizer.model_max_length, self.max_length
-        try:
-            with quiet_transformers():
-                self.model.save_pretrained(root, state_dict=state)
-                self.tokenizer.save_pretrained(root)
-        finally:
-            self.tokenizer.model_max_length = limit
-        config = {**_read_sentsim_config(root), "max_length": self.max_length}
-        (root / "sentsim_config.json").write_text(json.dumps(config, indent=2) + "\n")
-        if card is not None:
-            (root / "README.md").write_text(card, encoding="utf-8")
+        limit = self.tokenizer.model_max_length
+        with staged_folder(root) as stage:
+            # sentence-transformers reads a cross-encoder's max_length from the tokenizer's limit
+            self.tokenizer.model_max_length = self.max_length
+            try:
+                with quiet_transformers():
+                    self.model.save_pretrained(stage, state_dict=state)
+                    self.tokenizer.save_pretrained(stage)
+            finally:
+                self.tokenizer.model_max_length = limit
+            config = {**_read_sentsim_config(root), "max_length": self.max_length}
+            (stage / "sentsim_config.json").write_text(json.dumps(config, indent=2) + "\n")
+            if card is not None:
+                (stage / "README.md").write_text(card, encoding="utf-8")
         self.source = root
         return root
 

@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from sentsim.atomic import write_text_atomic
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.helpcenter import example_index
@@ -233,7 +234,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
             examples.close()
             index.close()
         cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(rows, indent=2) + "\n")
+        write_text_atomic(cached, json.dumps(rows, indent=2) + "\n")
         print(f"\nHelp-center retrieval on Banking77 test{note}:")
     width = max(len(r["pipeline"]) for r in rows)
     header = f"  {'pipeline':{width}} {'queries':>7} {'Acc@1':>6} {'MRR@10':>7} {'nDCG@10':>8}"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from sentsim.atomic import write_text_atomic
 from sentsim.base import check_pairs
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder, RankedDoc, rank_inputs, ranked
@@ -202,7 +203,7 @@ def write_fusion(path: Path, config: FusionConfig) -> None:
     file = path / "sentsim_config.json"
     current = read_model_json(file, dict, "a JSON object of settings") if file.is_file() else {}
     current["fusion"] = asdict(config)
-    file.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(file, json.dumps(current, indent=2) + "\n")
 
 
 class CrossEncoderScorer:

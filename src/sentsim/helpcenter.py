@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sentsim.atomic import atomic_text
 from sentsim.corpus import document_text
 from sentsim.errors import DataError
 from sentsim.index import Document, Index
@@ -176,7 +177,7 @@ def example_index(encoder: BiEncoder, *, show_progress: bool | None = None) -> I
 
 def write_examples(path: Path, dev_fraction: float = 0.1, seed: int = 0) -> Path:
     """Write :func:`example_questions` as corpus JSON lines (``id``, ``text``, ``answer``)."""
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_text(path) as handle:
         for doc in example_questions(dev_fraction, seed):
             row = {"id": doc.id, "text": doc.text, **doc.metadata}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -210,13 +211,13 @@ def write_beir(
     else:
         indexed = [(i, q, a) for i, (q, a) in enumerate(questions)]
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    with (folder / "corpus.jsonl").open("w", encoding="utf-8") as handle:
+    with atomic_text(folder / "corpus.jsonl") as handle:
         for doc in articles():
             row = {"_id": doc.id, "title": doc.title, "text": doc.text}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     with (
-        (folder / "queries.jsonl").open("w", encoding="utf-8") as q_out,
-        (folder / "qrels" / f"{split}.tsv").open("w", encoding="utf-8") as r_out,
+        atomic_text(folder / "queries.jsonl") as q_out,
+        atomic_text(folder / "qrels" / f"{split}.tsv") as r_out,
     ):
         r_out.write("query-id\tcorpus-id\tscore\n")
         for i, question, article in indexed:
@@ -241,7 +242,7 @@ def write_training_triples(
     out.mkdir(parents=True, exist_ok=True)
     paths = out / "train.jsonl", out / "dev.jsonl"
     for path, rows in zip(paths, parts, strict=True):
-        with path.open("w", encoding="utf-8") as handle:
+        with atomic_text(path) as handle:
             for question, intent in rows:
                 doc = docs[mapping[intent]]
                 row = {"anchor": question, "positive": document_text(doc), "intent": intent}

@@ -23,7 +23,8 @@ from typing import IO, Any
 import faiss
 import numpy as np
 
-from sentsim.index_store import atomic_write, fsync_dir, sha256_file
+from sentsim.atomic import atomic_write, fsync_dir
+from sentsim.index_store import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,13 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from sentsim.atomic import atomic_write, fsync_dir
 from sentsim.errors import IndexExistsError, IndexFormatError, IndexLockedError
 from sentsim.index_filter import Where
 
@@ -104,35 +105,6 @@ def fts_query(text: str) -> str:
     chunks = list(dict.fromkeys(c.lower() for c in words if re.search(r"[^\W_]", c)))
     content = [c for c in chunks if re.sub(r"[^\w']", "", c) not in STOP_WORDS]
     return " OR ".join('"' + c.replace('"', '""') + '"' for c in content or chunks)
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (a rename) to disk where the platform allows it."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write a file so that readers see the old or the new content, never a part.
-
-    ``write`` fills a temporary file in the same folder, which is fsynced and renamed over
-    ``path``; the folder is fsynced so the rename survives a power cut.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def sha256_file(path: Path) -> str:

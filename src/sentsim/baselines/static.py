@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from sentsim.atomic import atomic_write, write_text_atomic
 from sentsim.base import check_count, check_texts
 from sentsim.baselines.glove import zipf_probability
 from sentsim.errors import ModelLoadError
@@ -96,16 +97,16 @@ class StaticEncoder:
 
     def save(self, out: str | Path, *, config: dict[str, object]) -> Path:
         """Write fp16 ``embeddings.safetensors``, ``tokenizer.json`` and ``config.json``."""
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
         root = Path(out)
         root.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {"embeddings": self.embeddings.astype(np.float16)}, str(root / "embeddings.safetensors")
-        )
-        self.tokenizer.save(str(root / "tokenizer.json"))  # type: ignore[attr-defined]
+        weights = save({"embeddings": self.embeddings.astype(np.float16)})
+        atomic_write(root / "embeddings.safetensors", lambda handle: handle.write(weights))
+        tokenizer = self.tokenizer.to_str(pretty=True)  # type: ignore[attr-defined]
+        write_text_atomic(root / "tokenizer.json", tokenizer)
         full = {"model_type": STATIC_TYPE, "dim": self.dim, **config}
-        (root / "config.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(root / "config.json", json.dumps(full, indent=2) + "\n")
         return root
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sentsim.atomic import atomic_write
 from sentsim.cli._common import prepare_outputs, progress, read_texts
 from sentsim.errors import DataError
 
@@ -88,10 +89,8 @@ def _encode(args: argparse.Namespace) -> int:
         args.role, model.encode
     )
     vectors = encode(texts, batch_size=args.batch_size, show_progress=progress(args))
-    partial = args.out.with_name(args.out.name + ".partial")
-    with partial.open("wb") as handle:  # exactly at --out (np.save(path) would add ".npy")
-        np.save(handle, vectors)
-    partial.replace(args.out)
+    # to a handle: exactly at --out (np.save(path) would add ".npy")
+    atomic_write(args.out, lambda handle: np.save(handle, vectors))
     took = time.perf_counter() - start
     print(f"wrote {args.out}: {vectors.shape[0]} × {vectors.shape[1]} float32 in {took:.1f}s")
     return 0

@@ -180,9 +180,9 @@ def read_collection(path: Path) -> tuple[list[str], list[str]]:
 
 
 def _write_lines(path: Path, rows: Iterable[dict[str, object]]) -> None:
-    from sentsim.training.silver import write_atomic
+    from sentsim.atomic import write_text_atomic
 
-    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def _clip(text: str, width: int = 90) -> str:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sentsim.atomic import write_text_atomic
 from sentsim.base import PairScorer
 from sentsim.cli._common import (
     STSB_TEST,
@@ -236,7 +237,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
     if args.run:
         write_trec_run(outcome.run, args.run)
     if args.per_query:
-        args.per_query.write_text(json.dumps(outcome.per_query) + "\n")
+        write_text_atomic(args.per_query, json.dumps(outcome.per_query) + "\n")
     m = outcome.metrics
     stages = args.retriever + (
         f" + examples w={args.example_weight:g}" if examples is not None else ""

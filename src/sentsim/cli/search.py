@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentsim.atomic import atomic_text
 from sentsim.cli._common import is_json_lines, prepare_outputs, print_json, progress
 
 if TYPE_CHECKING:
@@ -428,7 +429,7 @@ def _search_many(
     with contextlib.ExitStack() as stack:
         out = sys.stdout
         if args.out is not None:
-            out = stack.enter_context(args.out.open("w", encoding="utf-8"))
+            out = stack.enter_context(atomic_text(args.out))
         show = progress(args)  # None: a bar where stderr is a terminal
         bar = stack.enter_context(
             tqdm(

@@ -6,6 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from sentsim.atomic import atomic_text
 from sentsim.cli._common import (
     add_mixed_precision_option,
     prepare_outputs,
@@ -181,24 +182,18 @@ def _mine(args: argparse.Namespace) -> int:
     mined = mine_negatives(triples, encoder, corpus=corpus, settings=settings, judge=judge)
     # written beside --out and renamed into place: a kill mid-write left a shorter file of whole
     # JSON lines at --out that looked finished
-    partial = args.out.with_name(args.out.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            if args.pairs:
-                for t in triples:
-                    row = {"sentence1": t.anchor, "sentence2": t.positive, "label": 1}
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                for t in mined:
-                    row = {"sentence1": t.anchor, "sentence2": t.negative, "label": 0}
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            else:
-                for t in mined:
-                    row = {"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(args.out)
+    with atomic_text(args.out) as handle:
+        if args.pairs:
+            for t in triples:
+                row = {"sentence1": t.anchor, "sentence2": t.positive, "label": 1}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for t in mined:
+                row = {"sentence1": t.anchor, "sentence2": t.negative, "label": 0}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            for t in mined:
+                row = {"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     took = time.perf_counter() - start
     anchors = {t.anchor for t in triples}
     bare = len(anchors - {t.anchor for t in mined})

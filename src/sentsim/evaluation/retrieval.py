@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentsim.atomic import atomic_text
 from sentsim.corpus import title_and_text
 from sentsim.errors import DataError
 from sentsim.jsonl import read_objects
@@ -224,7 +225,7 @@ def evaluate_run(run: Run, qrels: Qrels) -> dict[str, float]:
 
 def write_trec_run(run: Run, path: Path, tag: str = "sentsim") -> None:
     """Write ``qid Q0 docid rank score tag`` lines, best first."""
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_text(path) as handle:
         for qid, docs in run.items():
             scores = dict(docs)
             for rank, d in enumerate(_ranked(docs), start=1):

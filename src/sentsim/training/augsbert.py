@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sentsim.atomic import write_text_atomic
 from sentsim.base import PairScorer
 from sentsim.errors import DataError, SentsimError
 from sentsim.training.augsbert_inputs import AugSbertConfig, RunInputs, check_inputs
@@ -47,7 +48,6 @@ from sentsim.training.silver import (
     label_to_file,
     read_pair_list,
     read_silver,
-    write_atomic,
     write_pairs,
 )
 
@@ -106,9 +106,9 @@ def run_augsbert(
         log=log,
         show_progress=show_progress,
     )
-    write_atomic(out / "results.json", results_json(rows, steps.data))
+    write_text_atomic(out / "results.json", results_json(rows, steps.data))
     dev, test = (str(p) if p else None for p in (config.dev, config.test))
-    write_atomic(
+    write_text_atomic(
         out / "results.md", results_table(rows, dev=dev, test=test, with_gold=bool(inputs.gold))
     )
     log(f"results in {out / 'results.md'}")
@@ -126,7 +126,7 @@ class _Steps:
 
     def record(self, name: str, **facts: Any) -> None:
         self.data[name] = facts
-        write_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
+        write_text_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
 
 def _digest(value: object) -> str:

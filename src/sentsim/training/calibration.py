@@ -56,9 +56,9 @@ class Calibration:
 
     def save(self, path: Path) -> None:
         """Write as JSON (atomically)."""
-        from sentsim.training.silver import write_atomic
+        from sentsim.atomic import write_text_atomic
 
-        write_atomic(path, json.dumps(asdict(self), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> Calibration:

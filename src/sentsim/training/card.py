@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sentsim.atomic import write_text_atomic
 from sentsim.training.loop import TrainReport
 
 
@@ -43,7 +44,7 @@ def write_card(
         cells = [str(row["epoch"]), str(row["steps"]), f"{row['seconds'] / 60:.1f}", *values]
         lines.append("| " + " | ".join(cells) + " |")
     path = out / "README.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 

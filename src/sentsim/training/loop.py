@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from sentsim.atomic import write_text_atomic
 from sentsim.backend import autocast, resolve_precision
 from sentsim.choices import Precision
 from sentsim.errors import SentsimError
@@ -254,9 +255,7 @@ def fit(
     report.seconds = time.perf_counter() - clock
     if card is not None:
         card(report)
-    report_tmp = out / "train_report.json.tmp"
-    report_tmp.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    os.replace(report_tmp, out / "train_report.json")
+    write_text_atomic(out / "train_report.json", json.dumps(asdict(report), indent=2) + "\n")
     _remove_dir(ckpt)
     return report
 

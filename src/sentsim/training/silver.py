@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sentsim.atomic import write_text_atomic
 from sentsim.base import PairScorer, check_pairs
 from sentsim.data import COLUMN_NAMES, column_key, read_pairs
 from sentsim.errors import DataError
@@ -121,30 +122,20 @@ def _resume_partial(partial: Path, pairs: Sequence[Pair]) -> int:
         if not isinstance(row, dict) or (row.get("sentence1"), row.get("sentence2")) != pair:
             break
         kept += 1
-    write_atomic(partial, "".join(line + "\n" for line in lines[:kept]))
+    write_text_atomic(partial, "".join(line + "\n" for line in lines[:kept]))
     return kept
 
 
 def write_pairs(path: Path, pairs: Sequence[Pair]) -> None:
     """Write unlabelled pairs as JSON lines ``{"sentence1", "sentence2"}`` (atomically)."""
     rows = (json.dumps({"sentence1": a, "sentence2": b}, ensure_ascii=False) for a, b in pairs)
-    write_atomic(path, "".join(r + "\n" for r in rows))
+    write_text_atomic(path, "".join(r + "\n" for r in rows))
 
 
 def read_pair_list(path: Path) -> list[Pair]:
     """Read the pairs :func:`write_pairs` wrote."""
     rows = [json.loads(line) for line in read_lines(path) if line]
     return [(r["sentence1"], r["sentence2"]) for r in rows]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name, fsync, then rename over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def read_sentences(path: str | Path) -> list[str]:
