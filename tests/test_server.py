@@ -288,6 +288,31 @@ def test_body_that_is_not_json_and_unknown_get(served: SentsimServer) -> None:
     assert call(served, "/metrics")[0] == 404
 
 
+def test_head_answers_like_get_without_a_body(served: SentsimServer) -> None:
+    """HEAD answered 501 (a load balancer's health check failed): it now has GET's status and
+    headers, Content-Length the size of GET's body, and no body; an unknown path is 404."""
+    import socket
+
+    def raw(method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        host, port = served.server_address[:2]
+        with socket.create_connection((str(host), int(port)), timeout=30) as sock:
+            sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):  # HTTP/1.0: the server closes after its answer
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        status, *fields = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (f.split(":", 1) for f in fields)}
+        return int(status.split()[1]), headers, body
+
+    for path, status in (("/health", 200), ("/metrics", 404), ("/encode", 404)):
+        got, headers, body = raw("GET", path)
+        head_got, head_headers, head_body = raw("HEAD", path)
+        assert (got, head_got) == (status, status)
+        assert head_body == b"" and int(head_headers["content-length"]) == len(body) > 0
+        assert head_headers["content-type"] == headers["content-type"]
+
+
 def test_a_negative_content_length_is_refused_not_waited_on(served: SentsimServer) -> None:
     """read(-1) would wait for the client to close the connection: the request would hang."""
     import http.client

@@ -6,7 +6,7 @@ Built on the standard library's threading HTTP server (no extra dependency), bou
 unless ``--host`` says otherwise. :func:`create_app` loads the models and opens the index; nothing
 happens at import. Endpoints (every body and answer a JSON object):
 
-- ``GET /health``: the encoder, the judge and, with an index, its document count.
+- ``GET /health`` (``HEAD`` too): the encoder, the judge and, with an index, its document count.
 - ``POST /encode`` ``{"texts": [...], "role"?}``: ``{"dim", "vectors"}``, normalized as the encoder
   says (at most :data:`MAX_SIMILARITY_SCORES` numbers a request); ``role`` ``query`` or
   ``document`` puts the model's query or document prompt first, as search does (default
@@ -315,10 +315,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.config.idle_timeout)  # the base class's: none
 
     def do_GET(self) -> None:
+        self._send(*self._get())
+
+    def do_HEAD(self) -> None:
+        """GET's status and headers without its body (was 501: a load balancer's check failed)."""
+        self._send(*self._get(), body=False)
+
+    def _get(self) -> tuple[HTTPStatus, dict[str, Any]]:
         if self.path == "/health":
-            self._send(HTTPStatus.OK, self.server.health())
-        else:
-            self._send(HTTPStatus.NOT_FOUND, {"error": f"no GET {self.path}; try GET /health"})
+            return HTTPStatus.OK, self.server.health()
+        return HTTPStatus.NOT_FOUND, {"error": f"no GET {self.path}; try GET /health"}
 
     def do_POST(self) -> None:
         try:
@@ -383,14 +389,16 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         return bytes(data)
 
-    def _send(self, status: HTTPStatus, value: dict[str, Any]) -> None:
+    def _send(self, status: HTTPStatus, value: dict[str, Any], *, body: bool = True) -> None:
+        """Answer ``value`` as JSON; ``body=False`` (HEAD) sends the headers only."""
         data = json.dumps(value, ensure_ascii=False).encode("utf-8")
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if body:
+                self.wfile.write(data)
         except (ConnectionError, TimeoutError):  # the client gave up or stopped reading
             self.close_connection = True  # (was two tracebacks on the server's terminal)
 
