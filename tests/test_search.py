@@ -125,6 +125,16 @@ def test_read_corpus_folder(tmp_path: Path) -> None:
             r"line 2: 3 fields but the header has 2; a text may not hold a tab",
         ),
         ("d.xml", "<doc/>", r"unknown corpus format '\.xml'; expected \.jsonl"),
+        # a lone surrogate escape: the tokenizer raised a TypeError from inside while splitting
+        ("d.jsonl", '{"id": "a", "text": "x \\ud800"}\n', r"line 1: 'text' holds an unpaired"),
+        ("d.jsonl", '{"id": "a\\udfff", "text": "x"}\n', r"line 1: 'id' holds an unpaired"),
+        # a title's list or object was indexed as its Python repr "['x']"
+        ("d.jsonl", '{"id": "a", "title": ["x"], "text": "y"}\n', r"'title' of type list"),
+        # the index named the document by position in the corpus, not by file and line
+        ("d.jsonl", '{"id": "a", "text": "x", "n": NaN}\n', r"line 1: document 'a' has a 'n'"),
+        ("d.jsonl", '{"id": "a", "text": "x", "m": {"k": "\\ud800"}}\n', r"has a 'm' that"),
+        # csv kept the last 'text' column only: the first was lost silently
+        ("d.csv", "id,text,text\na,x,y\n", r"d\.csv, line 1: the header names column 'text' tw"),
         ("d.jsonl", "\n\n", r"d\.jsonl: the corpus has no documents"),
     ],
 )

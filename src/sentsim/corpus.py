@@ -15,6 +15,7 @@ from typing import Any
 
 from sentsim.errors import DataError
 from sentsim.index import Document
+from sentsim.index_checks import check_unicode
 from sentsim.jsonl import read_objects
 from sentsim.textfile import TableReader, open_text, read_text
 
@@ -58,18 +59,33 @@ def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
         doc_id = str(doc_id)
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise DataError(f"{source}, line {line}: missing 'id' (or BEIR '_id')")
-    text = row.get("text")
-    if text is not None and not isinstance(text, str):
-        raise DataError(
-            f"{source}, line {line}: document {doc_id!r} has a 'text' of type "
-            f"{type(text).__name__}; it must be a string"
-        )
-    searchable = title_and_text(str(row.get("title") or ""), text or "")
+    text, title = row.get("text"), row.get("title")
+    for field, value, kinds in (("text", text, str), ("title", title, str | int)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise DataError(  # a title's list or object was indexed as its Python repr
+                f"{source}, line {line}: document {doc_id!r} has a '{field}' of type "
+                f"{type(value).__name__}; it must be a string"
+            )
+    fields = {"id": doc_id, "title": "" if title is None else str(title), "text": text or ""}
+    for field, value in fields.items():  # the tokenizer raised a TypeError from inside
+        try:
+            check_unicode(value, f"{source}, line {line}: '{field}'")
+        except ValueError as exc:
+            raise DataError(f"{exc} (a JSON escape such as \\ud83d without its pair)") from None
+    searchable = title_and_text(fields["title"], fields["text"])
     if searchable is None:
         raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text' or 'title'")
     title, text = searchable
     metadata = {k: v for k, v in row.items() if k not in ("id", "_id", "title", "text")}
-    return Document(doc_id.strip(), text, str(title), metadata)
+    for key, value in metadata.items():  # the index refused it by position, not by line
+        try:
+            json.dumps({key: value}, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        except ValueError as exc:  # NaN / Infinity, or a lone surrogate (UnicodeEncodeError)
+            raise DataError(
+                f"{source}, line {line}: document {doc_id!r} has a {key!r} that is not plain "
+                f"JSON text ({exc}); write NaN or Infinity as null or a string, text as UTF-8"
+            ) from None
+    return Document(doc_id.strip(), text, title, metadata)
 
 
 def title_and_text(title: str, text: str) -> tuple[str, str] | None:
@@ -94,6 +110,12 @@ def _read_csv(source: Path) -> Iterator[Document]:
         if not {"id", "text"} <= set(reader.fieldnames or []):
             raise DataError(
                 f"{source}, line 1: header needs 'id' and 'text' (and may have 'title')"
+            )
+        names = reader.fieldnames or []
+        twice = [n for i, n in enumerate(names) if n in names[:i]]
+        if twice:  # the row kept the last such column only: the others were lost silently
+            raise DataError(
+                f"{source}, line 1: the header names column {twice[0]!r} twice; rename one"
             )
         for row in reader:
             if None in row:  # DictReader files the cells past the header under the key None
