@@ -236,3 +236,18 @@ def test_reports_cut_keep_the_old_files(
     monkeypatch.undo()
     assert {p: p.read_bytes() for p in files} == before
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_staging_folder_left_by_a_killed_save_is_not_part_of_the_model(
+    tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    """A save killed before its files moved in leaves the staging folder: the model's identity
+    (the hash an index and a judge's fusion record) must not read the weights inside it."""
+    from sentsim.models import weights_hash
+
+    out = tmp_path / "bi"
+    BiEncoder.load(tiny_st_dir).save(out)
+    before = weights_hash(out)
+    (out / STAGING).mkdir()
+    (out / STAGING / "model.safetensors").write_bytes(b"half of a new model")
+    assert weights_hash(out) == before
