@@ -334,3 +334,24 @@ def test_a_config_that_is_not_an_object_holds_no_fusion(tmp_path: Path) -> None:
     (tmp_path / "sentsim_config.json").write_text("[1]")
     with pytest.raises(ModelLoadError, match=r"sentsim_config\.json must hold an object"):
         read_fusion(tmp_path)
+
+
+def test_fused_bi_encoders_load_on_the_judges_device_and_precision(
+    tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judge loaded in bf16 (or on the CPU beside a GPU) fused with bi-encoders loaded at the
+    default: float32 on the default device."""
+    from sentsim.fusion import judge_scorer
+
+    monkeypatch.delenv("SENTSIM_PRECISION", raising=False)
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    term = ExtraTerm(str(tiny_st_dir), 0.25, 0.3, 0.5)
+    write_fusion(judge_dir, replace(CONFIG, bi_encoder=str(tiny_st_dir), extra=(term,)))
+    model = CrossEncoder.load(judge_dir, device="cpu", precision="bf16")
+    fused = judge_scorer(model)
+    assert isinstance(fused, FusedScorer)
+    for scorer in (fused.bi, *fused.extra):
+        assert isinstance(scorer.encoder, BiEncoder)
+        assert scorer.encoder.precision == model.precision == "bf16"
+        assert str(scorer.encoder.transformer.device) == str(model.device)

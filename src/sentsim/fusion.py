@@ -298,15 +298,27 @@ def load_judge(
 def judge_scorer(
     model: CrossEncoder, *, fused: bool = True, batch_size: int = 32
 ) -> CrossEncoderScorer | FusedScorer:
-    """:func:`load_judge` for a cross-encoder already loaded (its folder's fusion, if any)."""
+    """:func:`load_judge` for a cross-encoder already loaded (its folder's fusion, if any).
+
+    The fused bi-encoders load on ``model``'s device and in its precision.
+    """
     folder = model.source
     config = read_fusion(folder) if folder is not None else None
     symmetric = config.symmetric if config else True
     judge = CrossEncoderScorer(model, symmetric=symmetric, batch_size=batch_size)
     if not fused or config is None or folder is None:
         return judge
+    # on the judge's device and in its precision: a judge loaded on the CPU (or in bf16) had its
+    # bi-encoders on the default device and precision
     first, *others = (
-        EncoderPairScorer(BiEncoder.load(_fused_encoder_path(name, folder)), batch_size=batch_size)
+        EncoderPairScorer(
+            BiEncoder.load(
+                _fused_encoder_path(name, folder),
+                device=str(model.device),
+                precision=model.precision,
+            ),
+            batch_size=batch_size,
+        )
         for name in config.bi_encoders
     )
     return FusedScorer(judge, first, config, others)
