@@ -42,9 +42,24 @@ def test_average_precision_edges() -> None:
     assert average_precision(np.array([0.3, 0.2]), np.array([0, 0])) == 0.0
     assert average_precision(np.array([0.1, 0.9]), np.array([1, 1])) == 1.0
     assert average_precision(np.array([0.5]), np.array([1])) == 1.0
-    # Ties keep input order: the positive listed second ranks second.
-    assert average_precision(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
-    assert average_precision(np.array([0.5, 0.5]), np.array([1, 0])) == 1.0
+
+
+def test_average_precision_of_tied_scores_does_not_depend_on_row_order() -> None:
+    """Tied pairs are predicted positive together (scikit-learn's convention).
+
+    Ties were broken by input order: a constant scorer had AP 1 on a file that lists its
+    positives first and 0.5 on one that lists them last. Sorted by score the gold reads
+    1, then a tie of {0, 1, 0}, then 1: AP = 1/1 · 1/3 + 2/4 · 1/3 + 3/5 · 1/3.
+    """
+    for gold in ([0, 1], [1, 0]):
+        assert average_precision(np.array([0.5, 0.5]), np.array(gold)) == pytest.approx(0.5)
+    constant = np.full(4, 0.7)
+    assert average_precision(constant, np.array([1, 1, 0, 0])) == pytest.approx(0.5)
+    assert average_precision(constant, np.array([0, 0, 1, 1])) == pytest.approx(0.5)
+    scores = np.array([0.6, 0.9, 0.6, 0.2, 0.6])
+    for gold in ([0, 1, 1, 1, 0], [1, 1, 0, 1, 0], [0, 1, 0, 1, 1]):
+        expected = (1 + 2 / 4 + 3 / 5) / 3
+        assert average_precision(scores, np.array(gold)) == pytest.approx(expected)
 
 
 def test_at_threshold_by_hand() -> None:

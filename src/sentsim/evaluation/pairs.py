@@ -25,17 +25,23 @@ def _one_per_label(
 
 
 def average_precision(scores: NDArray[np.floating], gold: NDArray[np.floating]) -> float:
-    """``AP = Σ_k P@k · rel_k / Σ rel`` over pairs sorted by descending score (0 with no positive).
+    """``AP = Σ_n (R_n − R_{n−1}) · P_n`` over the distinct scores, descending (0 with no positive).
 
-    Ties are broken by input order (stable sort).
+    ``P_n`` and ``R_n`` are precision and recall when every pair scoring at least the ``n``-th
+    highest score is predicted positive: tied pairs enter together, as in scikit-learn's
+    ``average_precision_score``. Without ties this is ``Σ_k P@k · rel_k / Σ rel``.
     """
     s, g = _one_per_label(scores, gold)
     order = np.argsort(-s, kind="stable")
-    rel = g[order] > 0
+    ranked, rel = s[order], g[order] > 0
     if not rel.any():
         return 0.0
-    precision_at_k = np.cumsum(rel) / np.arange(1, len(rel) + 1)
-    return float(precision_at_k[rel].sum() / rel.sum())
+    # breaking ties by input order made AP depend on the file's order: a constant scorer had
+    # AP 1 on a file listing its positives first
+    last = np.append(np.flatnonzero(np.diff(ranked)), len(ranked) - 1)  # each tie's last pair
+    hits = np.cumsum(rel)[last]
+    precision = hits / (last + 1)
+    return float((precision * np.diff(hits, prepend=0)).sum() / rel.sum())
 
 
 @dataclass(frozen=True)
