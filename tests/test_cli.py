@@ -646,6 +646,32 @@ def test_compare_sts_table_and_json(
     assert "published anchors" in out
 
 
+def test_compare_sts_scores_its_own_model_rows(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tiny_st_dir: Path,
+) -> None:
+    """The table's built-in bi-encoder row (MiniLM; here the tiny model) is scored without any
+    --model: it was looked up among --model's models only, and ``compare sts`` ended with a
+    KeyError traceback after the baselines."""
+    from sentsim.cli import evaluate
+
+    monkeypatch.setattr(
+        evaluate,
+        "COMPARE_ROWS",
+        [("word overlap", "baseline", "overlap"), ("tiny", "model", str(tiny_st_dir))],
+    )
+    monkeypatch.setattr(evaluate, "SHIPPED_JUDGES", [])
+    monkeypatch.setattr(evaluate, "SHIPPED_BI_ENCODERS", [])
+    assert main(["compare", "sts", "--data", str(sts_csv), "--json"]) == 0
+    rows = last_json(capsys.readouterr().out)["rows"]
+    assert isinstance(rows, list)
+    assert [r["method"] for r in rows] == ["word overlap", "tiny"]
+    tiny = evaluate_sts(read_pairs(sts_csv), model_scorer(str(tiny_st_dir)))
+    assert rows[1]["spearman"] == pytest.approx(tiny.spearman, abs=0.01)
+
+
 def test_compare_sts_names_a_missing_model_before_running_the_others(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

@@ -393,7 +393,9 @@ def _compare_sts(args: argparse.Namespace) -> int:
     judge_names = args.cross_encoder or [n for n in SHIPPED_JUDGES if n in builtin_names()]
     # loaded before the table, not at their rows after every baseline has run: a name that is
     # no such model, or a model of the other kind, or a fused judge whose bi-encoder is gone
-    models = {m: model_scorer(m) for m in extra}
+    # the table's own MiniLM row too: it read a dict of --model's models only (KeyError 'minilm')
+    models = {m: model_scorer(m) for _, kind, m in COMPARE_ROWS if kind == "model"}
+    models |= {m: model_scorer(m) for m in extra if m not in models}
     judges = {name: load_judge(name) for name in judge_names}
     rows = COMPARE_ROWS + [(f"bi-encoder {m}", "model", m) for m in extra]
     for name in judge_names:
