@@ -92,6 +92,17 @@ def test_mrpc_with_bom_and_crlf(tmp_path: Path) -> None:
     assert data.graded_scores().tolist() == [1.0, 0.0]  # MRPC read as graded pairs
 
 
+def test_blank_lines_in_stsb_and_mrpc_are_no_rows(tmp_path: Path) -> None:
+    """A blank line (a trailing one from an editor, CR LF included) is skipped, as CSV, TSV and
+    JSON lines skip it; it was a bad row of "0 tab-separated columns" that refused the file."""
+    sts = "\n".join("\t".join(row) for row in STSB_ROWS)
+    data = read_pairs(write(tmp_path / "sts.csv", sts.replace("\n", "\n\n", 1) + "\n\r\n"))
+    assert [e.line for e in data.examples] == [1, 3, 4]
+    mrpc = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n1\t1\t2\ta\tb\r\n\r\n"
+    data = read_pairs(write(tmp_path / "msr.tsv", mrpc))
+    assert (data.labels(), data.skipped) == (["1"], [])
+
+
 def test_graded_scores_refuses_word_labels(tmp_path: Path) -> None:
     text = "sentence1,sentence2,label\na,b,1\nc,d,entailment\n"
     data = read_pairs(write(tmp_path / "nli.csv", text))

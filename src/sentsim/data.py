@@ -317,10 +317,18 @@ _Row = tuple[int, object, object, object, object]
 _Cells = tuple[object, object, object, object]
 
 
+def _nonblank(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The rows with any text: a blank line is no row, as in the other formats.
+
+    It was a bad row of "0 columns": a trailing blank line refused the whole file.
+    """
+    return (cells for cells in reader if any(c.strip() for c in cells))
+
+
 def _read_stsb(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
     with open_text(path, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for cells in reader:
+        for cells in _nonblank(reader):
             if len(cells) < 7:
                 rows.bad(
                     reader.line_num,
@@ -335,7 +343,7 @@ def _read_mrpc(path: Path, kind: PairFormat, rows: _Rows) -> Iterator[_Row]:
     with open_text(path, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader, None)
-        for cells in reader:
+        for cells in _nonblank(reader):
             if len(cells) != 5:
                 rows.bad(
                     reader.line_num,
