@@ -227,3 +227,42 @@ def test_evaluate_sts_takes_models_as_they_load(
     assert direct.spearman == wrapped.spearman
     with pytest.raises(TypeError, match="cannot score pairs with a str"):
         evaluate_sts(data, "minilm")  # type: ignore[arg-type]
+
+
+class FixedScorer:
+    """A pair scorer that returns the scores it was given, whatever the pairs."""
+
+    name = "fixed"
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores = scores
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        return np.array(self.scores, dtype=np.float32)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_evaluation_refuses_non_finite_scores_naming_the_line(tmp_path: Path, bad: float) -> None:
+    """A NaN score gave Spearman nan (``NaN`` in --json, which is not JSON); AP, F1 and the dev
+    threshold ranked it silently below every pair. Each now names the scorer, file and line."""
+    from sentsim.duplicates import choose_threshold
+    from sentsim.evaluation.pairs import evaluate_pairs
+
+    path = tmp_path / "pairs.csv"
+    path.write_text("sentence1,sentence2,score\na,b,1\nc,d,2\ne,f,3\n")
+    data = read_pairs(path)
+    expected = rf"fixed gave 1 of the 3 pairs of .*pairs\.csv a score .*{bad} for line 3"
+    with pytest.raises(ValueError, match=expected):
+        evaluate_sts(data, FixedScorer([0.1, bad, 0.3]))
+    path.write_text("sentence1,sentence2,label\na,b,1\nc,d,0\ne,f,1\n")
+    labelled = read_pairs(path)
+    for run in (
+        lambda: evaluate_pairs(labelled, FixedScorer([0.1, bad, 0.3])),
+        lambda: choose_threshold(FixedScorer([0.1, bad, 0.3]), labelled),
+    ):
+        with pytest.raises(ValueError, match=expected):
+            run()
+    with pytest.raises(ValueError, match=r"fixed gave scores of shape \(2,\) for the 3 pairs"):
+        evaluate_sts(data, FixedScorer([0.1, 0.2]))

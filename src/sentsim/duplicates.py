@@ -232,8 +232,8 @@ def find_duplicates(
 
 def choose_threshold(scorer: PairScorer, dev: PairDataset) -> ThresholdResult:
     """The threshold with the best F1 on labelled (0/1) dev pairs, scored by ``scorer``."""
-    from sentsim.evaluation.scorers import as_pair_scorer
+    from sentsim.evaluation.scorers import as_pair_scorer, score_dataset
 
     scorer = as_pair_scorer(scorer)
     gold = binary_labels(dev)  # before scoring: a file of one class cannot choose a threshold
-    return best_threshold(scorer.score_pairs(dev.pairs(), show_progress=False), gold)
+    return best_threshold(score_dataset(scorer, dev, show_progress=False), gold)

@@ -101,16 +101,16 @@ def evaluate_pairs(
     """
     import time
 
-    from sentsim.evaluation.scorers import as_pair_scorer
+    from sentsim.evaluation.scorers import as_pair_scorer, score_dataset
 
     scorer = as_pair_scorer(scorer)
     gold = binary_labels(dataset)
     dev_gold = binary_labels(dev) if dev is not None else None  # both checked before scoring
     start = time.perf_counter()
-    scores = scorer.score_pairs(dataset.pairs(), show_progress=False)
+    scores = score_dataset(scorer, dataset, show_progress=False)
     seconds = time.perf_counter() - start
     if dev is not None and dev_gold is not None:
-        chosen = best_threshold(scorer.score_pairs(dev.pairs(), show_progress=False), dev_gold)
+        chosen = best_threshold(score_dataset(scorer, dev, show_progress=False), dev_gold)
         same = dev.path.resolve() == dataset.path.resolve()
         # the threshold of the evaluated file itself is an upper bound, whatever flag chose it
         source = "oracle (--dev is the evaluated file)" if same else f"dev:{dev.path}"

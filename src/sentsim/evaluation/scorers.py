@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,6 +12,9 @@ from numpy.typing import NDArray
 from sentsim.base import Encoder, PairScorer, check_pairs
 from sentsim.choices import parse_choice
 from sentsim.similarity import cosine_pairwise
+
+if TYPE_CHECKING:
+    from sentsim.data import PairDataset
 
 
 class Baseline(StrEnum):
@@ -82,6 +86,33 @@ def as_pair_scorer(model: object) -> PairScorer:
         f"cannot score pairs with a {type(model).__name__}; pass a BiEncoder, a CrossEncoder or "
         "an object with score_pairs(pairs)"
     )
+
+
+def score_dataset(
+    scorer: PairScorer, dataset: PairDataset, *, show_progress: bool | None = None
+) -> NDArray[np.float64]:
+    """``scorer``'s score for every pair of ``dataset``: one finite number each, or an error.
+
+    A NaN or infinite score has no rank: it was reported as a Spearman of ``nan`` (``NaN`` in
+    ``--json``, which is not JSON), or ranked silently below every pair by AP and F1.
+    """
+    scores = np.asarray(
+        scorer.score_pairs(dataset.pairs(), show_progress=show_progress), dtype=np.float64
+    )
+    if scores.shape != (len(dataset),):
+        raise ValueError(
+            f"{scorer.name} gave scores of shape {scores.shape} for the {len(dataset)} pairs of "
+            f"{dataset.path}; expected one score per pair"
+        )
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if len(bad):
+        first = dataset.examples[bad[0]]
+        raise ValueError(
+            f"{scorer.name} gave {len(bad)} of the {len(dataset)} pairs of {dataset.path} a score "
+            f"that is not a finite number (the first: {scores[bad[0]]} for line {first.line}); "
+            "a model that outputs NaN or infinity cannot be evaluated"
+        )
+    return scores
 
 
 STATIC_MODEL = "static-minilm"

@@ -65,11 +65,11 @@ def evaluate_sts(
             correlations(gold, gold)
         except DataError as exc:
             raise DataError(f"{dataset.path}: {exc}") from None
-    from sentsim.evaluation.scorers import as_pair_scorer
+    from sentsim.evaluation.scorers import as_pair_scorer, score_dataset
 
     scorer = as_pair_scorer(scorer)
     start = time.perf_counter()
-    predicted = scorer.score_pairs(dataset.pairs(), show_progress=show_progress)
+    predicted = score_dataset(scorer, dataset, show_progress=show_progress)
     seconds = time.perf_counter() - start
     spearman, pearson = correlations(predicted, gold)
     return StsResult(
