@@ -27,6 +27,8 @@ from sentsim.evaluation.retrieval import (
     recall_at,
     write_trec_run,
 )
+from sentsim.evaluation.stats import bootstrap_spearman_difference, paired_bootstrap
+from sentsim.evaluation.sts import correlations
 
 # -- pair classification ---------------------------------------------------------------------------
 
@@ -537,3 +539,45 @@ def test_a_headerless_qrels_with_a_fractional_first_score_names_the_score(tmp_pa
     path.write_text("qid\tdoc\trel\nq1\td1\t1\n")
     with pytest.raises(DataError, match=r"line 1: expected the header query-id"):
         read_qrels(path)
+
+
+# -- paired bootstrap --------------------------------------------------------------------------
+
+
+def test_paired_bootstrap_by_hand_and_its_refusals() -> None:
+    """Two queries, b better by 0.2 and worse by 0.1: mean difference +5 (×100); every resample
+    mean lies between −10 and +20. A metric the runs lack, or a confidence given in percent,
+    failed inside numpy (KeyError, "Percentiles must be in the range [0, 100]")."""
+    a = {"q1": {"ndcg@10": 0.5}, "q2": {"ndcg@10": 1.0}}
+    b = {"q1": {"ndcg@10": 0.7}, "q2": {"ndcg@10": 0.9}, "q3": {"ndcg@10": 0.0}}
+    r = paired_bootstrap(a, b, "ndcg@10", samples=500)
+    assert (r.items, r.mean_a, r.mean_b) == (2, 75.0, 80.0)
+    assert r.difference == pytest.approx(5.0)
+    assert -10 - 1e-9 <= r.low <= r.difference <= r.high <= 20 + 1e-9
+    with pytest.raises(
+        ValueError, match=r"run a has no 'ndcg' for query 'q1'; it has \['ndcg@10'\]"
+    ):
+        paired_bootstrap(a, b, "ndcg")
+    with pytest.raises(ValueError, match=r"between 0 and 1, e\.g\. 0\.95; got 95"):
+        paired_bootstrap(a, b, "ndcg@10", confidence=95)
+
+
+def test_spearman_bootstrap_leaves_out_resamples_without_a_correlation() -> None:
+    """Ten pairs, two with gold 1: about one resample in ten draws only gold 0, whose Spearman
+    is undefined (NaN); that NaN made the whole interval NaN. Such resamples are left out."""
+    gold = np.array([0.0] * 8 + [1.0] * 2)
+    rng = np.random.default_rng(1)
+    a, b = rng.random(10), rng.random(10)
+    r = bootstrap_spearman_difference(a, b, gold, samples=500)
+    assert math.isfinite(r.low) and math.isfinite(r.high) and r.low < r.high
+    assert r.difference == pytest.approx(correlations(b, gold)[0] - correlations(a, gold)[0])
+    same = bootstrap_spearman_difference(a, a, gold, samples=50)
+    assert (same.low, same.difference, same.high) == (0.0, 0.0, 0.0)
+
+
+def test_spearman_bootstrap_refuses_scores_of_other_lengths_and_constant_gold() -> None:
+    """Lengths that differ failed inside scipy ("all the input array dimensions ...")."""
+    with pytest.raises(ValueError, match="10 and 10 scores for 9 gold scores"):
+        bootstrap_spearman_difference(np.ones(10), np.ones(10), np.arange(9.0))
+    with pytest.raises(DataError, match=r"every gold score is 2\.0"):
+        bootstrap_spearman_difference(np.arange(4.0), np.arange(4.0), np.full(4, 2.0))

@@ -35,9 +35,16 @@ def paired_bootstrap(
 
     Efron and Tibshirani (1993); for IR, Sakai (2006). Values are scaled ×100.
     """
+    _check_confidence(confidence, samples)
     ids = sorted(set(a) & set(b))
     if not ids:
         raise ValueError("the two runs share no query ids")
+    for name, run in (("a", a), ("b", b)):
+        if missing := [q for q in ids if metric not in run[q]]:
+            raise ValueError(
+                f"run {name} has no {metric!r} for query {missing[0]!r}; it has "
+                f"{sorted(run[missing[0]])}"
+            )
     x = np.array([a[q][metric] for q in ids])
     y = np.array([b[q][metric] for q in ids])
     diff = y - x
@@ -66,25 +73,47 @@ def bootstrap_spearman_difference(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> BootstrapInterval:
-    """Paired bootstrap over pairs of ``Spearman(b, gold) − Spearman(a, gold)`` (×100)."""
+    """Paired bootstrap over pairs of ``Spearman(b, gold) − Spearman(a, gold)`` (×100).
+
+    A resample whose gold scores are all equal has no correlation and is left out of the
+    interval (it made the whole interval NaN); a constant prediction correlates 0, as in
+    :func:`~sentsim.evaluation.sts.correlations`.
+    """
     from scipy.stats import spearmanr
+
+    from sentsim.evaluation.sts import correlations
+
+    _check_confidence(confidence, samples)
+    a, b, gold = (np.asarray(x, dtype=np.float64) for x in (a, b, gold))
+    if not len(a) == len(b) == len(gold):
+        raise ValueError(f"{len(a)} and {len(b)} scores for {len(gold)} gold scores")
+    sa, sb = correlations(a, gold)[0], correlations(b, gold)[0]  # refuses constant gold
+
+    def rho(x: np.ndarray, y: np.ndarray) -> float:
+        return float(spearmanr(x, y)[0]) if np.ptp(x) else 0.0
 
     rng = np.random.default_rng(seed)
     n = len(gold)
-    diffs = np.empty(samples)
+    diffs = np.full(samples, np.nan)
     for i in range(samples):
         idx = rng.integers(0, n, n)
-        diffs[i] = spearmanr(b[idx], gold[idx])[0] - spearmanr(a[idx], gold[idx])[0]
+        if np.ptp(gold[idx]):
+            diffs[i] = rho(b[idx], gold[idx]) - rho(a[idx], gold[idx])
+    defined = diffs[~np.isnan(diffs)]
+    if len(defined) < samples / 2:
+        raise ValueError(
+            f"{samples - len(defined)} of {samples} resamples of the {n} pairs have one gold "
+            "score only; too few pairs (or distinct gold scores) to bootstrap"
+        )
     tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    sa, sb = spearmanr(a, gold)[0], spearmanr(b, gold)[0]
+    low, high = np.percentile(defined, [tail, 100 - tail])
     return BootstrapInterval(
-        "spearman",
-        n,
-        100 * float(sa),
-        100 * float(sb),
-        100 * float(sb - sa),
-        100 * float(low),
-        100 * float(high),
-        confidence,
+        "spearman", n, sa, sb, sb - sa, 100 * float(low), 100 * float(high), confidence
     )
+
+
+def _check_confidence(confidence: float, samples: int) -> None:
+    if not 0 < confidence < 1:  # NaN fails this too
+        raise ValueError(f"confidence must be between 0 and 1, e.g. 0.95; got {confidence}")
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
