@@ -588,3 +588,21 @@ def test_skip_bad_rows_with_nothing_left_still_raises(tmp_path: Path) -> None:
 
 def test_clean_file_skips_nothing(tmp_path: Path) -> None:
     assert read_pairs(stsb_file(tmp_path), skip_bad_rows=True).skipped == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[\n  {"sentence1": "a", "sentence2": "b", "score": 1},\n'
+        '  {"sentence1": "c", "sentence2": "d", "score": 2}\n]\n',
+        '[{"sentence1": "a", "sentence2": "b", "score": 1}]\n',
+    ],
+    ids=["indented", "one-line"],
+)
+def test_json_array_is_named_not_skipped_row_by_row(tmp_path: Path, text: str) -> None:
+    """A .json file holding a JSON array was "line 1: not valid JSON ... use --skip-bad-rows",
+    and skipping them dropped every row; it is now one error saying how to convert it."""
+    path = write(tmp_path / "pairs.json", text)
+    for skip in (False, True):
+        error = assert_data_error(path, 1, "a JSON array, not JSON lines", skip_bad_rows=skip)
+        assert f"jq -c '.[]' {path} > pairs-lines.jsonl" in str(error)

@@ -23,6 +23,7 @@ def read_objects(
     With ``on_bad``, a bad line is reported as ``on_bad(line number, problem)`` and skipped
     instead (``on_bad`` may raise itself, e.g. unless the user asked to skip bad rows).
     """
+    first = True
     with open_text(path) as handle:
         for n, line in enumerate(handle, start=1):
             if not line.strip():
@@ -30,12 +31,26 @@ def read_objects(
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                problem = f"not valid JSON ({exc.msg})"
+                value, problem = None, f"not valid JSON ({exc.msg})"
             else:
                 if isinstance(value, dict):
                     yield n, value
+                    first = False
                     continue
                 problem = f"expected {expected}"
+            if first and _json_array(line, value):  # skipping "bad rows" would drop every row
+                raise DataError(
+                    f"{path}, line {n}: a JSON array, not JSON lines (one object a line); "
+                    f"convert it, e.g. `jq -c '.[]' {path} > {path.stem}-lines.jsonl`"
+                )
+            first = False
             if on_bad is None:
                 raise DataError(f"{path}, line {n}: {problem}")
             on_bad(n, problem)
+
+
+def _json_array(line: str, value: object) -> bool:
+    """Whether a file's first line opens a JSON array: ``[`` alone, or an array of objects."""
+    if line.strip() == "[":
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
