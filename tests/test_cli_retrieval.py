@@ -425,6 +425,31 @@ def test_helpcenter_eval_takes_labelled_questions_of_your_own(
     assert f"{rows}, line 2: unknown intent 'card_arival'" in err
 
 
+def test_helpcenter_eval_labels_a_sample_only_when_it_samples(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_st_dir: Path,
+) -> None:
+    """--sample 5 of 3 questions used all three, and the report said "-sample5"."""
+    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path / "cache"))
+    own = tmp_path / "questions.csv"
+    own.write_text(
+        "text,category\n"
+        "tracking a card that hasn't arrived,card_arrival\n"
+        "how our exchange rates work,exchange_rate\n"
+        "my card never came,card_arrival\n"
+    )
+    args = ["eval", "helpcenter", "--questions", str(own), "--retriever", "bm25", "--json"]
+    for sample, label, queries in ((5, "helpcenter/questions.csv", 3), (2, "-sample2", 2)):
+        assert main([*args, "--model", str(tiny_st_dir), "--sample", str(sample)]) == 0
+        captured = capsys.readouterr()
+        out = json.loads(captured.out.strip().splitlines()[-1])
+        assert out["data"].endswith(label) and out["queries"] == queries
+        noted = "--sample 5 is more than the 3 questions; all of them are used" in captured.err
+        assert noted == (sample == 5)
+
+
 def test_read_questions_maps_intents_and_names_the_bad_line(tmp_path: Path) -> None:
     from sentsim.errors import DataError
     from sentsim.helpcenter import intent_articles, read_questions

@@ -191,12 +191,22 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
             own = read_questions(args.questions) if args.questions else None
             folder = write_beir(Path(tmp), args.split, sample=args.sample, questions=own)
             source = args.questions.name if args.questions else f"banking77-{args.split}"
-            label = f"helpcenter/{source}" + (f"-sample{args.sample}" if args.sample else "")
+            label = f"helpcenter/{source}"
             subset = None
         else:
             folder, label = args.data, str(args.data)
             subset = read_text(args.queries).split() if args.queries else None
         data = load_beir(folder, args.split, queries_subset=subset)
+    if args.task == "helpcenter" and args.sample:
+        # a sample as large as the questions is all of them: the label said "-sample500" of 100
+        if len(data.queries) < args.sample:
+            print(
+                f"note: --sample {args.sample} is more than the {len(data.queries)} questions; "
+                "all of them are used",
+                file=sys.stderr,
+            )
+        else:
+            label += f"-sample{args.sample}"
     if data.empty:
         print(
             f"note: {len(data.empty)} corpus rows with neither title nor text left out "
