@@ -281,6 +281,33 @@ def test_cli_batch_size_reaches_the_judge(
     assert sizes and set(sizes) == {5}
 
 
+def test_cli_batch_size_reaches_the_dev_scoring_of_the_bi_encoder(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_st_dir: Path,
+) -> None:
+    """The --dev pairs were encoded 32 texts at a time whatever --batch-size said."""
+    from sentsim.bi_encoder import BiEncoder
+
+    sizes: list[int] = []
+    original = BiEncoder.encode
+
+    def spy(self: BiEncoder, texts: Sequence[str], **kw: object) -> NDArray:
+        sizes.append(int(kw.get("batch_size", 32)))  # type: ignore[call-overload]
+        return original(self, texts, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BiEncoder, "encode", spy)
+    src = tmp_path / "texts.txt"
+    src.write_text("card declined abroad\ncard declined abroad\nopen a savings account\n")
+    dev = tmp_path / "dev.csv"
+    dev.write_text("sentence1,sentence2,label\na card,the card,1\na card,a loan,0\n")
+    argv = ["duplicates", str(src), "--model", str(tiny_st_dir), "--dev", str(dev)]
+    assert main([*argv, "--batch-size", "7"]) == 0
+    capsys.readouterr()
+    assert sizes and set(sizes) == {7}
+
+
 @pytest.mark.parametrize(
     ("content", "name", "extra", "message"),
     [

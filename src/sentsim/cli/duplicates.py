@@ -85,7 +85,9 @@ def _duplicates(args: argparse.Namespace) -> int:
     threshold = args.threshold
     if args.dev is not None:
         dev = read_pairs(args.dev)
-        chosen = choose_threshold(judge or EncoderPairScorer(encoder), dev)
+        chosen = choose_threshold(
+            judge or EncoderPairScorer(encoder, batch_size=args.batch_size), dev
+        )
         threshold, chosen_from = chosen.threshold, f"dev:{args.dev}"
         c = chosen
         print(f"threshold {threshold:.4f}: best F1 on {args.dev} ({len(dev)} pairs): F1 "
