@@ -439,6 +439,25 @@ def test_without_index_or_judge_those_endpoints_say_how_to_start(tiny_st_dir: Pa
         thread.join(timeout=5)
 
 
+def test_the_index_may_be_named_by_a_string(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """``ServeConfig(index="idx")``, as ``build_index`` and ``open_index`` take a folder, loads
+    the encoder the index records (a ``str`` failed inside with ``TypeError: str / str``)."""
+    folder = tmp_path / "idx"
+    build_index(DOCS, folder, BiEncoder.load(tiny_st_dir), show_progress=False).close()
+    server = create_app(ServeConfig(index=str(folder), port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        health = call(server, "/health")[1]
+        assert health["encoder"] == str(tiny_st_dir) and health["index"] == str(folder)
+        status, out = call(server, "/search", {"query": "declined", "retriever": "bm25"})
+        assert status == 200 and [r["doc_id"] for r in out["results"]] == ["cards"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def test_a_silent_connection_is_closed_after_the_idle_timeout(tiny_st_dir: Path) -> None:
     """A client that connected and never spoke (or stopped inside its body) held a thread for
     good; it is now closed after ``idle_timeout`` seconds, a stalled body answered 408."""

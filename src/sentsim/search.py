@@ -75,7 +75,7 @@ class SearchResponse:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def index_encoder(folder: Path, model: str | None = None) -> BiEncoder:
+def index_encoder(folder: str | Path, model: str | None = None) -> BiEncoder:
     """``model``; without it, the encoder the index at ``folder`` records (``minilm`` for none).
 
     A recorded name that cannot be found from here is an error that says to pass the model; one
@@ -87,6 +87,7 @@ def index_encoder(folder: Path, model: str | None = None) -> BiEncoder:
 
     if model is not None:
         return BiEncoder.load(model)
+    folder = Path(folder)  # a str, as open_index and build_index take, failed inside
     if not index_exists(folder):
         return BiEncoder.load("minilm")
     name = read_manifest(folder)["encoder"]["name"]

@@ -80,7 +80,7 @@ ROLES = ("text", "query", "document")
 class ServeConfig:
     """What to serve: an index (optional), its bi-encoder, a judge (optional), where to listen."""
 
-    index: Path | None = None
+    index: str | Path | None = None
     model: str | None = None  # default: the encoder the index records, else minilm
     reranker: str | None = None
     host: str = "127.0.0.1"
