@@ -368,8 +368,8 @@ def test_load_beir(tmp_path: Path) -> None:
         ),
         (
             "corpus.jsonl",
-            '{"_id": "d1", "text": "a"}\n\n{"_id": "d3"}\n',
-            r"line 3: missing .*'text'",
+            '{"_id": "d1", "text": "a"}\n\n{"_id": "d3", "text": ["b"]}\n',
+            r"line 3: 'text' is a list; it must be a string",
         ),
         ("queries.jsonl", '{"text": "q"}\n', r"queries\.jsonl, line 1: missing .*\['_id'\]"),
         (  # found only after the run
@@ -445,6 +445,30 @@ def test_load_beir_integer_ids_and_title_only_documents(tmp_path: Path) -> None:
     assert data.corpus == {"1": ("Cards", "my card was declined"), "2": ("", "Mortgage rates")}
     assert data.queries == {"10": "rates"} and data.qrels == {"10": {"2": 1}}
     assert data.empty == ("3",)
+
+
+def test_load_beir_documents_without_a_text_field(tmp_path: Path) -> None:
+    """A corpus row whose ``text`` is absent or null is a title-only document (searched by its
+    title) or, with no title either, left out with the others; ``index build`` reads both so.
+    Such rows refused the whole corpus ("missing string field(s) ['text']")."""
+    root = tmp_path / "beir"
+    (root / "qrels").mkdir(parents=True)
+    rows = [
+        {"_id": "1", "title": "Cards", "text": "my card was declined"},
+        {"_id": "2", "title": "Mortgage rates"},
+        {"_id": "3", "title": "Loans", "text": None},
+        {"_id": "4"},
+    ]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "queries.jsonl").write_text('{"_id": "10", "text": "rates"}\n')
+    (root / "qrels" / "test.tsv").write_text("10\t2\t1\n")
+    data = load_beir(root, "test")
+    assert data.corpus == {
+        "1": ("Cards", "my card was declined"),
+        "2": ("", "Mortgage rates"),
+        "3": ("", "Loans"),
+    }
+    assert data.empty == ("4",)
 
 
 def test_load_beir_missing_files(tmp_path: Path) -> None:

@@ -33,7 +33,10 @@ class BeirData:
     empty: tuple[str, ...] = ()
 
 
-def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+def _read_jsonl(
+    path: Path, required: Sequence[str], optional: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    """Each row of ``path``; ``optional`` fields may be absent or null, else strings too."""
     if not path.is_file():
         raise DataError(f"BEIR file missing: {path.resolve()}")
     rows = []
@@ -44,6 +47,11 @@ def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
         missing = [k for k in required if not isinstance(row.get(k), str)]
         if missing:
             raise DataError(f"{path}, line {n}: missing string field(s) {missing}")
+        for k in optional:
+            if row.get(k) is not None and not isinstance(row[k], str):
+                raise DataError(
+                    f"{path}, line {n}: {k!r} is a {type(row[k]).__name__}; it must be a string"
+                )
         if (seen := first_line.setdefault(row["_id"], n)) != n:
             raise DataError(
                 f"{path}, line {n}: _id {row['_id']!r} already on line {seen}; ids must be unique "
@@ -116,8 +124,9 @@ def load_beir(
     root = Path(folder)
     corpus: dict[str, tuple[str, str]] = {}
     empty = []
-    for r in _read_jsonl(root / "corpus.jsonl", ["_id", "text"]):
-        searchable = title_and_text(str(r.get("title") or "").strip(), r["text"])
+    # a paper without an abstract may have no "text" at all, or null, as `index build` takes it
+    for r in _read_jsonl(root / "corpus.jsonl", ["_id"], optional=["text"]):
+        searchable = title_and_text(str(r.get("title") or "").strip(), r.get("text") or "")
         if searchable is None:
             empty.append(r["_id"])
         else:
