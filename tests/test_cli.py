@@ -826,6 +826,26 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
         and action.option_strings != ["--version"]
     ]
     assert silent == []
+    # `train bi-encoder --base` (minilm), `eval retrieval --retriever` (dense), augsbert's --lr:
+    # the value used when an option is left out was not shown
+    unstated = [
+        f"{name}: {action.option_strings} = {action.default!r}"
+        for name, parser in parsers(build_parser(), "sentsim")
+        for action in parser._actions
+        if action.option_strings
+        and action.default not in (None, False, [], argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+    ]
+    assert unstated == []
+    # `search --json` and `index info --json` said "print JSON instead of text": the one prints
+    # its text and then a JSON line, the other's text is indented JSON
+    claims = [
+        name
+        for name, parser in parsers(build_parser(), "sentsim")
+        for action in parser._actions
+        if "instead of text" in (action.help or "")
+    ]
+    assert claims == []
 
 
 @pytest.mark.parametrize(

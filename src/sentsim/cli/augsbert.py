@@ -41,19 +41,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--unlabelled file's own pairs); repeat or comma-separate to compare",
     )
     p.add_argument("--cap", type=int, required=True, help="at most this many silver pairs each")
-    p.add_argument("--top-k", type=int, default=3, help="partners per sentence")
+    p.add_argument("--top-k", type=int, default=3, help="partners per sentence (default: 3)")
     p.add_argument("--knn-encoder", help="bi-encoder that knn searches with (default: gold-only)")
     p.add_argument("--out", type=Path, required=True, help="output folder (steps are resumed)")
     p.add_argument("--dev", type=Path, help="graded pairs to select epochs and compare on")
     p.add_argument("--test", type=Path, help="graded pairs, reported only (never for selection)")
-    p.add_argument("--base", default="minilm", help="bi-encoder to start from")
+    p.add_argument("--base", default="minilm", help="bi-encoder to start from (default: minilm)")
     p.add_argument("--cross-base", help="start of a trained judge (default: --base)")
-    p.add_argument("--loss", default="cosent", help="cosent or cosine-mse")
+    p.add_argument("--loss", default="cosent", help="cosent (default) or cosine-mse")
     p.add_argument("--epochs", type=int, default=1, help="bi-encoder epochs (default: 1)")
     p.add_argument("--batch-size", type=int, default=16, help="examples a step (default: 16)")
-    p.add_argument("--lr", type=float, default=2e-5, help="bi-encoder learning rate")
-    p.add_argument("--cross-lr", type=float, default=5e-5, help="learning rate of a trained judge")
-    p.add_argument("--seed", type=int, default=42, help="sampling and training seed")
+    p.add_argument(
+        "--lr", type=float, default=2e-5, help="bi-encoder learning rate (default: 2e-05)"
+    )
+    p.add_argument(
+        "--cross-lr",
+        type=float,
+        default=5e-5,
+        help="learning rate of a trained judge (default: 5e-05)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="sampling and training seed (default: 42)")
     p.add_argument(
         "--calibrate-silver",
         action="store_true",

@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("encode", help="encode texts into an .npy matrix")
     p.add_argument("file", type=Path, help="texts: one per line (.txt) or JSON lines with 'text'")
     p.add_argument("--out", type=Path, required=True, help="output .npy file (n, dim) float32")
-    p.add_argument("--model", default="minilm", help="built-in name or model directory")
+    p.add_argument(
+        "--model", default="minilm", help="built-in name or model directory (default: minilm)"
+    )
     p.add_argument("--batch-size", type=int, default=32, help="texts a batch (default: 32)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
@@ -34,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("similarity", help="similarity of two texts")
     p.add_argument("text_a", help="first text")
     p.add_argument("text_b", help="second text")
-    p.add_argument("--model", default="minilm", help="built-in name or model directory")
+    p.add_argument(
+        "--model", default="minilm", help="built-in name or model directory (default: minilm)"
+    )
     p.add_argument(
         "--metric",
         default="cosine",

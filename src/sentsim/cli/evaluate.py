@@ -62,14 +62,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p = tasks.add_parser(name, help=text)
         if name == "retrieval":
             p.add_argument("--data", required=True, type=Path, help="BEIR folder")
-            p.add_argument("--split", default="test", help="qrels/SPLIT.tsv")
+            p.add_argument("--split", default="test", help="qrels/SPLIT.tsv (default: test)")
             p.add_argument("--queries", type=Path, help="file of query ids to keep (one per line)")
         else:
             p.add_argument(
                 "--split",
                 default="test",
                 choices=("test", "train", "dev"),
-                help="test, train, or dev (the held-out tenth of train that selects models)",
+                help="test (default), train, or dev (the held-out tenth of train that selects "
+                "models)",
             )
             p.add_argument("--sample", type=int, help="a fixed random sample of N questions")
             p.add_argument(
@@ -78,8 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 help="your own labelled questions instead of Banking77's (CSV or JSONL: text and "
                 "intent, or text and article id); --split then only names them",
             )
-        p.add_argument("--retriever", default="dense", help="dense, bm25 or hybrid")
-        p.add_argument("--model", default="minilm", help="bi-encoder for the dense side")
+        p.add_argument("--retriever", default="dense", help="dense (default), bm25 or hybrid")
+        p.add_argument(
+            "--model", default="minilm", help="bi-encoder for the dense side (default: minilm)"
+        )
         p.add_argument("--rerank", help="cross-encoder that re-ranks the first stage")
         p.add_argument(
             "--k-retrieve", type=int, default=100, help="first-stage candidates (default: 100)"
@@ -110,10 +113,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--example-weight",
             type=float,
             default=0.2,
-            help="w in w·dense + (1−w)·best example cosine (chosen on help-center dev)",
+            help="w in w·dense + (1−w)·best example cosine (default: 0.2, chosen on help-center "
+            "dev)",
         )
-        p.add_argument("--hybrid", default="rrf", help="rrf or minmax")
-        p.add_argument("--hybrid-weight", type=float, default=0.5, help="dense weight (minmax)")
+        p.add_argument("--hybrid", default="rrf", help="rrf (default) or minmax")
+        p.add_argument(
+            "--hybrid-weight", type=float, default=0.5, help="dense weight (minmax; default: 0.5)"
+        )
         p.add_argument("--run", type=Path, help="write a TREC run file")
         p.add_argument("--per-query", type=Path, help="write per-query metrics (JSON)")
         p.add_argument("--json", action="store_true", help="end with one JSON line of results")

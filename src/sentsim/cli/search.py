@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = verbs.add_parser("info", help="counts, encoder and sizes of an index")
     p.add_argument("--index", type=Path, required=True, help="index folder")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--json", action="store_true", help="print one JSON line, not indented")
     p.set_defaults(func=_info)
 
     p = subparsers.add_parser("search", help="retrieve and re-rank")
@@ -138,7 +138,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="w in w·dense + (1−w)·best example cosine (default 0.2, chosen on help-center dev)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="end with one JSON line of the results (--queries writes only JSON lines)",
+    )
     p.set_defaults(func=_search)
 
 

@@ -36,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--loss",
         choices=["pointwise", "listwise"],
         default="pointwise",
-        help="pointwise: pair files (scores, 0/1 labels or classes); listwise: anchor, positive, "
-        "negative rows (sentsim mine), a softmax over each anchor's positive and negatives; "
-        "--batch-size then counts anchors and --dev takes such rows too",
+        help="pointwise (default): pair files (scores, 0/1 labels or classes); listwise: anchor, "
+        "positive, negative rows (sentsim mine), a softmax over each anchor's positive and "
+        "negatives; --batch-size then counts anchors and --dev takes such rows too",
     )
     p.set_defaults(func=_train_cross)
 
@@ -50,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--loss",
         choices=("cosent", "cosine-mse", "mnrl", "corpus-softmax"),
         default="cosent",
-        help="cosent or cosine-mse (graded pairs); mnrl or corpus-softmax (anchor, positive "
-        "rows; corpus-softmax: every distinct positive is a class, for small fixed corpora)",
+        help="cosent (default) or cosine-mse (graded pairs); mnrl or corpus-softmax (anchor, "
+        "positive rows; corpus-softmax: every distinct positive is a class, for small fixed "
+        "corpora)",
     )
     p.add_argument(
         "--corpus", type=Path, help="corpus-softmax: every document of this corpus is a negative"
@@ -120,7 +121,9 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("mine", help="mine hard negatives for (anchor, positive) rows")
     p.add_argument("--train", required=True, type=Path, help="JSONL/CSV with anchor, positive")
     p.add_argument("--corpus", type=Path, help="extra candidate texts (corpus JSONL/CSV/folder)")
-    p.add_argument("--model", default="minilm", help="bi-encoder that finds candidates")
+    p.add_argument(
+        "--model", default="minilm", help="bi-encoder that finds candidates (default: minilm)"
+    )
     p.add_argument("--bm25", action="store_true", help="also take candidates from BM25")
     p.add_argument("--no-dense", action="store_true", help="BM25 candidates only (with --bm25)")
     p.add_argument("--cross-encoder", help="drop candidates this judge scores as positive")
@@ -261,7 +264,9 @@ def _common_options(p: argparse.ArgumentParser, *, default_lr: float, pairs: boo
             "--train", action="append", required=True, type=Path, help="pair file (repeat)"
         )
     p.add_argument("--dev", type=Path, help="pair file to select the best epoch on")
-    p.add_argument("--base", default="minilm", help="model to start from: name or directory")
+    p.add_argument(
+        "--base", default="minilm", help="model to start from: name or directory (default: minilm)"
+    )
     p.add_argument("--out", required=True, type=Path, help="output model directory")
     p.add_argument("--epochs", type=int, default=4, help="passes over the data (default: 4)")
     p.add_argument("--batch-size", type=int, default=16, help="examples a step (default: 16)")
