@@ -663,3 +663,26 @@ def test_max_batch_one_answers_each_request_alone(tiny_st_dir: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_many_clients_connecting_at_once_are_all_answered(tiny_st_dir: Path) -> None:
+    """The listen backlog was the standard library's 5: with the server busy (not accepting),
+    the sixth client onwards could not connect (reset, or a stall) under a burst of 16."""
+    server = create_app(ServeConfig(model=str(tiny_st_dir), port=0))
+    host, port = server.server_address[:2]
+    clients: list[socket.socket] = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    try:
+        for _ in range(32):  # the server accepts nothing yet: each waits in the backlog
+            clients.append(socket.create_connection((host, port), timeout=2))
+        thread.start()
+        for client in clients:
+            client.sendall(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+        for client in clients:
+            assert client.recv(64).startswith(b"HTTP/1.0 200")
+    finally:
+        for client in clients:
+            client.close()
+        if thread.is_alive():  # shutdown() waits for a serve_forever that never started
+            server.shutdown()
+        server.server_close()

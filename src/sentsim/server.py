@@ -107,6 +107,9 @@ class SentsimServer(ThreadingHTTPServer):
     # (daemon threads were torn down inside torch's thread pool: SIGABRT, no reply to the client).
     daemon_threads = False
     block_on_close = True
+    # connections the kernel holds until the server accepts them: the standard library's 5 reset
+    # or stalled the 6th of 16 clients connecting while a model call held the interpreter
+    request_queue_size = 1024
 
     def __init__(self, config: ServeConfig, encoder: BiEncoder, judge: CrossEncoder | None) -> None:
         self.config = config
