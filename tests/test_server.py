@@ -197,6 +197,7 @@ def test_search_runs_the_pipeline(served: SentsimServer) -> None:
     status, only = call(served, "/search", {"query": "card declined", "where": {"topic": "fx"}})
     assert status == 200 and [r["doc_id"] for r in only["results"]] == ["rates"]
     assert only["results"][0]["metadata"] == {"topic": "fx"}  # where a result came from
+    assert only["where"] == {"topic": "fx"} and judged["where"] is None  # as search --json says
     status, none = call(served, "/search", {"query": "card", "where": {"topic": 10**20}})
     assert status == 200 and none["results"] == []  # was 500: OverflowError inside sqlite3
 

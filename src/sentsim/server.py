@@ -286,6 +286,7 @@ class SentsimServer(ThreadingHTTPServer):
         return {
             "query": response.query,
             "retriever": pipeline.retriever.value,
+            "where": where or None,  # as `sentsim search --json` reports it
             "reranked": pipeline.reranker is not None and pipeline.judge_idle is None,
             "note": pipeline.judge_idle,  # why a judge that was asked for did not run, if so
             "results": [asdict(r) for r in response.results],
