@@ -12,7 +12,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 STAGING = ".sentsim-saving"
 """The folder inside a model folder that :func:`staged_folder` writes into."""
@@ -38,17 +38,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     ``write`` fills a temporary file in the same folder, which is fsynced and renamed over
     ``path``; the folder is fsynced so the rename survives a power cut.
     """
-    tmp = _temp_name(path)
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with _replacing(path, "wb") as handle:
+        write(handle)
 
 
 @contextlib.contextmanager
@@ -57,9 +48,16 @@ def atomic_text(path: Path) -> Iterator[TextIO]:
 
     An exception in the block leaves the old file as it was and no temporary file behind.
     """
+    with _replacing(path, "w", encoding="utf-8") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, mode: str, encoding: str | None = None) -> Iterator[Any]:
+    """A temporary file beside ``path``, fsynced and renamed over it when the block ends."""
     tmp = _temp_name(path)
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with open(tmp, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
