@@ -126,12 +126,12 @@ class Coalescer(Generic[Item]):
             for job in jobs:  # one job's bad input must fail that job, not its neighbours
                 self._run_group(key, [job])
             return
+        if len(rows) != len(items):
+            raise RuntimeError(f"the model gave {len(rows)} rows for {len(items)} items")
         self.stats.calls += 1
         self.stats.jobs += len(jobs)
         self.stats.items += len(items)
         self.stats.largest_call = max(self.stats.largest_call, len(items))
-        if len(rows) != len(items):
-            raise RuntimeError(f"the model gave {len(rows)} rows for {len(items)} items")
         start = 0
         for job in jobs:
             job.result = rows[start : start + len(job.items)]

@@ -16,15 +16,10 @@ from typing import Any
 from sentsim.errors import DataError
 from sentsim.index import Document
 from sentsim.index_checks import check_unicode
-from sentsim.jsonl import read_objects
-from sentsim.textfile import TableReader, open_text, read_text
+from sentsim.jsonl import JSONL_SUFFIXES, read_objects
+from sentsim.textfile import TABLE_SUFFIXES, TableReader, open_text, read_text
 
 csv.field_size_limit(1 << 24)
-
-
-#: File suffixes :func:`read_corpus` reads as JSON lines and as CSV / TSV tables.
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-TABLE_SUFFIXES = (".csv", ".tsv")
 
 
 def read_corpus(path: str | Path) -> list[Document]:

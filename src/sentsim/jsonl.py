@@ -10,6 +10,9 @@ from typing import Any
 from sentsim.errors import DataError
 from sentsim.textfile import open_text
 
+#: File suffixes read as JSON lines (``.json`` too, as corpora and pair files are).
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
 
 def read_objects(
     path: Path,

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sentsim.atomic import STAGING
 from sentsim.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,6 @@ def resolve_model_path(name_or_dir: str | Path) -> Path:
 def weights_hash(model_dir: Path) -> str:
     """Return a short SHA-256 over the model's weight files (its identity for indexes and cards)."""
     digest = hashlib.sha256()
-    from sentsim.atomic import STAGING
-
     files = sorted(model_dir.rglob("*.safetensors")) + sorted(model_dir.rglob("*.bin"))
     # a save killed before its files moved in leaves them in the staging folder: not the model's
     files = [f for f in files if STAGING not in f.relative_to(model_dir).parts]

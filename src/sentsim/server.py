@@ -29,8 +29,8 @@ happens at import. Endpoints (every body and answer a JSON object):
 
 Bad input answers 400 with ``{"error": "..."}`` naming the field; an unknown path 404. Model calls
 are serialised by one lock: on a CPU two at once only share the same cores. Requests to
-``/encode``, ``/similarity`` and ``/score`` that arrive while the model is busy are answered by
-one call together when it is free (:class:`~sentsim.batching.Coalescer`, up to
+``/encode``, ``/similarity``, ``/score`` and ``/rerank`` that arrive while the model is busy are
+answered by one call together when it is free (:class:`~sentsim.batching.Coalescer`, up to
 ``ServeConfig.max_batch`` texts or pairs): many clients sending one text each cost a batch's
 forward pass, not one pass each. ``/health`` counts the calls and requests so combined.
 """
@@ -51,7 +51,7 @@ import numpy as np
 
 from sentsim.batching import Coalescer
 from sentsim.bi_encoder import BiEncoder
-from sentsim.cross_encoder import CrossEncoder, rank_inputs, ranked
+from sentsim.cross_encoder import CrossEncoder, ranked
 from sentsim.errors import SentsimError
 from sentsim.fusion import CrossEncoderScorer, FusedScorer, judge_scorer
 from sentsim.index import Index
@@ -216,7 +216,7 @@ class SentsimServer(ThreadingHTTPServer):
         """``documents`` best first by the judge /score answers (its fusion, where it has one)."""
         judge = self._judge()
         query, top_k = _text(body, "query"), _top_k(body, None)
-        docs = rank_inputs(query, _strings(body, "documents"), top_k)
+        docs = _strings(body, "documents")
         if judge.num_labels != 1:
             raise BadRequest(
                 f"the judge {judge.name} has {judge.num_labels} outputs ({', '.join(judge.labels)})"

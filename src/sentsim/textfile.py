@@ -16,6 +16,9 @@ from typing import IO, Any
 
 from sentsim.errors import DataError
 
+#: File suffixes read as CSV / TSV tables with a header (:class:`TableReader`).
+TABLE_SUFFIXES = (".csv", ".tsv")
+
 
 class TextFile:
     """A text file opened for reading; iterate over its lines or :meth:`read` it whole.

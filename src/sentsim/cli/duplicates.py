@@ -153,8 +153,9 @@ def _duplicates(args: argparse.Namespace) -> int:
 
 def read_collection(path: Path) -> tuple[list[str], list[str]]:
     """Ids and texts: a .txt file (line numbers as ids, blank lines skipped) or a corpus."""
-    from sentsim.corpus import JSONL_SUFFIXES, TABLE_SUFFIXES, read_corpus
-    from sentsim.textfile import read_lines
+    from sentsim.corpus import read_corpus
+    from sentsim.jsonl import JSONL_SUFFIXES
+    from sentsim.textfile import TABLE_SUFFIXES, read_lines
 
     if path.is_file() and path.suffix.lower() == ".txt":
         rows = [(str(n), line) for n, line in enumerate(read_lines(path), 1)]

@@ -17,10 +17,10 @@ import numpy as np
 
 from sentsim.atomic import write_text_atomic
 from sentsim.base import PairScorer, check_pairs
-from sentsim.data import COLUMN_NAMES, column_key, read_pairs
+from sentsim.data import COLUMN_NAMES, column_key, find_columns, read_pairs
 from sentsim.errors import DataError
-from sentsim.jsonl import read_objects
-from sentsim.textfile import TableReader, open_text, read_lines
+from sentsim.jsonl import JSONL_SUFFIXES, read_objects
+from sentsim.textfile import TABLE_SUFFIXES, TableReader, open_text, read_lines
 from sentsim.training.data import TrainPair
 from sentsim.training.sampling import Pair
 
@@ -147,7 +147,7 @@ def read_sentences(path: str | Path) -> list[str]:
     Column names are matched as pair files' are (``Text``, ``question1`` / ``question2``, ...).
     """
     file = _unlabelled_file(path)
-    if file.suffix.lower() in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
+    if file.suffix.lower() in JSONL_SUFFIXES + TABLE_SUFFIXES:
         texts: list[str] = []
         for n, row in _rows(file):
             columns = _text_columns(list(row))
@@ -169,19 +169,16 @@ def read_unlabelled_pairs(path: str | Path) -> list[Pair]:
     naming its line: a pair file that silently lost rows would label fewer pairs than it holds.
     """
     file = _unlabelled_file(path)
-    if file.suffix.lower() not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
+    if file.suffix.lower() not in JSONL_SUFFIXES + TABLE_SUFFIXES:
         raise DataError(
             f"{file}: holds sentences, not pairs; labelling the pairs as given (--sampling given) "
             "needs a JSONL or CSV/TSV file with sentence1 and sentence2, or choose bm25, knn or "
             "random to pair its sentences"
         )
     pairs: list[Pair] = []
+    columns = {name: COLUMN_NAMES[name] for name in ("sentence1", "sentence2")}
     for n, row in _rows(file):
-        keys = {column_key(k): k for k in row if isinstance(k, str)}
-        first, second = (
-            next((keys[k] for k in COLUMN_NAMES[name] if k in keys), None)
-            for name in ("sentence1", "sentence2")
-        )
+        first, second = find_columns(file, list(row), n, columns).values()
         if first is None or second is None:
             raise DataError(
                 f"{file}, line {n}: has {sorted(map(str, row))}; the pairs as given need "
@@ -208,7 +205,7 @@ def _unlabelled_file(path: str | Path) -> Path:
 
 def _rows(file: Path) -> Iterator[tuple[int, dict[str, object]]]:
     """Each record of a JSON-lines or CSV / TSV file with its line number."""
-    if file.suffix.lower() in (".jsonl", ".ndjson", ".json"):  # .json: JSON lines, as corpora
+    if file.suffix.lower() in JSONL_SUFFIXES:
         yield from read_objects(file, expected="a JSON object with 'text' or 'sentence1'")
         return
     tab = file.suffix.lower() == ".tsv"
