@@ -35,4 +35,14 @@ for M in minilm bi-sts "$RUN"/s{1,2,3}/model-{given,bm25}; do
     [[ -f $RUN/sts-$name.json ]] || "$SENTSIM" eval sts \
         --data "$DATA/stsbenchmark/sts-test.csv" --model "$M" --json | tail -1 > "$RUN/sts-$name.json"
 done
+# how many BM25 pairs are MRPC's own pairs (either order, whitespace aside), per seed
+"$PY" - "$RUN" <<'PYEOF'
+import json, sys
+from sentsim.training.sampling import pair_key
+def keys(f): return [pair_key(r["sentence1"], r["sentence2"]) for r in map(json.loads, open(f))]
+for s in (1, 2, 3):
+    given = set(keys(f"{sys.argv[1]}/s{s}/silver-given-pairs.jsonl"))
+    bm25 = keys(f"{sys.argv[1]}/s{s}/silver-bm25-pairs.jsonl")
+    print(f"seed {s}: {sum(k in given for k in bm25)} of {len(bm25)} BM25 pairs are MRPC pairs")
+PYEOF
 echo "done: $RUN"
