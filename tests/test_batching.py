@@ -27,7 +27,7 @@ class Recorder:
 
 
 def run_while_busy(
-    coalescer: Coalescer[int], jobs: list[tuple[Any, list[int]]]
+    coalescer: Coalescer[int, np.ndarray], jobs: list[tuple[Any, list[int]]]
 ) -> list[np.ndarray | BaseException]:
     """Queue ``jobs`` from threads while the model's lock is held, then free it; their answers."""
     answers: list[np.ndarray | BaseException] = [RuntimeError("no answer")] * len(jobs)
@@ -98,6 +98,25 @@ def test_max_items_bounds_a_call_and_one_turns_batching_off() -> None:
     big: list[tuple[Any, list[int]]] = [("k", list(range(9)))]
     run_while_busy(Coalescer(model, threading.Lock(), max_items=4), big)
     assert [len(items) for _, items in model.calls] == [9]  # larger than a batch: alone, whole
+
+
+def test_a_jobs_size_counts_toward_max_items_in_place_of_its_item_count() -> None:
+    """A search carries one query but has its judge read ~100 candidates: it says so."""
+    model = Recorder()
+    coalescer = Coalescer(model, threading.Lock(), max_items=10)
+    answers: list[np.ndarray] = []
+    threads = [
+        threading.Thread(target=lambda i=i: answers.append(coalescer("k", [i], size=4)))
+        for i in range(5)
+    ]
+    with coalescer.lock:
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(coalescer._queue) == 5)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert [len(items) for _, items in model.calls] == [2, 2, 1]  # 4 + 4 ≤ 10 < 4 + 4 + 4
+    assert sorted(int(a[0, 0]) for a in answers) == list(range(5))
 
 
 def test_a_bad_job_fails_alone_and_its_neighbours_are_answered() -> None:

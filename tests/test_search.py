@@ -480,6 +480,34 @@ def test_search_many_batches_the_first_stage(index: Index, encoder: BiEncoder) -
         assert response.results == pipeline.search(query, top_k=2).results
 
 
+def test_search_many_scores_all_candidates_in_one_judge_call(
+    index: Index, encoder: BiEncoder, reranker: CrossEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each query's candidates went to the judge in a call of their own; the pairs of all queries
+    are now one call, and each query still gets what it gets alone: the same documents, order and
+    best passages (the long document's too), and its judge scores to float32 precision."""
+    pipeline = SearchPipeline(index, encoder, reranker, retriever="hybrid", k_retrieve=7)
+    queries = ["card declined", "zebra quokka", "guitar on the beach"]
+    alone = [pipeline.search(query, top_k=5) for query in queries]
+    calls: list[int] = []
+    predict = reranker.predict
+
+    def counted(pairs: Any, **kwargs: Any) -> Any:
+        calls.append(len(pairs))
+        return predict(pairs, **kwargs)
+
+    monkeypatch.setattr(reranker, "predict", counted)
+    many = pipeline.search_many(queries, top_k=5)
+    assert len(calls) == 1 and calls[0] >= 3 * 7  # every candidate of every query, the long
+    for got, want in zip(many, alone, strict=True):  # document's passages each a pair
+        assert [r.doc_id for r in got.results] == [r.doc_id for r in want.results]
+        assert [r.passage for r in got.results] == [r.passage for r in want.results]
+        for g, w in zip(got.results, want.results, strict=True):
+            assert g.rerank_score == pytest.approx(w.rerank_score, abs=1e-5)
+        assert set(got.timings) == {"first_stage", "rerank", "fetch"}
+    assert any(r.doc_id == "long" and r.passage for r in many[1].results)
+
+
 @pytest.mark.parametrize("query", ["", "   ", "\n\t"])
 def test_empty_query_is_refused(index: Index, encoder: BiEncoder, query: str) -> None:
     for retriever in Retriever:

@@ -687,3 +687,86 @@ def test_many_clients_connecting_at_once_are_all_answered(tiny_st_dir: Path) -> 
         if thread.is_alive():  # shutdown() waits for a serve_forever that never started
             server.shutdown()
         server.server_close()
+
+
+def test_searches_waiting_together_share_one_pipeline_call_with_their_own_answers(
+    served: SentsimServer,
+) -> None:
+    """/search was answered one request at a time under the model's lock: concurrent searches
+    each paid a query encoding, an index search and a judge call. Searches queued while the model
+    is busy now run as one batch per retriever, re-ranking and filter (top_k 1 and 3 share it);
+    each answer is what the request gets alone, a bad one is refused alone, and /health counts
+    the calls and requests."""
+    from test_batching import wait_until
+
+    plain = {"retriever": "dense", "rerank": False}
+    requests: list[dict[str, Any]] = [
+        {"query": "card declined", **plain, "top_k": 1},
+        {"query": "exchange rate abroad", **plain, "top_k": 3},
+        {"query": "top up with cash", **plain},
+        {"query": "declined", "retriever": "bm25", "rerank": False},
+        {"query": "card fees", "retriever": "bm25", "rerank": False},
+        {"query": "card", **plain, "where": {"topic": "card"}},
+        {"query": "card declined abroad"},  # re-ranked by the judge, the hybrid default
+        {"query": "currency exchange"},
+        {"query": "card", "where": {"topic": []}},  # refused before it waits for the model
+    ]
+    answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * len(requests)
+
+    def ask(i: int) -> None:
+        answers[i] = call(served, "/search", requests[i])
+
+    before = call(served, "/health")[1]["batching"]
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(requests))]
+    with served.lock:  # the model is busy: the valid searches queue behind it
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(served.batches._queue) == len(requests) - 1)
+    for thread in threads:
+        thread.join(timeout=30)
+    after = call(served, "/health")[1]["batching"]
+    # dense, bm25, dense with the filter, re-ranked: four calls for the eight valid searches
+    assert after["calls"] - before["calls"] == 4 and after["jobs"] - before["jobs"] == 8
+
+    status, refused = answers[-1]
+    assert status == 400 and "where['topic'] is an empty list" in refused["error"]
+    for body, (status, out) in zip(requests[:-1], answers[:-1], strict=True):
+        assert status == 200, out
+        alone_status, alone = call(served, "/search", body)  # sequentially, nothing beside it
+        assert alone_status == 200
+        assert 0 < len(out["results"]) == len(alone["results"]) <= body.get("top_k", 10)
+        assert {k: v for k, v in out.items() if k not in ("results", "timings")} == {
+            k: v for k, v in alone.items() if k not in ("results", "timings")
+        }
+        for got, want in zip(out["results"], alone["results"], strict=True):
+            scores = ("score", "first_stage_score", "rerank_score")
+            assert {k: v for k, v in got.items() if k not in scores} == {
+                k: v for k, v in want.items() if k not in scores
+            }
+            for key in scores:  # a batch's padding may change the last float32 digits
+                assert got[key] == pytest.approx(want[key], abs=1e-5)
+        assert set(out["timings"]) == set(alone["timings"])
+    judged = [out for body, (_, out) in zip(requests, answers, strict=True) if "rerank" not in body]
+    assert all(out["reranked"] and "rerank" in out["timings"] for out in judged[:2])
+
+
+def test_a_re_ranked_search_counts_its_candidates_toward_max_batch(
+    served: SentsimServer,
+) -> None:
+    """The judge reads up to k_retrieve (100) candidates a search: three such searches with
+    ``max_batch`` 256 run as two calls (two, then one), as /rerank's pairs are bounded."""
+    from test_batching import wait_until
+
+    queries = ["card declined", "exchange rate", "top up with cash"]
+    before = call(served, "/health")[1]["batching"]
+    threads = [
+        threading.Thread(target=call, args=(served, "/search", {"query": q})) for q in queries
+    ]
+    with served.lock:
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(served.batches._queue) == len(queries))
+    for thread in threads:
+        thread.join(timeout=30)
+    after = call(served, "/health")[1]["batching"]
+    assert after["calls"] - before["calls"] == 2 and after["jobs"] - before["jobs"] == 3

@@ -3,10 +3,11 @@
 A server thread answering one short text pays a whole forward pass for it: tokenizer, Python and
 kernel set-up that a batch of 32 pays once. :class:`Coalescer` lets threads that wait for the same
 model share its calls. Each thread queues its job, then takes the model's lock; whoever holds the
-lock runs every job queued by then (up to ``max_items`` items), grouped by key, one call a group,
-and hands each thread its rows. Nothing waits on a timer: a job queued while the model is idle
-runs at once, alone, and jobs queued while it is busy run together when it is free, so batches
-grow with the load and latency never exceeds one call plus the call already running.
+lock runs every job queued by then (up to ``max_items`` items, or the sizes jobs declare),
+grouped by key, one call a group, and hands each thread its rows. Nothing waits on a timer: a job
+queued while the model is idle runs at once, alone, and jobs queued while it is busy run together
+when it is free, so batches grow with the load and latency never exceeds one call plus the call
+already running.
 
 Rows come back as the model gives them for the combined batch: for a transformer with smart
 batching (texts sorted by length, padded per batch) a text's vector may differ from the one it
@@ -19,22 +20,31 @@ import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-import numpy as np
+
+class Rows(Protocol):
+    """What a runner returns: one row (or value) per item, in order, that slices (array, list)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> Any: ...
+
 
 Item = TypeVar("Item")
+R = TypeVar("R", bound=Rows)
 
-#: ``run(key, items)`` → an array with one row (or one value) per item, in order.
-Runner = Callable[[Any, list[Item]], np.ndarray]
+#: ``run(key, items)`` → one row (or one value) per item, in order: an array's rows, a list.
+Runner = Callable[[Any, list[Item]], R]
 
 
 @dataclass(eq=False)
-class _Job(Generic[Item]):
+class _Job(Generic[Item, R]):
     key: Hashable
     items: list[Item]
+    size: int  # what the job counts toward max_items
     done: threading.Event = field(default_factory=threading.Event)
-    result: np.ndarray | None = None
+    result: R | None = None
     error: BaseException | None = None
 
 
@@ -48,17 +58,17 @@ class BatchStats:
     largest_call: int = 0
 
 
-class Coalescer(Generic[Item]):
+class Coalescer(Generic[Item, R]):
     """Run concurrent jobs' items through ``run`` together, under ``lock``.
 
     ``lock`` is the model's lock, shared with anything else that uses the model (the server's
-    searches); ``max_items`` bounds the items one call combines (a job larger than it runs alone;
-    1: every job runs alone, as a server without batching does).
+    index refreshes); ``max_items`` bounds the items (or declared sizes) one call combines (a job
+    larger than it runs alone; 1: every job runs alone, as a server without batching does).
     """
 
     def __init__(
         self,
-        run: Runner[Item],
+        run: Runner[Item, R],
         lock: threading.Lock,
         *,
         max_items: int = 256,
@@ -69,12 +79,16 @@ class Coalescer(Generic[Item]):
         self.lock = lock
         self.max_items = max_items
         self.stats = BatchStats()
-        self._queue: deque[_Job[Item]] = deque()
+        self._queue: deque[_Job[Item, R]] = deque()
         self._queue_lock = threading.Lock()
 
-    def __call__(self, key: Hashable, items: Sequence[Item]) -> np.ndarray:
-        """``run(key, items)``'s rows for ``items``, computed alone or beside other jobs'."""
-        job: _Job[Item] = _Job(key, list(items))
+    def __call__(self, key: Hashable, items: Sequence[Item], *, size: int | None = None) -> R:
+        """``run(key, items)``'s rows for ``items``, computed alone or beside other jobs'.
+
+        ``size``: what the job counts toward ``max_items`` (default: its item count); a search
+        whose judge reads 100 candidates weighs 100 pairs, not one query.
+        """
+        job: _Job[Item, R] = _Job(key, list(items), len(items) if size is None else size)
         with self._queue_lock:
             self._queue.append(job)
         while not job.done.is_set():
@@ -86,13 +100,13 @@ class Coalescer(Generic[Item]):
         assert job.result is not None
         return job.result
 
-    def _take(self) -> list[_Job[Item]]:
-        """The queued jobs the next call runs: the oldest first, up to ``max_items`` items."""
-        taken: list[_Job[Item]] = []
+    def _take(self) -> list[_Job[Item, R]]:
+        """The queued jobs the next call runs: the oldest first, up to ``max_items`` in size."""
+        taken: list[_Job[Item, R]] = []
         total = 0
         with self._queue_lock:
             while self._queue:
-                size = len(self._queue[0].items)
+                size = self._queue[0].size
                 if taken and total + size > self.max_items:
                     break
                 taken.append(self._queue.popleft())
@@ -101,7 +115,7 @@ class Coalescer(Generic[Item]):
 
     def _run_queued(self) -> None:
         """Run what is queued now, grouped by key (called holding :attr:`lock`)."""
-        groups: dict[Hashable, list[_Job[Item]]] = {}
+        groups: dict[Hashable, list[_Job[Item, R]]] = {}
         for job in self._take():
             groups.setdefault(job.key, []).append(job)
         try:
@@ -114,7 +128,7 @@ class Coalescer(Generic[Item]):
             for jobs in groups.values():
                 _fail(jobs, RuntimeError("the batch was cut off before this request ran"))
 
-    def _run_group(self, key: Hashable, jobs: list[_Job[Item]]) -> None:
+    def _run_group(self, key: Hashable, jobs: list[_Job[Item, R]]) -> None:
         items = [item for job in jobs for item in job.items]
         try:
             rows = self.run(key, items)
@@ -139,7 +153,7 @@ class Coalescer(Generic[Item]):
             job.done.set()
 
 
-def _fail(jobs: list[_Job[Any]], error: BaseException) -> None:
+def _fail(jobs: list[_Job[Any, Any]], error: BaseException) -> None:
     """Give each of ``jobs`` that has no answer yet ``error``."""
     for job in jobs:
         if not job.done.is_set():

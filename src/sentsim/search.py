@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -444,32 +444,61 @@ class SearchPipeline:
 
     def rerank_scores(self, query: str, doc_ids: Sequence[str]) -> np.ndarray:
         """The cross-encoder's score of each document: the max over its passages."""
-        return self._rerank(query, doc_ids)[0]
+        return self._rerank_many([query], [doc_ids])[0].scores
 
-    def _rerank(
-        self, query: str, doc_ids: Sequence[str]
-    ) -> tuple[np.ndarray, list[tuple[str, int]]]:
-        """Each document's best passage score, and that passage: (its text, its ordinal)."""
-        if self.reranker is None or not doc_ids:
-            return np.zeros(len(doc_ids), dtype=np.float32), [("", 0) for _ in doc_ids]
-        docs = self.index.get(list(doc_ids))
+    def _rerank_many(
+        self, queries: Sequence[str], doc_ids: Sequence[Sequence[str]]
+    ) -> list[_Judged]:
+        """Per query, its documents' best passage scores, those passages, and the seconds taken.
+
+        The (query, passage) pairs of all queries go to the judge in one call; each query is
+        given its own seconds reading passages plus the call's seconds times its share of the
+        pairs.
+        """
+        if self.reranker is None:
+            return [
+                _Judged(np.zeros(len(ids), dtype=np.float32), [("", 0)] * len(ids), 0.0)
+                for ids in doc_ids
+            ]
         tokenizer = self.reranker.tokenizer
-        query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
-        budget = max(32, self.reranker.max_length - query_tokens - 3)
-        owners, ordinals, pairs = [], [], []
-        for i, doc in enumerate(docs):
-            for ordinal, passage in enumerate(passages_for(doc, tokenizer, budget)):
-                owners.append(i)
-                ordinals.append(ordinal)
-                pairs.append((query, passage))
-        scores = self.reranker.predict(pairs, batch_size=32, show_progress=False)
-        best = np.full(len(docs), -np.inf, dtype=np.float32)
-        np.maximum.at(best, np.array(owners), scores)
-        chosen: list[tuple[str, int] | None] = [None] * len(docs)
-        for k, owner in enumerate(owners):
-            if scores[k] == best[owner] and chosen[owner] is None:
-                chosen[owner] = (pairs[k][1], ordinals[k])
-        return best, [c if c is not None else ("", 0) for c in chosen]
+        pairs: list[tuple[str, str]] = []
+        # per query: each of its pairs' document and passage ordinal, and its seconds so far
+        read: list[tuple[list[int], list[int], float]] = []
+        for query, ids in zip(queries, doc_ids, strict=True):
+            start = time.perf_counter()
+            owners, ordinals = [], []
+            if ids:
+                docs = self.index.get(list(ids))
+                query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
+                budget = max(32, self.reranker.max_length - query_tokens - 3)
+                for i, doc in enumerate(docs):
+                    for ordinal, passage in enumerate(passages_for(doc, tokenizer, budget)):
+                        owners.append(i)
+                        ordinals.append(ordinal)
+                        pairs.append((query, passage))
+            read.append((owners, ordinals, time.perf_counter() - start))
+        start = time.perf_counter()
+        scores = (
+            self.reranker.predict(pairs, batch_size=32, show_progress=False)
+            if pairs
+            else np.zeros(0, dtype=np.float32)
+        )
+        judge_seconds = time.perf_counter() - start
+        out, first = [], 0
+        for (owners, ordinals, seconds), ids in zip(read, doc_ids, strict=True):
+            mine = scores[first : first + len(owners)]
+            texts = [passage for _, passage in pairs[first : first + len(owners)]]
+            first += len(owners)
+            best = np.full(len(ids), -np.inf, dtype=np.float32)
+            np.maximum.at(best, np.array(owners, dtype=np.intp), mine)
+            chosen: list[tuple[str, int] | None] = [None] * len(ids)
+            for k, owner in enumerate(owners):
+                if mine[k] == best[owner] and chosen[owner] is None:
+                    chosen[owner] = (texts[k], ordinals[k])
+            share = judge_seconds * len(owners) / len(pairs) if pairs else 0.0
+            passages = [c if c is not None else ("", 0) for c in chosen]
+            out.append(_Judged(best, passages, seconds + share))
+        return out
 
     def search(
         self,
@@ -494,10 +523,16 @@ class SearchPipeline:
         rerank: bool = True,
         where: Mapping[str, Any] | Where | None = None,
     ) -> list[SearchResponse]:
-        """Run both stages for several queries (the first stage batched).
+        """Run both stages for several queries, each stage one batch for all of them.
 
-        The first stage keeps ``max(k_retrieve, top_k)`` candidates, so ``top_k`` results come
-        back whenever that many documents are found.
+        The queries are encoded and searched together, and the judge scores all their candidates
+        in one call: each query's results are those it gets alone (up to the last float32 digits
+        of a batch's padding). The first stage keeps ``max(k_retrieve, top_k)`` candidates, so
+        ``top_k`` results come back whenever that many documents are found.
+
+        Each response's ``timings`` are its share of the shared steps: ``first_stage`` the
+        batch's seconds divided by the number of queries, ``rerank`` its own passage reading plus
+        the judge call's seconds times its share of the pairs, ``fetch`` its own.
         """
         if top_k < 0:
             raise ValueError(f"top_k must be ≥ 0, got {top_k}")
@@ -507,14 +542,14 @@ class SearchPipeline:
         depth = max(self.k_retrieve, top_k)
         candidates, matched, dense_passage = self._first_stage(queries, None, parsed, depth)
         first_seconds = (time.perf_counter() - start) / max(1, len(queries))
+        use_ce = rerank and self.reranker is not None and self.judge_idle is None
+        all_ids = [[d for d, _ in cands] for cands in candidates]
+        judgements = self._rerank_many(queries, all_ids) if use_ce else [None] * len(queries)
         responses = []
-        for query, cands, examples, ordinals in zip(
-            queries, candidates, matched, dense_passage, strict=True
+        for query, cands, ids, judgement, examples, ordinals in zip(
+            queries, candidates, all_ids, judgements, matched, dense_passage, strict=True
         ):
-            t0 = time.perf_counter()
-            ids = [d for d, _ in cands]
-            use_ce = rerank and self.reranker is not None and self.judge_idle is None
-            ce, judged = self._rerank(query, ids) if use_ce else (None, [])
+            ce = judgement.scores if judgement is not None else None
             if ce is not None:
                 final = rerank_fuse([c[1] for c in cands], ce, self.rerank_weight)
                 order = np.argsort(-final, kind="stable")
@@ -525,8 +560,8 @@ class SearchPipeline:
             t1 = time.perf_counter()
             docs = {d.id: d for d in self.index.get([ids[i] for i in order])}
             # each document's best passage (text, ordinal): the judge's, else the bi-encoder's
-            if ce is not None:
-                best_passage = {ids[i]: judged[i] for i in order}
+            if judgement is not None:
+                best_passage = {ids[i]: judgement.passages[i] for i in order}
             else:
                 refs = [(ids[i], ordinals[ids[i]]) for i in order if ids[i] in ordinals]
                 best_passage = {d: (t, o) for (d, o), t in self.index.passages(refs).items()}
@@ -547,11 +582,19 @@ class SearchPipeline:
                 for rank, i in enumerate(order, start=1)
             ]
             timings = {"first_stage": first_seconds}
-            if ce is not None:
-                timings["rerank"] = t1 - t0
+            if judgement is not None:
+                timings["rerank"] = judgement.seconds
             timings["fetch"] = time.perf_counter() - t1
             responses.append(SearchResponse(query, results, timings))
         return responses
+
+
+class _Judged(NamedTuple):
+    """One query's re-ranking: each candidate's best passage score, that passage, the seconds."""
+
+    scores: np.ndarray
+    passages: list[tuple[str, int]]  # (text, ordinal) of each candidate's best passage
+    seconds: float
 
 
 def _shown(best: tuple[str, int], opening: str) -> str:

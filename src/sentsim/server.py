@@ -24,15 +24,19 @@ happens at import. Endpoints (every body and answer a JSON object):
 - ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true, "where": null}``:
   the index's :class:`~sentsim.search.SearchPipeline`; ``where`` filters by metadata
   (``{"lang": "en", "product": ["cards", "loans"]}``, see :class:`~sentsim.index.Where`). Each
-  request first moves to the index's latest commit, so documents another process adds or deletes
+  search first moves to the index's latest commit, so documents another process adds or deletes
   are found (or gone) without a restart.
 
 Bad input answers 400 with ``{"error": "..."}`` naming the field; an unknown path 404. Model calls
-are serialised by one lock: on a CPU two at once only share the same cores. Requests to
-``/encode``, ``/similarity``, ``/score`` and ``/rerank`` that arrive while the model is busy are
-answered by one call together when it is free (:class:`~sentsim.batching.Coalescer`, up to
-``ServeConfig.max_batch`` texts or pairs): many clients sending one text each cost a batch's
-forward pass, not one pass each. ``/health`` counts the calls and requests so combined.
+are serialised by one lock: on a CPU two at once only share the same cores. Requests that arrive
+while the model is busy are answered by one call together when it is free
+(:class:`~sentsim.batching.Coalescer`, up to ``ServeConfig.max_batch`` texts or pairs): many
+clients sending one text each cost a batch's forward pass, not one pass each. ``/encode``,
+``/similarity``, ``/score`` and ``/rerank`` share a call where their role or judge settings match;
+``/search`` requests with the same retriever, re-ranking, filter and candidate depth share one
+:meth:`~sentsim.search.SearchPipeline.search_many`: one encoding of their queries, one index
+search, one judge call over all their candidates (a re-ranked search counts its candidates, not
+one text, toward ``max_batch``). ``/health`` counts the calls and requests so combined.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import contextlib
 import json
 import socket
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,11 +55,13 @@ import numpy as np
 
 from sentsim.batching import Coalescer
 from sentsim.bi_encoder import BiEncoder
+from sentsim.choices import Retriever
 from sentsim.cross_encoder import CrossEncoder, ranked
 from sentsim.errors import SentsimError
 from sentsim.fusion import CrossEncoderScorer, FusedScorer, judge_scorer
 from sentsim.index import Index
-from sentsim.search import SearchPipeline, index_encoder, open_index
+from sentsim.index_filter import Where
+from sentsim.search import SearchPipeline, SearchResponse, index_encoder, open_index
 from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
@@ -100,6 +106,22 @@ class BadRequest(ValueError):
     """A request the client must change; answered with 400 and its message."""
 
 
+@dataclass(frozen=True)
+class _Searches:
+    """What searches must share to run as one batch: they then get what each gets alone.
+
+    ``depth``: the candidates the first stage keeps, ``max(k_retrieve, top_k)``: searches asking
+    for 5 and 10 results share it, each cut to its own ``top_k``. Filters are told apart by
+    :attr:`Where.key` (``Where`` compares ``True`` equal to ``1``).
+    """
+
+    retriever: Retriever
+    rerank: bool  # whether the judge was given to the pipeline
+    depth: int
+    where_key: str | None
+    where: Where | None = field(compare=False)
+
+
 class SentsimServer(ThreadingHTTPServer):
     """The HTTP server with the models it answers from; run it with ``serve_forever()``."""
 
@@ -120,7 +142,9 @@ class SentsimServer(ThreadingHTTPServer):
         self.fused = fused if isinstance(fused, FusedScorer) else None
         self.index: Index | None = None
         self.lock = threading.Lock()
-        self.batches = Coalescer(self._run_batch, self.lock, max_items=config.max_batch)
+        self.batches: Coalescer[Any, Any] = Coalescer(
+            self._run_batch, self.lock, max_items=config.max_batch
+        )
         self._connections: set[socket.socket] = set()  # open client sockets (see server_close)
         if ":" in config.host:  # '::1', '::': the server's default family, IPv4, refused them
             self.address_family = socket.AF_INET6
@@ -237,11 +261,16 @@ class SentsimServer(ThreadingHTTPServer):
         default = self.fused.judge.symmetric if fused and self.fused is not None else False
         return fused, _flag(body, "symmetric", default)
 
-    def _run_batch(self, key: tuple[str, Any, Any], items: list[Any]) -> np.ndarray:
+    def _run_batch(
+        self, key: tuple[str, Any, Any] | _Searches, items: list[Any]
+    ) -> np.ndarray | list[SearchResponse]:
         """One model call for the texts or pairs of requests batched together (holding the lock).
 
-        ``key``: ``("encode", role)`` or ``("score", fused, symmetric)``.
+        ``key``: ``("encode", role)`` or ``("score", fused, symmetric)``: an array of rows;
+        :class:`_Searches`: a list of :class:`SearchResponse`.
         """
+        if isinstance(key, _Searches):
+            return self._run_searches(key, items)
         if key[0] == "encode":  # as `sentsim encode --as`: vectors to compare with an index's
             encoder = self.encoder  # need the prompts
             encode = {"query": encoder.encode_query, "document": encoder.encode_document}.get(
@@ -277,21 +306,45 @@ class SentsimServer(ThreadingHTTPServer):
             raise BadRequest(
                 f"'where' must be an object of field to value(s), got {json.dumps(where)}"
             )
-        with self.lock:
-            self.index.refresh()  # the latest commit of whoever writes the index
-            pipeline = SearchPipeline(
-                self.index, self.encoder, self.judge if rerank else None, retriever=retriever
-            )
-            response = pipeline.search(query, top_k=top_k, where=where)
+        pipeline = SearchPipeline(
+            self.index, self.encoder, self.judge if rerank else None, retriever=retriever
+        )
+        parsed = Where.parse(where)  # a bad filter fails its own request, before it is queued
+        depth = max(pipeline.k_retrieve, top_k)
+        batch = _Searches(
+            pipeline.retriever, rerank, depth, parsed.key if parsed is not None else None, parsed
+        )
+        judged = pipeline.reranker is not None and pipeline.judge_idle is None
+        response: SearchResponse = self.batches(
+            batch, [(query, top_k)], size=depth if judged else 1
+        )[0]
         return {
             "query": response.query,
             "retriever": pipeline.retriever.value,
             "where": where or None,  # as `sentsim search --json` reports it
-            "reranked": pipeline.reranker is not None and pipeline.judge_idle is None,
+            "reranked": judged,
             "note": pipeline.judge_idle,  # why a judge that was asked for did not run, if so
             "results": [asdict(r) for r in response.results],
             "timings": response.timings,
         }
+
+    def _run_searches(self, batch: _Searches, items: list[tuple[str, int]]) -> list[SearchResponse]:
+        """The searches of ``items`` (query, top_k), as one batch (holding the lock)."""
+        assert self.index is not None  # _search refused the request otherwise
+        self.index.refresh()  # the latest commit of whoever writes the index
+        pipeline = SearchPipeline(
+            self.index,
+            self.encoder,
+            self.judge if batch.rerank else None,
+            retriever=batch.retriever,
+        )
+        # every top_k here is at most depth, so the pipeline keeps depth candidates for each
+        most = max(top_k for _, top_k in items)
+        responses = pipeline.search_many([q for q, _ in items], top_k=most, where=batch.where)
+        return [
+            replace(response, results=response.results[:top_k])
+            for response, (_, top_k) in zip(responses, items, strict=True)
+        ]
 
     def health(self) -> dict[str, Any]:
         """What this server answers with; the document count of the index's latest commit."""

@@ -40,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-batch",
         type=int,
         default=256,
-        help="most texts or pairs one model call combines from /encode, /similarity and /score "
-        "requests that wait together (default: 256; 1: each request alone)",
+        help="most texts or pairs one model call combines from requests that wait together "
+        "(/encode, /similarity, /score, /rerank, /search; a re-ranked search counts the "
+        "candidates its judge reads) (default: 256; 1: each request alone)",
     )
     p.set_defaults(func=_serve)
 
