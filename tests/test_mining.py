@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,3 +241,71 @@ def test_a_corpus_copy_of_a_positive_or_anchor_spaced_otherwise_is_no_negative(
     mined = mine_negatives(triples, encoder, corpus=corpus, settings=settings)  # type: ignore[arg-type]
     words = {" ".join(t.negative.split()) for t in mined}
     assert mined and not words & {ANCHOR, "declined card payments"}
+
+
+def test_mine_drops_what_the_judge_similarity_reports_scores_positive(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """``mine --cross-encoder ce-sts`` judged with the cross-encoder alone, one order, where
+    ``sentsim similarity --cross-encoder ce-sts`` (and /score) give its fusion with its
+    bi-encoder: the 0.5 threshold read another score than the one the judge's card reports. A
+    candidate is now dropped exactly when ``load_judge``'s score with its anchor is ≥ 0.5.
+
+    Shape: 6 anchors, one positive each, the other positives their candidates; a fusion (weight
+    0.5) that disagrees with the cross-encoder alone on some of them."""
+    import json
+    import shutil
+
+    from sentsim.cli import main
+    from sentsim.cross_encoder import CrossEncoder
+    from sentsim.fusion import FusionConfig, load_judge, write_fusion
+
+    judge_dir = tmp_path / "judge"
+    shutil.copytree(tiny_ce_dir, judge_dir)
+    # the tiny models' cross-encoder scores lie around 0.3, their cosines around 0.9
+    write_fusion(judge_dir, FusionConfig(str(tiny_st_dir), weight=0.5, ce_mean=0.3, ce_std=0.1,
+                                         bi_mean=0.9, bi_std=0.03, symmetric=True))  # fmt: skip
+    rows = [
+        ("my card was declined abroad", "card declined when paying abroad"),
+        ("how do i top up my account", "top up your account with cash"),
+        ("the exchange rate for euro", "euro to dollar exchange rate"),
+        ("lost or stolen card", "freeze a lost card"),
+        ("a man plays guitar", "a boy is playing the guitar"),
+        ("a woman is eating food", "a girl eats food in the house"),
+    ]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in rows))
+
+    def mined(*judge: str) -> set[tuple[str, str]]:
+        out = tmp_path / "mined.jsonl"
+        argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--negatives", "10"]
+        assert main([*argv, *judge, "--out", str(out)]) == 0
+        capsys.readouterr()
+        written = [json.loads(line) for line in out.read_text().splitlines()]
+        return {(row["anchor"], row["negative"]) for row in written}
+
+    candidates = sorted(mined())
+    judged = mined("--cross-encoder", str(judge_dir))
+    fused = load_judge(judge_dir).score_pairs(candidates)
+    assert judged == {pair for pair, s in zip(candidates, fused, strict=True) if s < 0.5}
+    alone = CrossEncoder.load(judge_dir).predict(candidates)
+    assert judged != {pair for pair, s in zip(candidates, alone, strict=True) if s < 0.5}
+    assert 0 < len(judged) < len(candidates), (len(judged), len(candidates))  # kept some, not all
+
+
+def test_a_pair_scorer_judges_by_its_score_pairs() -> None:
+    """A scorer such as load_judge(...) is asked for its own score (a fusion), not predict's."""
+
+    class Scorer(FakeJudge):
+        def score_pairs(self, pairs: Sequence[tuple[str, str]], **_: object) -> np.ndarray:
+            return np.array([0.9 if "ATM" in b else 0.1 for _, b in pairs])
+
+    mined = mine_negatives(
+        [Triple(ANCHOR, "declined card payments")],
+        FakeEncoder(),  # type: ignore[arg-type]
+        corpus=CORPUS,
+        settings=MiningSettings(negatives=5),
+        judge=Scorer(num_labels=3),  # a scorer's outputs are its own: num_labels is not read
+    )
+    negatives = [t.negative for t in mined]
+    assert "ATM withdrawal fees" not in negatives and "card refused at a shop" in negatives

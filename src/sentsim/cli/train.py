@@ -126,7 +126,14 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--bm25", action="store_true", help="also take candidates from BM25")
     p.add_argument("--no-dense", action="store_true", help="BM25 candidates only (with --bm25)")
-    p.add_argument("--cross-encoder", help="drop candidates this judge scores as positive")
+    p.add_argument(
+        "--cross-encoder",
+        metavar="CE",
+        help="drop candidates this judge scores 0.5 or more with their anchor: the score "
+        "`sentsim similarity --cross-encoder CE` prints (a fused judge such as ce-sts: its "
+        "fusion with its bi-encoder, as its card reports; any other: the cross-encoder, both "
+        "orders averaged)",
+    )
     p.add_argument(
         "--negatives", type=int, default=3, help="negatives per (anchor, positive) row (default: 3)"
     )
@@ -172,8 +179,12 @@ def _mine(args: argparse.Namespace) -> int:
     judge = None
     if args.cross_encoder:
         from sentsim.cross_encoder import CrossEncoder
+        from sentsim.fusion import judge_scorer
 
-        judge = CrossEncoder.load(args.cross_encoder)
+        # the judge `sentsim similarity --cross-encoder` scores with (load_judge); one of several
+        # outputs (NLI) stays a CrossEncoder, which mine_negatives refuses by name
+        model = CrossEncoder.load(args.cross_encoder)
+        judge = judge_scorer(model) if model.num_labels == 1 else model
     settings = MiningSettings(
         negatives=args.negatives,
         rank_window=tuple(args.rank_window),

@@ -4,7 +4,9 @@ Candidates come from the bi-encoder (cosine) and/or BM25 over a pool of texts (e
 the file, plus an optional corpus). A candidate is kept only if it is not a labelled positive of
 that anchor, its rank lies in ``rank_window`` (skipping the very top, where unlabelled positives
 hide), its score is below the positive's by at least ``margin`` (bi-encoder scores), and — when a
-cross-encoder is given — the judge scores it below ``max_judge_score``.
+judge is given — the judge scores it below ``max_judge_score``. ``sentsim mine --cross-encoder``
+judges with :func:`~sentsim.fusion.load_judge`'s scorer, the score ``sentsim similarity
+--cross-encoder`` prints: a fused judge (``ce-sts``) its fusion with its bi-encoder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from itertools import chain, zip_longest
 
 import numpy as np
 
+from sentsim.base import PairScorer
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.similarity import cosine_matrix
@@ -70,11 +73,16 @@ def mine_negatives(
     *,
     corpus: Sequence[str] = (),
     settings: MiningSettings = MiningSettings(),
-    judge: CrossEncoder | None = None,
+    judge: PairScorer | CrossEncoder | None = None,
 ) -> list[Triple]:
     """Return ``settings.negatives`` triples at most per (anchor, positive) pair of ``triples``.
 
-    An anchor with no candidate left after the filters gets no triple (the caller can count them).
+    ``judge`` drops each candidate whose score with its anchor, ``(anchor, candidate)``, is at
+    least ``settings.max_judge_score``: a pair scorer's ``score_pairs`` (such as
+    ``sentsim.fusion.load_judge(...)``: a fused judge's fusion, both orders averaged where its
+    folder says so), or a bare :class:`~sentsim.cross_encoder.CrossEncoder`'s ``predict`` (that
+    order only). An anchor with no candidate left after the filters gets no triple (the caller
+    can count them).
     """
     # one text per identity: a corpus copy of a positive that differs only in whitespace is
     # that positive, not a candidate negative (the positive's spelling is kept)
@@ -90,7 +98,7 @@ def mine_negatives(
     lo, hi = settings.rank_window
     if not (settings.use_dense or settings.use_bm25):
         raise ValueError("mining needs candidates from the bi-encoder, BM25 or both")
-    if judge is not None and judge.num_labels != 1:
+    if judge is not None and not hasattr(judge, "score_pairs") and judge.num_labels != 1:
         raise ValueError(
             f"the judge {judge.name} has {judge.num_labels} outputs; dropping candidates it "
             "scores as positive needs a one-score cross-encoder"
@@ -126,7 +134,7 @@ def mine_negatives(
             pos_score = max(scores[a, g] for g in gold)
             kept = [i for i in ranked if scores[a, i] <= pos_score - settings.margin]
         if judge is not None and kept:
-            judged = judge.predict([(anchor, pool[i]) for i in kept], show_progress=False)
+            judged = _judge_scores(judge, [(anchor, pool[i]) for i in kept])
             kept = [i for i, s in zip(kept, judged, strict=True) if s < settings.max_judge_score]
         # Every positive of the anchor gets its own negatives, taken in turn from the kept list
         # (reused when it is short), so an anchor with several positives keeps all of them; each
@@ -139,3 +147,10 @@ def mine_negatives(
             chosen = [own[(k * take + i) % len(own)] for i in range(take)]
             out += [Triple(anchor, pool[positive], pool[i]) for i in chosen]
     return out
+
+
+def _judge_scores(judge: PairScorer | CrossEncoder, pairs: list[tuple[str, str]]) -> np.ndarray:
+    """The judge's score of each pair: a pair scorer's, else a cross-encoder's one-order score."""
+    if hasattr(judge, "score_pairs"):
+        return np.asarray(judge.score_pairs(pairs, show_progress=False))
+    return judge.predict(pairs, show_progress=False)
