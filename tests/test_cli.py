@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -513,6 +514,103 @@ def test_eval_sts_batch_size_reaches_a_fused_judge(
     assert {kind for kind, _ in sizes} == {"CrossEncoder", "BiEncoder"}
     line = user_error(capsys, [*argv, "--batch-size", "0"])
     assert "batch_size must be ≥ 1, got 0" in line
+
+
+def _fused_judge(tiny_ce_dir: Path, tiny_st_dir: Path, folder: Path) -> Path:
+    """The tiny cross-encoder fused with the tiny bi-encoder, both orders averaged."""
+    from sentsim.fusion import FusionConfig, write_fusion
+
+    judge = shutil.copytree(tiny_ce_dir, folder)
+    write_fusion(judge, FusionConfig(str(tiny_st_dir), 0.5, 0.5, 0.1, 0.5, 0.1, symmetric=True))
+    return judge
+
+
+def _count_cross_encoded(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
+    """Every (a, b) the cross-encoder's forward pass reads from now on, counted."""
+    from sentsim.cross_encoder import CrossEncoder
+
+    seen: Counter[tuple[str, str]] = Counter()
+    tokenize = CrossEncoder.tokenize
+
+    def spy(self: CrossEncoder, pairs: Any) -> Any:
+        seen.update(pairs)
+        return tokenize(self, pairs)
+
+    monkeypatch.setattr(CrossEncoder, "tokenize", spy)
+    return seen
+
+
+def test_eval_sts_reads_each_pair_once_per_order_for_a_fused_judges_two_rows(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+) -> None:
+    """A fused judge's report (the cross-encoder alone, then the fusion) ran the cross-encoder
+    over every pair twice in each order, once a row. Both rows now come from one pass: each pair
+    is read once a way round; the rows are what ``evaluate_sts`` gives each scorer, and the
+    fusion's time includes the cross-encoder's (what scoring with the fusion takes)."""
+    from sentsim.fusion import FusedScorer, load_judge
+
+    judge = _fused_judge(tiny_ce_dir, tiny_st_dir, tmp_path / "judge")
+    seen = _count_cross_encoded(monkeypatch)
+    argv = ["eval", "sts", "--data", str(sts_csv), "--cross-encoder", str(judge), "--json"]
+    assert main([*argv, "--no-progress"]) == 0
+    report = last_json(capsys.readouterr().out)
+    pairs = [(a, b) for a, b, _ in STS_ROWS]
+    assert seen == Counter(pairs + [(b, a) for a, b in pairs])
+    alone = report["cross_encoder_alone"]
+    assert isinstance(alone, dict)
+    scorer = load_judge(judge)
+    assert isinstance(scorer, FusedScorer)
+    data = read_pairs(sts_csv)
+    for row, expected in [(alone, scorer.judge), (report, scorer)]:
+        result = evaluate_sts(data, expected)
+        assert (row["model"], row["spearman"], row["pearson"]) == (
+            result.model, result.spearman, result.pearson
+        )  # fmt: skip
+    assert report["seconds"] >= alone["seconds"]  # type: ignore[operator]
+
+
+def test_compare_sts_reads_each_pair_once_per_order_for_a_judges_two_rows(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tmp_path: Path,
+    tiny_st_dir: Path,
+    tiny_ce_dir: Path,
+) -> None:
+    """``compare sts`` scored a judge's rows (alone, then as the judge) with two passes of the
+    cross-encoder, fused or not; each judge's pairs are now read once a way round."""
+    from sentsim.cli import evaluate
+    from sentsim.fusion import FusedScorer, load_judge
+
+    monkeypatch.setattr(evaluate, "COMPARE_ROWS", [])
+    monkeypatch.setattr(evaluate, "SHIPPED_BI_ENCODERS", [])
+    fused = _fused_judge(tiny_ce_dir, tiny_st_dir, tmp_path / "judge")
+    seen = _count_cross_encoded(monkeypatch)
+    argv = ["compare", "sts", "--data", str(sts_csv), "--json"]
+    assert main([*argv, "--cross-encoder", str(fused), "--cross-encoder", str(tiny_ce_dir)]) == 0
+    rows = last_json(capsys.readouterr().out)["rows"]
+    assert isinstance(rows, list)
+    pairs = [(a, b) for a, b, _ in STS_ROWS]
+    assert seen == Counter(2 * (pairs + [(b, a) for a, b in pairs]))  # two judges
+    assert [r["method"] for r in rows] == [
+        f"cross-encoder {fused} alone",
+        f"cross-encoder {fused}",
+        f"cross-encoder {tiny_ce_dir} alone",
+        f"cross-encoder {tiny_ce_dir}",
+    ]
+    scorer = load_judge(fused)
+    assert isinstance(scorer, FusedScorer)
+    data = read_pairs(sts_csv)
+    for row, expected in [(rows[0], scorer.judge), (rows[1], scorer)]:
+        result = evaluate_sts(data, expected)
+        assert (row["model"], row["pearson"]) == (result.model, result.pearson)
+    assert rows[0]["pearson"] != rows[1]["pearson"]  # the fusion is another score
+    assert rows[2] | {"method": ""} == rows[3] | {"method": ""}  # no fusion: one judge, one pass
 
 
 def test_eval_sts_baseline_overlap(capsys: pytest.CaptureFixture[str], sts_csv: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -234,6 +235,20 @@ class CrossEncoderScorer:
         return rank_with(self, query, docs, top_k)
 
 
+@dataclass(frozen=True)
+class FusedScores:
+    """A fused judge's scores, its cross-encoder's alone, and the seconds each would take alone.
+
+    ``judge_seconds``: the cross-encoder's; ``fused_seconds``: those plus the bi-encoders' and
+    the fusion's, what scoring with the fusion takes (the cross-encoder ran once, for both).
+    """
+
+    judge: NDArray[np.float32]
+    fused: NDArray[np.float32]
+    judge_seconds: float
+    fused_seconds: float
+
+
 class FusedScorer:
     """Cross-encoder and bi-encoder cosine(s) fused by a :class:`FusionConfig`."""
 
@@ -256,11 +271,24 @@ class FusedScorer:
         self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
     ) -> NDArray[np.float32]:
         """Return fused 0–1 scores."""
+        return self.score_parts(pairs, show_progress=show_progress).fused
+
+    def score_parts(
+        self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
+    ) -> FusedScores:
+        """The fused scores and the cross-encoder's own, from one pass of the cross-encoder.
+
+        What a report of both needs (``sentsim eval sts``): scoring with the judge alone, then
+        with the fusion, ran the cross-encoder twice over the same pairs.
+        """
         items = check_pairs(pairs)
+        start = time.perf_counter()
         ce = self.judge.score_pairs(items, show_progress=show_progress)
+        judge_seconds = time.perf_counter() - start
         cos = self.bi.score_pairs(items, show_progress=show_progress)
         extra = [bi.score_pairs(items, show_progress=show_progress) for bi in self.extra]
-        return fuse(ce, cos, self.config, extra)
+        fused = fuse(ce, cos, self.config, extra)
+        return FusedScores(ce, fused, judge_seconds, time.perf_counter() - start)
 
     def rank(self, query: str, docs: Sequence[str], *, top_k: int | None = None) -> list[RankedDoc]:
         """``docs`` best first by the fused score with ``query`` (ties keep input order).

@@ -39,7 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--baseline", help="glove, sif, bm25, overlap, static or cls (see sentsim compare sts)"
     )
     who.add_argument(
-        "--cross-encoder", help="cross-encoder name or directory (fused judges report both)"
+        "--cross-encoder",
+        help="cross-encoder name or directory; a fused judge (ce-sts) reports the cross-encoder "
+        "alone and the fusion, both from one pass of the cross-encoder (each row's time is what "
+        "scoring with it takes: the fusion's includes the cross-encoder's)",
     )
     p.add_argument("--batch-size", type=int, default=32, help="texts a batch (default: 32)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
@@ -145,24 +148,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _eval_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.scorers import baseline_scorer, model_scorer
-    from sentsim.evaluation.sts import evaluate_sts
+    from sentsim.evaluation.sts import evaluate_fused_sts, evaluate_sts
 
     dataset = load_pair_file(args)
     show = progress(args)
     extra: dict[str, object] = {}
+    result = None
     if args.baseline:
         scorer = baseline_scorer(args.baseline, batch_size=args.batch_size)
     elif args.cross_encoder:
         from sentsim.fusion import FusedScorer, load_judge
 
         scorer = load_judge(args.cross_encoder, batch_size=args.batch_size)
-        if isinstance(scorer, FusedScorer):
-            alone = evaluate_sts(dataset, scorer.judge, show_progress=show)
+        if isinstance(scorer, FusedScorer):  # both rows from one pass of the cross-encoder
+            alone, result = evaluate_fused_sts(dataset, scorer, show_progress=show)
             _print_sts(alone)
             extra["cross_encoder_alone"] = alone.as_dict()
     else:
         scorer = model_scorer(args.model or "minilm", batch_size=args.batch_size)
-    result = evaluate_sts(dataset, scorer, show_progress=show)
+    if result is None:
+        result = evaluate_sts(dataset, scorer, show_progress=show)
     _print_sts(result)
     if args.json:
         from sentsim.baselines.static import StaticEncoder
@@ -399,7 +404,7 @@ COMPARE_ROWS = [
 
 def _compare_sts(args: argparse.Namespace) -> int:
     from sentsim.evaluation.scorers import baseline_scorer, model_scorer
-    from sentsim.evaluation.sts import evaluate_sts
+    from sentsim.evaluation.sts import evaluate_fused_sts, evaluate_sts
     from sentsim.fusion import FusedScorer, load_judge
     from sentsim.machine import cpu_description
     from sentsim.models import builtin_names
@@ -422,16 +427,19 @@ def _compare_sts(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     results = []
+    judged: dict[str, tuple[StsResult, StsResult]] = {}  # a judge's two rows, from one pass
     for label, kind, key in rows:
-        if kind == "baseline":
-            scorer = baseline_scorer(key)
-        elif kind == "model":
-            scorer = models[key]
+        if kind in ("judge-alone", "judge"):
+            if key not in judged:
+                judge = judges[key]
+                if isinstance(judge, FusedScorer):
+                    judged[key] = evaluate_fused_sts(dataset, judge, show_progress=False)
+                else:  # no fusion: the cross-encoder alone is the judge, one result for both
+                    judged[key] = (evaluate_sts(dataset, judge, show_progress=False),) * 2
+            result = judged[key][1 if kind == "judge" else 0]
         else:
-            scorer = judges[key]
-            if kind == "judge-alone" and isinstance(scorer, FusedScorer):
-                scorer = scorer.judge
-        result = evaluate_sts(dataset, scorer, show_progress=False)
+            scorer = baseline_scorer(key) if kind == "baseline" else models[key]
+            result = evaluate_sts(dataset, scorer, show_progress=False)
         results.append({"method": label, **result.as_dict()})
         print(
             f"{label:58} {result.spearman:9.2f} {result.pearson:8.2f} "

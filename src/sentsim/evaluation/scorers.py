@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from sentsim.base import Encoder, PairScorer, check_pairs
 from sentsim.choices import parse_choice
@@ -96,19 +96,23 @@ def score_dataset(
     A NaN or infinite score has no rank: it was reported as a Spearman of ``nan`` (``NaN`` in
     ``--json``, which is not JSON), or ranked silently below every pair by AP and F1.
     """
-    scores = np.asarray(
-        scorer.score_pairs(dataset.pairs(), show_progress=show_progress), dtype=np.float64
-    )
+    scores = scorer.score_pairs(dataset.pairs(), show_progress=show_progress)
+    return checked_scores(scores, scorer.name, dataset)
+
+
+def checked_scores(scores: ArrayLike, name: str, dataset: PairDataset) -> NDArray[np.float64]:
+    """``scores`` (of ``name``, for ``dataset``'s pairs) as float64: one finite number a pair."""
+    scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(dataset),):
         raise ValueError(
-            f"{scorer.name} gave scores of shape {scores.shape} for the {len(dataset)} pairs of "
+            f"{name} gave scores of shape {scores.shape} for the {len(dataset)} pairs of "
             f"{dataset.path}; expected one score per pair"
         )
     bad = np.flatnonzero(~np.isfinite(scores))
     if len(bad):
         first = dataset.examples[bad[0]]
         raise ValueError(
-            f"{scorer.name} gave {len(bad)} of the {len(dataset)} pairs of {dataset.path} a score "
+            f"{name} gave {len(bad)} of the {len(dataset)} pairs of {dataset.path} a score "
             f"that is not a finite number (the first: {scores[bad[0]]} for line {first.line}); "
             "a model that outputs NaN or infinity cannot be evaluated"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,6 +13,9 @@ from scipy.stats import pearsonr, spearmanr
 from sentsim.base import PairScorer
 from sentsim.data import PairDataset
 from sentsim.errors import DataError
+
+if TYPE_CHECKING:
+    from sentsim.fusion import FusedScorer
 
 
 @dataclass(frozen=True)
@@ -59,24 +63,62 @@ def evaluate_sts(
     A file of numeric labels (MRPC's 0/1) is read as graded pairs: the rank correlation is then
     a point-biserial-like measure of how well the scores separate the two classes.
     """
+    gold = _gold(dataset)
+    from sentsim.evaluation.scorers import as_pair_scorer, score_dataset
+
+    scorer = as_pair_scorer(scorer)
+    start = time.perf_counter()
+    predicted = score_dataset(scorer, dataset, show_progress=show_progress)
+    return _result(dataset, scorer.name, predicted, gold, time.perf_counter() - start)
+
+
+def evaluate_fused_sts(
+    dataset: PairDataset, scorer: FusedScorer, *, show_progress: bool | None = None
+) -> tuple[StsResult, StsResult]:
+    """:func:`evaluate_sts` of a fused judge's cross-encoder alone, then of the fusion.
+
+    The cross-encoder scores the pairs once, and both results are read from those scores. Each
+    result's ``seconds`` is what scoring with it alone takes: the cross-encoder's time for the
+    first; for the fusion, the same time plus its bi-encoders' and the fusion's (the time of the
+    one cross-encoder pass is counted in both).
+    """
+    from sentsim.evaluation.scorers import checked_scores
+
+    gold = _gold(dataset)
+    parts = scorer.score_parts(dataset.pairs(), show_progress=show_progress)
+    judge = scorer.judge.name
+    alone = checked_scores(parts.judge, judge, dataset)
+    fused = checked_scores(parts.fused, scorer.name, dataset)
+    return (
+        _result(dataset, judge, alone, gold, parts.judge_seconds),
+        _result(dataset, scorer.name, fused, gold, parts.fused_seconds),
+    )
+
+
+def _gold(dataset: PairDataset) -> NDArray[np.float64]:
+    """``dataset``'s graded scores, refused before any scoring if they cannot correlate."""
     gold = dataset.graded_scores()
     if len(gold) < 2 or np.ptp(gold) == 0:  # before scoring: a large file's run was wasted
         try:
             correlations(gold, gold)
         except DataError as exc:
             raise DataError(f"{dataset.path}: {exc}") from None
-    from sentsim.evaluation.scorers import as_pair_scorer, score_dataset
+    return gold
 
-    scorer = as_pair_scorer(scorer)
-    start = time.perf_counter()
-    predicted = score_dataset(scorer, dataset, show_progress=show_progress)
-    seconds = time.perf_counter() - start
+
+def _result(
+    dataset: PairDataset,
+    name: str,
+    predicted: NDArray[np.floating],
+    gold: NDArray[np.floating],
+    seconds: float,
+) -> StsResult:
     spearman, pearson = correlations(predicted, gold)
     return StsResult(
         task="sts",
         data=str(dataset.path),
         pairs=len(dataset),
-        model=scorer.name,
+        model=name,
         spearman=round(spearman, 2),
         pearson=round(pearson, 2),
         seconds=round(seconds, 3),
