@@ -293,6 +293,32 @@ def test_mine_drops_what_the_judge_similarity_reports_scores_positive(
     assert 0 < len(judged) < len(candidates), (len(judged), len(candidates))  # kept some, not all
 
 
+def test_mine_reads_a_plain_judge_in_the_anchor_candidate_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """A judge without a fusion (a query -> passage re-ranker such as ce-rerank) is asked about
+    (anchor, candidate) only, as mining asked before fused judges were read with their fusion:
+    averaging in (candidate, anchor) would feed a re-ranker an order it never saw."""
+    import json
+
+    import sentsim.training.mining as mining
+    from sentsim.cli import main
+    from sentsim.cross_encoder import CrossEncoder
+
+    seen: list[object] = []
+
+    def spy(*args: object, judge: object = None, **kwargs: object) -> list[Triple]:
+        seen.append(judge)
+        return []
+
+    monkeypatch.setattr(mining, "mine_negatives", spy)
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"anchor": "card declined", "positive": "declined card"}) + "\n")
+    argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir)]
+    main([*argv, "--cross-encoder", str(tiny_ce_dir), "--out", str(tmp_path / "out.jsonl")])
+    assert len(seen) == 1 and type(seen[0]) is CrossEncoder
+
+
 def test_a_pair_scorer_judges_by_its_score_pairs() -> None:
     """A scorer such as load_judge(...) is asked for its own score (a fusion), not predict's."""
 

@@ -129,10 +129,10 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cross-encoder",
         metavar="CE",
-        help="drop candidates this judge scores 0.5 or more with their anchor: the score "
-        "`sentsim similarity --cross-encoder CE` prints (a fused judge such as ce-sts: its "
-        "fusion with its bi-encoder, as its card reports; any other: the cross-encoder, both "
-        "orders averaged)",
+        help="drop candidates this judge scores 0.5 or more with their anchor (a fused judge "
+        "such as ce-sts: its fusion with its bi-encoder, the score `sentsim similarity "
+        "--cross-encoder CE` prints; any other: the cross-encoder on (anchor, candidate), that "
+        "order)",
     )
     p.add_argument(
         "--negatives", type=int, default=3, help="negatives per (anchor, positive) row (default: 3)"
@@ -179,12 +179,14 @@ def _mine(args: argparse.Namespace) -> int:
     judge = None
     if args.cross_encoder:
         from sentsim.cross_encoder import CrossEncoder
-        from sentsim.fusion import judge_scorer
+        from sentsim.fusion import judge_scorer, read_fusion
 
-        # the judge `sentsim similarity --cross-encoder` scores with (load_judge); one of several
+        # a fused judge scores with its fusion, as load_judge does; a plain one reads (anchor,
+        # candidate) in that order (a query -> passage judge never saw the other); one of several
         # outputs (NLI) stays a CrossEncoder, which mine_negatives refuses by name
         model = CrossEncoder.load(args.cross_encoder)
-        judge = judge_scorer(model) if model.num_labels == 1 else model
+        fused = model.source is not None and read_fusion(model.source) is not None
+        judge = judge_scorer(model) if fused and model.num_labels == 1 else model
     settings = MiningSettings(
         negatives=args.negatives,
         rank_window=tuple(args.rank_window),
