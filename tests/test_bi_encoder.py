@@ -102,6 +102,26 @@ def test_non_string_item_raises_naming_its_index(plain: BiEncoder) -> None:
         plain.encode([None])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("abc\ud800", r"item 1 holds an unpaired surrogate \(U\+D800\) at character 4"),
+        ("caf\udce9", "item 1 holds the byte 0xe9, which is not UTF-8"),  # sys.argv's b"caf\xe9"
+        ("a\x00b", r"item 1 holds a NUL character \(U\+0000\) at character 2"),
+    ],
+)
+def test_invalid_text_is_refused_naming_its_index(
+    plain: BiEncoder, text: str, message: str
+) -> None:
+    """A lone surrogate raised a TypeError from inside the tokenizer; a NUL was dropped by it."""
+    with pytest.raises(ValueError, match=message):
+        plain.encode(["ok", text])
+    with pytest.raises(ValueError, match=message):
+        plain.encode_query(["ok", text])
+    with pytest.raises(ValueError, match="prompt holds"):
+        plain.encode(["ok"], prompt=text)
+
+
 def test_single_string_raises(plain: BiEncoder) -> None:
     with pytest.raises(TypeError, match="got a single str; wrap it in a list"):
         plain.encode("a dog")

@@ -294,6 +294,25 @@ def test_rank_rejects_bad_input(judge: CrossEncoder) -> None:
         judge.rank("card", ["a", None])  # type: ignore[list-item]
 
 
+def test_invalid_text_is_refused_naming_its_pair(judge: CrossEncoder) -> None:
+    """A lone surrogate raised a TypeError from inside the tokenizer; a NUL was dropped by it."""
+    with pytest.raises(ValueError, match=r"pair 1 \(text_b\) holds an unpaired surrogate"):
+        judge.predict([("a", "b"), ("c", "d\ud800")])
+    with pytest.raises(ValueError, match=r"pair 0 \(text_a\) holds a NUL character"):
+        judge.predict([("a\x00", "b")], symmetric=True)
+    with pytest.raises(ValueError, match="query holds the byte 0xe9"):
+        judge.rank("caf\udce9", DOCS)
+    with pytest.raises(ValueError, match="item 2 holds a NUL"):
+        judge.rank("card", ["a", "b", "\x00"])
+
+
+def test_empty_texts_are_scored(judge: CrossEncoder) -> None:
+    """An empty text is valid input (as for the bi-encoder): scored, not refused."""
+    scores = judge.predict([("", "card"), ("card", "")])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+    assert [r.index for r in judge.rank("", ["card", ""])] in ([0, 1], [1, 0])
+
+
 def test_rank_refuses_a_multi_label_model(nli: CrossEncoder) -> None:
     with pytest.raises(
         ValueError, match=r"3 outputs \(entailment, neutral, contradiction\).*predict"

@@ -811,6 +811,31 @@ def test_a_build_refused_for_a_bad_document_makes_no_index(
     build_index(docs[:1], tmp_path / "idx", encoder).close()
 
 
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (Document("b", "abc\ud800"), r"document 1 \(id 'b'\): its text holds an unpaired"),
+        (Document("b", "ok", "t\udce9"), r"document 1 \(id 'b'\): its title holds the byte 0xe9"),
+        (Document("b\x00", "ok"), r"document 1 \(id 'b\\x00'\): its id holds a NUL"),
+    ],
+)
+def test_a_build_refuses_invalid_text_naming_the_document(
+    encoder: BiEncoder, tmp_path: Path, doc: Document, message: str
+) -> None:
+    """A lone surrogate ended in a TypeError from the tokenizer (text, title) or a
+    UnicodeEncodeError from sqlite (id), after the index was made."""
+    with pytest.raises(ValueError, match=message):
+        build_index([Document("a", "card declined"), doc], tmp_path / "idx", encoder)
+    assert not (tmp_path / "idx").exists()
+
+
+def test_a_query_holding_a_nul_is_refused(index: Index, encoder: BiEncoder) -> None:
+    """BERT's tokenizer dropped the NUL silently; FTS5 searched the words around it."""
+    for retriever in Retriever:
+        with pytest.raises(ValueError, match="query 0 holds a NUL character"):
+            SearchPipeline(index, encoder, retriever=retriever).search("card\x00declined")
+
+
 def test_the_snippet_of_a_long_document_is_the_passage_the_judge_chose(
     index: Index, encoder: BiEncoder, tiny_ce_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,21 +40,62 @@ class PairScorer(Protocol):
         ...
 
 
+def check_text(text: str, what: str) -> str:
+    r"""Return ``text`` if the models and the index can take it, else refuse it naming ``what``.
+
+    Refused (``ValueError``), wherever text enters sentsim:
+
+    - a lone surrogate, half a character: a command-line argument's byte that is not UTF-8
+      (Python keeps it as U+DC80–U+DCFF) or an unpaired JSON escape such as ``\ud83d``. It
+      cannot be written as UTF-8, so the tokenizers and SQLite raised from inside;
+    - a NUL character (U+0000): BERT's tokenizer drops it silently, SQLite compares text only up
+      to it (an id holding one was never found again), and in a file it means UTF-16 or binary
+      data read as text.
+
+    An empty string is valid text; callers that need words (queries, documents) say so.
+    """
+    if "\x00" in text:
+        raise ValueError(
+            f"{what} holds a NUL character (U+0000) at character {text.index(chr(0)) + 1}; "
+            "remove it"
+        )
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(text[exc.start])
+            found = (
+                f"the byte 0x{code - 0xDC00:02x}, which is not UTF-8, at character {exc.start + 1}"
+                if 0xDC80 <= code <= 0xDCFF
+                else f"an unpaired surrogate (U+{code:04X}) at character {exc.start + 1}, half a "
+                "character"
+            )
+            raise ValueError(f"{what} holds {found}; pass UTF-8 text") from None
+    return text
+
+
 def check_texts(texts: Sequence[str] | str) -> list[str]:
-    """Return ``texts`` as a list, raising ``TypeError`` naming the first item that is not a str."""
+    """Return ``texts`` as a list, refusing the first item that is not a valid str by its index.
+
+    ``TypeError`` for an item that is not a str, ``ValueError`` for one :func:`check_text`
+    refuses (a lone surrogate or a NUL). Empty strings are kept.
+    """
     if isinstance(texts, str):
         raise TypeError("expected a list of strings, got a single str; wrap it in a list")
     items = list(texts)
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise TypeError(f"item {i} is {type(item).__name__}, expected str")
+        check_text(item, f"item {i}")
     return items
 
 
 def check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """Return ``pairs`` as a list of 2-tuples, raising ``TypeError`` naming a malformed pair.
 
-    A pair is a tuple, a list or a numpy row (``np.array(pairs)``) of two strings.
+    A pair is a tuple, a list or a numpy row (``np.array(pairs)``) of two strings; a text that
+    :func:`check_text` refuses is a ``ValueError`` naming the pair and its side. Empty strings
+    are kept.
     """
     expected = "expected a list of (text_a, text_b) pairs"
     if isinstance(pairs, str):
@@ -70,7 +111,8 @@ def check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
             or not all(isinstance(x, str) for x in pair)
         ):
             raise TypeError(f"pair {i} must be two strings (text_a, text_b); got {pair!r:.80}")
-        out.append((str(pair[0]), str(pair[1])))
+        a = check_text(str(pair[0]), f"pair {i} (text_a)")
+        out.append((a, check_text(str(pair[1]), f"pair {i} (text_b)")))
     return out
 
 

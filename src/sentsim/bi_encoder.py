@@ -33,7 +33,7 @@ from sentsim.backend import (
     inference,
     resolve_precision,
 )
-from sentsim.base import check_count, check_texts, length_order
+from sentsim.base import check_count, check_text, check_texts, length_order
 from sentsim.choices import Retriever
 from sentsim.errors import ModelLoadError
 from sentsim.models import read_model_json, resolve_model_path, weights_hash
@@ -247,7 +247,7 @@ class BiEncoder:
         if prompt is not None:
             if not isinstance(prompt, str):
                 raise TypeError(f"prompt is {type(prompt).__name__}, expected str")
-            return prompt
+            return check_text(prompt, "prompt")
         if prompt_name is None:
             return self._default_prompt()
         if prompt_name not in self.prompts:
@@ -321,9 +321,10 @@ class BiEncoder:
         """Return ``(len(texts), dim)`` float32 vectors, in input order.
 
         Texts are batched longest first (smart batching) and put back in order; an empty string
-        encodes as ``[CLS] [SEP]``. ``show_progress=None`` shows a bar from 2,000 texts on.
-        ``prompt`` (a text) or ``prompt_name`` (one of :attr:`prompts`) is put before every
-        text; with neither, the model's default prompt, if it names one.
+        encodes as ``[CLS] [SEP]``; a text holding a lone surrogate or a NUL is a ``ValueError``
+        naming its index (:func:`~sentsim.base.check_text`). ``show_progress=None`` shows a bar
+        from 2,000 texts on. ``prompt`` (a text) or ``prompt_name`` (one of :attr:`prompts`) is
+        put before every text; with neither, the model's default prompt, if it names one.
         """
         items = check_texts(texts)
         check_count(batch_size, "batch_size", least=1)

@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from sentsim.base import check_text
 from sentsim.errors import DataError
 from sentsim.index import Document
-from sentsim.index_checks import check_unicode
 from sentsim.jsonl import JSONL_SUFFIXES, read_objects
 from sentsim.textfile import TABLE_SUFFIXES, TableReader, open_text, read_text
 
@@ -64,7 +64,7 @@ def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
     fields = {"id": doc_id, "title": "" if title is None else str(title), "text": text or ""}
     for field, value in fields.items():  # the tokenizer raised a TypeError from inside
         try:
-            check_unicode(value, f"{source}, line {line}: '{field}'")
+            check_text(value, f"{source}, line {line}: '{field}'")
         except ValueError as exc:
             raise DataError(f"{exc} (a JSON escape such as \\ud83d without its pair)") from None
     searchable = title_and_text(fields["title"], fields["text"])

@@ -34,7 +34,7 @@ from sentsim.backend import (
     reading_model,
     resolve_precision,
 )
-from sentsim.base import check_count, check_pairs, check_texts, length_order
+from sentsim.base import check_count, check_pairs, check_text, check_texts, length_order
 from sentsim.errors import ModelLoadError
 from sentsim.models import read_model_json, resolve_model_path
 
@@ -262,7 +262,8 @@ class CrossEncoder:
         :attr:`multi_label` model one sigmoid per label (each in 0–1, not summing to 1).
 
         ``symmetric=True`` averages the scores of ``(a, b)`` and ``(b, a)`` (for similarity, where
-        order carries no meaning).
+        order carries no meaning). Empty texts are scored; a text holding a lone surrogate or a
+        NUL is a ``ValueError`` naming its pair (:func:`~sentsim.base.check_text`).
         """
         items = check_pairs(pairs)
         check_count(batch_size, "batch_size", least=1)
@@ -298,7 +299,11 @@ class CrossEncoder:
         batch_size: int = 32,
         show_progress: bool | None = None,
     ) -> list[RankedDoc]:
-        """Score ``docs`` against ``query``; return them best first (ties keep input order)."""
+        """Score ``docs`` against ``query``; return them best first (ties keep input order).
+
+        The query and the documents may be empty; one holding a lone surrogate or a NUL is a
+        ``ValueError`` naming it (``query``, or the document's index as ``item i``).
+        """
         texts = rank_inputs(query, docs, top_k)
         if self.num_labels != 1:
             raise ValueError(
@@ -340,6 +345,7 @@ def rank_inputs(query: object, docs: Sequence[str], top_k: int | None) -> list[s
     """``docs`` as a list, after checking what a ranking of them for ``query`` is given."""
     if not isinstance(query, str):
         raise TypeError(f"query is {type(query).__name__}, expected str")
+    check_text(query, "query")
     texts = check_texts(docs)
     check_count(top_k, "top_k", least=0, none=True)
     return texts

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from sentsim.base import check_text
 
 
 def check_k(k: int) -> int:
@@ -27,34 +29,17 @@ def check_ids(ids: Sequence[str]) -> list[str]:
     return unique
 
 
-def check_unicode(text: str, what: str) -> str:
-    """Return ``text`` if it is valid Unicode, else refuse it naming ``what``.
-
-    A lone surrogate is half a character: a command-line argument's byte that is not UTF-8
-    (Python keeps it as U+DC80–U+DCFF) or an unpaired JSON surrogate escape; SQLite and the
-    tokenizers cannot take it.
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        code = ord(text[exc.start])
-        found = (
-            f"the byte 0x{code - 0xDC00:02x}, which is not UTF-8"
-            if 0xDC80 <= code <= 0xDCFF
-            else f"an unpaired surrogate (U+{code:04X})"
-        )
-        raise ValueError(f"{what} holds {found}; pass UTF-8 text") from None
-    return text
-
-
 def check_queries(queries: Sequence[str]) -> list[str]:
-    """Return the query strings; an empty or whitespace-only one is refused by position."""
+    """Return the query strings; an empty or whitespace-only one is refused by position.
+
+    So is one that :func:`~sentsim.base.check_text` refuses (a lone surrogate or a NUL).
+    """
     if isinstance(queries, str) or not isinstance(queries, Sequence):
         raise TypeError("queries must be a list of strings; for one query pass [query]")
     for i, query in enumerate(queries):
         if not isinstance(query, str) or not query.strip():
             raise ValueError(f"query {i} is empty or not a string; pass text with a word")
-        check_unicode(query, f"query {i}")
+        check_text(query, f"query {i}")
     return list(queries)
 
 
@@ -91,6 +76,8 @@ def document_rows(docs: Sequence[Any]) -> list[tuple[str, str, str, str]]:
             raise ValueError(f"document {i} (id {doc.id!r}) has empty text")
         if not isinstance(doc.title, str):
             raise TypeError(f"document {i} (id {doc.id!r}) has a non-string title")
+        for field in ("id", "title", "text"):
+            check_text(getattr(doc, field), f"document {i} (id {doc.id!r}): its {field}")
         if doc.id in seen:
             raise ValueError(
                 f"documents {seen[doc.id]} and {i} share the id {doc.id!r}; ids must be unique"
@@ -102,6 +89,8 @@ def document_rows(docs: Sequence[Any]) -> list[tuple[str, str, str, str]]:
             raise ValueError(
                 f"document {i} (id {doc.id!r}) has metadata that is not plain JSON ({exc})"
             ) from None
+        for where, text in _strings(doc.metadata, "metadata"):
+            check_text(text, f"document {i} (id {doc.id!r}): {where}")
         rows.append((doc.id, doc.title, doc.text, meta))
     return rows
 
@@ -128,6 +117,8 @@ def passage_lists(
                 )
             if not all(isinstance(t, str) and t.strip() for t in texts):
                 raise ValueError(f"passages[{i}] (document {rows[i][0]!r}) has an empty passage")
+            for j, text in enumerate(texts):
+                check_text(text, f"passages[{i}][{j}] (document {rows[i][0]!r})")
             out.append(list(texts))
     total = sum(len(p) for p in out)
     if vector_rows != total:
@@ -136,3 +127,19 @@ def passage_lists(
             "pass one vector per passage, in order"
         )
     return out
+
+
+def _strings(value: object, where: str) -> list[tuple[str, str]]:
+    """Every string of a JSON-like value, keys included, with where it is (``metadata['k'][0]``)."""
+    if isinstance(value, str):
+        return [(where, value)]
+    found: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                found.append((f"a key of {where}", key))
+            found += _strings(item, f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for j, item in enumerate(value):
+            found += _strings(item, f"{where}[{j}]")
+    return found

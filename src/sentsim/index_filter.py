@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sentsim.index_checks import check_unicode
+from sentsim.base import check_text
 
 __all__ = ["Where", "parse_where_option"]
 
@@ -115,7 +115,7 @@ def _check_value(field: str, value: object) -> Scalar:
                 "compare; give it as a string if the metadata holds it as one"
             ) from None
     if isinstance(value, str):
-        return check_unicode(value, f"where[{field!r}]")
+        return check_text(value, f"where[{field!r}]")
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
@@ -151,7 +151,7 @@ class Where:
         for field, value in where.items():
             if not isinstance(field, str) or not field:
                 raise ValueError(f"where has the field {field!r}; field names are non-empty text")
-            check_unicode(field, f"the where field {field!r}")
+            check_text(field, f"the where field {field!r}")
             if isinstance(value, list | tuple | set | frozenset):
                 values = [_check_value(field, v) for v in value]
                 if not values:

@@ -27,13 +27,14 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sentsim.base import check_text
 from sentsim.bi_encoder import BiEncoder
 from sentsim.choices import Retriever
 from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import DataError, EncoderMismatchError
 from sentsim.index import Document, EncoderIdentity, Index, IndexHit
-from sentsim.index_checks import check_unicode, document_rows
+from sentsim.index_checks import document_rows
 from sentsim.index_filter import Where
 from sentsim.index_store import REBUILD, index_exists, read_manifest
 
@@ -396,7 +397,7 @@ class SearchPipeline:
                 raise TypeError(f"query {i} is {type(q).__name__}, expected str")
             if not q.strip():
                 raise ValueError(f"query {i} is empty; type some words to search for")
-            check_unicode(q, f"query {i}")
+            check_text(q, f"query {i}")
         k = self.k_retrieve if depth is None else depth
         dense = lexical = None
         if self.retriever in (Retriever.DENSE, Retriever.HYBRID):
