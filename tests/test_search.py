@@ -132,7 +132,10 @@ def test_read_corpus_folder(tmp_path: Path) -> None:
         ("d.jsonl", '{"id": "a", "title": ["x"], "text": "y"}\n', r"'title' of type list"),
         # the index named the document by position in the corpus, not by file and line
         ("d.jsonl", '{"id": "a", "text": "x", "n": NaN}\n', r"line 1: document 'a' has a 'n'"),
-        ("d.jsonl", '{"id": "a", "text": "x", "m": {"k": "\\ud800"}}\n', r"has a 'm' that"),
+        ("d.jsonl", '{"id": "a", "text": "x", "m": {"k": "\\ud800"}}\n', r"1: 'm'\['k'\] holds"),
+        # a NUL escape: BERT's tokenizer dropped it, SQLite compared an id only up to it
+        ("d.jsonl", '{"id": "a\\u0000", "text": "x"}\n', r"line 1: 'id' holds a NUL character"),
+        ("d.tsv", "id\ttext\na\tx\x00y\n", r"d\.tsv, line 2: holds a NUL character"),
         # csv kept the last 'text' column only: the first was lost silently
         ("d.csv", "id,text,text\na,x,y\n", r"d\.csv, line 1: the header names column 'text' tw"),
         ("d.jsonl", "\n\n", r"d\.jsonl: the corpus has no documents"),

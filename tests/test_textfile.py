@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from sentsim.cli._common import read_texts
+from sentsim.cli.search import read_queries
 from sentsim.corpus import read_corpus
 from sentsim.data import read_pairs
 from sentsim.errors import DataError
 from sentsim.helpcenter import read_questions
 from sentsim.textfile import read_text
 from sentsim.training.data import read_triples
+from sentsim.training.silver import read_sentences
 
 CAFE = "café".encode("cp1252")  # b"caf\xe9": valid Windows-1252, invalid UTF-8
 
@@ -74,6 +76,88 @@ def test_a_utf16_file_is_named_as_such(tmp_path: Path, reader: str) -> None:
     path.write_bytes((b"\n".join(lines[:-1]).decode() + "\n").encode("utf-16"))
     with pytest.raises(DataError, match=r"UTF-16 text, not UTF-8; .*iconv -f utf-16 -t utf-8"):
         read(path)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_nul_character_names_its_line(tmp_path: Path, reader: str) -> None:
+    """A NUL byte is valid UTF-8: it reached the tokenizers, which drop it silently, and SQLite,
+    which compares an id only up to it."""
+    read, name, lines = READERS[reader]
+    path = cp1252_file(tmp_path / name, [*lines[:-1], lines[-1].replace(CAFE, b"x\0y")])
+    with pytest.raises(DataError, match=rf"^{path}, line {len(lines)}: holds a NUL character"):
+        read(path)
+
+
+def test_utf16_without_a_byte_order_mark_is_named_by_its_nul(tmp_path: Path) -> None:
+    """UTF-16 without its mark decodes as UTF-8 with a NUL beside every ASCII letter."""
+    path = tmp_path / "t.txt"
+    path.write_bytes("fine\ncard\n".encode("utf-16-le"))
+    with pytest.raises(DataError, match=rf"^{path}, line 1: .*iconv -f utf-16le -t utf-8 "):
+        read_texts(path)
+    line_3 = tmp_path / "late.txt"
+    line_3.write_bytes(b"one\r\ntwo\r\nthree\x00\r\n")
+    with pytest.raises(DataError, match=r"late\.txt, line 3: holds a NUL"):
+        read_text(line_3)
+
+
+PAIR = '{"sentence1": "a", "sentence2": "b", "score": 1}'
+ESCAPES: dict[str, tuple[Callable[[Path], Any], str, list[str], str]] = {
+    "pairs": (
+        read_pairs,
+        "p.jsonl",
+        [PAIR, PAIR.replace('"b"', '"b\\ud800"')],
+        r"'sentence2' holds an unpaired surrogate \(U\+D800\) at character 2",
+    ),
+    "corpus metadata": (
+        read_corpus,
+        "c.jsonl",
+        ['{"id": "1", "text": "ok"}', '{"id": "2", "text": "ok", "tags": ["a", "b\\u0000"]}'],
+        r"'tags'\[1\] holds a NUL character \(U\+0000\) at character 2",
+    ),
+    "texts": (
+        read_texts,
+        "t.jsonl",
+        ['{"text": "ok"}', '{"text": "x\\u0000"}'],
+        "'text' holds a NUL",
+    ),
+    "training": (
+        read_triples,
+        "tr.jsonl",
+        ['{"anchor": "a", "positive": "b"}', '{"anchor": "a", "positive": "\\udfffb"}'],
+        r"'positive' holds an unpaired surrogate \(U\+DFFF\) at character 1",
+    ),
+    "questions": (
+        read_questions,
+        "q.jsonl",
+        ['{"text": "x", "intent": "card_arrival"}', '{"text": "y", "intent": "a", "\\ud83d": 1}'],
+        r"a key holds an unpaired surrogate \(U\+D83D\)",
+    ),
+    "sentences": (read_sentences, "s.jsonl", ["", '{"text": "x\\u0000"}'], "'text' holds a NUL"),
+    "queries": (read_queries, "q.jsonl", ["", '{"text": "x\\ud800"}'], "'text' holds an unpaired"),
+}
+
+
+@pytest.mark.parametrize("reader", ESCAPES)
+def test_a_json_escape_that_is_not_text_names_its_line_and_field(
+    tmp_path: Path, reader: str
+) -> None:
+    """A lone surrogate escape (\\ud800) ended in a TypeError from inside the tokenizer or a
+    UnicodeEncodeError from SQLite; a \\u0000 escape was a NUL, which the tokenizer dropped."""
+    read, name, lines, message = ESCAPES[reader]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"^{path}, line 2: {message}"):
+        read(path)
+
+
+def test_a_bad_escape_is_a_bad_row_that_can_be_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join([PAIR, PAIR.replace('"a"', '"a\\u0000"'), PAIR]) + "\n")
+    dataset = read_pairs(path, skip_bad_rows=True)
+    assert len(dataset.examples) == 2
+    assert dataset.skipped == [
+        (2, "'sentence1' holds a NUL character (U+0000) at character 2; remove it")
+    ]
 
 
 def test_a_folder_corpus_names_the_file(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -67,11 +67,29 @@ def check_text(text: str, what: str) -> str:
             found = (
                 f"the byte 0x{code - 0xDC00:02x}, which is not UTF-8, at character {exc.start + 1}"
                 if 0xDC80 <= code <= 0xDCFF
-                else f"an unpaired surrogate (U+{code:04X}) at character {exc.start + 1}, half a "
-                "character"
+                else f"an unpaired surrogate (U+{code:04X}) at character {exc.start + 1} (half a "
+                "character, e.g. a \\ud83d escape without its pair)"
             )
             raise ValueError(f"{what} holds {found}; pass UTF-8 text") from None
     return text
+
+
+def check_json_text(value: object, where: str, context: str = "") -> None:
+    """Apply :func:`check_text` to every string of a JSON-like value, keys too, naming its place.
+
+    ``where`` names ``value``; a string inside it is named by its path (``metadata['tags'][1]``),
+    a key as ``a key of metadata``; ``context`` goes before either (``document 3 (id 'x'): ``).
+    """
+    if isinstance(value, str):
+        check_text(value, f"{context}{where}")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                check_text(key, f"{context}a key of {where}")
+            check_json_text(item, f"{where}[{key!r}]", context)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_json_text(item, f"{where}[{i}]", context)
 
 
 def check_texts(texts: Sequence[str] | str) -> list[str]:

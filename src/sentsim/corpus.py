@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sentsim.base import check_text
 from sentsim.errors import DataError
 from sentsim.index import Document
 from sentsim.jsonl import JSONL_SUFFIXES, read_objects
@@ -61,24 +60,19 @@ def _document(source: Path, line: int, row: dict[str, Any]) -> Document:
                 f"{source}, line {line}: document {doc_id!r} has a '{field}' of type "
                 f"{type(value).__name__}; it must be a string"
             )
-    fields = {"id": doc_id, "title": "" if title is None else str(title), "text": text or ""}
-    for field, value in fields.items():  # the tokenizer raised a TypeError from inside
-        try:
-            check_text(value, f"{source}, line {line}: '{field}'")
-        except ValueError as exc:
-            raise DataError(f"{exc} (a JSON escape such as \\ud83d without its pair)") from None
-    searchable = title_and_text(fields["title"], fields["text"])
+    # text the tokenizers cannot take (a lone surrogate escape) was refused as it was read
+    searchable = title_and_text("" if title is None else str(title), text or "")
     if searchable is None:
         raise DataError(f"{source}, line {line}: document {doc_id!r} has no 'text' or 'title'")
     title, text = searchable
     metadata = {k: v for k, v in row.items() if k not in ("id", "_id", "title", "text")}
     for key, value in metadata.items():  # the index refused it by position, not by line
         try:
-            json.dumps({key: value}, allow_nan=False, ensure_ascii=False).encode("utf-8")
-        except ValueError as exc:  # NaN / Infinity, or a lone surrogate (UnicodeEncodeError)
+            json.dumps({key: value}, allow_nan=False)
+        except ValueError as exc:  # NaN / Infinity (a lone surrogate was refused as it was read)
             raise DataError(
                 f"{source}, line {line}: document {doc_id!r} has a {key!r} that is not plain "
-                f"JSON text ({exc}); write NaN or Infinity as null or a string, text as UTF-8"
+                f"JSON ({exc}); write NaN or Infinity as null or a string"
             ) from None
     return Document(doc_id.strip(), text, title, metadata)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from sentsim.base import check_text
+from sentsim.base import check_json_text, check_text
 
 
 def check_k(k: int) -> int:
@@ -89,8 +89,7 @@ def document_rows(docs: Sequence[Any]) -> list[tuple[str, str, str, str]]:
             raise ValueError(
                 f"document {i} (id {doc.id!r}) has metadata that is not plain JSON ({exc})"
             ) from None
-        for where, text in _strings(doc.metadata, "metadata"):
-            check_text(text, f"document {i} (id {doc.id!r}): {where}")
+        check_json_text(doc.metadata, "metadata", f"document {i} (id {doc.id!r}): ")
         rows.append((doc.id, doc.title, doc.text, meta))
     return rows
 
@@ -127,19 +126,3 @@ def passage_lists(
             "pass one vector per passage, in order"
         )
     return out
-
-
-def _strings(value: object, where: str) -> list[tuple[str, str]]:
-    """Every string of a JSON-like value, keys included, with where it is (``metadata['k'][0]``)."""
-    if isinstance(value, str):
-        return [(where, value)]
-    found: list[tuple[str, str]] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str):
-                found.append((f"a key of {where}", key))
-            found += _strings(item, f"{where}[{key!r}]")
-    elif isinstance(value, list | tuple):
-        for j, item in enumerate(value):
-            found += _strings(item, f"{where}[{j}]")
-    return found

@@ -3,7 +3,8 @@
 A leading byte-order mark is ignored. Spreadsheet exports are often Windows-1252 or Latin-1; a file
 that does not decode is an error naming the file, the line and the byte, and saying how to convert
 it, instead of a decoder traceback or an encoding guessed and wrong characters read silently into
-an index or a training set.
+an index or a training set. So is a NUL character, which no text file holds: the tokenizers drop
+it silently, and a file with one beside every letter is UTF-16 without its byte-order mark.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class TextFile:
     def __init__(self, path: Path, *, newline: str | None = None) -> None:
         self.path = path
         self._handle: IO[str] = path.open(encoding="utf-8-sig", newline=newline)
+        self._lines = 0  # lines read so far, to name the line of a NUL
 
     def __enter__(self) -> TextFile:
         return self
@@ -43,23 +45,32 @@ class TextFile:
 
     def __iter__(self) -> Iterator[str]:
         try:
-            yield from self._handle
+            for line in self._handle:
+                yield self._checked(line)
         except UnicodeDecodeError:
             raise DataError(not_utf8(self.path)) from None
 
     def readline(self) -> str:
         """The next line ("" at the end), as :meth:`io.TextIOBase.readline`."""
         try:
-            return self._handle.readline()
+            return self._checked(self._handle.readline())
         except UnicodeDecodeError:
             raise DataError(not_utf8(self.path)) from None
 
     def read(self) -> str:
         """The rest of the file."""
         try:
-            return self._handle.read()
+            return self._checked(self._handle.read())
         except UnicodeDecodeError:
             raise DataError(not_utf8(self.path)) from None
+
+    def _checked(self, text: str) -> str:
+        """``text``, the next line or lines of the file, unless it holds a NUL."""
+        at = text.find("\0")
+        if at >= 0:
+            raise DataError(holds_nul(self.path, self._lines + text.count("\n", 0, at) + 1))
+        self._lines += text.count("\n")
+        return text
 
 
 def open_text(path: Path, *, newline: str | None = None) -> TextFile:
@@ -111,6 +122,15 @@ def not_utf8(path: Path) -> str:
                     f"`iconv -f cp1252 -t utf-8 {path} > {path.stem}-utf8{path.suffix}`"
                 )
     return f"{path}: not UTF-8 text; save the file as UTF-8"
+
+
+def holds_nul(path: Path, line: int) -> str:
+    """The message for a file whose ``line`` holds a NUL character."""
+    return (
+        f"{path}, line {line}: holds a NUL character (the byte 0x00), which text does not; if "
+        "the file is UTF-16 (a NUL beside every letter), save it as UTF-8, e.g. "
+        f"`iconv -f utf-16le -t utf-8 {path} > {path.stem}-utf8{path.suffix}`; else remove it"
+    )
 
 
 def unquote_tsv_cell(cell: str) -> str:

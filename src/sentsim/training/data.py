@@ -12,6 +12,7 @@ import numpy as np
 
 from sentsim.data import PairDataset, find_columns, read_pairs
 from sentsim.errors import DataError
+from sentsim.jsonl import text_problem
 from sentsim.textfile import open_text
 
 T = TypeVar("T")
@@ -170,9 +171,12 @@ def read_triples(
             for n, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
-                        rows.append((n, json.loads(line)))
+                        row = json.loads(line)
                     except json.JSONDecodeError as exc:
                         raise DataError(f"{file}, line {n}: not valid JSON ({exc.msg})") from None
+                    if problem := text_problem(line, row):
+                        raise DataError(f"{file}, line {n}: {problem}")
+                    rows.append((n, row))
     else:
         delimiter, separator = ("\t", "tab") if file.suffix.lower() == ".tsv" else (",", "comma")
         with open_text(file, newline="") as handle:
