@@ -209,6 +209,40 @@ def test_encode_malformed_jsonl_line(
 @pytest.mark.parametrize(
     ("name", "content", "fragment"),
     [
+        ("texts.txt", b"ok\nfine\nx\x00y\n", "texts.txt, line 3: holds a NUL character"),
+        ("texts.jsonl", b'{"text": "ok"}\n{"text": "x\\ud800"}\n', "line 2: 'text' holds an unpa"),
+    ],
+)
+def test_encode_names_the_line_of_text_a_model_cannot_take(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: bytes, fragment: str
+) -> None:
+    """A lone surrogate escape was a TypeError traceback from the tokenizer; a NUL was dropped."""
+    src = tmp_path / name
+    src.write_bytes(content)
+    argv = ["encode", str(src), "--out", str(tmp_path / "v.npy"), "--model", "no-model-needed"]
+    assert fragment in user_error(capsys, argv)
+    assert not (tmp_path / "v.npy").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["similarity", "ok", "caf\udce9"], "the second text"),
+        (["search", "caf\udce9", "--index", "no-index", "--no-rerank"], "the query"),
+    ],
+)
+def test_an_argument_byte_that_is_not_utf8_is_named_before_a_model_loads(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    """``$'caf\\xe9'`` from a Latin-1 shell reaches Python as "caf\\udce9": a TypeError
+    traceback from the tokenizer (similarity), or an error only once the models had loaded."""
+    line = user_error(capsys, [*argv, "--model", "no-model-needed"])
+    assert f"{fragment} holds the byte 0xe9, which is not UTF-8, at character 4" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
         ("texts.csv", 'id,text\n1,"a dog, running"\n', "a CSV file is not read here"),
         ("texts.tsv", "id\ttext\n1\ta dog\n", "a TSV file is not read here"),
         ("texts.json", '["a dog", "a cat"]\n', "line 1: expected an object"),

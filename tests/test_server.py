@@ -245,8 +245,22 @@ def test_search_sees_what_a_writer_commits_after_start(
         ("/search", {"query": "x", "rerank": "false"}, 400, "'rerank' must be true or false"),
         ("/search", {"query": "x", "where": {"t": "\udc80"}}, 400, "where['t'] holds the byte"),
         ("/score", {"pairs": [["a", "b"]], "symmetric": "no"}, 400, "'symmetric' must be true"),
-        ("/encode", {"texts": ["ok", "\ud800"]}, 400, "'texts' holds an unpaired surrogate"),
-        ("/score", {"pairs": [["\udfff", "b"]]}, 400, "'pairs' holds an unpaired surrogate"),
+        ("/encode", {"texts": ["ok", 3]}, 400, "'texts' must be a list of strings; item 1 is 3"),
+        # a lone surrogate escape or a NUL: named by the item (a NUL reached the tokenizer, which
+        # dropped it, and /search's BM25 split the query at it)
+        ("/encode", {"texts": ["ok", "\ud800"]}, 400, "'texts' item 1 holds an unpaired surrogate"),
+        ("/encode", {"texts": ["ok", "a\0b"]}, 400, "'texts' item 1 holds a NUL character"),
+        ("/similarity", {"a": ["x"], "b": ["y", "\udc80"]}, 400, "'b' item 1 holds the byte"),
+        ("/score", {"pairs": [["\udfff", "b"]]}, 400, "'pairs' item 0 (text_a) holds an unpaired"),
+        (
+            "/score",
+            {"pairs": [["a", "b"], ["c", "\0"]]},
+            400,
+            "'pairs' item 1 (text_b) holds a NUL",
+        ),
+        ("/rerank", {"query": "x\0", "documents": ["a"]}, 400, "'query' holds a NUL character"),
+        ("/rerank", {"query": "x", "documents": ["a", "\ud83d"]}, 400, "'documents' item 1 holds"),
+        ("/search", {"query": "card\0declined"}, 400, "'query' holds a NUL character"),
         ("/nowhere", {}, 404, "no POST /nowhere; try /encode"),
         (  # a typo was ignored: the search ran unfiltered
             "/search",
@@ -274,6 +288,14 @@ def test_bad_requests_name_the_field(
 ) -> None:
     got, out = call(served, path, body)
     assert got == status and message in out["error"]
+
+
+def test_empty_texts_are_encoded_and_scored(served: SentsimServer) -> None:
+    """An empty text is valid where the library takes one: a vector, a score (a query is not)."""
+    status, encoded = call(served, "/encode", {"texts": ["", "card"]})
+    assert status == 200 and len(encoded["vectors"]) == 2
+    status, scored = call(served, "/score", {"pairs": [["", "card"]], "fused": False})
+    assert status == 200 and len(scored["scores"]) == 1
 
 
 def test_body_that_is_not_json_and_unknown_get(served: SentsimServer) -> None:

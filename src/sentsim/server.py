@@ -27,9 +27,12 @@ happens at import. Endpoints (every body and answer a JSON object):
   search first moves to the index's latest commit, so documents another process adds or deletes
   are found (or gone) without a restart.
 
-Bad input answers 400 with ``{"error": "..."}`` naming the field; an unknown path 404. Model calls
-are serialised by one lock: on a CPU two at once only share the same cores. Requests that arrive
-while the model is busy are answered by one call together when it is free
+Bad input answers 400 with ``{"error": "..."}`` naming the field (and the item of a list); an
+unknown path 404. A text may be empty where the library takes one (``/encode``, ``/similarity``,
+``/score``, ``/rerank``'s documents), a query not; a text holding a lone surrogate (an unpaired
+surrogate escape) or a NUL is refused, as everywhere (:func:`~sentsim.base.check_text`). Model
+calls are serialised by one lock: on a CPU two at once only share the same cores. Requests that
+arrive while the model is busy are answered by one call together when it is free
 (:class:`~sentsim.batching.Coalescer`, up to ``ServeConfig.max_batch`` texts or pairs): many
 clients sending one text each cost a batch's forward pass, not one pass each. ``/encode``,
 ``/similarity``, ``/score`` and ``/rerank`` share a call where their role or judge settings match;
@@ -53,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from sentsim.base import check_text
 from sentsim.batching import Coalescer
 from sentsim.bi_encoder import BiEncoder
 from sentsim.choices import Retriever
@@ -465,28 +469,29 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _strings(body: dict[str, Any], field: str) -> list[str]:
     value = body.get(field)
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+    if not isinstance(value, list):
         raise BadRequest(f"'{field}' must be a list of strings")
-    return [_unicode(t, field) for t in value]
+    for i, text in enumerate(value):
+        if not isinstance(text, str):
+            shown = json.dumps(text)
+            shown = shown if len(shown) <= 40 else shown[:40] + "..."
+            raise BadRequest(f"'{field}' must be a list of strings; item {i} is {shown}")
+    return [_valid(t, f"'{field}' item {i}") for i, t in enumerate(value)]
 
 
 def _text(body: dict[str, Any], field: str) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"'{field}' must be a non-empty string")
-    return _unicode(value, field)
+    return _valid(value, f"'{field}'")
 
 
-def _unicode(text: str, field: str) -> str:
-    """``text`` if it is valid Unicode (a lone JSON surrogate escape makes half a character)."""
+def _valid(text: str, what: str) -> str:
+    """``text``, unless :func:`~sentsim.base.check_text` refuses it (named as ``what``)."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadRequest(
-            f"'{field}' holds an unpaired surrogate (U+{ord(text[exc.start]):04X}); send text "
-            "whose \\uXXXX escapes pair up, or plain UTF-8"
-        ) from None
-    return text
+        return check_text(text, what)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _flag(body: dict[str, Any], field: str, default: bool) -> bool:
@@ -505,7 +510,10 @@ def _pairs(body: dict[str, Any]) -> list[tuple[str, str]]:
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
         ):
             raise BadRequest(f"'pairs' item {i} is not a [text, text] pair")
-    return [(_unicode(a, "pairs"), _unicode(b, "pairs")) for a, b in value]
+    return [
+        (_valid(a, f"'pairs' item {i} (text_a)"), _valid(b, f"'pairs' item {i} (text_b)"))
+        for i, (a, b) in enumerate(value)
+    ]
 
 
 def _top_k(body: dict[str, Any], default: int | None) -> int | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sentsim.atomic import atomic_write
+from sentsim.base import check_text
 from sentsim.cli._common import prepare_outputs, progress, read_texts
 from sentsim.errors import DataError
 
@@ -115,6 +116,7 @@ def _similarity(args: argparse.Namespace) -> int:
     for which, text in (("first", args.text_a), ("second", args.text_b)):
         if not text.strip():
             raise ValueError(f"the {which} text is empty; give two texts to compare")
+        check_text(text, f"the {which} text")  # before a model loads: a byte not UTF-8
     if args.cross_encoder is not None:
         from sentsim.fusion import load_judge
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentsim.atomic import atomic_text
+from sentsim.base import check_text
 from sentsim.cli._common import is_json_lines, prepare_outputs, print_json, progress
 
 if TYPE_CHECKING:
@@ -308,6 +309,8 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError("give one query, or --queries FILE for many, not both")
     if args.query is not None and not args.query.strip():
         raise ValueError("the query is empty; type some words to search for")
+    if args.query is not None:
+        check_text(args.query, "the query")  # before models load: a byte that is not UTF-8
     if args.out is not None and args.queries is None:
         raise ValueError("--out writes the results of --queries; one query prints them")
     where = parse_where_option(args.where)
