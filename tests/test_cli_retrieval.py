@@ -107,6 +107,27 @@ def test_rerank_progress_bar_shows_when_asked_and_hides_with_no_progress(
     assert capsys.readouterr().err == ""
 
 
+def test_metrics_deeper_than_k_retrieve_are_marked_in_the_output_and_the_json(
+    beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """With --k-retrieve 2, "R@100" was the recall of 2 candidates, printed and stored as if it
+    were Recall@100; it is now marked with a footnote, and the JSON names it."""
+    common = ["--data", str(beir), "--model", str(tiny_st_dir)]
+    full = _run(capsys, *common)
+    assert full["capped_metrics"] == []
+    assert main(["eval", "retrieval", *common, "--k-retrieve", "2", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    shallow = json.loads(lines[-1])
+    assert shallow["k_retrieve"] == 2
+    assert shallow["capped_metrics"] == ["ndcg@10", "mrr@10", "recall@100", "map@100"]
+    summary, footnote = lines[-3:-1]
+    assert "nDCG@10* " in summary and "R@100* " in summary and "Acc@1 " in summary
+    assert footnote.startswith("* nDCG@10, MRR@10, R@100 and MAP@100 counted only the 2 ")
+    assert "give --k-retrieve 100 or more" in footnote
+    # 20 candidates of a 4-document corpus are every document: nothing was cut
+    assert _run(capsys, *common, "--k-retrieve", "20")["capped_metrics"] == []
+
+
 def test_sweep_without_a_reranker_is_a_one_line_error(
     beir: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
 ) -> None:

@@ -18,6 +18,7 @@ from sentsim.evaluation.retrieval import (
     Qrels,
     Run,
     ap_at,
+    capped_metrics,
     evaluate_run,
     load_beir,
     mrr_at,
@@ -244,6 +245,19 @@ def test_metric_cutoffs() -> None:
     assert (scores["ndcg@10"], scores["mrr@10"]) == (0.0, 0.0)
     assert scores["recall@100"] == 1.0
     assert scores["map@100"] == pytest.approx(1 / 11)
+
+
+def test_metrics_deeper_than_the_candidates_are_named_as_capped() -> None:
+    """With 20 candidates a query, recall@100 equals recall@20: the run cannot hold rank 21."""
+    assert capped_metrics(100) == capped_metrics(1000) == []
+    assert capped_metrics(20) == ["recall@100", "map@100"]
+    assert capped_metrics(5) == ["ndcg@10", "mrr@10", "recall@100", "map@100"]
+    run: Run = {"q": [(f"d{i}", 1 - i / 100) for i in range(30)]}
+    qrels = {"q": {"d0": 1, "d25": 1}}
+    truncated = {"q": run["q"][:20]}
+    assert per_query(truncated, qrels)["q"]["recall@100"] == recall_at(
+        [d for d, _ in run["q"]], qrels["q"], 20
+    )
 
 
 def test_ties_are_broken_by_descending_document_id() -> None:

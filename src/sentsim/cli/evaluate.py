@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,7 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--rerank", help="cross-encoder that re-ranks the first stage")
         p.add_argument(
-            "--k-retrieve", type=int, default=100, help="first-stage candidates (default: 100)"
+            "--k-retrieve",
+            type=int,
+            default=100,
+            help="first-stage candidates (default: 100); below a metric's cutoff (R@100 and "
+            "MAP@100 under 100) that metric is measured at it, marked * and in the JSON's "
+            "capped_metrics",
         )
         p.add_argument(
             "--rerank-weight",
@@ -186,7 +192,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
 
     from sentsim.bi_encoder import BiEncoder
     from sentsim.cross_encoder import CrossEncoder
-    from sentsim.evaluation.retrieval import load_beir, write_trec_run
+    from sentsim.evaluation.retrieval import METRICS, load_beir, metric_cutoff, write_trec_run
     from sentsim.evaluation.retrieval_eval import evaluate_retrieval
 
     # before the run: these were found wrong only after every query had been searched and judged
@@ -265,10 +271,18 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
     )
     stages += f" + {args.rerank}" if args.rerank else ""
     print(
-        f"{label} [{stages}] {int(m['queries'])} queries: nDCG@10 {m['ndcg@10']:.2f}  "
-        f"MRR@10 {m['mrr@10']:.2f}  R@100 {m['recall@100']:.2f}  MAP@100 {m['map@100']:.2f}  "
-        f"Acc@1 {m['accuracy@1']:.2f}  latency {outcome.latency}"
+        f"{label} [{stages}] {int(m['queries'])} queries: "
+        f"{_metrics_text(m, METRICS, outcome.capped)}  latency {outcome.latency}"
     )
+    if outcome.capped:  # Recall@100 of 20 candidates is Recall@20: it read as the deeper one
+        *first, last = [_SHORT[c] for c in outcome.capped]
+        names = f"{', '.join(first)} and {last}" if first else last
+        deepest = max(metric_cutoff(c) for c in outcome.capped)
+        print(
+            f"* {names} counted only the {args.k_retrieve} candidates retrieved (--k-retrieve "
+            f"{args.k_retrieve}), so they are measured at {args.k_retrieve}, not at their own "
+            f"cutoff; give --k-retrieve {deepest} or more to measure them in full"
+        )
     if args.json:
         print_json(
             {
@@ -287,6 +301,8 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
                     else None
                 ),
                 **{k: v for k, v in m.items() if k != "queries"},
+                # metrics whose cutoff is deeper than k_retrieve: measured at k_retrieve instead
+                "capped_metrics": list(outcome.capped),
                 "queries": int(m["queries"]),
                 "latency": outcome.latency,
                 "compute_precision": _precision(),
@@ -344,11 +360,23 @@ def _sweep(values: list[float], outcome: RetrievalOutcome, data: BeirData) -> di
     for label, run in runs.items():
         m = evaluate_run(run, data.qrels)
         out[label] = m
-        print(
-            f"  {label:12} nDCG@10 {m['ndcg@10']:.2f}  MRR@10 {m['mrr@10']:.2f}  "
-            f"Acc@1 {m['accuracy@1']:.2f}"
-        )
+        shown = ("ndcg@10", "mrr@10", "accuracy@1")
+        print(f"  {label:12} {_metrics_text(m, shown, outcome.capped)}")
     return out
+
+
+_SHORT = {
+    "ndcg@10": "nDCG@10",
+    "mrr@10": "MRR@10",
+    "recall@100": "R@100",
+    "map@100": "MAP@100",
+    "accuracy@1": "Acc@1",
+}
+
+
+def _metrics_text(m: dict[str, float], names: Sequence[str], capped: Sequence[str]) -> str:
+    """``nDCG@10 41.20  R@100* 80.00``: each metric, ``*`` on one measured short of its cutoff."""
+    return "  ".join(f"{_SHORT[n]}{'*' if n in capped else ''} {m[n]:.2f}" for n in names)
 
 
 def _print_sts(result: StsResult) -> None:

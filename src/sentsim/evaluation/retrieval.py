@@ -206,6 +206,24 @@ def ap_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
 METRICS = ("ndcg@10", "mrr@10", "recall@100", "map@100", "accuracy@1")
 
 
+def capped_metrics(depth: int) -> list[str]:
+    """The :data:`METRICS` whose cutoff ``k`` is deeper than ``depth`` candidates a query.
+
+    A run holds at most ``depth`` documents a query, so such a metric is measured at ``depth``,
+    not at ``k``: with 20 candidates, ``recall@100`` is Recall@20 (a relevant document ranked
+    21st or later was never retrieved).
+
+    >>> capped_metrics(20)
+    ['recall@100', 'map@100']
+    """
+    return [m for m in METRICS if metric_cutoff(m) > depth]
+
+
+def metric_cutoff(metric: str) -> int:
+    """The rank a metric reads down to: ``recall@100`` → 100."""
+    return int(metric.rsplit("@", 1)[1])
+
+
 def per_query(run: Run, qrels: Qrels) -> dict[str, dict[str, float]]:
     """Each metric for each judged query that has a relevant document."""
     out = {}

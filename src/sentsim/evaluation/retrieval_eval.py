@@ -13,7 +13,7 @@ import numpy as np
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
-from sentsim.evaluation.retrieval import BeirData, Run, evaluate_run, per_query
+from sentsim.evaluation.retrieval import BeirData, Run, capped_metrics, evaluate_run, per_query
 from sentsim.index import Document, Index
 from sentsim.search import (
     ExampleQueries,
@@ -31,6 +31,9 @@ class RetrievalOutcome:
 
     With a re-ranker, ``first_run`` and ``judge_run`` keep both stages' scores of the same
     candidates, so that fusion weights can be tried without scoring again (:func:`fused_run`).
+    ``capped`` names the metrics whose cutoff is deeper than ``k_retrieve``, when the first stage
+    stopped at ``k_retrieve`` candidates for some query: they are in effect measured at
+    ``k_retrieve`` (see ``capped_metrics``). Where every query got fewer, nothing was cut.
     """
 
     metrics: dict[str, float]
@@ -40,6 +43,7 @@ class RetrievalOutcome:
     first_run: Run
     judge_run: Run | None = None
     rerank_weight: float = 1.0
+    capped: tuple[str, ...] = ()
 
 
 def fused_run(first_run: Run, judge_run: Run, weight: float) -> Run:
@@ -126,6 +130,7 @@ def evaluate_retrieval(
         candidates = pipeline.first_stage(texts, query_vectors=query_vectors)
         first = (time.perf_counter() - start) / len(qids)
         first_run: Run = dict(zip(qids, candidates, strict=True))
+        cut = any(len(c) >= k_retrieve for c in candidates)  # else each got all it could
         judge_run: Run = {}
         rerank_seconds = 0.0
         show = len(qids) >= 10 if show_progress is None else show_progress
@@ -154,4 +159,5 @@ def evaluate_retrieval(
         first_run,
         judge_run if reranker is not None else None,
         pipeline.rerank_weight,
+        tuple(capped_metrics(k_retrieve)) if cut else (),
     )
