@@ -9,7 +9,10 @@ threads of this process then send ``--requests`` requests in all, each carrying 
 shape of live traffic (a search box sends one query):
 
 - ``/encode``: one Banking77 test question (``minilm``);
-- ``/score``: one STS-B test pair (the judge ``ce-rerank``, one order).
+- ``/score``: one STS-B test pair (the judge ``ce-rerank``, one order);
+- ``/search``: one Banking77 test question against the help-center articles (an index of the 154
+  articles built with ``minilm`` in a temporary folder), dense first stage, top 5, no judge (a
+  re-ranked search already sends its 100 candidates to the judge as one batch).
 
 Each (workload, clients) cell is run ``--repeats`` times, the two servers in turn, so a busy
 moment of the machine falls on both alike; the median throughput (requests a second) and the
@@ -28,6 +31,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -44,9 +48,10 @@ from sentsim.settings import dataset_path
 
 
 @contextmanager
-def server(max_batch: int) -> Iterator[str]:
-    """A ``sentsim serve`` process (``minilm``, ``ce-rerank``); its URL while the block runs."""
+def server(max_batch: int, index: Path) -> Iterator[str]:
+    """A ``sentsim serve`` process (``index``, ``minilm``, ``ce-rerank``); its URL meanwhile."""
     argv = [sys.executable, "-m", "sentsim", "serve", "--port", "0", "--reranker", "ce-rerank"]
+    argv += ["--index", str(index), "--model", "minilm"]
     argv += ["--max-batch", str(max_batch)]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
@@ -94,8 +99,26 @@ def load(url: str, bodies: list[dict[str, Any]], clients: int) -> tuple[float, l
     return time.perf_counter() - start, latencies, answers
 
 
-def values(answer: dict[str, Any]) -> np.ndarray:
-    return np.asarray(answer.get("vectors", answer.get("scores")), dtype=np.float64)
+def values(answer: dict[str, Any]) -> tuple[np.ndarray, list[str] | None]:
+    if "results" in answer:  # a search: the same documents in the same order, then the scores
+        ids = [hit["doc_id"] for hit in answer["results"]]
+        return np.asarray([hit["score"] for hit in answer["results"]], dtype=np.float64), ids
+    return np.asarray(answer.get("vectors", answer.get("scores")), dtype=np.float64), None
+
+
+def largest_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The largest difference between two answers' numbers (inf where searches found others)."""
+    (x, ids_a), (y, ids_b) = values(a), values(b)
+    return float("inf") if ids_a != ids_b else float(np.max(np.abs(x - y), initial=0.0))
+
+
+def help_center_index(folder: Path) -> Path:
+    """The 154 help-center articles indexed with minilm in ``folder``."""
+    articles = Path(__file__).parents[1] / "src/sentsim/resources/helpcenter/articles.jsonl"
+    index = folder / "helpcenter"
+    argv = [sys.executable, "-m", "sentsim", "index", "build", str(articles), "--index", str(index)]
+    subprocess.run([*argv, "--model", "minilm", "--no-progress"], check=True)
+    return index
 
 
 def main() -> int:
@@ -110,13 +133,18 @@ def main() -> int:
     with dataset_path("banking77", "test.csv").open(encoding="utf-8", newline="") as rows_in:
         questions = [row[0] for row in list(csv.reader(rows_in))[1:]]
     pairs = read_pairs(dataset_path("stsbenchmark", "sts-test.csv")).pairs()
-    workloads = {
+    workloads: dict[str, list[dict[str, Any]]] = {
         "/encode": [{"texts": [q]} for q in questions[: args.requests]],
         "/score": [{"pairs": [list(p)]} for p in pairs[: args.requests]],
+        "/search": [{"query": q, "top_k": 5, "rerank": False} for q in questions[: args.requests]],
     }
     print(f"CPU: {cpu_description()}; {os.cpu_count()} cores, shared by both servers and clients")
     rows = []
-    with server(256) as batched, server(1) as alone:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        server(256, help_center_index(Path(tmp))) as batched,
+        server(1, Path(tmp) / "helpcenter") as alone,
+    ):
         for path, bodies in workloads.items():
             for n in clients:
                 seconds: dict[str, list[float]] = {"batched": [], "alone": []}
@@ -132,10 +160,15 @@ def main() -> int:
                         p50[name].append(float(np.percentile(latencies, 50)))
                         p95[name].append(float(np.percentile(latencies, 95)))
                 gap = max(
-                    float(np.max(np.abs(values(a) - values(b))))
+                    largest_difference(a, b)
                     for a, b in zip(got["batched"], got["alone"], strict=True)
                 )
-                row = {"path": path, "clients": n, "requests": len(bodies), "max_abs_diff": gap}
+                row: dict[str, Any] = {
+                    "path": path,
+                    "clients": n,
+                    "requests": len(bodies),
+                    "max_abs_diff": gap,
+                }
                 for name in ("batched", "alone"):
                     row[f"{name}_rps"] = len(bodies) / statistics.median(seconds[name])
                     row[f"{name}_p50_ms"] = 1000 * statistics.median(p50[name])
