@@ -128,15 +128,32 @@ def inference(precision: Precision, device: str | torch.device) -> Iterator[None
         yield
 
 
+def readable_tokens(model: torch.nn.Module) -> int:
+    """The most tokens ``model`` reads: its position embeddings, less those it never uses.
+
+    RoBERTa, XLM-R, MPNet and their kin number positions from ``padding_idx + 1`` (2 for
+    roberta-base), so of ``max_position_embeddings`` = 514 only 512 hold a token: a 514-token
+    input failed inside the model ("index 514 is out of bounds for dimension 1 with size 514").
+    Such a model is told apart by an ``nn.Embedding`` of positions with a ``padding_idx``.
+    """
+    config = getattr(model, "config", None)
+    limit = int(getattr(config, "max_position_embeddings", 512))
+    for module in model.modules():
+        table = getattr(module, "position_embeddings", None)
+        if isinstance(table, torch.nn.Embedding) and isinstance(table.padding_idx, int):
+            return min(limit, table.num_embeddings - (table.padding_idx + 1))
+    return limit
+
+
 def check_length(length: int | None, limit: int, model: object) -> int | None:
-    """``length`` if the model can read that many tokens (its position embeddings), else raise.
+    """``length`` if the model can read that many tokens (see :func:`readable_tokens`), else raise.
 
     A longer limit would pass the tokenizer and then fail deep inside the model on the first
     long text ("the size of tensor a (609) must match ... (512)").
     """
     if length is not None and not 1 <= length <= limit:
         raise ValueError(
-            f"max length {length}: {model} reads 1 to {limit} tokens (max_position_embeddings)"
+            f"max length {length}: {model} reads 1 to {limit} tokens (its position embeddings)"
         )
     return length
 
@@ -288,8 +305,8 @@ class TorchTransformer:
                 AutoModel, model_dir, new=lambda model, key: key.startswith("pooler.")
             ).to(self.device)
         self.model.eval()
-        limit = int(getattr(self.model.config, "max_position_embeddings", 512))
-        #: The most tokens the model reads (its position embeddings).
+        limit = readable_tokens(self.model)
+        #: The most tokens the model reads (its position embeddings, see readable_tokens).
         self.max_positions = limit
         tok_limit = int(getattr(self.tokenizer, "model_max_length", limit) or limit)
         self.default_max_seq_length = min(limit, tok_limit)  # what a folder without one gets

@@ -133,7 +133,7 @@ class BiEncoder:
                 raise ModelLoadError(
                     f"{layout.transformer_dir / _ST_LENGTH_FILE}: max_seq_length "
                     f"{layout.max_seq_length} is more than the {transformer.max_positions} tokens "
-                    "the model reads (its max_position_embeddings); correct it or delete the key"
+                    "the model reads (its position embeddings); correct it or delete the key"
                 )
             transformer.max_seq_length = layout.max_seq_length
         encoder = cls(

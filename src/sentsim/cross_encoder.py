@@ -31,6 +31,7 @@ from sentsim.backend import (
     inference,
     load_pretrained,
     quiet_transformers,
+    readable_tokens,
     reading_model,
     resolve_precision,
 )
@@ -158,11 +159,11 @@ class CrossEncoder:
         config = _read_sentsim_config(path)
         file = path / "sentsim_config.json"
         stored = config.get("max_length")
-        limit = int(getattr(model.config, "max_position_embeddings", 512))
+        limit = readable_tokens(model)
         if stored is not None and not (_is_number(stored, int) and 1 <= stored <= limit):
             raise ModelLoadError(
                 f"{file}: max_length {stored!r} is not a length the model reads (1 to {limit} "
-                "tokens, its max_position_embeddings); correct it or delete the key"
+                "tokens, its position embeddings); correct it or delete the key"
             )
         # sentence-transformers keeps a cross-encoder's max_length as the tokenizer's limit
         tok_limit = int(getattr(tokenizer, "model_max_length", limit) or limit)

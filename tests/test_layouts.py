@@ -1,0 +1,93 @@
+"""Model folders as published, loaded by sentsim, against a reference run by transformers + torch.
+
+Each test builds a folder in one of the layouts users bring (sentence-transformers bi-encoders,
+Hugging Face sequence classifiers, RoBERTa-style encoders) and checks sentsim's vectors or scores
+against the same model run directly, with the pooling and scoring math written out here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sentsim.bi_encoder import BiEncoder
+from sentsim.cross_encoder import CrossEncoder
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# The last text is longer than any tiny model reads: it must be cut, not fail inside the model.
+TEXTS = [
+    "a man is playing the guitar",
+    "dog",
+    "my card was declined abroad, why?",
+    "Café 東京 🙂 naïve",
+    " ".join(["the bank is closed and my card was blocked"] * 12),
+]
+
+
+def hf_tokens(folder: Path, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token vectors ``(batch, seq, dim)`` and attention mask of ``texts``, run by transformers."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    batch = tokenizer(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        return model(**batch).last_hidden_state, batch["attention_mask"]
+
+
+def mean_of(tokens: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """``Σ_t m_t h_t / Σ_t m_t``."""
+    weights = mask.unsqueeze(-1).float()
+    return ((tokens * weights).sum(1) / weights.sum(1)).numpy()
+
+
+# --- RoBERTa-style positions ---------------------------------------------------------------------
+
+
+def test_a_roberta_encoder_reads_two_tokens_less_than_its_position_table(
+    tiny_roberta_dir: Path,
+) -> None:
+    """RoBERTa numbers positions from padding_idx + 1 = 2: of its 66 positions it reads 64 tokens.
+
+    Its tokenizer sets no model_max_length, so the limit came from max_position_embeddings (66) and
+    the long text failed inside the model: "index 66 is out of bounds for dimension 1 with size 66".
+    """
+    model = BiEncoder.load(tiny_roberta_dir, device="cpu")
+    assert model.max_seq_length == 64
+    tokens, mask = hf_tokens(tiny_roberta_dir, TEXTS, 64)
+    assert mask.shape[1] == 64  # the long text was cut to the limit
+    np.testing.assert_allclose(model.encode(TEXTS), mean_of(tokens, mask), atol=1e-5)
+    with pytest.raises(ValueError, match=r"max length 65: .* reads 1 to 64 tokens"):
+        BiEncoder.load(tiny_roberta_dir, max_seq_length=65, device="cpu")
+
+
+def test_a_roberta_cross_encoder_cuts_pairs_to_what_it_reads(
+    tiny_roberta_dir: Path, tmp_path: Path
+) -> None:
+    """A RoBERTa classifier whose tokenizer allows more tokens than the model reads is cut to 64."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = CrossEncoder.load(tiny_roberta_dir, num_labels=1, device="cpu").save(tmp_path / "ce")
+    (folder / "sentsim_config.json").unlink()  # as a folder saved by transformers
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    tokenizer_config["model_max_length"] = 512
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    judge = CrossEncoder.load(folder, device="cpu")
+    assert judge.max_length == 64
+    pairs = [(TEXTS[0], TEXTS[-1]), (TEXTS[1], TEXTS[2])]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    batch = tokenizer(
+        [a for a, _ in pairs], [b for _, b in pairs], padding=True, truncation=True,
+        max_length=64, return_tensors="pt",
+    )  # fmt: skip
+    with torch.inference_mode():
+        expected = torch.sigmoid(model(**batch).logits[:, 0]).numpy()
+    np.testing.assert_allclose(judge.predict(pairs), expected, atol=1e-6)
