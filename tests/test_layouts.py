@@ -91,3 +91,37 @@ def test_a_roberta_cross_encoder_cuts_pairs_to_what_it_reads(
     with torch.inference_mode():
         expected = torch.sigmoid(model(**batch).logits[:, 0]).numpy()
     np.testing.assert_allclose(judge.predict(pairs), expected, atol=1e-6)
+
+
+# --- a plain Hugging Face encoder ----------------------------------------------------------------
+
+
+def test_a_plain_encoder_folder_says_what_it_assumed(
+    tiny_bert_dir: Path, tiny_st_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without modules.json the pooling and normalization are guessed: the guess is said, once
+    per load, and naming only what the caller left unset."""
+    with caplog.at_level("WARNING", logger="sentsim.bi_encoder"):
+        model = BiEncoder.load(tiny_bert_dir, device="cpu")
+    assert (model.pooling, model.normalize) == ("mean", False)
+    [record] = caplog.records
+    said = record.getMessage()
+    assert (
+        "has no modules.json: loaded as a plain encoder with mean pooling and no normalization"
+        in said
+    )
+    assert str(tiny_bert_dir) in said and "pooling=" in said
+    tokens, mask = hf_tokens(tiny_bert_dir, TEXTS, 64)
+    np.testing.assert_allclose(model.encode(TEXTS), mean_of(tokens, mask), atol=1e-5)
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sentsim.bi_encoder"):
+        BiEncoder.load(tiny_bert_dir, pooling="cls", device="cpu")
+    [record] = caplog.records
+    assert "with no normalization, as" in record.getMessage()
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sentsim.bi_encoder"):
+        BiEncoder.load(tiny_bert_dir, pooling="cls", normalize=True, device="cpu")
+        BiEncoder.load(tiny_st_dir, device="cpu")
+    assert caplog.records == []

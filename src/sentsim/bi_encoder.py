@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -45,6 +46,7 @@ _ST_NORMALIZE = "sentence_transformers.models.Normalize"
 _ST_CONFIG = "config_sentence_transformers.json"
 _ST_LENGTH_FILE = "sentence_bert_config.json"  # the Transformer module's max_seq_length
 PROGRESS_MIN_TEXTS = 2000
+log = logging.getLogger(__name__)
 #: Prompt names a document is encoded with, first found wins (sentence-transformers' order).
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")
 
@@ -122,6 +124,8 @@ class BiEncoder:
             raise TypeError(f"normalize must be True, False or None, got {normalize!r}")
         path = resolve_model_path(name_or_dir)
         layout = _read_layout(path)
+        if not layout.declared and (pooling is None or normalize is None):
+            _say_what_is_assumed(path, pooling is None, normalize is None)
         transformer = TorchTransformer(
             layout.transformer_dir,
             max_seq_length=max_seq_length,
@@ -391,6 +395,7 @@ class _Layout:
     """What a model directory says about its modules."""
 
     def __init__(self, path: Path) -> None:
+        self.declared = False  # whether a modules.json says how the vectors are made
         self.transformer_dir = path
         self.pooling = PoolingMode.MEAN
         self.normalize = False
@@ -428,6 +433,7 @@ def _read_layout(path: Path) -> _Layout:
         _refuse_cross_encoder(path)
         return layout  # plain Hugging Face encoder: mean pooling, no normalization
     modules = read_model_json(modules_file, list, "a list of modules")
+    layout.declared = True
     found_transformer = False
     for i, module in enumerate(modules):
         if not isinstance(module, dict):
@@ -473,6 +479,27 @@ def _read_layout(path: Path) -> _Layout:
     _refuse_cross_encoder(layout.transformer_dir)
     _read_prompts(path / _ST_CONFIG, layout)
     return layout
+
+
+def _say_what_is_assumed(path: Path, pooling: bool, normalize: bool) -> None:
+    """Log the pooling and normalization a folder without ``modules.json`` is loaded with.
+
+    A plain Hugging Face encoder says nothing about how its token vectors become one: mean
+    pooling without normalization is a guess (sentence-transformers guesses the same, and says
+    so), and a model trained with CLS pooling, say, then gives poorer vectors without a word.
+    """
+    assumed = [
+        what
+        for what, unset in (("mean pooling", pooling), ("no normalization", normalize))
+        if unset
+    ]
+    log.warning(
+        "%s has no modules.json: loaded as a plain encoder with %s, as sentence-transformers "
+        "would; for a model trained otherwise give BiEncoder.load pooling= and normalize=, "
+        "and save it to write them down",
+        path,
+        " and ".join(assumed),
+    )
 
 
 def _checked_prompts(prompts: object, default: object, where: str) -> dict[str, str]:
