@@ -8,6 +8,7 @@ against the same model run directly, with the pooling and scoring math written o
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,88 @@ def mean_of(tokens: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
     """``Σ_t m_t h_t / Σ_t m_t``."""
     weights = mask.unsqueeze(-1).float()
     return ((tokens * weights).sum(1) / weights.sum(1)).numpy()
+
+
+def reference_pool(tokens: torch.Tensor, mask: torch.Tensor, mode: str) -> np.ndarray:
+    """sentence-transformers' pooling modes, written out (right padding: [CLS] is token 0)."""
+    weights = mask.unsqueeze(-1).float()
+    if mode == "cls":
+        return tokens[:, 0].numpy()
+    if mode == "max":
+        return tokens.masked_fill(weights == 0, float("-inf")).amax(1).numpy()
+    if mode == "mean_sqrt_len_tokens":
+        return ((tokens * weights).sum(1) / weights.sum(1).sqrt()).numpy()
+    return mean_of(tokens, mask)
+
+
+def st_folder(
+    out: Path, encoder: Path, modules: list[tuple[str, dict[str, object] | None]]
+) -> Path:
+    """A sentence-transformers folder as published: ``encoder``'s files at the top, then one
+    subfolder per module after the Transformer (``1_Pooling``, ``2_Dense``, ...) with its config.
+
+    ``modules`` are ``(class name, config or None)`` after the Transformer.
+    """
+    shutil.copytree(encoder, out)
+    listed = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
+    ]
+    for idx, (kind, config) in enumerate(modules, start=1):
+        sub = f"{idx}_{kind}"
+        (out / sub).mkdir()
+        if config is not None:
+            (out / sub / "config.json").write_text(json.dumps(config))
+        listed.append(
+            {
+                "idx": idx,
+                "name": str(idx),
+                "path": sub,
+                "type": f"sentence_transformers.models.{kind}",
+            }
+        )
+    (out / "modules.json").write_text(json.dumps(listed))
+    return out
+
+
+def legacy_pooling(mode: str, dim: int = 32) -> dict[str, object]:
+    """A ``1_Pooling/config.json`` as sentence-transformers 2–5 wrote it (all-MiniLM-L6-v2's)."""
+    keys = {
+        "cls": "pooling_mode_cls_token",
+        "mean": "pooling_mode_mean_tokens",
+        "max": "pooling_mode_max_tokens",
+        "mean_sqrt_len_tokens": "pooling_mode_mean_sqrt_len_tokens",
+    }
+    config: dict[str, object] = {"word_embedding_dimension": dim}
+    config.update({key: name == mode for name, key in keys.items()})
+    config.update(pooling_mode_weightedmean_tokens=False, pooling_mode_lasttoken=False)
+    return config
+
+
+# --- sentence-transformers pooling ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["mean", "cls", "max", "mean_sqrt_len_tokens"])
+@pytest.mark.parametrize("style", ["legacy", "v6"])
+def test_each_pooling_config_gives_the_reference_vectors(
+    tiny_bert_dir: Path, tmp_path: Path, mode: str, style: str
+) -> None:
+    """[Transformer, Pooling] with each pooling, in the config of sentence-transformers 2–5 (one
+    ``pooling_mode_*`` key true) and of 6 (``"pooling_mode": NAME``), matches the math to 1e-5.
+
+    mean_sqrt_len_tokens was refused ("sentsim supports pooling_mode mean, cls or max").
+    """
+    config = (
+        legacy_pooling(mode)
+        if style == "legacy"
+        else {"embedding_dimension": 32, "pooling_mode": mode, "include_prompt": True}
+    )
+    folder = st_folder(tmp_path / "st", tiny_bert_dir, [("Pooling", config)])
+    model = BiEncoder.load(folder, device="cpu")
+    assert (model.normalize, model.max_seq_length) == (False, 64)
+    tokens, mask = hf_tokens(tiny_bert_dir, TEXTS, 64)
+    expected = reference_pool(tokens, mask, mode)
+    np.testing.assert_allclose(model.encode(TEXTS), expected, atol=1e-5)
+    np.testing.assert_allclose(model.encode(TEXTS, batch_size=1), expected, atol=1e-5)
 
 
 # --- RoBERTa-style positions ---------------------------------------------------------------------

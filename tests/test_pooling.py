@@ -14,6 +14,7 @@ from sentsim.pooling import (
     cls_pool,
     max_pool,
     mean_pool,
+    mean_sqrt_len_pool,
     pool,
     pooling_config,
     read_pooling_config,
@@ -27,6 +28,12 @@ MASK = torch.tensor([[1, 1, 1, 0, 0]])
 def test_mean_pool_hand_computed() -> None:
     """Mean of the three real tokens only: ([1,3,5]/3, [-4,-2,-6]/3)."""
     torch.testing.assert_close(mean_pool(TOKENS, MASK), torch.tensor([[3.0, -4.0]]))
+
+
+def test_mean_sqrt_len_pool_hand_computed() -> None:
+    """The sum of the three real tokens over √3: ([9, -12] / √3)."""
+    expected = torch.tensor([[9.0, -12.0]]) / 3**0.5
+    torch.testing.assert_close(mean_sqrt_len_pool(TOKENS, MASK), expected)
 
 
 def test_max_pool_hand_computed_with_all_negative_dimension() -> None:
@@ -107,7 +114,8 @@ def test_an_unsupported_single_key_mode_raises_naming_the_file(
     """It raised a bare ValueError, "unknown pooling \"['mean', 'max']\"", naming no file."""
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"embedding_dimension": 16, "pooling_mode": mode}))
-    with pytest.raises(ModelLoadError, match="supports pooling_mode mean, cls or max") as info:
+    supported = "supports pooling_mode mean, cls, max or mean_sqrt_len_tokens"
+    with pytest.raises(ModelLoadError, match=supported) as info:
         read_pooling_config(path)
     assert str(path) in str(info.value)
 

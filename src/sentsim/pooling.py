@@ -22,6 +22,7 @@ class PoolingMode(StrEnum):
     MEAN = "mean"
     CLS = "cls"
     MAX = "max"
+    MEAN_SQRT_LEN = "mean_sqrt_len"
 
     @classmethod
     def parse(cls, value: str | PoolingMode) -> PoolingMode:
@@ -33,6 +34,15 @@ def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``v = Σ_t m_t h_t / max(Σ_t m_t, 1e-9)`` over the tokens ``t`` whose mask ``m_t`` is 1."""
     weights = mask.unsqueeze(-1).to(tokens.dtype)
     return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def mean_sqrt_len_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``v = Σ_t m_t h_t / √max(Σ_t m_t, 1e-9)``: the sum over kept tokens, over √(their count).
+
+    sentence-transformers' ``mean_sqrt_len_tokens``: a longer text gets a longer vector.
+    """
+    weights = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1e-9).sqrt()
 
 
 def cls_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -51,7 +61,12 @@ def max_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return masked.max(1).values
 
 
-_POOL = {PoolingMode.MEAN: mean_pool, PoolingMode.CLS: cls_pool, PoolingMode.MAX: max_pool}
+_POOL = {
+    PoolingMode.MEAN: mean_pool,
+    PoolingMode.CLS: cls_pool,
+    PoolingMode.MAX: max_pool,
+    PoolingMode.MEAN_SQRT_LEN: mean_sqrt_len_pool,
+}
 
 
 def pool(tokens: torch.Tensor, mask: torch.Tensor, mode: PoolingMode) -> torch.Tensor:
@@ -63,7 +78,10 @@ _CONFIG_KEYS = {
     PoolingMode.MEAN: "pooling_mode_mean_tokens",
     PoolingMode.CLS: "pooling_mode_cls_token",
     PoolingMode.MAX: "pooling_mode_max_tokens",
+    PoolingMode.MEAN_SQRT_LEN: "pooling_mode_mean_sqrt_len_tokens",
 }
+#: sentence-transformers 6's ``pooling_mode`` names where they differ from sentsim's.
+_ST_MODE_NAMES = {"mean_sqrt_len_tokens": PoolingMode.MEAN_SQRT_LEN}
 
 
 class PoolingConfig(NamedTuple):
@@ -88,10 +106,12 @@ def read_pooling_config(path: Path) -> PoolingConfig:
         mode = config["pooling_mode"]
         size = config.get("embedding_dimension", config.get("word_embedding_dimension"))
         try:
-            return PoolingConfig(PoolingMode.parse(mode), size, include_prompt)
+            parsed = _ST_MODE_NAMES.get(mode) if isinstance(mode, str) else None
+            return PoolingConfig(parsed or PoolingMode.parse(mode), size, include_prompt)
         except ValueError:
             raise ModelLoadError(
-                f"{path}: sentsim supports pooling_mode mean, cls or max; found {mode!r}"
+                f"{path}: sentsim supports pooling_mode mean, cls, max or mean_sqrt_len_tokens; "
+                f"found {mode!r}"
             ) from None
     chosen = [mode for mode, key in _CONFIG_KEYS.items() if config.get(key)]
     if len(chosen) != 1:
