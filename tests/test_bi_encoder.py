@@ -425,17 +425,14 @@ def test_missing_tokenizer_raises(tiny_bert_dir: Path, tmp_path: Path) -> None:
 def test_unsupported_module_type_raises_naming_it(tiny_st_dir: Path, tmp_path: Path) -> None:
     model_dir = copy_model(tiny_st_dir, tmp_path / "m")
     modules = json.loads((model_dir / "modules.json").read_text())
-    modules.append(
-        {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}
-    )
+    kind = "sentence_transformers.models.LayerNorm"
+    modules.append({"idx": 3, "name": "3", "path": "3_LayerNorm", "type": kind})
     (model_dir / "modules.json").write_text(json.dumps(modules))
-    with pytest.raises(
-        ModelLoadError, match=re.escape("'sentence_transformers.models.Dense' is not supported")
-    ) as info:
+    with pytest.raises(ModelLoadError, match=re.escape(f"'{kind}' is not supported")) as info:
         BiEncoder.load(model_dir)
     message = str(info.value)
     assert str(model_dir / "modules.json") in message
-    assert "supported: Transformer, Pooling, Normalize" in message
+    assert "supported: Transformer, Pooling, Dense, Normalize" in message
 
 
 def test_module_type_from_another_library_is_unsupported(tiny_st_dir: Path, tmp_path: Path) -> None:

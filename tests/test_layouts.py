@@ -17,6 +17,7 @@ import torch
 
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
+from sentsim.errors import ModelLoadError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -208,3 +209,165 @@ def test_a_plain_encoder_folder_says_what_it_assumed(
         BiEncoder.load(tiny_bert_dir, pooling="cls", normalize=True, device="cpu")
         BiEncoder.load(tiny_st_dir, device="cpu")
     assert caplog.records == []
+
+
+# --- Dense layers after pooling (LaBSE, distiluse, sentence-t5) ----------------------------------
+
+
+def dense_weights(folder: Path, out: int, *, bias: bool = True, bin_file: bool = False) -> dict:
+    """Random ``linear.weight`` (and ``linear.bias``) for a 32 → ``out`` Dense folder, written as
+    ``model.safetensors`` or, as older models ship them, ``pytorch_model.bin``."""
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(out)
+    state = {"linear.weight": torch.randn(out, 32, generator=generator) * 0.3}
+    if bias:
+        state["linear.bias"] = torch.randn(out, generator=generator) * 0.3
+    if bin_file:
+        torch.save(state, folder / "pytorch_model.bin")
+    else:
+        save_file(state, str(folder / "model.safetensors"))
+    return state
+
+
+def dense_config(out: int, activation: str, *, bias: bool = True) -> dict[str, object]:
+    return {
+        "in_features": 32,
+        "out_features": out,
+        "bias": bias,
+        "activation_function": f"torch.nn.modules.{activation}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("pooling", "activation", "bias", "normalize", "bin_file"),
+    [
+        ("cls", "activation.Tanh", True, True, False),  # LaBSE
+        ("mean", "activation.Tanh", True, False, True),  # distiluse-base-multilingual-cased
+        ("mean", "linear.Identity", False, True, False),  # sentence-t5, gtr-t5
+    ],
+)
+def test_a_dense_layer_after_pooling_gives_the_reference_vectors(
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+    pooling: str,
+    activation: str,
+    bias: bool,
+    normalize: bool,
+    bin_file: bool,
+) -> None:
+    """[Transformer, Pooling, Dense, (Normalize)] is ``f(W pool(h) + b)``, normalized: it was
+    refused ("module type 'sentence_transformers.models.Dense' is not supported")."""
+    modules: list[tuple[str, dict[str, object] | None]] = [
+        ("Pooling", legacy_pooling(pooling)),
+        ("Dense", dense_config(16, activation, bias=bias)),
+    ]
+    if normalize:
+        modules.append(("Normalize", None))
+    folder = st_folder(tmp_path / "st", tiny_bert_dir, modules)
+    state = dense_weights(folder / "2_Dense", 16, bias=bias, bin_file=bin_file)
+    model = BiEncoder.load(folder, device="cpu")
+    assert (model.dim, model.normalize) == (16, normalize)
+
+    tokens, mask = hf_tokens(tiny_bert_dir, TEXTS, 64)
+    projected = torch.from_numpy(reference_pool(tokens, mask, pooling)) @ state["linear.weight"].T
+    projected = projected + state.get("linear.bias", 0)
+    if activation.endswith("Tanh"):
+        projected = torch.tanh(projected)
+    if normalize:
+        projected = projected / projected.norm(dim=-1, keepdim=True)
+    np.testing.assert_allclose(model.encode(TEXTS), projected.numpy(), atol=1e-5)
+
+
+def test_a_saved_dense_model_loads_alike_in_sentsim_and_sentence_transformers(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """BiEncoder.save writes the Dense folder (it was lost with no word): the folder reloads with
+    the same vectors, and sentence-transformers reads it as the same model."""
+    from sentence_transformers import SentenceTransformer
+
+    modules: list[tuple[str, dict[str, object] | None]] = [
+        ("Pooling", legacy_pooling("cls")),
+        ("Dense", dense_config(16, "activation.Tanh")),
+        ("Normalize", None),
+    ]
+    folder = st_folder(tmp_path / "st", tiny_bert_dir, modules)
+    dense_weights(folder / "2_Dense", 16)
+    model = BiEncoder.load(folder, device="cpu")
+    saved = model.save(tmp_path / "saved")
+    listed = json.loads((saved / "modules.json").read_text())
+    assert [m["path"] for m in listed] == ["", "1_Pooling", "2_Dense", "3_Normalize"]
+    again = BiEncoder.load(saved, device="cpu")
+    np.testing.assert_array_equal(again.encode(TEXTS), model.encode(TEXTS))
+    reference = SentenceTransformer(str(saved), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    np.testing.assert_allclose(model.encode(TEXTS), reference, atol=1e-5)
+
+
+def dense_folder(tmp_path: Path, tiny_bert_dir: Path, config: dict[str, object]) -> Path:
+    modules: list[tuple[str, dict[str, object] | None]] = [
+        ("Pooling", legacy_pooling("mean")),
+        ("Dense", config),
+    ]
+    folder = st_folder(tmp_path / "st", tiny_bert_dir, modules)
+    dense_weights(folder / "2_Dense", 16)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"out_features": "16"}, r"in_features and out_features must be whole numbers ≥ 1"),
+        (
+            {"activation_function": "mylib.Swish"},
+            r"activation_function 'mylib.Swish' is not supported by sentsim; supported: "
+            r"torch\.nn\.modules\.activation\.Tanh",
+        ),
+        ({"use_residual": True}, r"use_residual True is not supported by sentsim"),
+        ({"module_input_name": "token_embeddings"}, r"module_input_name 'token_embeddings' is"),
+        ({"out_features": 8}, r"the weights hold .* but config\.json describes"),
+        ({"in_features": 16}, r"the weights hold .* but config\.json describes"),
+    ],
+)
+def test_a_dense_config_sentsim_cannot_follow_is_refused_naming_the_file(
+    tiny_bert_dir: Path, tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    folder = dense_folder(
+        tmp_path, tiny_bert_dir, {**dense_config(16, "activation.Tanh"), **change}
+    )
+    with pytest.raises(ModelLoadError, match=message) as info:
+        BiEncoder.load(folder, device="cpu")
+    assert str(folder / "2_Dense") in str(info.value)
+
+
+def test_dense_weights_missing_or_unreadable_are_refused(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    folder = dense_folder(tmp_path, tiny_bert_dir, dense_config(16, "activation.Tanh"))
+    weights = folder / "2_Dense" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])
+    with pytest.raises(ModelLoadError, match="cannot be read as weights") as info:
+        BiEncoder.load(folder, device="cpu")
+    assert str(weights) in str(info.value)
+    weights.unlink()
+    with pytest.raises(ModelLoadError, match=r"has no weights: expected .*model\.safetensors"):
+        BiEncoder.load(folder, device="cpu")
+    torch.save([torch.zeros(2)], folder / "2_Dense" / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="is not a state dict of tensors"):
+        BiEncoder.load(folder, device="cpu")
+    (folder / "2_Dense" / "config.json").unlink()
+    with pytest.raises(ModelLoadError, match="dense layer config missing"):
+        BiEncoder.load(folder, device="cpu")
+
+
+def test_a_dense_layer_that_does_not_fit_the_vectors_before_it_is_refused(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """A Dense before Pooling, or one reading another width, would fail inside torch."""
+    folder = dense_folder(tmp_path, tiny_bert_dir, dense_config(16, "activation.Tanh"))
+    modules = json.loads((folder / "modules.json").read_text())
+    (folder / "modules.json").write_text(json.dumps([modules[0], modules[2], modules[1]]))
+    with pytest.raises(ModelLoadError, match=r"module 1 \(Dense\) must come after Pooling"):
+        BiEncoder.load(folder, device="cpu")
+    (folder / "modules.json").write_text(json.dumps([*modules, modules[2]]))  # 32 → 16, 32 → 16
+    with pytest.raises(ModelLoadError, match="st: dense layer 2 reads 32-d vectors, but the layer"):
+        BiEncoder.load(folder, device="cpu")

@@ -543,6 +543,26 @@ def test_fit_bi_encoder_cosent(files: dict[str, Path], tiny_bert_dir: Path, tmp_
     assert task.describe()["loss"] == "cosent"
 
 
+def test_fit_bi_encoder_trains_and_saves_its_dense_layer(
+    files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """A Dense layer after pooling (LaBSE's) is trained with the transformer and saved with it."""
+    from sentsim.backend import TorchTransformer
+    from sentsim.dense import Dense
+
+    torch.manual_seed(0)
+    transformer = TorchTransformer(tiny_bert_dir, device="cpu")
+    encoder = BiEncoder(transformer, normalize=True, dense=[Dense(32, 16)])
+    before = weights(encoder.dense[0])
+    train, dev = load_train_data([files["graded"]]), read_pairs(files["graded_dev"])
+    report = fit(BiEncoderTask(encoder, train, dev), tmp_path / "out", SETTINGS, **QUIET)
+    assert max_diff(weights(encoder.dense[0]), before) > 1e-4
+    saved = BiEncoder.load(tmp_path / "out", device="cpu")
+    assert saved.dim == 16 and (tmp_path / "out" / "2_Dense" / "model.safetensors").is_file()
+    again = BiEncoderTask(saved, train, dev).evaluate()
+    assert again["score"] == pytest.approx(report.best_score, abs=1e-4)
+
+
 def test_fit_bi_encoder_mnrl(files: dict[str, Path], tiny_bert_dir: Path, tmp_path: Path) -> None:
     """MNRL on triples with in-batch and hard negatives; accuracy@1 and MRR@10 on dev anchors."""
     train, dev = read_triples(files["triples"]), read_triples(files["dev_triples"])

@@ -1,8 +1,8 @@
 """The bi-encoder ("the recruiter"): each text encoded alone, pooled to one vector.
 
-text → tokens → transformer → pooling → (L2 normalize) → vector. Reads and writes the
-sentence-transformers directory layout (``modules.json``, ``1_Pooling``, ``2_Normalize``) and
-plain Hugging Face encoder directories.
+text → tokens → transformer → pooling → (dense layers) → (L2 normalize) → vector. Reads and
+writes the sentence-transformers directory layout (``modules.json``, ``1_Pooling``, ``2_Dense``,
+``2_Normalize``) and plain Hugging Face encoder directories.
 
 Prompts (sentence-transformers' ``config_sentence_transformers.json``): models such as E5, BGE or
 nomic-embed are trained with a text put before each query and/or passage (``"query: "``,
@@ -36,6 +36,7 @@ from sentsim.backend import (
 )
 from sentsim.base import check_count, check_text, check_texts, length_order
 from sentsim.choices import Retriever
+from sentsim.dense import Dense
 from sentsim.errors import ModelLoadError
 from sentsim.models import read_model_json, resolve_model_path, weights_hash
 from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_config
@@ -43,6 +44,7 @@ from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_conf
 _ST_TRANSFORMER = "sentence_transformers.models.Transformer"
 _ST_POOLING = "sentence_transformers.models.Pooling"
 _ST_NORMALIZE = "sentence_transformers.models.Normalize"
+_ST_DENSE = "sentence_transformers.models.Dense"
 _ST_CONFIG = "config_sentence_transformers.json"
 _ST_LENGTH_FILE = "sentence_bert_config.json"  # the Transformer module's max_seq_length
 PROGRESS_MIN_TEXTS = 2000
@@ -71,9 +73,13 @@ class BiEncoder:
         prompts: Mapping[str, str] | None = None,
         default_prompt_name: str | None = None,
         include_prompt: bool = True,
+        dense: Sequence[Dense] = (),
     ) -> None:
         self.transformer = transformer
         self.pooling = PoolingMode.parse(pooling)
+        # sentence-transformers' Dense modules, applied in order after pooling (e.g. LaBSE's tanh)
+        self.dense = [layer.to(transformer.device) for layer in dense]
+        _check_widths(transformer.dim, self.dense, name)
         self.normalize = normalize
         # texts put before inputs by name, e.g. {"query": "query: "}; see the module docstring
         self.prompts = _checked_prompts(prompts or {}, default_prompt_name, "prompts")
@@ -150,6 +156,7 @@ class BiEncoder:
             prompts=layout.prompts,
             default_prompt_name=layout.default_prompt_name,
             include_prompt=layout.include_prompt,
+            dense=[Dense.load(folder) for folder in layout.dense],
         )
         encoder.retriever = _stored_retriever(path)
         encoder._as_saved = _Settings(
@@ -161,8 +168,15 @@ class BiEncoder:
 
     @property
     def dim(self) -> int:
-        """Width of the output vectors."""
-        return self.transformer.dim
+        """Width of the output vectors (the last dense layer's, if any, else the transformer's)."""
+        return self.dense[-1].out_features if self.dense else self.transformer.dim
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The weights training updates: the transformer's, with the dense layers' if any."""
+        if not self.dense:  # the transformer alone: checkpoints keep its tensor names
+            return self.transformer.model
+        return torch.nn.ModuleList([self.transformer.model, *self.dense])
 
     @property
     def max_seq_length(self) -> int:
@@ -287,6 +301,8 @@ class BiEncoder:
             mask = mask.clone()
             mask[:, : int(prompt_length)] = 0
         vectors = pool(tokens, mask, self.pooling)
+        for layer in self.dense:
+            vectors = layer(vectors)
         return torch.nn.functional.normalize(vectors, dim=-1) if self.normalize else vectors
 
     def encode_query(
@@ -358,13 +374,19 @@ class BiEncoder:
                 {"idx": 0, "name": "0", "path": "", "type": _ST_TRANSFORMER},
                 {"idx": 1, "name": "1", "path": "1_Pooling", "type": _ST_POOLING},
             ]
-            if self.normalize:
+            for layer in self.dense:
+                idx = len(modules)
                 modules.append(
-                    {"idx": 2, "name": "2", "path": "2_Normalize", "type": _ST_NORMALIZE}
+                    {"idx": idx, "name": str(idx), "path": f"{idx}_Dense", "type": _ST_DENSE}
                 )
-                (stage / "2_Normalize").mkdir()
+                layer.save(stage / f"{idx}_Dense")
+            if self.normalize:
+                idx = len(modules)
+                path = f"{idx}_Normalize"
+                modules.append({"idx": idx, "name": str(idx), "path": path, "type": _ST_NORMALIZE})
+                (stage / path).mkdir()
             (stage / "1_Pooling").mkdir()
-            pooling = pooling_config(self.pooling, self.dim)
+            pooling = pooling_config(self.pooling, self.transformer.dim)
             pooling["include_prompt"] = self.include_prompt
             _write_json(stage / "1_Pooling" / "config.json", pooling)
             _write_json(stage / "modules.json", modules)
@@ -404,6 +426,19 @@ class _Layout:
         self.prompts: dict[str, str] = {}
         self.default_prompt_name: str | None = None
         self.include_prompt = True
+        self.dense: list[Path] = []  # the folders of the Dense modules, in order
+
+
+def _check_widths(width: int, dense: Sequence[Dense], model: str) -> None:
+    """Raise unless each dense layer reads the width of the vectors before it."""
+    for i, layer in enumerate(dense):
+        if layer.in_features != width:
+            raise ModelLoadError(
+                f"{model}: dense layer {i + 1} reads {layer.in_features}-d vectors, but the "
+                f"{'transformer' if i == 0 else 'layer before it'} gives {width}-d ones; "
+                "its in_features must be the width before it"
+            )
+        width = layer.out_features
 
 
 def _refuse_cross_encoder(path: Path) -> None:
@@ -434,7 +469,7 @@ def _read_layout(path: Path) -> _Layout:
         return layout  # plain Hugging Face encoder: mean pooling, no normalization
     modules = read_model_json(modules_file, list, "a list of modules")
     layout.declared = True
-    found_transformer = False
+    found_transformer = seen_pooling = False
     for i, module in enumerate(modules):
         if not isinstance(module, dict):
             raise ModelLoadError(f"{modules_file}: module {i} is not an object: {module!r:.80}")
@@ -460,14 +495,22 @@ def _read_layout(path: Path) -> _Layout:
                 layout.max_seq_length = length
                 layout.do_lower_case = bool(config.get("do_lower_case", False))
         elif cls_name == "Pooling":
+            seen_pooling = True
             pooling = read_pooling_config(sub / "config.json")
             layout.pooling, layout.include_prompt = pooling.mode, pooling.include_prompt
+        elif cls_name == "Dense":
+            if not seen_pooling or layout.normalize:
+                raise ModelLoadError(
+                    f"{modules_file}: module {i} (Dense) must come after Pooling and before "
+                    "Normalize, where sentsim applies it; put the modules in that order"
+                )
+            layout.dense.append(sub)
         elif cls_name == "Normalize":
             layout.normalize = True
         else:
             raise ModelLoadError(
                 f"{modules_file}: module type {kind!r} is not supported by sentsim; "
-                "supported: Transformer, Pooling, Normalize"
+                "supported: Transformer, Pooling, Dense, Normalize"
             )
     if not found_transformer:  # the folder would load as mean pooling of whatever is there
         raise ModelLoadError(

@@ -66,7 +66,7 @@ class BiEncoderTask:
         if dev is not None:
             check_dev(dev)
         self.model = model
-        self.module = model.transformer.model
+        self.module = model.module
         self.train = train
         self.dev = dev
         self.loss_name = loss
@@ -131,7 +131,7 @@ class RetrievalTask:
         scale: float = 20.0,
     ) -> None:
         self.model = model
-        self.module = model.transformer.model
+        self.module = model.module
         self.train = train
         self.dev = dev
         self.scale = scale

@@ -351,7 +351,7 @@ class DistillTask:
         if dev is not None:
             check_dev(dev)
         self.model = model
-        self.module = model.transformer.model
+        self.module = model.module
         self.sentences = sentences
         self.targets = targets
         self.dev = dev
