@@ -371,3 +371,70 @@ def test_a_dense_layer_that_does_not_fit_the_vectors_before_it_is_refused(
     (folder / "modules.json").write_text(json.dumps([*modules, modules[2]]))  # 32 → 16, 32 → 16
     with pytest.raises(ModelLoadError, match="st: dense layer 2 reads 32-d vectors, but the layer"):
         BiEncoder.load(folder, device="cpu")
+
+
+# --- sentence-t5: a T5 encoder -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_t5_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A T5 encoder saved as sentence-t5 ships its Transformer: ``T5EncoderModel`` weights only
+    (no decoder), a unigram tokenizer that ends each text with ``</s>``; 2 layers, width 32."""
+    from tests.conftest import WORDS
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import T5Config, T5EncoderModel, T5TokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-t5")
+    unigram = Tokenizer(models.Unigram())
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace()
+    unigram.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=200, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    )
+    unigram.train_from_iterator([" ".join(WORDS)] * 5, trainer)
+    unigram.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
+    )
+    tokenizer = T5TokenizerFast(
+        tokenizer_object=unigram,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_ids=0,
+    )
+    config = T5Config(
+        vocab_size=unigram.get_vocab_size(), d_model=32, d_kv=16, d_ff=37, num_layers=2,
+        num_heads=2, decoder_start_token_id=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    T5EncoderModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_a_sentence_t5_folder_runs_its_t5_encoder(
+    tiny_t5_encoder_dir: Path, tmp_path: Path
+) -> None:
+    """[T5 encoder, mean, Dense(identity, no bias), Normalize]: AutoModel built the whole T5 and
+    refused the folder for lacking the decoder's tensors, which sentence-t5 does not ship."""
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    modules: list[tuple[str, dict[str, object] | None]] = [
+        ("Pooling", legacy_pooling("mean")),
+        ("Dense", dense_config(16, "linear.Identity", bias=False)),
+        ("Normalize", None),
+    ]
+    folder = st_folder(tmp_path / "st", tiny_t5_encoder_dir, modules)
+    state = dense_weights(folder / "2_Dense", 16, bias=False)
+    model = BiEncoder.load(folder, device="cpu")
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_encoder_dir)
+    encoder = T5EncoderModel.from_pretrained(tiny_t5_encoder_dir).eval()
+    batch = tokenizer(TEXTS, padding=True, truncation=True, max_length=512, return_tensors="pt")
+    with torch.inference_mode():
+        tokens = encoder(**batch).last_hidden_state
+    projected = (
+        torch.from_numpy(mean_of(tokens, batch["attention_mask"])) @ state["linear.weight"].T
+    )
+    expected = torch.nn.functional.normalize(projected, dim=-1).numpy()
+    np.testing.assert_allclose(model.encode(TEXTS), expected, atol=1e-5)

@@ -283,6 +283,28 @@ def load_pretrained(
     return model
 
 
+def _encoder_class(model_dir: Path) -> Any:
+    """The transformers class whose token vectors a bi-encoder pools.
+
+    ``AutoModel``, except where transformers names a text encoder of its own for the model type:
+    T5 and mT5 (sentence-t5, GTR), whose folders hold the encoder alone. ``AutoModel`` built the
+    whole encoder-decoder, which wants the decoder's tensors (absent) and decoder inputs.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES,
+        MODEL_MAPPING_NAMES,
+    )
+
+    kind = AutoConfig.from_pretrained(model_dir, local_files_only=True).model_type
+    encoder = MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES.get(kind)
+    return (
+        AutoModelForTextEncoding
+        if encoder not in (None, MODEL_MAPPING_NAMES.get(kind))
+        else AutoModel
+    )
+
+
 class TorchTransformer:
     """A Hugging Face encoder (``AutoModel``) with its tokenizer, run by torch."""
 
@@ -294,7 +316,7 @@ class TorchTransformer:
         do_lower_case: bool = False,
         device: str | None = None,
     ) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         check_model_dir(model_dir)
         self.device = check_device(device)
@@ -302,7 +324,9 @@ class TorchTransformer:
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             # The pooler is never read: pooling takes the token vectors.
             self.model = load_pretrained(
-                AutoModel, model_dir, new=lambda model, key: key.startswith("pooler.")
+                _encoder_class(model_dir),
+                model_dir,
+                new=lambda model, key: key.startswith("pooler."),
             ).to(self.device)
         self.model.eval()
         limit = readable_tokens(self.model)
