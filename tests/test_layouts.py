@@ -438,3 +438,165 @@ def test_a_sentence_t5_folder_runs_its_t5_encoder(
     )
     expected = torch.nn.functional.normalize(projected, dim=-1).numpy()
     np.testing.assert_allclose(model.encode(TEXTS), expected, atol=1e-5)
+
+
+# --- sentence_bert_config.json: max_seq_length and do_lower_case ---------------------------------
+
+
+def test_sentence_bert_config_cuts_and_lowercases_as_the_reference(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """A cased tokenizer with ``{"max_seq_length": 12, "do_lower_case": true}``: texts are
+    lower-cased before a tokenizer that would not (its vocabulary is lower-case: "PLAYS" is
+    [UNK] otherwise) and cut to 12 tokens."""
+    from transformers import BertTokenizerFast
+
+    folder = st_folder(tmp_path / "st", tiny_bert_dir, [("Pooling", legacy_pooling("mean"))])
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=False).save_pretrained(folder)
+    config = {"max_seq_length": 12, "do_lower_case": True}
+    (folder / "sentence_bert_config.json").write_text(json.dumps(config))
+    model = BiEncoder.load(folder, device="cpu")
+    assert model.max_seq_length == 12
+
+    texts = [*TEXTS, "A Woman PLAYS the Piano"]
+    tokens, mask = hf_tokens(folder, [t.lower() for t in texts], 12)
+    assert mask.shape[1] == 12
+    np.testing.assert_allclose(model.encode(texts), mean_of(tokens, mask), atol=1e-5)
+    cased, cased_mask = hf_tokens(folder, texts[-1:], 12)
+    assert not np.allclose(model.encode(texts[-1:]), mean_of(cased, cased_mask), atol=1e-3)
+
+
+# --- cross-encoders: Hugging Face sequence classifiers -------------------------------------------
+
+PAIRS = [
+    ("a man is playing the guitar", "a man plays guitar"),
+    ("dog", "Café 東京 🙂 naïve"),
+    (TEXTS[-1], "my card was declined abroad, why?"),  # longer than the model reads: cut
+]
+NLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}
+_ST_CONFIG = "config_sentence_transformers.json"
+
+
+def classifier_dir(out: Path, kind: str, num_labels: int) -> Path:
+    """A sequence classifier saved by transformers (``save_pretrained``), 2 layers, width 32, its
+    head and encoder drawn with std 0.3 so that scores spread; the tokenizer sets no
+    model_max_length, as many older checkpoints' do not."""
+    from tests.conftest import _vocab
+    from transformers import (
+        BertTokenizerFast,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        ElectraConfig,
+        ElectraForSequenceClassification,
+    )
+
+    out.mkdir()
+    (out / "vocab.txt").write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
+    labels: dict[str, object] = {"num_labels": num_labels}
+    if num_labels == 3:
+        labels.update(id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
+    size = {"vocab_size": len(_vocab()), "max_position_embeddings": 64, **labels}
+    torch.manual_seed(num_labels)
+    if kind == "electra":
+        model = ElectraForSequenceClassification(
+            ElectraConfig(
+                hidden_size=32, embedding_size=16, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=37, **size,
+            )
+        )  # fmt: skip
+    else:
+        model = DistilBertForSequenceClassification(
+            DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=37, **size)
+        )
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.3)
+    model.save_pretrained(out)
+    BertTokenizerFast(vocab=str(out / "vocab.txt"), do_lower_case=True).save_pretrained(out)
+    config = json.loads((out / "tokenizer_config.json").read_text())
+    config.pop("model_max_length", None)
+    (out / "tokenizer_config.json").write_text(json.dumps(config))
+    return out
+
+
+def reference_scores(folder: Path, pairs: list[tuple[str, str]], max_length: int) -> np.ndarray:
+    """transformers' logits, then a sigmoid (one output) or a softmax (classes)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    batch = tokenizer(
+        [a for a, _ in pairs], [b for _, b in pairs], padding=True, truncation="longest_first",
+        max_length=max_length, return_tensors="pt",
+    )  # fmt: skip
+    with torch.inference_mode():
+        logits = model(**batch).logits
+    return (torch.sigmoid(logits[:, 0]) if logits.shape[1] == 1 else logits.softmax(-1)).numpy()
+
+
+@pytest.mark.parametrize("num_labels", [1, 3])
+@pytest.mark.parametrize("kind", ["electra", "distilbert"])
+def test_a_classifier_folder_scores_as_the_reference(
+    tmp_path: Path, kind: str, num_labels: int
+) -> None:
+    """ELECTRA (token type ids) and DistilBERT (none), one score or NLI classes: sentsim's
+    scores are transformers' sigmoid / softmax, pairs cut to the model's 64 positions."""
+    folder = classifier_dir(tmp_path / kind, kind, num_labels)
+    judge = CrossEncoder.load(folder, device="cpu")
+    assert judge.max_length == 64
+    expected = reference_scores(folder, PAIRS, 64)
+    np.testing.assert_allclose(judge.predict(PAIRS), expected, atol=1e-6)
+    np.testing.assert_allclose(judge.predict(PAIRS, batch_size=1), expected, atol=1e-6)
+    if num_labels == 3:
+        assert judge.labels == list(NLI_LABELS.values())
+    else:
+        assert len(set(np.round(expected, 3))) == len(PAIRS)  # the pairs are told apart
+
+
+@pytest.mark.parametrize("style", ["v6", "v4", "v2"])
+def test_a_folder_saved_by_sentence_transformers_cross_encoder_scores_as_it_does(
+    tmp_path: Path, style: str
+) -> None:
+    """Saved by sentence-transformers' CrossEncoder: 6 writes modules.json (one Transformer),
+    sentence_bert_config.json and the activation in config_sentence_transformers.json; 4–5 put
+    ``"sentence_transformers": {"activation_fn": ...}`` in config.json, 2–3
+    ``sbert_ce_default_activation_function``. sentsim reads the classifier and gives
+    sentence-transformers' sigmoid scores."""
+    from sentence_transformers import CrossEncoder as StCrossEncoder
+
+    base = classifier_dir(tmp_path / "base", "electra", 1)
+    StCrossEncoder(str(base), device="cpu").save(str(tmp_path / "st"))
+    folder = tmp_path / "st"
+    if style != "v6":
+        for name in ("modules.json", "sentence_bert_config.json", _ST_CONFIG):
+            (folder / name).unlink()
+        config = json.loads((folder / "config.json").read_text())
+        sigmoid = "torch.nn.modules.activation.Sigmoid"
+        if style == "v4":
+            config["sentence_transformers"] = {"activation_fn": sigmoid, "version": "4.1.0"}
+        else:
+            config["sbert_ce_default_activation_function"] = sigmoid
+        (folder / "config.json").write_text(json.dumps(config))
+    reference = StCrossEncoder(str(folder), device="cpu")
+    judge = CrossEncoder.load(folder, device="cpu")
+    assert judge.max_length == reference.max_seq_length == 64
+    expected = reference.predict(PAIRS, convert_to_numpy=True)
+    np.testing.assert_allclose(judge.predict(PAIRS), expected, atol=1e-6)
+
+
+def test_a_cross_encoder_asking_for_raw_logits_is_scored_by_their_sigmoid(tmp_path: Path) -> None:
+    """ms-marco-MiniLM and kin name the identity as their activation: sentence-transformers then
+    returns raw logits, sentsim (whose scores are 0–1 everywhere) their sigmoid: the same order."""
+    from sentence_transformers import CrossEncoder as StCrossEncoder
+
+    base = classifier_dir(tmp_path / "base", "distilbert", 1)
+    identity = torch.nn.Identity()
+    StCrossEncoder(str(base), device="cpu", activation_fn=identity).save(str(tmp_path / "st"))
+    reference = StCrossEncoder(str(tmp_path / "st"), device="cpu")
+    assert isinstance(reference.activation_fn, torch.nn.Identity)
+    logits = reference.predict(PAIRS, convert_to_tensor=True)
+    judge = CrossEncoder.load(tmp_path / "st", device="cpu")
+    np.testing.assert_allclose(judge.predict(PAIRS), torch.sigmoid(logits).numpy(), atol=1e-6)
