@@ -600,3 +600,96 @@ def test_a_cross_encoder_asking_for_raw_logits_is_scored_by_their_sigmoid(tmp_pa
     logits = reference.predict(PAIRS, convert_to_tensor=True)
     judge = CrossEncoder.load(tmp_path / "st", device="cpu")
     np.testing.assert_allclose(judge.predict(PAIRS), torch.sigmoid(logits).numpy(), atol=1e-6)
+
+
+# --- the command line on these folders -----------------------------------------------------------
+
+STS_ROWS = [
+    ("a man is playing the guitar", "a man plays guitar", 4.8),
+    ("dog", "a cat", 1.0),
+    ("my card was declined abroad", "my payment was declined", 3.9),
+    ("the bank is closed", "where is the beach", 0.2),
+    ("how do i top up my card", "top up with cash", 3.1),
+]
+
+
+def sts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sts.csv"
+    rows = ["sentence1,sentence2,score", *(f"{a},{b},{s}" for a, b, s in STS_ROWS)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def pearson(predicted: np.ndarray) -> float:
+    return float(np.corrcoef(predicted, [s for _, _, s in STS_ROWS])[0, 1] * 100)
+
+
+def test_the_commands_encode_and_compare_with_a_dense_folder(
+    tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sentsim encode``, ``similarity`` and ``eval sts --model`` on a distiluse-style folder
+    (mean, Dense tanh, here normalized) give the reference vectors, cosine and correlation."""
+    from sentsim.cli import main
+
+    modules: list[tuple[str, dict[str, object] | None]] = [
+        ("Pooling", legacy_pooling("mean")),
+        ("Dense", dense_config(16, "activation.Tanh")),
+        ("Normalize", None),
+    ]
+    folder = st_folder(tmp_path / "distiluse", tiny_bert_dir, modules)
+    state = dense_weights(folder / "2_Dense", 16)
+
+    def reference(texts: list[str]) -> np.ndarray:
+        pooled = torch.from_numpy(mean_of(*hf_tokens(tiny_bert_dir, texts, 64)))
+        projected = torch.tanh(pooled @ state["linear.weight"].T + state["linear.bias"])
+        return torch.nn.functional.normalize(projected, dim=-1).numpy()
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    out = tmp_path / "vectors.npy"
+    assert main(["encode", str(texts), "--model", str(folder), "--out", str(out)]) == 0
+    np.testing.assert_allclose(np.load(out), reference(TEXTS), atol=1e-5)
+
+    capsys.readouterr()
+    assert main(["similarity", "a dog", "the cat is on the road", "--model", str(folder)]) == 0
+    a, b = reference(["a dog", "the cat is on the road"])
+    assert capsys.readouterr().out.strip() == f"{float(a @ b):.4f}"
+
+    argv = ["eval", "sts", "--data", str(sts_file(tmp_path)), "--model", str(folder), "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    left, right = reference([a for a, _, _ in STS_ROWS]), reference([b for _, b, _ in STS_ROWS])
+    cosines = (left * right).sum(1)
+    assert np.ptp(cosines) > 0.05  # else float noise decides the correlation
+    assert result["pearson"] == pytest.approx(pearson(cosines), abs=0.01)
+
+
+def test_the_commands_score_with_a_roberta_classifier(
+    tiny_roberta_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``similarity`` and ``eval sts --cross-encoder`` on a RoBERTa classifier (padding id 1, no
+    token types, 64 of 66 positions): the mean of both orders' reference scores."""
+    from sentsim.cli import main
+
+    torch.manual_seed(3)
+    judge = CrossEncoder.load(tiny_roberta_dir, num_labels=1, device="cpu")
+    with torch.no_grad():
+        for param in judge.model.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.3)
+    folder = judge.save(tmp_path / "ce")
+
+    def reference(pairs: list[tuple[str, str]]) -> np.ndarray:
+        swapped = [(b, a) for a, b in pairs]
+        return (reference_scores(folder, pairs, 64) + reference_scores(folder, swapped, 64)) / 2
+
+    pair = ("a dog", TEXTS[-1])
+    assert main(["similarity", *pair, "--cross-encoder", str(folder)]) == 0
+    assert capsys.readouterr().out.strip() == f"{float(reference([pair])[0]):.4f}"
+
+    argv = ["eval", "sts", "--data", str(sts_file(tmp_path)), "--cross-encoder", str(folder)]
+    assert main([*argv, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = reference([(a, b) for a, b, _ in STS_ROWS])
+    assert np.ptp(expected) > 0.05  # else float noise decides the correlation
+    assert result["pearson"] == pytest.approx(pearson(expected), abs=0.01)
