@@ -380,7 +380,6 @@ def test_a_dense_layer_that_does_not_fit_the_vectors_before_it_is_refused(
 def tiny_t5_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A T5 encoder saved as sentence-t5 ships its Transformer: ``T5EncoderModel`` weights only
     (no decoder), a unigram tokenizer that ends each text with ``</s>``; 2 layers, width 32."""
-    from tests.conftest import WORDS
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import T5Config, T5EncoderModel, T5TokenizerFast
 
@@ -391,7 +390,7 @@ def tiny_t5_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trainer = trainers.UnigramTrainer(
         vocab_size=200, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
     )
-    unigram.train_from_iterator([" ".join(WORDS)] * 5, trainer)
+    unigram.train_from_iterator([*TEXTS, "a woman plays the piano on the road"] * 5, trainer)
     unigram.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
     )
@@ -479,11 +478,10 @@ NLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}
 _ST_CONFIG = "config_sentence_transformers.json"
 
 
-def classifier_dir(out: Path, kind: str, num_labels: int) -> Path:
+def classifier_dir(out: Path, kind: str, num_labels: int, vocab: Path) -> Path:
     """A sequence classifier saved by transformers (``save_pretrained``), 2 layers, width 32, its
-    head and encoder drawn with std 0.3 so that scores spread; the tokenizer sets no
-    model_max_length, as many older checkpoints' do not."""
-    from tests.conftest import _vocab
+    head and encoder drawn with std 0.3 so that scores spread; the tokenizer (WordPiece over
+    ``vocab``) sets no model_max_length, as many older checkpoints' do not."""
     from transformers import (
         BertTokenizerFast,
         DistilBertConfig,
@@ -493,11 +491,12 @@ def classifier_dir(out: Path, kind: str, num_labels: int) -> Path:
     )
 
     out.mkdir()
-    (out / "vocab.txt").write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
+    shutil.copy(vocab, out / "vocab.txt")
+    words = len((out / "vocab.txt").read_text(encoding="utf-8").splitlines())
     labels: dict[str, object] = {"num_labels": num_labels}
     if num_labels == 3:
         labels.update(id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
-    size = {"vocab_size": len(_vocab()), "max_position_embeddings": 64, **labels}
+    size = {"vocab_size": words, "max_position_embeddings": 64, **labels}
     torch.manual_seed(num_labels)
     if kind == "electra":
         model = ElectraForSequenceClassification(
@@ -540,11 +539,11 @@ def reference_scores(folder: Path, pairs: list[tuple[str, str]], max_length: int
 @pytest.mark.parametrize("num_labels", [1, 3])
 @pytest.mark.parametrize("kind", ["electra", "distilbert"])
 def test_a_classifier_folder_scores_as_the_reference(
-    tmp_path: Path, kind: str, num_labels: int
+    tiny_bert_dir: Path, tmp_path: Path, kind: str, num_labels: int
 ) -> None:
     """ELECTRA (token type ids) and DistilBERT (none), one score or NLI classes: sentsim's
     scores are transformers' sigmoid / softmax, pairs cut to the model's 64 positions."""
-    folder = classifier_dir(tmp_path / kind, kind, num_labels)
+    folder = classifier_dir(tmp_path / kind, kind, num_labels, tiny_bert_dir / "vocab.txt")
     judge = CrossEncoder.load(folder, device="cpu")
     assert judge.max_length == 64
     expected = reference_scores(folder, PAIRS, 64)
@@ -558,7 +557,7 @@ def test_a_classifier_folder_scores_as_the_reference(
 
 @pytest.mark.parametrize("style", ["v6", "v4", "v2"])
 def test_a_folder_saved_by_sentence_transformers_cross_encoder_scores_as_it_does(
-    tmp_path: Path, style: str
+    tiny_bert_dir: Path, tmp_path: Path, style: str
 ) -> None:
     """Saved by sentence-transformers' CrossEncoder: 6 writes modules.json (one Transformer),
     sentence_bert_config.json and the activation in config_sentence_transformers.json; 4–5 put
@@ -567,7 +566,7 @@ def test_a_folder_saved_by_sentence_transformers_cross_encoder_scores_as_it_does
     sentence-transformers' sigmoid scores."""
     from sentence_transformers import CrossEncoder as StCrossEncoder
 
-    base = classifier_dir(tmp_path / "base", "electra", 1)
+    base = classifier_dir(tmp_path / "base", "electra", 1, tiny_bert_dir / "vocab.txt")
     StCrossEncoder(str(base), device="cpu").save(str(tmp_path / "st"))
     folder = tmp_path / "st"
     if style != "v6":
@@ -587,12 +586,14 @@ def test_a_folder_saved_by_sentence_transformers_cross_encoder_scores_as_it_does
     np.testing.assert_allclose(judge.predict(PAIRS), expected, atol=1e-6)
 
 
-def test_a_cross_encoder_asking_for_raw_logits_is_scored_by_their_sigmoid(tmp_path: Path) -> None:
+def test_a_cross_encoder_asking_for_raw_logits_is_scored_by_their_sigmoid(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
     """ms-marco-MiniLM and kin name the identity as their activation: sentence-transformers then
     returns raw logits, sentsim (whose scores are 0–1 everywhere) their sigmoid: the same order."""
     from sentence_transformers import CrossEncoder as StCrossEncoder
 
-    base = classifier_dir(tmp_path / "base", "distilbert", 1)
+    base = classifier_dir(tmp_path / "base", "distilbert", 1, tiny_bert_dir / "vocab.txt")
     identity = torch.nn.Identity()
     StCrossEncoder(str(base), device="cpu", activation_fn=identity).save(str(tmp_path / "st"))
     reference = StCrossEncoder(str(tmp_path / "st"), device="cpu")
