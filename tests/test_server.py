@@ -60,6 +60,30 @@ def call(server: SentsimServer, path: str, body: object = None) -> tuple[int, di
         return error.code, json.loads(error.read())
 
 
+def send_while_busy(
+    server: SentsimServer, requests: list[tuple[str, dict[str, Any]]], queued: int
+) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, int]]:
+    """Send ``requests`` at once while the model is busy, until ``queued`` of them wait for it;
+    each one's status and answer, and the model calls and requests /health counted meanwhile."""
+    from test_batching import wait_until
+
+    answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * len(requests)
+
+    def ask(i: int) -> None:
+        answers[i] = call(server, *requests[i])
+
+    before = call(server, "/health")[1]["batching"]
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(requests))]
+    with server.lock:  # the model is busy: the valid requests queue behind it
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(server.batches._queue) == queued)
+    for thread in threads:
+        thread.join(timeout=30)
+    after = call(server, "/health")[1]["batching"]
+    return answers, {key: after[key] - before[key] for key in ("calls", "jobs")}
+
+
 def test_binds_to_localhost_and_reports_health(served: SentsimServer, tiny_st_dir: Path) -> None:
     """Without --model it loads the encoder the index records; 127.0.0.1 unless told otherwise."""
     assert served.server_address[0] == "127.0.0.1"
@@ -619,8 +643,6 @@ def test_requests_waiting_together_are_one_model_call_with_their_own_answers(
 ) -> None:
     """Clients sending a text or a pair each while the model is busy share its next call; each
     gets what it gets alone (a bad one its own 400), and /health counts the calls saved."""
-    from test_batching import wait_until
-
     texts = ["card declined", "exchange rate abroad", "top up with cash", "fees"]
     pairs = [["card declined", "my card was declined"], ["fees", "top up"]]
     requests: list[tuple[str, dict[str, Any]]] = [("/encode", {"texts": [t]}) for t in texts]
@@ -628,23 +650,10 @@ def test_requests_waiting_together_are_one_model_call_with_their_own_answers(
     requests += [("/score", {"pairs": [p], "symmetric": True}) for p in pairs]
     requests += [("/similarity", {"a": texts[:1], "b": texts[1:]})]
     requests += [("/score", {"pairs": [["a", "b"]], "symmetric": "yes"})]  # refused on its own
-    answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * len(requests)
-
-    def ask(i: int) -> None:
-        answers[i] = call(served, *requests[i])
-
-    before = call(served, "/health")[1]["batching"]
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(requests))]
-    with served.lock:  # the model is busy: the valid requests queue behind it
-        for thread in threads:
-            thread.start()
-        wait_until(lambda: len(served.batches._queue) == len(requests) - 1)
-    for thread in threads:
-        thread.join(timeout=30)
-    after = call(served, "/health")[1]["batching"]
+    answers, counted = send_while_busy(served, requests, len(requests) - 1)
     # encode (text), encode (query) and score: three calls for the eight valid requests
-    assert after["calls"] - before["calls"] == 3 and after["jobs"] - before["jobs"] == 8
-    assert after["max_batch"] == 256
+    assert counted == {"calls": 3, "jobs": 8}
+    assert call(served, "/health")[1]["batching"]["max_batch"] == 256
 
     encoder, judge = BiEncoder.load(tiny_st_dir), CrossEncoder.load(tiny_ce_dir)
     for (path, body), (status, out) in zip(requests, answers, strict=True):
@@ -719,8 +728,6 @@ def test_searches_waiting_together_share_one_pipeline_call_with_their_own_answer
     is busy now run as one batch per retriever, re-ranking and filter (top_k 1 and 3 share it);
     each answer is what the request gets alone, a bad one is refused alone, and /health counts
     the calls and requests."""
-    from test_batching import wait_until
-
     plain = {"retriever": "dense", "rerank": False}
     requests: list[dict[str, Any]] = [
         {"query": "card declined", **plain, "top_k": 1},
@@ -733,22 +740,10 @@ def test_searches_waiting_together_share_one_pipeline_call_with_their_own_answer
         {"query": "currency exchange"},
         {"query": "card", "where": {"topic": []}},  # refused before it waits for the model
     ]
-    answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * len(requests)
-
-    def ask(i: int) -> None:
-        answers[i] = call(served, "/search", requests[i])
-
-    before = call(served, "/health")[1]["batching"]
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(requests))]
-    with served.lock:  # the model is busy: the valid searches queue behind it
-        for thread in threads:
-            thread.start()
-        wait_until(lambda: len(served.batches._queue) == len(requests) - 1)
-    for thread in threads:
-        thread.join(timeout=30)
-    after = call(served, "/health")[1]["batching"]
+    searches = [("/search", body) for body in requests]
+    answers, counted = send_while_busy(served, searches, len(requests) - 1)
     # dense, bm25, dense with the filter, re-ranked: four calls for the eight valid searches
-    assert after["calls"] - before["calls"] == 4 and after["jobs"] - before["jobs"] == 8
+    assert counted == {"calls": 4, "jobs": 8}
 
     status, refused = answers[-1]
     assert status == 400 and "where['topic'] is an empty list" in refused["error"]
@@ -777,18 +772,6 @@ def test_a_re_ranked_search_counts_its_candidates_toward_max_batch(
 ) -> None:
     """The judge reads up to k_retrieve (100) candidates a search: three such searches with
     ``max_batch`` 256 run as two calls (two, then one), as /rerank's pairs are bounded."""
-    from test_batching import wait_until
-
     queries = ["card declined", "exchange rate", "top up with cash"]
-    before = call(served, "/health")[1]["batching"]
-    threads = [
-        threading.Thread(target=call, args=(served, "/search", {"query": q})) for q in queries
-    ]
-    with served.lock:
-        for thread in threads:
-            thread.start()
-        wait_until(lambda: len(served.batches._queue) == len(queries))
-    for thread in threads:
-        thread.join(timeout=30)
-    after = call(served, "/health")[1]["batching"]
-    assert after["calls"] - before["calls"] == 2 and after["jobs"] - before["jobs"] == 3
+    _, counted = send_while_busy(served, [("/search", {"query": q}) for q in queries], 3)
+    assert counted == {"calls": 2, "jobs": 3}
