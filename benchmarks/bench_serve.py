@@ -1,6 +1,7 @@
 """What batching concurrent requests buys `sentsim serve`, against the same server without it.
 
     python benchmarks/bench_serve.py [--clients 1,8,32] [--requests 256] [--repeats 3] [--json F]
+                                     [--paths /encode,/score,/search]
 
 Two servers are started as separate processes (``sentsim serve --no-rerank`` or with the judge,
 on 127.0.0.1, port 0), identical but for ``--max-batch``: 256 (the default: requests that wait
@@ -127,8 +128,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=256, help="requests a run")
     parser.add_argument("--repeats", type=int, default=3, help="runs a cell, servers in turn")
     parser.add_argument("--json", type=Path, help="write the table here as JSON")
+    parser.add_argument(
+        "--paths", default="/encode,/score,/search", help="endpoints to load, comma-separated"
+    )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
+    paths = args.paths.split(",")
 
     with dataset_path("banking77", "test.csv").open(encoding="utf-8", newline="") as rows_in:
         questions = [row[0] for row in list(csv.reader(rows_in))[1:]]
@@ -138,6 +143,9 @@ def main() -> int:
         "/score": [{"pairs": [list(p)]} for p in pairs[: args.requests]],
         "/search": [{"query": q, "top_k": 5, "rerank": False} for q in questions[: args.requests]],
     }
+    unknown = sorted(set(paths) - set(workloads))
+    if unknown:
+        parser.error(f"--paths: no workload {', '.join(unknown)}; known: {', '.join(workloads)}")
     print(f"CPU: {cpu_description()}; {os.cpu_count()} cores, shared by both servers and clients")
     rows = []
     with (
@@ -145,7 +153,8 @@ def main() -> int:
         server(256, help_center_index(Path(tmp))) as batched,
         server(1, Path(tmp) / "helpcenter") as alone,
     ):
-        for path, bodies in workloads.items():
+        for path in paths:
+            bodies = workloads[path]
             for n in clients:
                 seconds: dict[str, list[float]] = {"batched": [], "alone": []}
                 p50: dict[str, list[float]] = {"batched": [], "alone": []}
