@@ -768,3 +768,68 @@ def test_settings_changed_at_load_enter_the_vector_hash(tiny_st_dir: Path, tmp_p
     # saved, the folder says what the encoder does: its hash is its weights' again
     resaved = BiEncoder.load(BiEncoder.load(tiny_st_dir, pooling="max").save(tmp_path / "max"))
     assert resaved.changed_settings() == {} and resaved.vector_hash() == resaved.weights_hash()
+
+
+# -- similarity function (config_sentence_transformers.json) --------------------------------------
+
+
+def _with_similarity(source: Path, out: Path, config: dict[str, object]) -> Path:
+    """A copy of a sentence-transformers folder whose config is ``config``."""
+    shutil.copytree(source, out)
+    (out / "config_sentence_transformers.json").write_text(json.dumps(config))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"similarity_fn_name": "dot"}, "dot"),  # TAS-B, msmarco-*-dot-*
+        ({"similarity_fn_name": "cosine"}, "cosine"),
+        ({"similarity_fn_name": None}, "cosine"),  # as sentence-transformers reads them
+        ({"prompts": {}}, "cosine"),  # saved before sentence-transformers wrote the key
+    ],
+)
+def test_the_similarity_function_is_read_as_sentence_transformers_reads_it(
+    tiny_st_dir: Path, tmp_path: Path, config: dict[str, object], expected: str
+) -> None:
+    """A dot-product model was read as a cosine one: its similarity_fn_name was ignored."""
+    folder = _with_similarity(tiny_st_dir, tmp_path / "m", config)
+    model = BiEncoder.load(folder)
+    assert model.similarity_fn_name == expected == st_model(folder).similarity_fn_name
+
+
+def test_the_similarity_function_survives_save_in_both_libraries(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """save wrote "cosine" whatever the model: a dot-product model came back as a cosine one."""
+    transformer = BiEncoder.load(tiny_bert_dir).transformer
+    tas_b = BiEncoder(transformer, PoolingMode.CLS, normalize=False, similarity_fn_name="dot")
+    saved = BiEncoder.load(tas_b.save(tmp_path / "tas-b"))
+    assert saved.similarity_fn_name == "dot" == st_model(saved.source).similarity_fn_name
+    assert BiEncoder.load(saved.save(tmp_path / "again")).similarity_fn_name == "dot"
+    cosine = BiEncoder(transformer, name="fresh")  # the default
+    assert BiEncoder.load(cosine.save(tmp_path / "cosine")).similarity_fn_name == "cosine"
+
+
+@pytest.mark.parametrize("name", ["euclidean", "manhattan"])
+def test_a_distance_similarity_function_is_refused_by_name(
+    tiny_st_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """sentsim's index ranks by inner product: a model trained for a distance is refused, not
+    searched by a function it was not trained for."""
+    folder = _with_similarity(tiny_st_dir, tmp_path / "m", {"similarity_fn_name": name})
+    message = rf"config_sentence_transformers\.json: \"similarity_fn_name\" is '{name}': sentsim"
+    with pytest.raises(ModelLoadError, match=message) as info:
+        BiEncoder.load(folder)
+    assert "by 'cosine' or 'dot' only" in str(info.value)
+    with pytest.raises(ValueError, match=f"similarity_fn_name is '{name}': sentsim compares"):
+        BiEncoder(BiEncoder.load(tiny_st_dir).transformer, similarity_fn_name=name)
+
+
+@pytest.mark.parametrize("value", ["maxsim", "Dot", 1, ["cosine"]])
+def test_an_unknown_similarity_function_is_refused_listing_the_valid_ones(
+    tiny_st_dir: Path, tmp_path: Path, value: object
+) -> None:
+    folder = _with_similarity(tiny_st_dir, tmp_path / "m", {"similarity_fn_name": value})
+    with pytest.raises(ModelLoadError, match=r"expected 'cosine' or 'dot' \(sentence-transformers"):
+        BiEncoder.load(folder)

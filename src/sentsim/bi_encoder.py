@@ -10,6 +10,11 @@ nomic-embed are trained with a text put before each query and/or passage (``"que
 :meth:`BiEncoder.encode_document` add the model's ``query`` and ``document`` (or ``passage``,
 ``corpus``) prompts, as sentence-transformers' methods of the same names do, and search uses them;
 :meth:`BiEncoder.encode` adds the ``default_prompt_name``'s prompt, if the model names one.
+
+The same file's ``similarity_fn_name`` says how the model's vectors are compared: ``cosine`` (also
+when the key is missing or null, as sentence-transformers reads it) or ``dot`` (dot-product models
+such as TAS-B, ``msmarco-*-dot-*``), kept as :attr:`BiEncoder.similarity_fn_name`. ``euclidean``
+and ``manhattan`` are refused: sentsim's index ranks by inner product, which a distance is not.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sentsim.dense import Dense
 from sentsim.errors import ModelLoadError
 from sentsim.models import read_model_json, resolve_model_path, weights_hash
 from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_config
+from sentsim.similarity import Metric
 
 _ST_TRANSFORMER = "sentence_transformers.models.Transformer"
 _ST_POOLING = "sentence_transformers.models.Pooling"
@@ -51,10 +57,12 @@ PROGRESS_MIN_TEXTS = 2000
 log = logging.getLogger(__name__)
 #: Prompt names a document is encoded with, first found wins (sentence-transformers' order).
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")
+#: The similarity functions (sentence-transformers' ``similarity_fn_name``) a bi-encoder may have.
+SIMILARITY_FUNCTIONS = (Metric.COSINE, Metric.DOT)
 
 
 class BiEncoder:
-    """Encode texts into fixed-size vectors; compare them by cosine.
+    """Encode texts into fixed-size vectors, compared by :attr:`similarity_fn_name`.
 
     >>> model = BiEncoder.load("minilm")  # doctest: +SKIP
     >>> model.encode(["a card payment was declined"]).shape  # doctest: +SKIP
@@ -74,6 +82,7 @@ class BiEncoder:
         default_prompt_name: str | None = None,
         include_prompt: bool = True,
         dense: Sequence[Dense] = (),
+        similarity_fn_name: str | Metric = Metric.COSINE,
     ) -> None:
         self.transformer = transformer
         self.pooling = PoolingMode.parse(pooling)
@@ -81,6 +90,8 @@ class BiEncoder:
         self.dense = [layer.to(transformer.device) for layer in dense]
         _check_widths(transformer.dim, self.dense, name)
         self.normalize = normalize
+        # how the model's vectors are meant to be compared: cosine or dot (see the module docstring)
+        self.similarity_fn_name = _similarity_function(similarity_fn_name, "similarity_fn_name")
         # texts put before inputs by name, e.g. {"query": "query: "}; see the module docstring
         self.prompts = _checked_prompts(prompts or {}, default_prompt_name, "prompts")
         self.default_prompt_name = default_prompt_name
@@ -157,6 +168,7 @@ class BiEncoder:
             default_prompt_name=layout.default_prompt_name,
             include_prompt=layout.include_prompt,
             dense=[Dense.load(folder) for folder in layout.dense],
+            similarity_fn_name=layout.similarity_fn_name,
         )
         encoder.retriever = _stored_retriever(path)
         encoder._as_saved = _Settings(
@@ -395,7 +407,7 @@ class BiEncoder:
                 {
                     "prompts": dict(self.prompts),
                     "default_prompt_name": self.default_prompt_name,
-                    "similarity_fn_name": "cosine",
+                    "similarity_fn_name": self.similarity_fn_name.value,
                 },
             )
             if card is not None:
@@ -427,6 +439,7 @@ class _Layout:
         self.default_prompt_name: str | None = None
         self.include_prompt = True
         self.dense: list[Path] = []  # the folders of the Dense modules, in order
+        self.similarity_fn_name = Metric.COSINE
 
 
 def _check_widths(width: int, dense: Sequence[Dense], model: str) -> None:
@@ -520,7 +533,7 @@ def _read_layout(path: Path) -> _Layout:
         )
     # sentence-transformers 6 saves a cross-encoder with a modules.json of one Transformer
     _refuse_cross_encoder(layout.transformer_dir)
-    _read_prompts(path / _ST_CONFIG, layout)
+    _read_model_config(path / _ST_CONFIG, layout)
     return layout
 
 
@@ -563,14 +576,45 @@ def _checked_prompts(prompts: object, default: object, where: str) -> dict[str, 
     return dict(prompts)
 
 
-def _read_prompts(file: Path, layout: _Layout) -> None:
-    """Read the prompts of a sentence-transformers folder into ``layout`` (none: no file)."""
+def _read_model_config(file: Path, layout: _Layout) -> None:
+    """Read the prompts and similarity function of a sentence-transformers folder into ``layout``.
+
+    No file: no prompts, cosine.
+    """
     if not file.is_file():
         return
     config = read_model_json(file, dict, "an object")
     default = config.get("default_prompt_name")
     layout.prompts = _checked_prompts(config.get("prompts") or {}, default, str(file))
     layout.default_prompt_name = default
+    where = f'{file}: "similarity_fn_name"'
+    try:
+        layout.similarity_fn_name = _similarity_function(config.get("similarity_fn_name"), where)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+
+
+def _similarity_function(value: object, where: str) -> Metric:
+    """The similarity function a bi-encoder's ``similarity_fn_name`` names: cosine or dot.
+
+    ``None`` is cosine, as sentence-transformers reads a model saved before it wrote the key.
+    ``euclidean`` and ``manhattan`` (valid in sentence-transformers) are refused by name: search
+    ranks by the inner product of stored vectors, which neither distance is, and a model trained
+    for one ranked by the other would be quietly wrong. Anything else is refused listing the
+    valid names; ``where`` says where the value came from.
+    """
+    if value is None:
+        return Metric.COSINE
+    valid = " or ".join(repr(m.value) for m in SIMILARITY_FUNCTIONS)
+    if value in ("euclidean", "manhattan"):
+        raise ValueError(
+            f"{where} is {str(value)!r}: sentsim compares a bi-encoder's vectors by {valid} only "
+            "(its index ranks by inner product, which a distance is not); use this model with "
+            f"sentence-transformers, or set it to {valid} to compare its vectors so anyway"
+        )
+    if not isinstance(value, str) or value not in SIMILARITY_FUNCTIONS:
+        raise ValueError(f"{where} is {value!r}; expected {valid} (sentence-transformers' names)")
+    return Metric(value)
 
 
 #: Where a bi-encoder folder keeps what sentsim chose for it (its first-stage retriever).
