@@ -113,6 +113,48 @@ def tiny_st_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
+def _published_without_normalize(source: Path, out: Path, config: dict[str, object]) -> Path:
+    """``source``'s encoder as a published sentence-transformers folder of Transformer and mean
+    Pooling, no Normalize, with ``config`` as its ``config_sentence_transformers.json``."""
+    import json
+    import shutil
+
+    shutil.copytree(source, out)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    (out / "modules.json").write_text(json.dumps(modules))
+    (out / "1_Pooling").mkdir()
+    pooling = {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}
+    (out / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    (out / "config_sentence_transformers.json").write_text(json.dumps(config))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_paraphrase_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cosine model without a Normalize module, as paraphrase-* and older nli-* models are
+    published: mean pooling, and a config saved before ``similarity_fn_name`` was written."""
+    config = {"__version__": {"sentence_transformers": "2.0.0"}}
+    out = tmp_path_factory.mktemp("tiny-paraphrase") / "model"
+    return _published_without_normalize(tiny_bert_dir, out, config)
+
+
+@pytest.fixture(scope="session")
+def tiny_dot_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dot-product model as msmarco-distilbert-dot-v5 is published: mean pooling, no Normalize,
+    ``"similarity_fn_name": "dot"``."""
+    config = {"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "dot"}
+    out = tmp_path_factory.mktemp("tiny-dot") / "model"
+    return _published_without_normalize(tiny_bert_dir, out, config)
+
+
 @pytest.fixture(scope="session")
 def tiny_ce_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT with one scoring output, saved by ``CrossEncoder.save``.

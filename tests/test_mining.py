@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -24,7 +25,9 @@ VECTORS = {
 
 
 class FakeEncoder:
-    """Returns the fixed unit vectors above; stands in for a bi-encoder."""
+    """Returns the fixed unit vectors above; stands in for a bi-encoder compared by cosine."""
+
+    similarity_fn_name = "cosine"
 
     def encode(self, texts: Sequence[str], **_: object) -> np.ndarray:
         rows = np.array([VECTORS[t] for t in texts], dtype=np.float32)
@@ -84,6 +87,36 @@ def test_dense_candidates_follow_cosine_even_when_the_encoder_does_not_normalize
     mined = mine_negatives(triples, UnnormalizedEncoder(), corpus=CORPUS, settings=settings)  # type: ignore[arg-type]
     expected = mine_negatives(triples, FakeEncoder(), corpus=CORPUS, settings=settings)  # type: ignore[arg-type]
     assert [t.negative for t in mined] == [t.negative for t in expected]
+
+
+class DotEncoder(FakeEncoder):
+    """A dot-product model (``similarity_fn_name: "dot"``, e.g. TAS-B): the directions above,
+    two of them long, so that the dot product ranks otherwise than the cosine."""
+
+    similarity_fn_name = "dot"
+    NORMS: ClassVar[dict[str, float]] = {
+        "ATM withdrawal fees": 3.0,
+        "opening a savings account": 5.0,
+    }
+
+    def encode(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        norms = np.array([[self.NORMS.get(t, 1.0)] for t in texts], dtype=np.float32)
+        return super().encode(texts) * norms
+
+
+def test_dense_candidates_of_a_dot_product_model_follow_its_dot_product() -> None:
+    """They followed the cosine, which such a model was not trained for, and which search (the
+    index ranks by its inner products) does not rank by."""
+    triples = [Triple(ANCHOR, "declined card payments")]
+    settings = MiningSettings(negatives=3)
+    mined = mine_negatives(triples, DotEncoder(), corpus=CORPUS, settings=settings)  # type: ignore[arg-type]
+    vectors = DotEncoder().encode([ANCHOR, *CORPUS])
+    dots = dict(zip(CORPUS, vectors[1:] @ vectors[0], strict=True))
+    positive = dots["declined card payments"]  # candidates scoring above it are dropped
+    by_dot = sorted((t for t in CORPUS if dots[t] < positive), key=lambda t: -dots[t])
+    assert [t.negative for t in mined] == by_dot[:3]
+    by_cosine = mine_negatives(triples, FakeEncoder(), corpus=CORPUS, settings=settings)  # type: ignore[arg-type]
+    assert [t.negative for t in by_cosine] != by_dot[:3]  # the two orders do differ here
 
 
 def test_every_positive_gets_its_own_negatives() -> None:

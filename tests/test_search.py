@@ -26,6 +26,7 @@ from sentsim.search import (
     build_index,
     encoder_identity,
     example_fuse,
+    index_vectors,
     minmax_fuse,
     open_index,
     passages_for,
@@ -1044,3 +1045,112 @@ def test_an_index_is_not_searched_with_its_encoders_weights_pooled_otherwise(
         SearchPipeline(index, BiEncoder.load(tiny_st_dir), retriever="dense")  # the same: fine
     finally:
         index.close()
+
+
+# -- the model's similarity function ---------------------------------------------------------------
+
+SIMILARITY_DOCS = [Document(d.id, d.text) for d in SHORT_DOCS]  # untitled: each text one passage
+SIMILARITY_QUERIES = ["my card was declined", "cash at the atm"]
+
+
+def reference_scores(folder: Path) -> np.ndarray:
+    """sentence-transformers' ``model.similarity`` of the queries and documents: the model's
+    own similarity function (cosine unless its config says otherwise)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    queries = model.encode_query(SIMILARITY_QUERIES)
+    documents = model.encode_document([d.text for d in SIMILARITY_DOCS])
+    return model.similarity(queries, documents).numpy()
+
+
+def dense_scores(pipeline: SearchPipeline) -> np.ndarray:
+    """Each query's dense score of every document, in SIMILARITY_DOCS order."""
+    out = []
+    for response in pipeline.search_many(SIMILARITY_QUERIES, top_k=len(SIMILARITY_DOCS)):
+        got = {r.doc_id: r.first_stage_score for r in response.results}
+        assert [r.doc_id for r in response.results] == sorted(got, key=lambda d: -got[d])
+        out.append([got[d.id] for d in SIMILARITY_DOCS])
+    return np.array(out)
+
+
+def test_a_cosine_model_without_normalize_is_searched_by_cosine(
+    tiny_paraphrase_dir: Path, tmp_path: Path
+) -> None:
+    """A paraphrase-* model (cosine, no Normalize module) was indexed and searched by the inner
+    product of its raw vectors: documents with longer vectors ranked higher than their cosine
+    says. The index now stores and searches unit vectors: dense scores, example-query scores and
+    their order are sentence-transformers' cosines."""
+    encoder = BiEncoder.load(tiny_paraphrase_dir)
+    assert (encoder.similarity_fn_name, encoder.normalize) == ("cosine", False)
+    expected = reference_scores(tiny_paraphrase_dir)
+    raw = (
+        encoder.encode_query(SIMILARITY_QUERIES)
+        @ encoder.encode_document([d.text for d in SIMILARITY_DOCS]).T
+    )
+    assert not np.array_equal(np.argsort(-raw), np.argsort(-expected))  # the orders differ
+    with build_index(SIMILARITY_DOCS, tmp_path / "idx", encoder) as index:
+        pipeline = SearchPipeline(index, encoder, retriever="dense")
+        np.testing.assert_allclose(dense_scores(pipeline), expected, atol=1e-5)
+    examples = [
+        Document(f"q{i}", d.text, "", {"answer": d.id}) for i, d in enumerate(SIMILARITY_DOCS)
+    ]
+    with (
+        build_index(examples, tmp_path / "examples", encoder) as found,
+        Index.open(tmp_path / "idx", readonly=True) as index,
+    ):
+        examples_found = ExampleQueries(found, k=2)
+        pipeline = SearchPipeline(index, encoder, examples=examples_found)
+        queries = encoder.encode_query(SIMILARITY_QUERIES)  # raw: the pipeline makes them unit
+        given = pipeline.first_stage(SIMILARITY_QUERIES, query_vectors=queries)
+        for mine, own in zip(given, pipeline.first_stage(SIMILARITY_QUERIES), strict=True):
+            assert dict(mine) == pytest.approx(dict(own), abs=1e-6)
+        matches = examples_found.scores(index_vectors(encoder, queries))
+        for row, match in zip(expected, matches, strict=True):  # examples are the documents
+            ids = [d.id for d in SIMILARITY_DOCS]
+            best = dict(sorted(zip(ids, row, strict=True), key=lambda x: -x[1])[:2])
+            assert match.scores == pytest.approx(best, abs=1e-5)
+            assert match.floor == pytest.approx(min(best.values()), abs=1e-5)  # the k-th cosine
+
+
+def test_a_dot_product_model_is_searched_by_its_dot_product(
+    tiny_dot_dir: Path, tmp_path: Path
+) -> None:
+    """A dot-product model (msmarco-*-dot-*, TAS-B) keeps its raw vectors: their lengths are
+    part of its score, and dense scores are sentence-transformers' dot products."""
+    encoder = BiEncoder.load(tiny_dot_dir)
+    assert (encoder.similarity_fn_name, encoder.normalize) == ("dot", False)
+    expected = reference_scores(tiny_dot_dir)
+    with build_index(SIMILARITY_DOCS, tmp_path / "idx", encoder) as index:
+        scores = dense_scores(SearchPipeline(index, encoder, retriever="dense"))
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+    assert np.abs(scores).max() > 1.5  # not cosines
+
+
+def test_an_sq8_index_takes_a_cosine_model_without_normalize(
+    tiny_paraphrase_dir: Path, tmp_path: Path
+) -> None:
+    """``index build --quantize sq8`` refused a paraphrase-* model's vectors (components past
+    ±1); its unit vectors now fit the 8-bit codes."""
+    encoder = BiEncoder.load(tiny_paraphrase_dir)
+    with build_index(
+        SIMILARITY_DOCS, tmp_path / "idx", encoder, ann="hnsw", quantize="sq8"
+    ) as index:
+        hits = SearchPipeline(index, encoder, retriever="dense").search("my card was declined")
+    expected = reference_scores(tiny_paraphrase_dir)[0]
+    best = max(zip(expected, SIMILARITY_DOCS, strict=True), key=lambda x: x[0])
+    assert hits.results[0].doc_id == best[1].id
+    assert hits.results[0].score == pytest.approx(best[0], abs=1e-5)
+
+
+def test_an_sq8_index_refuses_a_dot_product_model_before_making_anything(
+    tiny_dot_dir: Path, tmp_path: Path
+) -> None:
+    """A dot-product model's vectors keep their lengths, past the [-1, 1] that sq8 codes: the
+    build failed at the first batch holding such a component, after earlier batches were
+    committed, saying to normalise the rows (which would change the model's scores)."""
+    encoder = BiEncoder.load(tiny_dot_dir)
+    with pytest.raises(ValueError, match=r"dot-product model, whose vectors keep their lengths"):
+        build_index(SIMILARITY_DOCS, tmp_path / "idx", encoder, ann="hnsw", quantize="sq8")
+    assert not (tmp_path / "idx").exists()
+    build_index(SIMILARITY_DOCS, tmp_path / "idx", encoder, ann="hnsw").close()  # unquantized

@@ -226,6 +226,33 @@ def test_search_runs_the_pipeline(served: SentsimServer) -> None:
     assert status == 200 and none["results"] == []  # was 500: OverflowError inside sqlite3
 
 
+def test_search_scores_a_cosine_model_without_normalize_by_cosine(
+    tiny_paraphrase_dir: Path, tmp_path: Path
+) -> None:
+    """/search with a paraphrase-* model (cosine, no Normalize) answered dot products of its raw
+    vectors; its scores are now sentence-transformers' cosines, as the library's."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = tmp_path / "idx"
+    build_index(DOCS, folder, BiEncoder.load(tiny_paraphrase_dir), show_progress=False).close()
+    server = create_app(ServeConfig(index=folder, port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = {"query": "card declined", "retriever": "dense", "top_k": 3}
+        status, out = call(server, "/search", body)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert status == 200
+    reference = SentenceTransformer(str(tiny_paraphrase_dir), device="cpu")
+    passages = reference.encode_document([f"{d.title}\n{d.text}" for d in DOCS])
+    cosines = reference.similarity(reference.encode_query(["card declined"]), passages)[0]
+    expected = {d.id: float(c) for d, c in zip(DOCS, cosines, strict=True)}
+    assert {r["doc_id"]: r["score"] for r in out["results"]} == pytest.approx(expected, abs=1e-5)
+
+
 def test_search_sees_what_a_writer_commits_after_start(
     served: SentsimServer, tiny_st_dir: Path
 ) -> None:

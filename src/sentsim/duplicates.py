@@ -11,6 +11,12 @@ Retrieve and judge, as in search, with the collection as its own queries:
 3. duplicates are grouped into connected components (``a ~ b`` and ``b ~ c`` put ``a``, ``b`` and
    ``c`` in one group), the groups a deduplicated collection keeps one text of.
 
+Pairs are compared by cosine whatever the bi-encoder's ``similarity_fn_name``: a dot-product
+model's vectors (TAS-B) are normalized too, where search ranks by its dot product. A threshold and
+``min_cosine`` are then cosines, at most 1 (a text and its copy), as sentence-transformers'
+``paraphrase_mining`` compares; a dot product has no such top, and it favours long vectors that
+say the most, not texts that say the same.
+
 A threshold is a property of the model and the data: :func:`choose_threshold` picks the one with the
 best F1 on labelled dev pairs (0/1), the same rule as ``sentsim eval pairs --dev``. A pair the
 bi-encoder does not put among either text's ``neighbours`` nearest is never seen: raise

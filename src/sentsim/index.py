@@ -1,7 +1,8 @@
 """An embedded on-disk index: dense (faiss) and lexical (SQLite FTS5 BM25) search, no server.
 
-The index is encoder-agnostic: callers pass float32 vectors (L2-normalised; the similarity is the
-inner product). On disk, a folder holds::
+The index is encoder-agnostic: callers pass float32 vectors and it scores by their inner product
+(so a cosine model's are passed as unit vectors: :func:`sentsim.search.index_vectors`). On disk, a
+folder holds::
 
     manifest.json        format version, encoder identity, ANN settings (written once, atomically)
     index.sqlite (+wal)  the source of truth: documents, passages with vectors, FTS5, generation
@@ -312,8 +313,9 @@ class Index:
             if abs(vectors[row, column]) > 1.0 + 1e-4:  # would be clipped: candidates lost
                 raise ValueError(
                     f"vectors row {row} has {vectors[row, column]:.4g} in dimension {column}; "
-                    "an index made with quantize='sq8' codes components in [-1, 1], as L2-"
-                    "normalised vectors (what the index expects) have them: normalise the rows"
+                    "an index made with quantize='sq8' codes components in [-1, 1], as unit "
+                    "vectors have them: normalise the rows (vectors compared by cosine), or make "
+                    "the index without quantize"
                 )
         texts = passage_lists(rows, passages, len(vectors))
         if not rows:

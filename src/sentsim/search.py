@@ -8,8 +8,12 @@ or ``hybrid``, which fuses the two lists, each taken to the same depth ``k_retri
 - ``minmax``: per query, each list's scores are mapped to 0–1 by min–max, then
   ``score(d) = w · dense(d) + (1 − w) · bm25(d)``, 0 for a list the document is missing from.
 
+Dense scores are the bi-encoder's own similarity (its ``similarity_fn_name``): the index ranks by
+inner product, so a cosine model's vectors are stored and searched as unit vectors
+(:func:`index_vectors`) and its scores are cosines, a dot-product model's (TAS-B) as they are.
+
 With labelled example queries (:class:`ExampleQueries`: past questions, each naming the document
-that answered it), the dense scores are fused with the best cosine between the query and each
+that answered it), the dense scores are fused with the best similarity between the query and each
 document's examples: ``score(d) = w · dense(d) + (1 − w) · example(d)``, ``w`` chosen on dev.
 
 Re-ranking scores every passage of each candidate with the query (title prepended) and keeps the
@@ -18,6 +22,7 @@ best passage's score, so no part of a long document is ignored.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +38,12 @@ from sentsim.choices import Retriever
 from sentsim.corpus import split_passages
 from sentsim.cross_encoder import CrossEncoder
 from sentsim.errors import DataError, EncoderMismatchError
-from sentsim.index import Document, EncoderIdentity, Index, IndexHit
+from sentsim.index import Document, EncoderIdentity, Index, IndexHit, Quantize
+from sentsim.index_cache import parse_ann
 from sentsim.index_checks import document_rows
 from sentsim.index_filter import Where
 from sentsim.index_store import REBUILD, index_exists, read_manifest
+from sentsim.similarity import Metric, normalize
 
 RRF_K = 60
 
@@ -102,11 +109,42 @@ def index_encoder(folder: str | Path, model: str | None = None) -> BiEncoder:
     return BiEncoder.load(name)
 
 
+def _unit_by_index(encoder: BiEncoder) -> bool:
+    """Whether an index scales ``encoder``'s vectors to unit length: a cosine model that does not.
+
+    A paraphrase-* or older nli-* model, or a plain Hugging Face encoder loaded with mean pooling,
+    is compared by cosine but has no Normalize step.
+    """
+    return encoder.similarity_fn_name is Metric.COSINE and not encoder.normalize
+
+
+def index_vectors(encoder: BiEncoder, vectors: np.ndarray) -> np.ndarray:
+    """``encoder``'s vectors as an index stores and searches them: inner product = its similarity.
+
+    A cosine model's rows are scaled to unit length, so that the inner product the index ranks by
+    is their cosine (and ``quantize="sq8"`` can code them); a model that normalizes its vectors
+    itself (every shipped one) gets them back untouched, and so does a dot-product model (TAS-B,
+    ``msmarco-*-dot-*``), whose vectors' lengths are part of its score. Document vectors before
+    :meth:`Index.add` and query vectors before :meth:`Index.search_dense` both go through here.
+    """
+    return normalize(vectors) if _unit_by_index(encoder) else vectors
+
+
 def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:
-    """The identity an index records for vectors made by ``encoder``."""
+    """The identity an index records for vectors made by ``encoder`` (see :func:`index_vectors`).
+
+    Its hash is the encoder's :meth:`~BiEncoder.vector_hash`, mixed with a mark where the index
+    stores unit vectors the encoder does not make: the identity of a model that normalizes, or
+    of a dot-product model, is what it always was, while an index that an encoder without a
+    Normalize step filled with its raw vectors is not searched with unit ones.
+    """
     if encoder.source is None:
         raise ValueError("the encoder was not loaded from disk; save it before indexing")
-    return EncoderIdentity(encoder.name, encoder.vector_hash(), encoder.dim)
+    vector_hash = encoder.vector_hash()
+    if _unit_by_index(encoder):
+        digest = hashlib.sha256(f"{vector_hash}\x00unit vectors for cosine".encode())
+        vector_hash = digest.hexdigest()[:16]
+    return EncoderIdentity(encoder.name, vector_hash, encoder.dim)
 
 
 def open_index(path: str | Path, encoder: BiEncoder, *, readonly: bool = False) -> Index:
@@ -200,7 +238,7 @@ def example_fuse(
 class ExampleMatches:
     """One query's example scores, for the documents whose examples are near it.
 
-    ``scores``: each document's best example cosine; ``texts``: that example's text; ``floor``:
+    ``scores``: each document's best example score; ``texts``: that example's text; ``floor``:
     the score every other document gets.
     """
 
@@ -215,10 +253,11 @@ class ExampleQueries:
     ``index`` holds short texts such as past customer questions, encoded by the same bi-encoder
     as the documents, each with the id of the document that answered it in its ``answer``
     metadata field (corpus rows ``{"id": ..., "text": ..., "answer": ...}``). A query's example
-    score for a document is its best cosine with that document's examples among the ``k``
-    examples nearest to the query; a document with none among them gets the k-th cosine (or the
-    lowest cosine, −1, when the index has fewer than ``k`` examples). Examples naming a document
-    that is not in the searched index (deleted, say) are ignored.
+    score for a document is its best score (the encoder's similarity: a cosine for a cosine
+    model) with that document's examples among the ``k`` examples nearest to the query; a
+    document with none among them gets the k-th score (or, when the index has fewer than ``k``
+    examples, the lowest cosine, −1, or the lowest score seen if lower). Examples naming a
+    document that is not in the searched index (deleted, say) are ignored.
     """
 
     FIELD = "answer"
@@ -230,7 +269,7 @@ class ExampleQueries:
         self.k = k
 
     def scores(self, query_vectors: np.ndarray) -> list[ExampleMatches]:
-        """Per query: each near document's best example cosine and text, and the others' score."""
+        """Per query: each near document's best example score and text, and the others' score."""
         hits = self.index.search_dense(query_vectors, self.k)
         ids = sorted({h.doc_id for row in hits for h in row})
         answers: dict[str, str] = {}
@@ -305,7 +344,8 @@ class SearchPipeline:
             retriever = "dense" if examples is not None else (encoder.retriever or "hybrid")
         # another encoder's query vectors against the index's would rank silently wrong
         if encoder.dim != index.encoder.dim or (
-            encoder.source is not None and encoder.vector_hash() != index.encoder.weights_hash
+            encoder.source is not None
+            and encoder_identity(encoder).weights_hash != index.encoder.weights_hash
         ):
             if because := _without_prompts(index.encoder.weights_hash, encoder):
                 raise EncoderMismatchError(f"{index.path} {because}; {REBUILD}")
@@ -375,7 +415,8 @@ class SearchPipeline:
     ) -> list[list[tuple[str, float]]]:
         """Candidates per query, best first, as ``(doc_id, score)``.
 
-        ``query_vectors`` (the encoder's vectors of ``queries``) skips encoding them again;
+        ``query_vectors`` (the encoder's vectors of ``queries``, as :meth:`BiEncoder.encode_query`
+        or :func:`index_vectors` gives them) skips encoding them again;
         ``where`` keeps only documents whose metadata matches (see :class:`Where`).
         """
         return self._first_stage(queries, query_vectors, Where.parse(where))[0]
@@ -403,6 +444,7 @@ class SearchPipeline:
         if self.retriever in (Retriever.DENSE, Retriever.HYBRID):
             if query_vectors is None:
                 query_vectors = self.encoder.encode_query(list(queries), show_progress=False)
+            query_vectors = index_vectors(self.encoder, query_vectors)
             dense = self.index.search_dense(query_vectors, k, where=where)
         if self.retriever in (Retriever.BM25, Retriever.HYBRID):
             lexical = self.index.search_bm25(list(queries), k, where=where)
@@ -636,6 +678,14 @@ def build_index(
     folder = Path(path)
     document_rows(docs)  # a bad or repeated id, an empty text: refused before anything is made
     exists = index_exists(folder)
+    raw = encoder.similarity_fn_name is Metric.DOT and not encoder.normalize  # not unit vectors
+    if not exists and raw and parse_ann(ann, quantize)[1] is Quantize.SQ8:
+        # refused here, not at the first batch past ±1, once earlier batches were committed
+        raise ValueError(
+            f"quantize='sq8' codes each component in [-1, 1], as unit vectors have them; "
+            f"{encoder.name} is a dot-product model, whose vectors keep their lengths (part of "
+            "its score): build its index without quantize"
+        )
     if exists:
         index = open_index(folder, encoder)
     else:
@@ -658,7 +708,7 @@ def build_index(
         batch = list(docs[start : start + batch_docs])
         passages = [passages_for(d, tokenizer, max_tokens) for d in batch]
         flat = [p for ps in passages for p in ps]
-        vectors = encoder.encode_document(flat, show_progress=False)
+        vectors = index_vectors(encoder, encoder.encode_document(flat, show_progress=False))
         index.add(batch, passages, vectors, upsert=upsert)
     return index
 

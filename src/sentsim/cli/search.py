@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 choices=("none", "sq8"),
                 help="none (default), or sq8: the HNSW graph keeps 8 bits a dimension (a quarter "
                 "of its memory); candidates are scored again from the float32 vectors, so scores "
-                "stay exact",
+                "stay exact; for unit vectors (every cosine model), not a dot-product model's",
             )
         else:
             p.set_defaults(ann=None, quantize=None)

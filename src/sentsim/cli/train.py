@@ -145,7 +145,13 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
         metavar=("FROM", "TO"),
         help="take negatives only from these candidate ranks (default: 1 30)",
     )
-    p.add_argument("--margin", type=float, default=0.0, help="cosine margin below the positive")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.0,
+        help="keep candidates this far below the positive in the bi-encoder's similarity (a "
+        "cosine; a dot product for a dot-product model, as search ranks) (default: 0)",
+    )
     p.add_argument("--pairs", action="store_true", help="write labelled pairs (for cross-encoders)")
     p.add_argument("--out", required=True, type=Path, help="output JSONL (written whole)")
     p.set_defaults(func=_mine)

@@ -1,10 +1,12 @@
 """Hard-negative mining: for each anchor, texts that look relevant but are not labelled so.
 
-Candidates come from the bi-encoder (cosine) and/or BM25 over a pool of texts (every positive in
-the file, plus an optional corpus). A candidate is kept only if it is not a labelled positive of
-that anchor, its rank lies in ``rank_window`` (skipping the very top, where unlabelled positives
-hide), its score is below the positive's by at least ``margin`` (bi-encoder scores), and — when a
-judge is given — the judge scores it below ``max_judge_score``. ``sentsim mine --cross-encoder``
+Candidates come from the bi-encoder and/or BM25 over a pool of texts (every positive in the file,
+plus an optional corpus). The bi-encoder ranks by its own similarity, as search does: cosine, or
+the dot product for a dot-product model (``similarity_fn_name: "dot"``). A candidate is kept only
+if it is not a labelled positive of that anchor, its rank lies in ``rank_window`` (skipping the
+very top, where unlabelled positives hide), its score is below the positive's by at least
+``margin`` (bi-encoder scores), and — when a judge is given — the judge scores it below
+``max_judge_score``. ``sentsim mine --cross-encoder``
 judges with :func:`~sentsim.fusion.load_judge`'s scorer, the score ``sentsim similarity
 --cross-encoder`` prints: a fused judge (``ce-sts``) its fusion with its bi-encoder.
 """
@@ -21,7 +23,7 @@ import numpy as np
 from sentsim.base import PairScorer
 from sentsim.bi_encoder import BiEncoder
 from sentsim.cross_encoder import CrossEncoder
-from sentsim.similarity import cosine_matrix
+from sentsim.similarity import similarity
 from sentsim.training.data import Triple
 from sentsim.training.sampling import text_key
 
@@ -110,9 +112,12 @@ def mine_negatives(
     if settings.use_dense:
         if encoder is None:
             raise ValueError("dense mining needs a bi-encoder")
-        # cosine, also for an encoder that does not normalize (a plain Hugging Face BiEncoder)
-        scores = cosine_matrix(
-            encoder.encode_query(anchors, show_progress=None), encoder.encode_document(pool)
+        # the model's similarity, as search ranks: cosine also for an encoder that does not
+        # normalize (a plain Hugging Face BiEncoder), the dot product for a dot-product model
+        scores = similarity(
+            encoder.encode_query(anchors, show_progress=None),
+            encoder.encode_document(pool),
+            encoder.similarity_fn_name,
         )
         dense_order = np.argsort(-scores, axis=1)[:, :depth]
     out: list[Triple] = []
