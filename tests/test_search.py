@@ -1154,3 +1154,52 @@ def test_an_sq8_index_refuses_a_dot_product_model_before_making_anything(
         build_index(SIMILARITY_DOCS, tmp_path / "idx", encoder, ann="hnsw", quantize="sq8")
     assert not (tmp_path / "idx").exists()
     build_index(SIMILARITY_DOCS, tmp_path / "idx", encoder, ann="hnsw").close()  # unquantized
+
+
+def built_before(folder: Path, encoder: BiEncoder, docs: Sequence[Document]) -> Path:
+    """An index as sentsim built it before it read the similarity function: recorded under the
+    encoder's vector hash, holding its vectors as the model makes them."""
+    old = EncoderIdentity(encoder.name, encoder.vector_hash(), encoder.dim)
+    with Index.create(folder, old) as index:
+        index.add(list(docs), None, encoder.encode_document([d.text for d in docs]))
+    return folder
+
+
+def test_the_identity_of_a_normalizing_or_dot_model_is_unchanged(
+    tiny_st_dir: Path, tiny_dot_dir: Path, tmp_path: Path
+) -> None:
+    """Every shipped model normalizes: the indexes users built with one (and with a dot-product
+    model, whose vectors are stored as they were) keep opening and searching."""
+    for name, folder in (("cosine", tiny_st_dir), ("dot", tiny_dot_dir)):
+        encoder = BiEncoder.load(folder)
+        assert encoder_identity(encoder).weights_hash == encoder.vector_hash()
+        path = built_before(tmp_path / name, encoder, SIMILARITY_DOCS)
+        with open_index(path, encoder, readonly=True) as index:
+            response = SearchPipeline(index, encoder, retriever="dense").search("card declined")
+            assert len(response.results) == len(SIMILARITY_DOCS)
+        build_index([Document("new", "a new card")], path, encoder).close()  # and extend
+
+
+def test_an_index_of_raw_vectors_of_a_cosine_model_is_refused_saying_to_rebuild_it(
+    tiny_paraphrase_dir: Path, tmp_path: Path
+) -> None:
+    """An index a cosine model without Normalize filled with its raw vectors (sentsim ranked them
+    by dot product) must not be searched, nor extended, with unit vectors: it says why, and to
+    rebuild it."""
+    encoder = BiEncoder.load(tiny_paraphrase_dir)
+    assert encoder_identity(encoder).weights_hash != encoder.vector_hash()
+    path = built_before(tmp_path / "idx", encoder, SIMILARITY_DOCS)
+    why = r"idx was built with the vectors of .*model as the model makes them, not as unit vectors"
+    with pytest.raises(EncoderMismatchError, match=why) as info:
+        open_index(path, encoder, readonly=True)
+    assert str(info.value).endswith("rebuild the index with `sentsim index build`")
+    with pytest.raises(EncoderMismatchError, match=why):
+        build_index([Document("new", "a new card")], path, encoder, upsert=True)
+    with Index.open(path) as index, pytest.raises(EncoderMismatchError, match=why):
+        SearchPipeline(index, encoder, retriever="dense")
+    rebuilt = build_index(SIMILARITY_DOCS, tmp_path / "rebuilt", encoder)
+    rebuilt.close()
+    open_index(tmp_path / "rebuilt", encoder, readonly=True).close()
+    other = BiEncoder.load(tiny_paraphrase_dir, pooling="max")  # another encoder: the general one
+    with pytest.raises(EncoderMismatchError, match="but is opened with"):
+        open_index(path, other, readonly=True)

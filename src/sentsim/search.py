@@ -150,16 +150,42 @@ def encoder_identity(encoder: BiEncoder) -> EncoderIdentity:
 def open_index(path: str | Path, encoder: BiEncoder, *, readonly: bool = False) -> Index:
     """:meth:`Index.open` for ``encoder``'s vectors; refuses an index another encoder built.
 
-    An index built from the same weights without the model's prompts (by sentsim before it read
-    them) is named as such: the generic message showed two hashes of the same weights.
+    An index built by an older sentsim from the same weights, without the model's prompts or with
+    raw vectors where it now stores unit ones, is named as such (:func:`_built_before`): the
+    generic message showed two hashes of the same weights.
     """
     try:
         return Index.open(path, encoder_identity(encoder), readonly=readonly)
     except EncoderMismatchError as exc:
-        because = _without_prompts(read_manifest(Path(path))["encoder"]["weights_hash"], encoder)
+        because = _built_before(read_manifest(Path(path))["encoder"]["weights_hash"], encoder)
         if because is None:
             raise
         raise EncoderMismatchError(f"{path} {because}; {REBUILD}") from exc
+
+
+def _built_before(stored_hash: object, encoder: BiEncoder) -> str | None:
+    """Why an index whose vectors hash to ``stored_hash`` was built by an older sentsim, if so.
+
+    Its vectors were made from ``encoder``'s weights without the prompts sentsim now reads, or as
+    the model makes them where the index now holds unit vectors; None: another encoder's.
+    """
+    return _without_prompts(stored_hash, encoder) or _not_unit(stored_hash, encoder)
+
+
+def _not_unit(stored_hash: object, encoder: BiEncoder) -> str | None:
+    """Why vectors of ``stored_hash`` are not ``encoder``'s when only their length differs."""
+    if (
+        not _unit_by_index(encoder)
+        or encoder.source is None
+        or stored_hash != encoder.vector_hash()
+    ):
+        return None
+    return (
+        f"was built with the vectors of {encoder.name} as the model makes them, not as unit "
+        "vectors: the model is compared by cosine but does not normalize them (no Normalize "
+        "step), and sentsim now stores and searches its vectors at unit length, so that the "
+        "index ranks by cosine rather than by dot product"
+    )
 
 
 def _without_prompts(stored_hash: object, encoder: BiEncoder) -> str | None:
@@ -347,7 +373,7 @@ class SearchPipeline:
             encoder.source is not None
             and encoder_identity(encoder).weights_hash != index.encoder.weights_hash
         ):
-            if because := _without_prompts(index.encoder.weights_hash, encoder):
+            if because := _built_before(index.encoder.weights_hash, encoder):
                 raise EncoderMismatchError(f"{index.path} {because}; {REBUILD}")
             raise EncoderMismatchError(
                 f"{index.path} was built with the encoder {index.encoder.name!r} (weights "
