@@ -78,6 +78,29 @@ def test_similarity_with_a_cross_encoder_prints_the_judges_score(
     assert "--cross-encoder scores the pair itself: drop --model and --metric" in line
 
 
+def test_similarity_of_a_dot_product_model_prints_its_dot_product_and_says_so(
+    capsys: pytest.CaptureFixture[str], tiny_dot_dir: Path
+) -> None:
+    """A dot-product model (msmarco-*-dot-*, TAS-B) was scored by cosine, which it was not
+    trained for; its own function is now the default, as sentence-transformers' model.similarity
+    and search use it, and the line says it is a dot product (no cosine, not bounded by 1)."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["a dog plays", "a cat plays"]
+    assert main(["similarity", *texts, "--model", str(tiny_dot_dir)]) == 0
+    out = capsys.readouterr().out.strip()
+    reference = SentenceTransformer(str(tiny_dot_dir), device="cpu")
+    vectors = reference.encode(texts)
+    expected = float(reference.similarity(vectors[:1], vectors[1:])[0, 0])
+    assert expected > 1.5  # a dot product, not a cosine
+    value, said = out.split(" ", 1)
+    assert float(value) == pytest.approx(expected, abs=1e-3)
+    assert said == "(dot product, the model's similarity function; --metric cosine for the cosine)"
+    assert main(["similarity", *texts, "--model", str(tiny_dot_dir), "--metric", "cosine"]) == 0
+    cosine = expected / float(np.linalg.norm(vectors[0]) * np.linalg.norm(vectors[1]))
+    assert float(capsys.readouterr().out) == pytest.approx(cosine, abs=1e-4)  # a bare number
+
+
 def test_similarity_other_metric(capsys: pytest.CaptureFixture[str], tiny_bert_dir: Path) -> None:
     argv = ["similarity", "dog", "dog", "--model", str(tiny_bert_dir), "--metric", "euclidean"]
     assert main(argv) == 0

@@ -34,7 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_encode)
 
-    p = subparsers.add_parser("similarity", help="similarity of two texts")
+    p = subparsers.add_parser(
+        "similarity",
+        help="similarity of two texts",
+        description="Print the similarity of two texts by a bi-encoder: by default the model's "
+        "own function (its similarity_fn_name, as sentence-transformers' model.similarity and "
+        "search compare): the cosine, or for a dot-product model (TAS-B, msmarco-*-dot-*) the "
+        "dot product, printed with the words '(dot product, ...)' after it. `eval sts` scores "
+        "every bi-encoder by cosine.",
+    )
     p.add_argument("text_a", help="first text")
     p.add_argument("text_b", help="second text")
     p.add_argument(
@@ -42,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--metric",
-        default="cosine",
-        help="cosine (default), dot or euclidean (printed negated, so that higher is more similar)",
+        help="cosine, dot or euclidean (printed negated, so that higher is more similar); "
+        "default: the model's similarity function (cosine unless its config says dot)",
     )
     p.add_argument(
         "--cross-encoder",
@@ -111,7 +119,7 @@ def _holds_only_a_static_model(folder: Path) -> bool:
 
 def _similarity(args: argparse.Namespace) -> int:
     from sentsim.bi_encoder import BiEncoder
-    from sentsim.similarity import similarity
+    from sentsim.similarity import Metric, similarity
 
     for which, text in (("first", args.text_a), ("second", args.text_b)):
         if not text.strip():
@@ -120,15 +128,20 @@ def _similarity(args: argparse.Namespace) -> int:
     if args.cross_encoder is not None:
         from sentsim.fusion import load_judge
 
-        if args.metric != "cosine" or args.model != "minilm":
+        if args.metric is not None or args.model != "minilm":
             raise ValueError("--cross-encoder scores the pair itself: drop --model and --metric")
         value = load_judge(args.cross_encoder).score_pairs([(args.text_a, args.text_b)])[0]
         print(f"{value:.4f}")
         return 0
+    asked = Metric.parse(args.metric) if args.metric is not None else None
     model = BiEncoder.load(args.model)
+    metric = asked or model.similarity_fn_name  # as sentence-transformers' model.similarity
     vectors = model.encode([args.text_a, args.text_b])
-    value = similarity(vectors[:1], vectors[1:], args.metric)[0, 0]
-    print(f"{value:.4f}".replace("-0.0000", "0.0000"))  # a negated zero distance is 0
+    value = similarity(vectors[:1], vectors[1:], metric)[0, 0]
+    shown = f"{value:.4f}".replace("-0.0000", "0.0000")  # a negated zero distance is 0
+    if asked is None and metric is Metric.DOT:  # no cosine, nor bounded by 1: say what it is
+        shown += " (dot product, the model's similarity function; --metric cosine for the cosine)"
+    print(shown)
     return 0
 
 

@@ -35,7 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = tasks.add_parser("sts", help="Spearman / Pearson of similarity vs graded gold scores")
     add_pair_file_options(p, default=STSB_TEST)
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--model", help="bi-encoder: built-in name or directory (default: minilm)")
+    who.add_argument(
+        "--model",
+        help="bi-encoder: built-in name or directory, scored by the cosine of its vectors (a "
+        "dot-product model's too: STS results are Spearman of cosine) (default: minilm)",
+    )
     who.add_argument(
         "--baseline", help="glove, sif, bm25, overlap, static or cls (see sentsim compare sts)"
     )
@@ -53,7 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = tasks.add_parser("pairs", help="average precision, accuracy and F1 on 0/1-labelled pairs")
     add_pair_file_options(p, default=("mrpc", "msr-para-test.tsv"))
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--model", help="bi-encoder (cosine): name or directory (default: minilm)")
+    who.add_argument(
+        "--model",
+        help="bi-encoder, scored by cosine (a dot-product model's too): name or directory "
+        "(default: minilm)",
+    )
     who.add_argument("--cross-encoder", help="cross-encoder name or directory")
     p.add_argument("--dev", help="labelled pair file the threshold is chosen on (max F1)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")

@@ -34,7 +34,16 @@ class Baseline(StrEnum):
 
 
 class EncoderPairScorer:
-    """Cosine of an encoder's vectors; each distinct text is encoded once."""
+    """Cosine of an encoder's vectors; each distinct text is encoded once.
+
+    Cosine whatever a bi-encoder's ``similarity_fn_name``, a dot-product model's (TAS-B) too:
+    STS results are reported as the correlation of cosines with the gold scores (SBERT's
+    tables, sentsim's baselines), so every model is measured on one footing, and a threshold
+    chosen on pairs (``eval pairs --dev``, duplicates) is a cosine at most 1. This differs from
+    sentence-transformers 6's ``EmbeddingSimilarityEvaluator``, which without
+    ``main_similarity`` takes the model's own function; ``sentsim similarity`` and search use
+    the model's function.
+    """
 
     def __init__(self, encoder: Encoder, *, batch_size: int = 32, label: str | None = None) -> None:
         self.encoder = encoder
