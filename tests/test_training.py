@@ -1000,6 +1000,42 @@ def test_a_kill_before_the_report_resumes_into_writing_the_card(
     assert max_diff(weights(task.module), uninterrupted) <= 1e-6
 
 
+RANKED_TEXTS = [
+    "my card was declined abroad",
+    "top up with cash at the atm",
+    "the exchange rate for euro and dollar",
+    "my card was lost or stolen please freeze it",
+    "a man plays guitar on the beach",
+    "a woman is eating food in the house",
+    "dog",
+    "how do i pay",
+]
+
+
+def test_retrieval_dev_ranks_a_cosine_model_without_normalize_by_cosine(
+    tiny_paraphrase_dir: Path,
+) -> None:
+    """The dev ranking took raw inner products: a cosine model without a Normalize step (a
+    paraphrase-* model) was scored, and its epochs chosen, on a ranking by dot product that
+    search, which ranks it by cosine, never makes."""
+    model = BiEncoder.load(tiny_paraphrase_dir, device="cpu")
+    docs = sorted(RANKED_TEXTS)  # the candidates: every positive, in the task's order
+    anchor = "card declined"
+    query, vectors = model.encode_query([anchor])[0], model.encode_document(docs)
+    dots = vectors @ query
+    cosines = dots / np.linalg.norm(vectors, axis=1) / np.linalg.norm(query)
+
+    def rank(scores: np.ndarray, i: int) -> int:
+        return int((scores > scores[i]).sum()) + 1
+
+    differ = [i for i in range(len(docs)) if rank(dots, i) != rank(cosines, i)]
+    assert differ  # a positive the two rankings place apart
+    gold = differ[0]
+    train = [Triple(f"anchor {i}", d) for i, d in enumerate(docs)]
+    metrics = RetrievalTask(model, train, [Triple(anchor, docs[gold])]).evaluate()
+    assert metrics["mrr@10"] == pytest.approx(100 / rank(cosines, gold))
+
+
 def test_fit_without_batches_errors(tiny_bert_dir: Path, tmp_path: Path) -> None:
     task = RetrievalTask(BiEncoder.load(tiny_bert_dir, device="cpu"), [])
     with pytest.raises(SentsimError, match="no training batches"):

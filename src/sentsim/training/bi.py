@@ -150,10 +150,16 @@ class RetrievalTask:
         return mnrl_loss(anchors, candidates, self.scale)
 
     def evaluate(self) -> dict[str, float]:
-        """Accuracy@1 and MRR@10 ×100 of dev anchors against every positive and corpus text."""
+        """Accuracy@1 and MRR@10 ×100 of dev anchors against every positive and corpus text.
+
+        Ranked as search ranks (:func:`~sentsim.search.index_vectors`): by cosine for a cosine
+        model, also one that does not normalize, by dot product for a dot-product model.
+        """
         if not self.dev:
             return {}
         import numpy as np
+
+        from sentsim.search import index_vectors
 
         docs = sorted(
             {t.positive for t in self.train} | {t.positive for t in self.dev} | set(self.corpus)
@@ -163,7 +169,7 @@ class RetrievalTask:
         query_vecs = self.model.encode_query(
             [t.anchor for t in self.dev], batch_size=64, show_progress=False
         )
-        scores = query_vecs @ doc_vecs.T
+        scores = index_vectors(self.model, query_vecs) @ index_vectors(self.model, doc_vecs).T
         gold = np.array([row[t.positive] for t in self.dev])
         ranks = (scores > scores[np.arange(len(gold)), gold][:, None]).sum(1) + 1
         acc = 100 * float((ranks == 1).mean())
