@@ -1315,6 +1315,35 @@ def test_retrieval_training_reads_anchors_and_documents_with_their_prompts(
     assert all(p == "passage: " for p, t in seen if t != "card declined abroad")
 
 
+def test_corpus_softmax_scores_cosines_for_a_model_without_normalize(
+    tiny_paraphrase_dir: Path,
+) -> None:
+    """Its docstring's scale · cos(q, D): the documents' vectors were taken as the model gave
+    them, so a model without Normalize (paraphrase-*) was trained on query-cosine times document
+    length, a score neither search nor the model's card compares by."""
+    from sentsim.training.bi import CorpusSoftmaxTask
+
+    model = BiEncoder.load(tiny_paraphrase_dir, device="cpu")
+    rows = [
+        Triple("card declined abroad", "payments refused in another country"),
+        Triple("exchange rate", "currency fees for travel and the rates we use"),
+    ]
+    task = CorpusSoftmaxTask(model, rows, corpus=["top up with cash"])
+    task.loss(rows)  # reads the documents' vectors, then turns training mode on
+    task.module.eval()  # no dropout: the loss and its reference see the same query vectors
+    loss = task.loss(rows)
+    docs = torch.from_numpy(model.encode_document(task.docs, show_progress=False))
+    assert not torch.allclose(docs.norm(dim=-1), torch.ones(len(task.docs)), atol=1e-3)
+    with torch.no_grad():
+        queries = model.embed(model.tokenize([t.anchor for t in rows], model.query_prompt))
+        cos = torch.nn.functional.normalize(queries, dim=-1) @ (
+            torch.nn.functional.normalize(docs, dim=-1).T
+        )
+        target = torch.tensor([task.row[t.positive] for t in rows])
+        expected = torch.nn.functional.cross_entropy(task.scale * cos, target)
+    assert float(loss.detach()) == pytest.approx(float(expected), abs=1e-4)
+
+
 def _saved_weights(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 

@@ -228,7 +228,8 @@ class CorpusSoftmaxTask(RetrievalTask):
         """Cross-entropy of each query over all documents."""
         if self._doc_vectors is None or self._steps % self.refresh_every == 0:
             vectors = self.model.encode_document(self.docs, batch_size=32, show_progress=False)
-            self._doc_vectors = torch.from_numpy(vectors)
+            # unit rows, as the loss's cosine needs (a model without Normalize returns others)
+            self._doc_vectors = torch.nn.functional.normalize(torch.from_numpy(vectors), dim=-1)
             self.module.train()
         self._steps += 1
         anchors = [t.anchor for t in batch]
