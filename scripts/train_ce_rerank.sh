@@ -70,24 +70,26 @@ done
 #    once per first stage; every weight is read from the same scores. First stages with example
 #    questions, and dense bi-helpcenter alone, get their own weights from their own sweeps
 #    (rerank_weight_with_examples; rerank_weight_by_encoder, 0 there: the judge is not run).
+#    A sweep's file is written by the shell before the sweep starts, so one cut off leaves it
+#    empty: an empty file is run again (-s), where -f skipped it.
 WEIGHTS=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
 for ret in bm25 hybrid; do
-  [ -f "$M/scifact-select-$ret.json" ] || $S eval retrieval --data "$DATA/scifact" --split train \
+  [ -s "$M/scifact-select-$ret.json" ] || $S eval retrieval --data "$DATA/scifact" --split train \
     --queries "$SPLITS/scifact-select.txt" --retriever "$ret" --model minilm --rerank "$M/ce" \
     --k-retrieve 50 --sweep "$WEIGHTS" --json | tail -n 1 > "$M/scifact-select-$ret.json"
 done
 for ret in bm25 dense; do
-  [ -f "$M/wikiqa-dev-$ret.json" ] || $S eval retrieval --data runs/wikiqa --split dev \
+  [ -s "$M/wikiqa-dev-$ret.json" ] || $S eval retrieval --data runs/wikiqa --split dev \
     --retriever "$ret" --model minilm --rerank "$M/ce" --k-retrieve 50 --sweep "$WEIGHTS" \
     --json | tail -n 1 > "$M/wikiqa-dev-$ret.json"
 done
-[ -f "$M/helpcenter-dev-dense.json" ] || $S eval helpcenter --split dev --sample 300 \
+[ -s "$M/helpcenter-dev-dense.json" ] || $S eval helpcenter --split dev --sample 300 \
   --retriever dense --model minilm --rerank "$M/ce" --k-retrieve 20 --sweep "$WEIGHTS" \
   --json | tail -n 1 > "$M/helpcenter-dev-dense.json"
-[ -f "$M/helpcenter-dev-examples.json" ] || $S eval helpcenter --split dev --sample 300 \
+[ -s "$M/helpcenter-dev-examples.json" ] || $S eval helpcenter --split dev --sample 300 \
   --model bi-helpcenter --examples --example-weight 0.2 --rerank "$M/ce" --k-retrieve 20 \
   --sweep "$WEIGHTS" --json | tail -n 1 > "$M/helpcenter-dev-examples.json"
-[ -f "$M/helpcenter-dev-dense-bi-helpcenter.json" ] || $S eval helpcenter --split dev \
+[ -s "$M/helpcenter-dev-dense-bi-helpcenter.json" ] || $S eval helpcenter --split dev \
   --sample 300 --retriever dense --model bi-helpcenter --rerank "$M/ce" --k-retrieve 20 \
   --sweep "$WEIGHTS" --json | tail -n 1 > "$M/helpcenter-dev-dense-bi-helpcenter.json"
 $PY scripts/rerank_mix.py weight "$R" "$M"/scifact-select-*.json "$M"/wikiqa-dev-*.json \
