@@ -375,6 +375,24 @@ def test_a_second_writer_from_the_command_line_is_told_to_wait(
     assert main(["index", "delete", "d1", "--index", str(idx)]) == 0
 
 
+def test_index_delete_refuses_an_id_no_document_can_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_st_dir: Path
+) -> None:
+    """``index delete d1 ""`` deleted d1 and called '' "not in the index"; a byte that is not
+    UTF-8 (``$'d\\xe9'``) was quietly not found. Now nothing is deleted and the id is named.
+    """
+    idx = str(tmp_path / "idx")
+    assert main(["index", "build", str(_corpus(tmp_path / "a.jsonl", DOCS)), "--index", idx,
+                 "--model", str(tiny_st_dir), "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["index", "delete", "d1", "", "--index", idx]) == 1
+    assert "sentsim: error: id 1 ('') is empty" in capsys.readouterr().err
+    assert main(["index", "delete", "d\udce9", "--index", idx]) == 1
+    assert "id 0 ('d\\udce9') holds the byte 0xe9, which is not UTF-8" in capsys.readouterr().err
+    assert main(["index", "info", "--index", idx, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] == len(DOCS)
+
+
 def test_search_without_a_shipped_judge_says_how_to_go_on(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

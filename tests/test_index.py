@@ -450,6 +450,56 @@ def test_get_and_metadata_roundtrip(tmp_path: Path, rng: np.random.Generator) ->
             index.get(["x", "nope"])
 
 
+@pytest.mark.parametrize(
+    ("ids", "error", "message"),
+    [
+        ("d1", TypeError, r"got a single str; for one id pass \[id\]"),
+        ((i for i in ["d1"]), TypeError, "must be a list of strings, got generator"),
+        (["d1", 7], TypeError, r"id 1 is int \(7\); ids are strings"),
+        (["d1", None], TypeError, "id 1 is NoneType"),
+        ([["d1", "d2"]], TypeError, r"id 0 is list \(\['d1', 'd2'\]\); .* one flat list"),
+        (["d1", ""], ValueError, r"id 1 \(''\) is empty; .*add refuses it"),
+        (["  "], ValueError, "id 0 .* is empty"),
+        (["d1\x00x"], ValueError, "id 0 .* holds a NUL character"),
+        (["d\udce9"], ValueError, "id 0 .* holds the byte 0xe9, which is not UTF-8"),
+        (["d\ud83d"], ValueError, "id 0 .* holds an unpaired surrogate"),
+    ],
+)
+def test_get_delete_and_existing_refuse_ids_no_document_can_have(
+    tmp_path: Path, rng: np.random.Generator, ids: object, error: type, message: str
+) -> None:
+    """As ``add`` refuses them. A list item was "unhashable type: 'list'" from inside; an empty
+    id or a lone surrogate was quietly "not in the index"; ``delete(["d1\x00x"])`` deleted d1,
+    as SQLite's JSON compared the id only up to its NUL.
+    """
+    index, _ = build(tmp_path / "idx", 3, rng)
+    generation = index.info().generation
+    for method in (index.get, index.delete, index.existing):
+        with pytest.raises(error, match=message):
+            method(ids)  # type: ignore[arg-type]
+    assert len(index) == 3 and index.info().generation == generation
+    index.close()
+
+
+def test_ids_are_checked_before_they_are_looked_up(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """Unknown ids: ``get`` names them, ``delete`` and ``existing`` leave them out; a tuple, a
+    set and a 1-D numpy array of str are lists of ids; a repeated id is one id.
+    """
+    index, _ = build(tmp_path / "idx", 3, rng)
+    with pytest.raises(KeyError, match=r"1 id\(s\) not in the index: \['nope'\]"):
+        index.get(["d0", "nope"])
+    assert [d.id for d in index.get(np.array(["d2", "d0"]))] == ["d2", "d0"]  # type: ignore[arg-type]
+    assert [d.id for d in index.get(("d1", "d1"))] == ["d1"]
+    assert index.existing({"d0", "nope"}) == {"d0"}  # type: ignore[arg-type]
+    assert index.delete(["nope", "d1", "d1"]) == 1
+    with pytest.raises(TypeError, match="id 0 is float"):
+        index.delete(np.array([1.5]))  # type: ignore[arg-type]
+    assert sorted(index.existing(["d0", "d1", "d2"])) == ["d0", "d2"]
+    index.close()
+
+
 def test_bm25_equals_hand_computed_okapi(tmp_path: Path, rng: np.random.Generator) -> None:
     """FTS5 bm25 over title + text as one field: k1 = 1.2, b = 0.75,
 

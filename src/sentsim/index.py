@@ -340,7 +340,9 @@ class Index:
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents by id in one transaction; return how many existed.
 
-        Ids not in the index are ignored (the count tells how many were there).
+        Ids not in the index are ignored (the count tells how many were there). An id no document
+        can have (not a str, empty, holding a NUL or a lone surrogate) is refused by its
+        position, as :meth:`add` refuses it, and nothing is deleted.
         """
         self._check_writable("delete documents")
         unique = check_ids(ids)
@@ -478,7 +480,10 @@ class Index:
 
     @_locked
     def get(self, ids: Sequence[str]) -> list[Document]:
-        """Return the documents with these ids, in order; raise KeyError naming any missing."""
+        """Return the documents with these ids, in order; raise KeyError naming any missing.
+
+        An id no document can have is refused by its position, as :meth:`delete` refuses it.
+        """
         wanted = check_ids(ids)
         found = self._live_store().documents(wanted)
         missing = [i for i in wanted if i not in found]

@@ -19,14 +19,33 @@ def check_k(k: int) -> int:
 
 
 def check_ids(ids: Sequence[str]) -> list[str]:
-    """Return the ids as a list without repeats; a bare string is refused (not a list of chars)."""
-    if isinstance(ids, str) or not isinstance(ids, Sequence | set | frozenset):
-        raise TypeError("ids must be a list of strings; for one id pass [id]")
-    unique = list(dict.fromkeys(ids))
-    for i, doc_id in enumerate(unique):
+    r"""Return the ids as a list without repeats, refusing a bad one by its position.
+
+    An id is refused as :meth:`Index.add <sentsim.index.Index.add>` refuses a document's: one
+    that is not a str (a list passed as one id, say) is a ``TypeError``; an empty or
+    whitespace-only one, or one :func:`~sentsim.base.check_text` refuses, a ``ValueError``. No
+    document can have such an id, and SQLite compared ``"a\x00b"`` only up to the NUL: a delete
+    of it removed the document ``"a"``. A bare string is refused (not a list of chars); a 1-D
+    numpy array is taken as a list.
+    """
+    if isinstance(ids, str):
+        raise TypeError("ids must be a list of strings, got a single str; for one id pass [id]")
+    if isinstance(ids, np.ndarray) and ids.ndim == 1:
+        ids = ids.tolist()  # numpy's str_ items become str, its numbers int or float (refused)
+    if not isinstance(ids, Sequence | set | frozenset):
+        raise TypeError(f"ids must be a list of strings, got {type(ids).__name__}")
+    for i, doc_id in enumerate(ids):
         if not isinstance(doc_id, str):
-            raise TypeError(f"id {i} is {type(doc_id).__name__}; ids are strings")
-    return unique
+            flat = "; pass one flat list of ids" if isinstance(doc_id, list | tuple | set) else ""
+            raise TypeError(
+                f"id {i} is {type(doc_id).__name__} ({doc_id!r:.60}); ids are strings{flat}"
+            )
+        if not doc_id.strip():
+            raise ValueError(
+                f"id {i} ({doc_id!r}) is empty; no document has one (add refuses it): drop it"
+            )
+        check_text(doc_id, f"id {i} ({doc_id!r:.60})")
+    return list(dict.fromkeys(ids))
 
 
 def check_queries(queries: Sequence[str]) -> list[str]:
