@@ -307,10 +307,20 @@ def test_invalid_text_is_refused_naming_its_pair(judge: CrossEncoder) -> None:
 
 
 def test_empty_texts_are_scored(judge: CrossEncoder) -> None:
-    """An empty text is valid input (as for the bi-encoder): scored, not refused."""
+    """An empty text is valid input (as for the bi-encoder): scored, not refused; so is an
+    empty document to rank."""
     scores = judge.predict([("", "card"), ("card", "")])
     assert scores.shape == (2,) and np.isfinite(scores).all()
-    assert [r.index for r in judge.rank("", ["card", ""])] in ([0, 1], [1, 0])
+    assert [r.index for r in judge.rank("card", ["card", ""])] in ([0, 1], [1, 0])
+
+
+@pytest.mark.parametrize("query", ["", " \t\n"])
+def test_rank_refuses_an_empty_query(judge: CrossEncoder, query: str) -> None:
+    """As the server's ``/rerank`` does; ``rank("", docs)`` ordered the documents by noise."""
+    with pytest.raises(ValueError, match=r"query is empty \(.*\); pass the text to rank"):
+        judge.rank(query, DOCS)
+    with pytest.raises(ValueError, match="query is empty"):
+        judge.rank(query, [])  # refused even with nothing to rank: the call is wrong
 
 
 def test_rank_refuses_a_multi_label_model(nli: CrossEncoder) -> None:

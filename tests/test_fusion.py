@@ -224,7 +224,7 @@ def test_a_judge_ranks_by_the_score_it_gives(
     tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path
 ) -> None:
     """``load_judge(...).rank`` orders by the fused score (the judge's card), with the checks of
-    ``CrossEncoder.rank``: a query that is no text, top_k, no documents."""
+    ``CrossEncoder.rank``: a query that is no text or empty, top_k, no documents."""
     judge_dir = tmp_path / "judge"
     shutil.copytree(tiny_ce_dir, judge_dir)
     write_fusion(judge_dir, replace(CONFIG, bi_encoder=str(tiny_st_dir)))
@@ -242,6 +242,9 @@ def test_a_judge_ranks_by_the_score_it_gives(
             judge.rank("q", ["a", 2])  # type: ignore[list-item]
         with pytest.raises(ValueError, match="top_k must be ≥ 0"):
             judge.rank("q", docs, top_k=-1)
+        for empty in ("", "  "):  # as the server's /rerank refuses it
+            with pytest.raises(ValueError, match=r"query is empty \(.*\); pass the text"):
+                judge.rank(empty, docs)
 
 
 def test_load_judge_three_way(tiny_ce_dir: Path, tiny_st_dir: Path, tmp_path: Path) -> None:

@@ -302,8 +302,9 @@ class CrossEncoder:
     ) -> list[RankedDoc]:
         """Score ``docs`` against ``query``; return them best first (ties keep input order).
 
-        The query and the documents may be empty; one holding a lone surrogate or a NUL is a
-        ``ValueError`` naming it (``query``, or the document's index as ``item i``).
+        An empty or whitespace-only query is a ``ValueError`` naming ``query``, as the server's
+        ``/rerank`` refuses it; documents may be empty. A text holding a lone surrogate or a NUL
+        is a ``ValueError`` naming it (``query``, or the document's index as ``item i``).
         """
         texts = rank_inputs(query, docs, top_k)
         if self.num_labels != 1:
@@ -343,9 +344,14 @@ class CrossEncoder:
 
 
 def rank_inputs(query: object, docs: Sequence[str], top_k: int | None) -> list[str]:
-    """``docs`` as a list, after checking what a ranking of them for ``query`` is given."""
+    """``docs`` as a list, after checking what a ranking of them for ``query`` is given.
+
+    The query needs words: every document ranked against nothing is an order of noise.
+    """
     if not isinstance(query, str):
         raise TypeError(f"query is {type(query).__name__}, expected str")
+    if not query.strip():
+        raise ValueError(f"query is empty ({query!r}); pass the text to rank the documents for")
     check_text(query, "query")
     texts = check_texts(docs)
     check_count(top_k, "top_k", least=0, none=True)
