@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -9,6 +10,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+import sentsim.training.mining as mining
 from sentsim.training.data import Triple
 from sentsim.training.mining import MiningSettings, mine_negatives
 
@@ -368,3 +370,116 @@ def test_a_pair_scorer_judges_by_its_score_pairs() -> None:
     )
     negatives = [t.negative for t in mined]
     assert "ATM withdrawal fees" not in negatives and "card refused at a shop" in negatives
+
+
+class HashEncoder(FakeEncoder):
+    """A fixed random unit vector per text (seeded by its CRC-32): any text, a stable order."""
+
+    def encode(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        rows = [np.random.default_rng(zlib.crc32(t.encode())).normal(size=8) for t in texts]
+        return np.array([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+
+class CountingJudge(FakeJudge):
+    """A 0–1 score fixed per pair (its CRC-32), and the pairs of each call it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[tuple[str, str]]] = []
+
+    def predict(self, pairs: Sequence[tuple[str, str]], **_: object) -> np.ndarray:
+        self.calls.append(list(pairs))
+        return np.array([zlib.crc32(f"{a}|{b}".encode()) % 100 / 100 for a, b in pairs])
+
+
+class CountingScorer(CountingJudge):
+    """The same scores as a pair scorer (a fused judge, ``load_judge(...)``)."""
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]], **_: object) -> np.ndarray:
+        return self.predict(pairs)
+
+
+@pytest.mark.parametrize("kind", [CountingJudge, CountingScorer])
+def test_the_judge_scores_many_anchors_a_call_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch, kind: type[CountingJudge]
+) -> None:
+    """The judge was called once per anchor, on a window's few pairs. The pairs of many anchors
+    now go in one call (one per JUDGE_PAIRS or more), and the triples are those of one call per
+    anchor (JUDGE_PAIRS = 1), whatever the chunk size.
+
+    Shape: 12 anchors with 1–2 positives each, a corpus of 30 more texts, window 1–10, a judge
+    that drops about half of the candidates (threshold 0.5 on a pair-fixed score)."""
+    texts = [f"text number {i}" for i in range(60)]
+    triples = [Triple(texts[a], texts[12 + a]) for a in range(12)]
+    triples += [Triple(texts[a], texts[24 + a]) for a in range(0, 12, 3)]
+    settings = MiningSettings(negatives=4, rank_window=(1, 10), use_bm25=True)
+
+    def mined(chunk: int | None) -> tuple[list[Triple], list[list[tuple[str, str]]]]:
+        if chunk is not None:  # None: the default
+            monkeypatch.setattr(mining, "JUDGE_PAIRS", chunk, raising=False)
+        judge = kind()
+        out = mine_negatives(
+            triples,
+            HashEncoder(),
+            corpus=texts[30:],
+            settings=settings,
+            judge=judge,  # type: ignore[arg-type]
+        )
+        return out, judge.calls
+
+    together, calls = mined(None)
+    assert len(calls) == 1
+    judged = len(calls[0])
+    per_anchor, calls = mined(1)
+    assert together == per_anchor and sum(map(len, calls)) == judged  # each candidate once
+    anchors = [call[0][0] for call in calls]  # those with candidates below their positive
+    assert len(anchors) == len(set(anchors)) > 6 and all(len({a for a, _ in c}) == 1 for c in calls)
+    chunked, calls = mined(25)
+    assert chunked == per_anchor and 1 < len(calls) < len(anchors)
+    assert all(len(call) >= 25 for call in calls[:-1])
+    unjudged = mine_negatives(triples, HashEncoder(), corpus=texts[30:], settings=settings)  # type: ignore[arg-type]
+    judge = CountingJudge()
+    kept = judge.predict([(t.anchor, t.negative) for t in per_anchor])
+    assert len(kept) and (kept < 0.5).all()  # the judge did drop candidates here
+    assert (judge.predict([(t.anchor, t.negative) for t in unjudged]) >= 0.5).any()
+
+
+def test_mine_judges_in_one_call_and_writes_what_one_call_per_anchor_wrote(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """``sentsim mine --cross-encoder`` ran the cross-encoder once per anchor: 12 calls here,
+    now 1, and the output file is byte for byte the one the per-anchor calls wrote."""
+    import json
+
+    from sentsim.cli import main
+    from sentsim.cross_encoder import CrossEncoder
+
+    words = ["card", "bank", "euro", "money", "transfer", "guitar"]
+    words += ["food", "lost", "stolen", "account", "rate", "cash"]
+    rows = [
+        (f"{w} {words[i * 5 % 12]}", f"{words[i * 7 % 12]} {w} fees") for i, w in enumerate(words)
+    ]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in rows))
+    calls: list[int] = []
+    predict = CrossEncoder.predict
+
+    def counted(self: CrossEncoder, pairs: Sequence[tuple[str, str]], **kwargs: object) -> object:
+        calls.append(len(pairs))
+        return predict(self, pairs, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CrossEncoder, "predict", counted)
+
+    def mined(chunk: int | None) -> bytes:
+        if chunk is not None:  # None: the default
+            monkeypatch.setattr(mining, "JUDGE_PAIRS", chunk, raising=False)
+        out = tmp_path / f"mined-{chunk}.jsonl"
+        argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--negatives", "5"]
+        assert main([*argv, "--cross-encoder", str(tiny_ce_dir), "--out", str(out)]) == 0
+        return out.read_bytes()
+
+    together = mined(None)
+    assert len(calls) == 1
+    pairs, calls[:] = calls[0], []
+    assert mined(1) == together  # one call per anchor, as mining judged before
+    assert len(calls) == len(rows) and sum(calls) == pairs

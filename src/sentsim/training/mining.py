@@ -14,7 +14,7 @@ judges with :func:`~sentsim.fusion.load_judge`'s scorer, the score ``sentsim sim
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, zip_longest
 
@@ -26,6 +26,9 @@ from sentsim.cross_encoder import CrossEncoder
 from sentsim.similarity import similarity
 from sentsim.training.data import Triple
 from sentsim.training.sampling import text_key
+
+#: (anchor, candidate) pairs the judge scores a call, at least: those of several anchors.
+JUDGE_PAIRS = 1024
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,9 @@ def mine_negatives(
     least ``settings.max_judge_score``: a pair scorer's ``score_pairs`` (such as
     ``sentsim.fusion.load_judge(...)``: a fused judge's fusion, both orders averaged where its
     folder says so), or a bare :class:`~sentsim.cross_encoder.CrossEncoder`'s ``predict`` (that
-    order only). An anchor with no candidate left after the filters gets no triple (the caller
-    can count them).
+    order only), one call for the candidates of many anchors (:data:`JUDGE_PAIRS` pairs or more).
+    An anchor with no candidate left after the filters gets no triple (the caller can count
+    them).
     """
     # one text per identity: a corpus copy of a positive that differs only in whitespace is
     # that positive, not a candidate negative (the positive's spelling is kept)
@@ -120,13 +124,13 @@ def mine_negatives(
             encoder.similarity_fn_name,
         )
         dense_order = np.argsort(-scores, axis=1)[:, :depth]
-    out: list[Triple] = []
-    for a, anchor in enumerate(anchors):
-        gold = positives[anchor]
+
+    def candidates(a: int) -> list[int]:
+        """Anchor ``a``'s candidates in the window (and below its best positive), best first."""
         # never a positive, nor the anchor's own text (a pair file written both ways round has it
         # in the pool, and BM25 ranks it first)
-        itself = row.get(text_key(anchor))
-        skip = set(gold) | (set() if itself is None else {itself})
+        itself = row.get(text_key(anchors[a]))
+        skip = set(positives[anchors[a]]) | (set() if itself is None else {itself})
         ranked: list[int] = []
         if dense_order is not None:
             ranked = [int(i) for i in dense_order[a] if int(i) not in skip][lo - 1 : hi]
@@ -134,23 +138,71 @@ def mine_negatives(
             extra = [i for i in lexical[a] if i not in skip][lo - 1 : hi]
             mixed = chain.from_iterable(zip_longest(ranked, extra))
             ranked = list(dict.fromkeys(x for x in mixed if x is not None))
-        kept = ranked
-        if scores is not None:  # below the best positive first: the judge need not score the rest
-            pos_score = max(scores[a, g] for g in gold)
-            kept = [i for i in ranked if scores[a, i] <= pos_score - settings.margin]
-        if judge is not None and kept:
-            judged = _judge_scores(judge, [(anchor, pool[i]) for i in kept])
-            kept = [i for i, s in zip(kept, judged, strict=True) if s < settings.max_judge_score]
+        if scores is None:
+            return ranked
+        # below the best positive first: the judge need not score the rest
+        best = max(scores[a, g] for g in positives[anchors[a]])
+        return [i for i in ranked if scores[a, i] <= best - settings.margin]
+
+    kept_of: Iterable[tuple[int, list[int]]] = ((a, candidates(a)) for a in range(len(anchors)))
+    if judge is not None:
+        kept_of = _judged(judge, kept_of, anchors, pool, settings.max_judge_score)
+    out: list[Triple] = []
+    for a, kept in kept_of:
         # Every positive of the anchor gets its own negatives, taken in turn from the kept list
         # (reused when it is short), so an anchor with several positives keeps all of them; each
         # lies the margin below its own triple's positive, not only below the anchor's best one.
-        for k, positive in enumerate(gold):
+        for k, positive in enumerate(positives[anchors[a]]):
             own = kept
             if scores is not None:
                 own = [i for i in kept if scores[a, i] <= scores[a, positive] - settings.margin]
             take = min(settings.negatives, len(own))
             chosen = [own[(k * take + i) % len(own)] for i in range(take)]
-            out += [Triple(anchor, pool[positive], pool[i]) for i in chosen]
+            out += [Triple(anchors[a], pool[positive], pool[i]) for i in chosen]
+    return out
+
+
+def _judged(
+    judge: PairScorer | CrossEncoder,
+    kept_of: Iterable[tuple[int, list[int]]],
+    anchors: Sequence[str],
+    pool: Sequence[str],
+    threshold: float,
+) -> Iterator[tuple[int, list[int]]]:
+    """Each ``(anchor, candidates)`` of ``kept_of``, in order, less those judged ≥ ``threshold``.
+
+    The ``(anchor, candidate)`` pairs of consecutive anchors go to the judge together, one call
+    per :data:`JUDGE_PAIRS` or more (and one for the rest): a call per anchor scored a window's
+    few pairs at a time, a fused judge encoding them with its bi-encoder each time.
+    """
+    waiting: list[tuple[int, list[int]]] = []
+    count = 0
+    for a, kept in kept_of:
+        waiting.append((a, kept))
+        count += len(kept)
+        if count >= JUDGE_PAIRS:
+            yield from _judge_batch(judge, waiting, anchors, pool, threshold)
+            waiting, count = [], 0
+    yield from _judge_batch(judge, waiting, anchors, pool, threshold)
+
+
+def _judge_batch(
+    judge: PairScorer | CrossEncoder,
+    waiting: list[tuple[int, list[int]]],
+    anchors: Sequence[str],
+    pool: Sequence[str],
+    threshold: float,
+) -> list[tuple[int, list[int]]]:
+    """``waiting``'s anchors with their candidates judged below ``threshold``, by one call."""
+    pairs = [(anchors[a], pool[i]) for a, kept in waiting for i in kept]
+    if not pairs:
+        return waiting
+    judged = _judge_scores(judge, pairs)
+    out, start = [], 0
+    for a, kept in waiting:
+        own = judged[start : start + len(kept)]
+        out.append((a, [i for i, s in zip(kept, own, strict=True) if s < threshold]))
+        start += len(kept)
     return out
 
 
