@@ -453,6 +453,38 @@ def test_mine_refuses_a_margin_without_dense_scores(
     assert "--margin compares the bi-encoder's cosines" in line
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1.5", r"--max-judge-score 1\.5: the judge scores from 0 to 1; give a number from 0 to 1"),
+        ("-0.1", r"--max-judge-score -0\.1: the judge scores from 0 to 1"),
+        ("nan", r"--max-judge-score nan: the judge scores from 0 to 1"),
+        ("inf", r"--max-judge-score inf: the judge scores from 0 to 1"),
+    ],
+)
+def test_mine_refuses_a_judge_threshold_outside_0_to_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, value: str, message: str
+) -> None:
+    """The threshold the Python API had (max_judge_score) was no option of ``sentsim mine``."""
+    train = tmp_path / "t.jsonl"
+    train.write_text('{"anchor": "a", "positive": "b"}\n')
+    argv = ["mine", "--train", str(train), "--cross-encoder", "CE", "--max-judge-score", value]
+    assert re.search(message, user_error(capsys, [*argv, "--out", str(tmp_path / "m.jsonl")]))
+
+
+def test_mine_refuses_a_judge_threshold_without_a_judge(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    train = tmp_path / "t.jsonl"
+    train.write_text('{"anchor": "a", "positive": "b"}\n')
+    argv = ["mine", "--train", str(train), "--max-judge-score", "0.3"]
+    line = user_error(capsys, [*argv, "--out", str(tmp_path / "m.jsonl")])
+    assert "--max-judge-score is the --cross-encoder judge's threshold; give" in line
+    with pytest.raises(SystemExit):  # argparse's usage error, naming the option
+        main([*argv[:-1], "half", "--out", str(tmp_path / "m.jsonl")])
+    assert "argument --max-judge-score: invalid float value: 'half'" in capsys.readouterr().err
+
+
 def test_mine_refuses_to_write_over_its_input(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -483,3 +483,48 @@ def test_mine_judges_in_one_call_and_writes_what_one_call_per_anchor_wrote(
     pairs, calls[:] = calls[0], []
     assert mined(1) == together  # one call per anchor, as mining judged before
     assert len(calls) == len(rows) and sum(calls) == pairs
+
+
+def test_mine_max_judge_score_is_the_threshold_the_judge_is_read_at(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """``--max-judge-score S`` keeps exactly the candidates the judge scores below S (the Python
+    API's ``max_judge_score``, no option before); S = 1 keeps them all, S = 0 none.
+
+    Shape: 6 anchors, one positive each, the other positives their candidates; S midway between
+    two of the judge's scores of them, so that some are kept and some dropped."""
+    import json
+
+    from sentsim.cli import main
+    from sentsim.cross_encoder import CrossEncoder
+
+    rows = [
+        ("my card was declined abroad", "card declined when paying abroad"),
+        ("how do i top up my account", "top up your account with cash"),
+        ("the exchange rate for euro", "euro to dollar exchange rate"),
+        ("lost or stolen card", "freeze a lost card"),
+        ("a man plays guitar", "a boy is playing the guitar"),
+        ("a woman is eating food", "a girl eats food in the house"),
+    ]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in rows))
+
+    def mined(*judge: str) -> set[tuple[str, str]]:
+        out = tmp_path / "mined.jsonl"
+        argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--negatives", "10"]
+        assert main([*argv, *judge, "--out", str(out)]) == 0
+        capsys.readouterr()
+        written = [json.loads(line) for line in out.read_text().splitlines()]
+        return {(row["anchor"], row["negative"]) for row in written}
+
+    candidates = sorted(mined())
+    scores = CrossEncoder.load(tiny_ce_dir).predict(candidates)
+    ordered = np.sort(scores)
+    middle = len(ordered) // 2
+    threshold = float((ordered[middle - 1] + ordered[middle]) / 2)
+    judge = ["--cross-encoder", str(tiny_ce_dir), "--max-judge-score"]
+    kept = mined(*judge, repr(threshold))
+    assert kept == {pair for pair, s in zip(candidates, scores, strict=True) if s < threshold}
+    assert 0 < len(kept) < len(candidates)
+    assert mined(*judge, "1") == set(candidates)
+    assert mined(*judge, "0") == set()

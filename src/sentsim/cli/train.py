@@ -129,10 +129,18 @@ def register_mine(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cross-encoder",
         metavar="CE",
-        help="drop candidates this judge scores 0.5 or more with their anchor (a fused judge "
-        "such as ce-sts: its fusion with its bi-encoder, the score `sentsim similarity "
-        "--cross-encoder CE` prints; any other: the cross-encoder on (anchor, candidate), that "
-        "order)",
+        help="drop candidates this judge scores --max-judge-score (0.5) or more with their "
+        "anchor (a fused judge such as ce-sts: its fusion with its bi-encoder, the score "
+        "`sentsim similarity --cross-encoder CE` prints; any other: the cross-encoder on "
+        "(anchor, candidate), that order)",
+    )
+    p.add_argument(
+        "--max-judge-score",
+        type=float,
+        metavar="S",
+        help="with --cross-encoder: keep only candidates the judge scores below S, a number from "
+        "0 to 1 (default: 0.5; lower keeps only clearer negatives, higher trusts the "
+        "candidates more)",
     )
     p.add_argument(
         "--negatives", type=int, default=3, help="negatives per (anchor, positive) row (default: 3)"
@@ -170,6 +178,19 @@ def _mine(args: argparse.Namespace) -> int:
             "--margin compares the bi-encoder's cosines, which --no-dense does not compute; drop "
             "one of them"
         )
+    threshold = MiningSettings.max_judge_score  # the default, 0.5
+    if args.max_judge_score is not None:
+        threshold = args.max_judge_score
+        if not args.cross_encoder:  # without a judge it would silently do nothing
+            raise ValueError(
+                "--max-judge-score is the --cross-encoder judge's threshold; give --cross-encoder "
+                "CE or drop it"
+            )
+        if not 0 <= args.max_judge_score <= 1:  # NaN too
+            raise ValueError(
+                f"--max-judge-score {args.max_judge_score}: the judge scores from 0 to 1; give a "
+                "number from 0 to 1 (default: 0.5)"
+            )
     prepare_outputs(  # before the mining, not after it
         ("--out", args.out),
         inputs=(("the --train file", args.train), ("the --corpus file", args.corpus)),
@@ -199,6 +220,7 @@ def _mine(args: argparse.Namespace) -> int:
         margin=args.margin,
         use_bm25=args.bm25,
         use_dense=not args.no_dense,
+        max_judge_score=threshold,
     )
     encoder = None if args.no_dense else BiEncoder.load(args.model)
     mined = mine_negatives(triples, encoder, corpus=corpus, settings=settings, judge=judge)
