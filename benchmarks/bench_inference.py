@@ -1,4 +1,4 @@
-"""Model speed against sentence-transformers in the same process, and what bfloat16 costs.
+"""Model speed against sentence-transformers in the same process, and what bfloat16 and int8 cost.
 
     python benchmarks/bench_inference.py [--sentences 2000] [--pairs 600] [--repeats 3] [--json F]
 
@@ -13,11 +13,16 @@ falls on every contender alike), the median kept:
 - cross-encoder ``ce-sts`` (its network alone, one order): sentence-transformers' ``CrossEncoder``
   on the same directory (float32, and its weights cast to bfloat16), sentsim
   ``CrossEncoder.predict`` in float32 and bfloat16, on the first ``--pairs`` pairs of STS-B test,
-  batch 32.
+  batch 32;
+- int8 (both models): sentsim ``precision="int8"`` (square and widening linear layers in int8,
+  narrowing ones in float32; ``sentsim.backend.int8_network``) against the peer with every linear
+  layer quantized by ``torch.ao.quantization.quantize_dynamic(model, {Linear}, dtype=qint8)``, the
+  recipe of torch's documentation (sentence-transformers' own int8 runs through ONNX Runtime or
+  OpenVINO, not installed here).
 
 Quality under each precision on all 1,379 STS-B test pairs: Spearman of ``minilm``'s cosine and of
-the cross-encoder's score, and how far bfloat16 moves them from float32 (smallest cosine between a
-text's two vectors; largest score change), for sentsim's autocast and the peer's cast weights.
+the cross-encoder's score, and how far bfloat16 and int8 move them from float32 (smallest cosine
+between a text's two vectors; largest score change), for sentsim and the peer.
 The CPU, its SIMD flags and torch's thread count are printed: bfloat16 is fast only where the CPU
 multiplies it natively (AMX, AVX512-BF16); elsewhere it is emulated and slower than float32, which
 is why ``precision="auto"`` checks those flags.
@@ -30,12 +35,14 @@ import json
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.ao.quantization
 from scipy.stats import spearmanr
 
 from sentsim.backend import native_bf16
@@ -47,6 +54,13 @@ from sentsim.models import resolve_model_path
 from sentsim.settings import dataset_path
 
 QUIET = {"show_progress_bar": False}
+
+
+def _all_linear_int8(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` with every linear layer in dynamic int8, as torch's documentation does it."""
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _median_seconds(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -103,11 +117,16 @@ def main() -> int:
     peer_bi_half = SentenceTransformer(str(minilm), device="cpu").to(torch.bfloat16)
     full_bi = BiEncoder.load("minilm", precision="fp32", device="cpu")
     half_bi = BiEncoder.load("minilm", precision="bf16", device="cpu")
+    int8_bi = BiEncoder.load("minilm", precision="int8", device="cpu")
+    peer_bi_int8 = SentenceTransformer(str(minilm), device="cpu")
+    peer_bi_int8[0].model = _all_linear_int8(peer_bi_int8[0].model)
     bi_encoders: dict[str, Callable[[list[str]], np.ndarray]] = {
         "sentence-transformers": lambda t: peer_bi.encode(t, batch_size=32, **QUIET),
         "sentence-transformers bf16": lambda t: peer_bi_half.encode(t, batch_size=32, **QUIET),
         "sentsim fp32": lambda t: full_bi.encode(t, batch_size=32, show_progress=False),
         "sentsim bf16": lambda t: half_bi.encode(t, batch_size=32, show_progress=False),
+        "sentence-transformers int8": lambda t: peer_bi_int8.encode(t, batch_size=32, **QUIET),
+        "sentsim int8": lambda t: int8_bi.encode(t, batch_size=32, show_progress=False),
     }
     encode = _median_seconds(
         {name: partial(run, sentences) for name, run in bi_encoders.items()}, args.repeats
@@ -120,11 +139,16 @@ def main() -> int:
     peer_ce_half.model.to(torch.bfloat16)
     full_ce = CrossEncoder.load("ce-sts", precision="fp32", device="cpu")
     half_ce = CrossEncoder.load("ce-sts", precision="bf16", device="cpu")
+    int8_ce = CrossEncoder.load("ce-sts", precision="int8", device="cpu")
+    peer_ce_int8 = PeerCrossEncoder(str(ce_dir), device="cpu", max_length=128)
+    peer_ce_int8[0].model = _all_linear_int8(peer_ce_int8[0].model)
     judges: dict[str, Callable[[list[tuple[str, str]]], np.ndarray]] = {
         "sentence-transformers": lambda p: peer_ce.predict(p, batch_size=32, **QUIET),
         "sentence-transformers bf16": lambda p: peer_ce_half.predict(p, batch_size=32, **QUIET),
         "sentsim fp32": lambda p: full_ce.predict(p, batch_size=32, show_progress=False),
         "sentsim bf16": lambda p: half_ce.predict(p, batch_size=32, show_progress=False),
+        "sentence-transformers int8": lambda p: peer_ce_int8.predict(p, batch_size=32, **QUIET),
+        "sentsim int8": lambda p: int8_ce.predict(p, batch_size=32, show_progress=False),
     }
     some = pairs[: args.pairs]
     predict = _median_seconds(
@@ -149,11 +173,15 @@ def main() -> int:
             100 * spearmanr(scores[name], gold).statistic, 2
         )
     for who in ("sentence-transformers", "sentsim"):
-        full, half = (who if who != "sentsim" else "sentsim fp32"), f"{who} bf16"
-        cos = np.sum(vectors[full] * vectors[half], 1)
-        quality[f"{who}: smallest cosine fp32-bf16"] = round(float(np.min(cos)), 6)
-        change = np.abs(scores[full] - scores[half])
-        quality[f"{who}: largest judge score change fp32-bf16"] = round(float(np.max(change)), 4)
+        full = who if who != "sentsim" else "sentsim fp32"
+        for kind in ("bf16", "int8"):
+            cos = np.sum(vectors[full] * vectors[f"{who} {kind}"], 1)
+            quality[f"{who}: smallest cosine fp32-{kind}"] = round(float(np.min(cos)), 6)
+            quality[f"{who}: mean cosine fp32-{kind}"] = round(float(np.mean(cos)), 6)
+            change = np.abs(scores[full] - scores[f"{who} {kind}"])
+            quality[f"{who}: largest judge score change fp32-{kind}"] = round(
+                float(np.max(change)), 4
+            )
     print(f"\nquality on STS-B test ({len(pairs)} pairs; Spearman × 100):")
     for name, value in quality.items():
         print(f"  {name:<56} {value}")

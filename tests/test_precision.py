@@ -42,7 +42,7 @@ def test_auto_takes_bf16_only_where_the_cpu_multiplies_it(
     assert resolve_precision("auto", "cpu") == expected
     assert resolve_precision("fp32", "cpu") == Precision.FP32  # an explicit choice stands
     assert resolve_precision("bf16", "cpu") == Precision.BF16
-    with pytest.raises(ValueError, match="precision 'fp8': use fp32, bf16 or auto"):
+    with pytest.raises(ValueError, match="precision 'fp8': use fp32, bf16, auto or int8"):
         resolve_precision("fp8", "cpu")
 
 
@@ -91,3 +91,93 @@ def test_inference_context_per_precision() -> None:
     with backend.inference(Precision.BF16, "cpu"):
         assert not torch.is_grad_enabled() and torch.is_autocast_enabled("cpu")
     assert torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
+
+
+def test_int8_quantizes_the_widening_layers_and_keeps_the_narrowing_ones(tiny_ce_dir: Path) -> None:
+    """Square and widening linear layers become int8; a down-projection and the head stay."""
+    import torch
+
+    model = CrossEncoder.load(tiny_ce_dir).model
+    copy = backend.int8_network(model)
+    originals = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    narrowing = {n for n, m in originals.items() if m.in_features > m.out_features}
+    assert narrowing and narrowing < originals.keys()  # the fixture has both kinds
+    assert "classifier" in narrowing
+    for name in originals:
+        kind = type(copy.get_submodule(name))
+        assert (kind is torch.nn.Linear) == (name in narrowing), (name, kind)
+        assert type(model.get_submodule(name)) is torch.nn.Linear  # the original stays float
+    assert backend.int8_network(model) is copy  # cached while the weights stay
+
+
+def test_int8_copy_is_made_again_when_the_weights_change(tiny_st_dir: Path) -> None:
+    import torch
+
+    model = BiEncoder.load(tiny_st_dir, precision="int8")
+    before = model.encode(TEXTS)
+    first = backend.int8_network(model.transformer.model)
+    with torch.no_grad():  # what an optimizer step does: the weights change in place
+        for p in model.transformer.model.parameters():
+            p.mul_(0.5)
+    assert backend.int8_network(model.transformer.model) is not first
+    assert not np.allclose(model.encode(TEXTS), before, atol=1e-3)
+
+
+def test_bi_encoder_int8_is_close_to_fp32_and_leaves_the_model_as_it_was(tiny_st_dir: Path) -> None:
+    full = BiEncoder.load(tiny_st_dir)
+    state = {k: v.clone() for k, v in full.transformer.model.state_dict().items()}
+    a = full.encode(TEXTS)
+    full.precision = "int8"
+    b = full.encode(TEXTS)
+    assert full.precision == Precision.INT8 and b.dtype == np.float32
+    assert not np.array_equal(a, b)
+    assert np.min(np.sum(a * b, axis=1)) > 0.98
+    for k, v in full.transformer.model.state_dict().items():  # the float32 network is untouched
+        assert torch_equal(v, state[k]), k
+    full.precision = "fp32"
+    np.testing.assert_array_equal(full.encode(TEXTS), a)
+
+
+def torch_equal(a: object, b: object) -> bool:
+    import torch
+
+    assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+    return bool(torch.equal(a, b))
+
+
+def test_cross_encoder_int8_is_close_to_fp32(tiny_ce_dir: Path) -> None:
+    pairs = [(TEXTS[0], TEXTS[1]), (TEXTS[2], TEXTS[3]), (TEXTS[0], TEXTS[0])]
+    a = CrossEncoder.load(tiny_ce_dir).predict(pairs)
+    b = CrossEncoder.load(tiny_ce_dir, precision="int8").predict(pairs)
+    assert not np.array_equal(a, b)
+    np.testing.assert_allclose(a, b, atol=0.05)
+
+
+def test_int8_is_refused_off_the_cpu_for_training_and_by_auto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sentsim.training.loop import TrainSettings
+
+    with pytest.raises(ValueError, match="int8 runs on the CPU only, and this model is on cuda"):
+        resolve_precision("int8", "cuda")
+    with pytest.raises(ValueError, match=r"--mixed-precision\) must be fp32, bf16 or auto"):
+        TrainSettings(precision="int8")
+    monkeypatch.setattr("sentsim.machine.cpu_flags", lambda: {"avx2", "avx512_vnni"})
+    assert resolve_precision("auto", "cpu") == Precision.FP32
+    monkeypatch.setenv("SENTSIM_PRECISION", "int8")
+    assert default_precision() == Precision.INT8
+
+
+def test_cli_int8_reaches_the_models(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    data = tmp_path / "pairs.csv"
+    data.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{i}\n" for i, (a, b) in
+                    enumerate(zip(TEXTS, TEXTS[1:] + TEXTS[:1], strict=True))))  # fmt: skip
+    argv = ["eval", "sts", "--data", str(data), "--model", str(tiny_st_dir), "--json"]
+    assert main(["--precision", "int8", *argv]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["compute_precision"] == "int8"
+    with pytest.raises(SystemExit):
+        main(["train", "bi-encoder", "--train", str(data), "--out", str(tmp_path / "m"),
+              "--mixed-precision", "int8"])  # fmt: skip
+    assert "invalid choice: 'int8'" in capsys.readouterr().err

@@ -38,6 +38,7 @@ from sentsim.backend import (
     TorchTransformer,
     inference,
     resolve_precision,
+    runnable,
 )
 from sentsim.base import check_count, check_text, check_texts, length_order
 from sentsim.choices import Retriever
@@ -303,11 +304,14 @@ class BiEncoder:
             features["prompt_length"] = torch.tensor(length)
         return features
 
-    def embed(self, features: Features) -> torch.Tensor:
-        """Run the transformer and pooling on tokenized input; differentiable (for training)."""
+    def embed(self, features: Features, network: torch.nn.Module | None = None) -> torch.Tensor:
+        """Run the transformer and pooling on tokenized input; differentiable (for training).
+
+        ``network``: what runs instead of the transformer's own network (its int8 copy).
+        """
         features = dict(features)
         prompt_length = features.pop("prompt_length", None)
-        tokens = self.transformer.forward(features)
+        tokens = self.transformer.forward(features, network)
         mask = features["attention_mask"]
         if prompt_length is not None:
             mask = mask.clone()
@@ -368,11 +372,12 @@ class BiEncoder:
         was_training = self.transformer.model.training
         self.transformer.model.eval()
         try:
+            network = runnable(self.transformer.model, self.precision)
             with inference(self.precision, self.transformer.device):
                 for start in tqdm(starts, desc="encode", unit="batch", disable=not show):
                     idx = order[start : start + batch_size]
                     features = self.tokenize([items[i] for i in idx], before)
-                    out[idx] = self.embed(features).float().cpu().numpy()
+                    out[idx] = self.embed(features, network).float().cpu().numpy()
         finally:  # also when cut off: a model in training must not stay in eval mode
             self.transformer.model.train(was_training)
         return out

@@ -38,13 +38,17 @@ class Retriever(StrEnum):
 class Precision(StrEnum):
     """The number format a model computes in when it encodes or scores.
 
-    Training has its own setting, ``TrainSettings.precision``, with the same values.
+    Training has its own setting, ``TrainSettings.precision``, with the values but ``int8``.
     ``fp32``: float32 throughout, the default. ``bf16``: matrix products in bfloat16 under
     ``torch.autocast`` (layer norms, softmax and the outputs stay float32). ``auto``: ``bf16`` on
     hardware that multiplies bfloat16 natively (a CPU with AMX or AVX512-BF16, a CUDA GPU that
-    supports it), else ``fp32``; elsewhere bfloat16 is emulated and gains nothing.
+    supports it), else ``fp32``; elsewhere bfloat16 is emulated and gains nothing. ``int8``
+    (CPU only, inference only): the transformer's widening and square linear layers multiply in
+    8-bit integers (see :func:`sentsim.backend.int8_network`); it moves scores more than ``bf16``
+    does, so ``auto`` never chooses it.
     """
 
     FP32 = "fp32"
     BF16 = "bf16"
     AUTO = "auto"
+    INT8 = "int8"

@@ -34,6 +34,7 @@ from sentsim.backend import (
     readable_tokens,
     reading_model,
     resolve_precision,
+    runnable,
 )
 from sentsim.base import check_count, check_pairs, check_text, check_texts, length_order
 from sentsim.errors import ModelLoadError
@@ -245,9 +246,12 @@ class CrossEncoder:
         )
         return {k: v.to(self.device) for k, v in encoded.items()}
 
-    def logits(self, features: Features) -> torch.Tensor:
-        """Raw outputs ``(batch, num_labels)``; differentiable (for training)."""
-        return self.model(**features).logits
+    def logits(self, features: Features, network: torch.nn.Module | None = None) -> torch.Tensor:
+        """Raw outputs ``(batch, num_labels)``; differentiable (for training).
+
+        ``network``: what runs instead of :attr:`model` (its int8 copy).
+        """
+        return (self.model if network is None else network)(**features).logits
 
     def predict(
         self,
@@ -280,11 +284,13 @@ class CrossEncoder:
         was_training = self.model.training
         self.model.eval()
         try:
+            network = runnable(self.model, self.precision)
             with inference(self.precision, self.device):
                 starts = range(0, len(items), batch_size)
                 for start in tqdm(starts, desc="cross-encode", unit="batch", disable=not show):
                     idx = order[start : start + batch_size]
-                    logits = self.logits(self.tokenize([items[i] for i in idx])).float()
+                    features = self.tokenize([items[i] for i in idx])
+                    logits = self.logits(features, network).float()
                     probs = torch.sigmoid(logits) if independent else logits.softmax(-1)
                     out[idx] = probs.cpu().numpy()
         finally:  # also when cut off: a model in training must not stay in eval mode

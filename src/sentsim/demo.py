@@ -168,7 +168,7 @@ def _measure(encoders: list[BiEncoder], reranker: CrossEncoder | None) -> None:
     if reranker is not None and reranker.source is not None:
         key.update(weights_hash(reranker.source).encode())
     models: list[BiEncoder | CrossEncoder] = [*encoders, *([reranker] if reranker else [])]
-    precision = "bf16" if any(m.precision == "bf16" for m in models) else "fp32"
+    precision = "+".join(sorted({m.precision.value for m in models} - {"fp32"})) or "fp32"
     if precision != "fp32":  # float32 keeps the key it always had, so its cache stays valid
         key.update(precision.encode())
     cached = cache_root() / "demo" / f"results-{key.hexdigest()[:16]}.json"

@@ -8,7 +8,7 @@ from pathlib import Path
 from sentsim.errors import DatasetMissingError
 
 DATA_ENV = "SENTSIM_DATA"
-#: What models compute in when none is given: fp32, bf16 or auto (see sentsim.backend.Precision).
+#: What models compute in when none is given: fp32, bf16, auto or int8 (sentsim.choices.Precision).
 PRECISION_ENV = "SENTSIM_PRECISION"
 
 

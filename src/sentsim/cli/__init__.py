@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[p.value for p in Precision],
         help="what models compute in when they encode and score: fp32 (default, or "
         "$SENTSIM_PRECISION), bf16 (matrix products in bfloat16), auto (bf16 where the CPU has "
-        "AMX or AVX512-BF16, or on a GPU that supports it); training: see --mixed-precision",
+        "AMX or AVX512-BF16, or on a GPU that supports it), int8 (CPU only: linear layers in "
+        "8-bit integers, faster where bf16 is not native; moves scores more than bf16); "
+        "training: see --mixed-precision",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _MODULES:

@@ -98,7 +98,7 @@ def add_mixed_precision_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--mixed-precision`` to a training command (its value goes to ``TrainSettings``)."""
     parser.add_argument(
         "--mixed-precision",
-        choices=[p.value for p in Precision],
+        choices=[p.value for p in Precision if p != Precision.INT8],
         default="fp32",
         help="bf16: forward passes and losses under bfloat16 autocast, weights and optimizer in "
         "float32 (1.4-1.6x faster on a CPU with AMX); auto: bf16 where the hardware has it; "

@@ -28,7 +28,7 @@ from sentsim.choices import Precision
 from sentsim.errors import SentsimError
 from sentsim.machine import cpu_description
 
-PRECISIONS = tuple(p.value for p in Precision)
+PRECISIONS = tuple(p.value for p in Precision if p != Precision.INT8)  # int8 cannot train
 
 
 @dataclass(frozen=True)
