@@ -181,3 +181,11 @@ def test_cli_int8_reaches_the_models(
         main(["train", "bi-encoder", "--train", str(data), "--out", str(tmp_path / "m"),
               "--mixed-precision", "int8"])  # fmt: skip
     assert "invalid choice: 'int8'" in capsys.readouterr().err
+
+
+def test_int8_encoders_have_index_caches_of_their_own(tiny_st_dir: Path) -> None:
+    from sentsim.search import cache_key
+
+    full, half = BiEncoder.load(tiny_st_dir), BiEncoder.load(tiny_st_dir, precision="bf16")
+    assert cache_key(full) == cache_key(half)  # bf16 vectors are float32's to 1e-4
+    assert cache_key(BiEncoder.load(tiny_st_dir, precision="int8")) != cache_key(full)
