@@ -45,7 +45,16 @@ from sentsim.choices import Retriever
 from sentsim.dense import Dense
 from sentsim.errors import ModelLoadError
 from sentsim.models import read_model_json, resolve_model_path, weights_hash
-from sentsim.pooling import PoolingMode, pool, pooling_config, read_pooling_config
+from sentsim.pooling import (
+    Pooling,
+    PoolingMode,
+    parse_pooling,
+    pool,
+    pooled_width,
+    pooling_config,
+    pooling_name,
+    read_pooling_config,
+)
 from sentsim.similarity import Metric
 
 _ST_TRANSFORMER = "sentence_transformers.models.Transformer"
@@ -73,7 +82,7 @@ class BiEncoder:
     def __init__(
         self,
         transformer: TorchTransformer,
-        pooling: PoolingMode = PoolingMode.MEAN,
+        pooling: str | Pooling | Sequence[str] = PoolingMode.MEAN,
         *,
         normalize: bool = True,
         name: str = "bi-encoder",
@@ -86,10 +95,11 @@ class BiEncoder:
         similarity_fn_name: str | Metric = Metric.COSINE,
     ) -> None:
         self.transformer = transformer
-        self.pooling = PoolingMode.parse(pooling)
+        # one mode, or a tuple of modes whose vectors are concatenated (see sentsim.pooling)
+        self.pooling = parse_pooling(pooling)
         # sentence-transformers' Dense modules, applied in order after pooling (e.g. LaBSE's tanh)
         self.dense = [layer.to(transformer.device) for layer in dense]
-        _check_widths(transformer.dim, self.dense, name)
+        _check_widths(pooled_width(self.pooling, transformer.dim), self.dense, name)
         self.normalize = normalize
         # how the model's vectors are meant to be compared: cosine or dot (see the module docstring)
         self.similarity_fn_name = _similarity_function(similarity_fn_name, "similarity_fn_name")
@@ -125,7 +135,7 @@ class BiEncoder:
         cls,
         name_or_dir: str | Path,
         *,
-        pooling: str | PoolingMode | None = None,
+        pooling: str | Pooling | Sequence[str] | None = None,
         normalize: bool | None = None,
         max_seq_length: int | None = None,
         device: str | None = None,
@@ -133,7 +143,8 @@ class BiEncoder:
     ) -> BiEncoder:
         """Load a built-in name, a sentence-transformers directory or a Hugging Face encoder.
 
-        Explicit ``pooling`` / ``normalize`` / ``max_seq_length`` override what the directory says.
+        Explicit ``pooling`` / ``normalize`` / ``max_seq_length`` override what the directory says
+        (``pooling`` a mode's name, or a sequence of names to concatenate their vectors).
         A plain Hugging Face directory defaults to mean pooling without normalization.
         ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
         sets what :meth:`encode` computes in.
@@ -160,7 +171,7 @@ class BiEncoder:
             transformer.max_seq_length = layout.max_seq_length
         encoder = cls(
             transformer,
-            PoolingMode.parse(pooling) if pooling is not None else layout.pooling,
+            parse_pooling(pooling) if pooling is not None else layout.pooling,
             normalize=layout.normalize if normalize is None else normalize,
             name=str(name_or_dir),
             source=path,
@@ -181,8 +192,13 @@ class BiEncoder:
 
     @property
     def dim(self) -> int:
-        """Width of the output vectors (the last dense layer's, if any, else the transformer's)."""
-        return self.dense[-1].out_features if self.dense else self.transformer.dim
+        """Width of the output vectors: the last dense layer's, if any, else pooling's.
+
+        Pooling's is the transformer's width once per pooling mode (``cls`` + ``mean`` doubles it).
+        """
+        if self.dense:
+            return self.dense[-1].out_features
+        return pooled_width(self.pooling, self.transformer.dim)
 
     @property
     def module(self) -> torch.nn.Module:
@@ -233,7 +249,7 @@ class BiEncoder:
             return {}
         now = _Settings(self.pooling, self.normalize, self.max_seq_length)
         return {
-            name: getattr(now, name).value if name == "pooling" else getattr(now, name)
+            name: pooling_name(now.pooling) if name == "pooling" else getattr(now, name)
             for name in _Settings._fields
             if getattr(now, name) != getattr(self._as_saved, name)
         }
@@ -299,9 +315,11 @@ class BiEncoder:
             return self.transformer.tokenize(texts)
         features = self.transformer.tokenize([prompt + t for t in texts])
         if not self.include_prompt:
-            # as sentence-transformers counts it: the prompt tokenized alone, less its end token
-            length = self.transformer.tokenize([prompt])["input_ids"].shape[-1] - 1
-            features["prompt_length"] = torch.tensor(length)
+            # as sentence-transformers counts it: the prompt tokenized alone, less its last token
+            # where that is a special one ([SEP], </s>; a decoder's tokenizer may add none)
+            ids = self.transformer.tokenize([prompt])["input_ids"][0].tolist()
+            ends_special = bool(ids) and ids[-1] in self.transformer.tokenizer.all_special_ids
+            features["prompt_length"] = torch.tensor(len(ids) - int(ends_special))
         return features
 
     def embed(self, features: Features, network: torch.nn.Module | None = None) -> torch.Tensor:
@@ -312,11 +330,8 @@ class BiEncoder:
         features = dict(features)
         prompt_length = features.pop("prompt_length", None)
         tokens = self.transformer.forward(features, network)
-        mask = features["attention_mask"]
-        if prompt_length is not None:
-            mask = mask.clone()
-            mask[:, : int(prompt_length)] = 0
-        vectors = pool(tokens, mask, self.pooling)
+        length = 0 if prompt_length is None else int(prompt_length)
+        vectors = pool(tokens, features["attention_mask"], self.pooling, prompt_length=length)
         for layer in self.dense:
             vectors = layer(vectors)
         return torch.nn.functional.normalize(vectors, dim=-1) if self.normalize else vectors
@@ -403,8 +418,9 @@ class BiEncoder:
                 modules.append({"idx": idx, "name": str(idx), "path": path, "type": _ST_NORMALIZE})
                 (stage / path).mkdir()
             (stage / "1_Pooling").mkdir()
-            pooling = pooling_config(self.pooling, self.transformer.dim)
-            pooling["include_prompt"] = self.include_prompt
+            pooling = pooling_config(
+                self.pooling, self.transformer.dim, include_prompt=self.include_prompt
+            )
             _write_json(stage / "1_Pooling" / "config.json", pooling)
             _write_json(stage / "modules.json", modules)
             _write_json(
@@ -425,7 +441,7 @@ class BiEncoder:
 class _Settings(NamedTuple):
     """The settings besides weights and prompts that change a bi-encoder's vectors."""
 
-    pooling: PoolingMode
+    pooling: Pooling
     normalize: bool
     max_seq_length: int
 
@@ -436,7 +452,7 @@ class _Layout:
     def __init__(self, path: Path) -> None:
         self.declared = False  # whether a modules.json says how the vectors are made
         self.transformer_dir = path
-        self.pooling = PoolingMode.MEAN
+        self.pooling: Pooling = PoolingMode.MEAN
         self.normalize = False
         self.max_seq_length: int | None = None
         self.do_lower_case = False
@@ -453,7 +469,7 @@ def _check_widths(width: int, dense: Sequence[Dense], model: str) -> None:
         if layer.in_features != width:
             raise ModelLoadError(
                 f"{model}: dense layer {i + 1} reads {layer.in_features}-d vectors, but the "
-                f"{'transformer' if i == 0 else 'layer before it'} gives {width}-d ones; "
+                f"{'pooling' if i == 0 else 'layer before it'} gives {width}-d ones; "
                 "its in_features must be the width before it"
             )
         width = layer.out_features
@@ -515,7 +531,7 @@ def _read_layout(path: Path) -> _Layout:
         elif cls_name == "Pooling":
             seen_pooling = True
             pooling = read_pooling_config(sub / "config.json")
-            layout.pooling, layout.include_prompt = pooling.mode, pooling.include_prompt
+            layout.pooling, layout.include_prompt = pooling.pooling, pooling.include_prompt
         elif cls_name == "Dense":
             if not seen_pooling or layout.normalize:
                 raise ModelLoadError(
