@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny BERT built offline in seconds, and the data-root switch."""
+"""Shared fixtures: a tiny BERT (and RoBERTa, decoder) built offline in seconds, and the data-root
+switch."""
 
 from __future__ import annotations
 
@@ -86,6 +87,49 @@ def tiny_roberta_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     torch.manual_seed(0)
     RobertaModel(config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain decoder directory as gte-Qwen2-style embedders ship: a causal Qwen2 (2 layers,
+    width 32) whose byte-level BPE tokenizer (300 tokens) pads on the left and ends each text
+    with ``<|endoftext|>``, the token their last-token pooling reads."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2Model
+
+    out = tmp_path_factory.mktemp("tiny-decoder")
+    end = "<|endoftext|>"
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=[end], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator([" ".join(WORDS)] * 5, trainer)
+    end_id = bpe.token_to_id(end)
+    bpe.post_processor = processors.TemplateProcessing(
+        single=f"$A {end}", special_tokens=[(end, end_id)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token=end, pad_token=end, padding_side="left"
+    )
+    tokenizer.save_pretrained(out)
+    config = Qwen2Config(
+        vocab_size=bpe.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        intermediate_size=48,
+        max_position_embeddings=64,
+        bos_token_id=end_id,
+        eos_token_id=end_id,
+        pad_token_id=end_id,
+    )
+    torch.manual_seed(0)
+    Qwen2Model(config).save_pretrained(out)
     return out
 
 
