@@ -674,6 +674,24 @@ def test_search_where_filters_by_metadata_from_jsonl_and_csv(
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["where"] == {"lang": ["en"]}
     assert main(["search", *common, "--no-rerank", "--where", "lang"]) == 1
     assert "--where 'lang' is not FIELD=VALUE" in capsys.readouterr().err
+    # comparisons: a bound that spells a number compares with numbers (the CSV's "2024" is text)
+    assert _search(capsys, *common, "--where", "year<2024") == ["b"]
+    assert sorted(_search(capsys, *common, "--where", "year>=2023")) == ["a", "b", "c"]
+    assert _search(capsys, *common, "--where", 'year>="2024"') == ["d"]  # quoted: as text
+    assert sorted(_search(capsys, *common, "--where", "lang!=en")) == ["c", "d"]
+    assert _search(capsys, *common, "--where", "lang!=en", "--where", "lang!=fr") == ["d"]
+    assert _search(capsys, *common, "--where", "year!=2024") == ["b"]  # neither 2024 nor "2024"
+    assert main(["search", *common, "--no-rerank", "--json", "--where", "year>2023",
+                 "--where", "lang!=fr"]) == 0  # fmt: skip
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert answer["where"] == {"year": {"$gt": 2023}, "lang": {"$nin": ["fr"]}}
+    assert [r["doc_id"] for r in answer["results"]] == ["a"]
+    for items, message in (
+        (["year>="], "--where 'year>=' has no bound"),
+        (["year>=2020", "year<x"], "where['year'] has a number bound and a string bound"),
+    ):
+        assert main(["search", *common, "--no-rerank", *(f"--where={i}" for i in items)]) == 1
+        assert message in capsys.readouterr().err
 
 
 def test_search_queries_file_writes_one_json_line_per_query(

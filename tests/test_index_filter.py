@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ STORED: list[Any] = [
 ]  # fmt: skip
 WANTED: list[Any] = ["cards", "Cards", "ünïcode", "2024", 2024, 1, 1.0, 0, True, False, None, "x"]
 FIELDS = ["product", "year", "a.b", 'quote"d', "é", "x[0]", "$.y", "with space"]
+# ... and for ranges: dates, numbers near each other and past 64 bits, numbers in arrays.
+STORED_MORE: list[Any] = [
+    -3, 2.5, 2023, 2**53 + 1, 10**20, 1e20, "2023-06-01", "2024-01-15T10:00:00", "10", "9", "é",
+    ["2023-06-01", 5], [2019, 2025], [2024.5, "cards"], [True, None],
+]  # fmt: skip
+BOUNDS: list[Any] = [
+    -5, 0, 1, 1.5, 2023, 2024, 2024.5, 2**53, 10**20, 1e20,
+    "", "1", "2023", "2024-01-01", "9", "a", "cards", "é", "Z",
+]  # fmt: skip
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -40,6 +50,30 @@ def random_where(rng: random.Random) -> dict[str, Any]:
     for field in rng.sample(FIELDS, rng.randint(1, 2)):
         where[field] = rng.choice(WANTED) if rng.random() < 0.6 else rng.sample(WANTED, 2)
     return where
+
+
+def random_condition(rng: random.Random) -> Any:
+    """A value, a list, or an operator object mixing equality, bounds, negation and $exists."""
+    if rng.random() < 0.15:
+        return rng.choice(WANTED) if rng.random() < 0.5 else rng.sample(WANTED, 2)
+    values = WANTED + BOUNDS
+    ops: dict[str, Any] = {}
+    if rng.random() < 0.3:
+        ops["$eq"] = rng.choice(values)
+    elif rng.random() < 0.2:
+        ops["$in"] = rng.sample(values, rng.randint(1, 3))
+    if rng.random() < 0.6:
+        kind = rng.choice([str, int])  # bounds of one kind
+        ranged = [b for b in BOUNDS if isinstance(b, str) == (kind is str)]
+        for op in rng.sample(["$gt", "$gte", "$lt", "$lte"], rng.randint(1, 2)):
+            ops[op] = rng.choice(ranged)
+    if rng.random() < 0.3:
+        ops["$ne"] = rng.choice(values)
+    if rng.random() < 0.3:
+        ops["$nin"] = rng.sample(values, rng.randint(1, 3))
+    if rng.random() < 0.15:
+        ops["$exists"] = rng.random() < 0.5
+    return ops or {"$ne": rng.choice(values)}
 
 
 @pytest.fixture
@@ -112,6 +146,122 @@ def test_match_rule_by_hand(tmp_path: Path, stored: Any, wanted: Any, hit: bool)
 def test_missing_field_never_matches() -> None:
     where = Where.parse({"f": None})
     assert where is not None and not where.matches({"g": None})
+
+
+def test_sql_operators_equal_the_python_rule(tmp_path: Path) -> None:
+    """Random operator filters ($eq, $in, $ne, $nin, bounds of either kind, $exists, combined)
+    over random metadata (every JSON type, arrays, dates, integers past 64 bits, odd keys): the
+    documents SQLite selects are exactly those :meth:`Where.matches` accepts."""
+    rng = random.Random(11)
+    stored = STORED + STORED_MORE
+    docs = [
+        Document(f"d{i}", "text", "", {f: rng.choice(stored) for f in FIELDS if rng.random() < 0.7})
+        for i in range(400)
+    ]
+    ids = [d.id for d in docs]
+    sizes = []
+    with Index.create(tmp_path / "idx", ENC) as index:
+        index.add(docs, None, unit(np.ones((len(docs), DIM))))
+        for _ in range(400):
+            raw = {f: random_condition(rng) for f in rng.sample(FIELDS, rng.randint(1, 2))}
+            where = Where.parse(raw)
+            assert where is not None
+            expected = {d.id for d in docs if where.matches(d.metadata)}
+            assert index.existing(ids, where=where) == expected, raw
+            sizes.append(len(expected))
+    # the filters selected something, nothing and everything often enough to mean something
+    assert sum(0 < n < len(docs) for n in sizes) > 150 and sizes.count(0) > 20
+
+
+MISSING = object()
+# One document per stored value of the field; the filters below name the ones they match.
+BY_HAND: dict[str, Any] = {
+    "missing": MISSING, "null": None, "en": "en", "de": "de", "n2023": 2023, "n2024": 2024.0,
+    "t2024": "2024", "true": True, "date": "2024-03-01", "ten": "10", "nine": "9",
+    "de,en": ["de", "en"], "2019,2025": [2019, 2025], "[]": [], "[[en]]": [["en"]],
+    "{en}": {"en": 1},
+}  # fmt: skip
+EVERY = set(BY_HAND)
+HAND_FIELDS = ["f", "é f"]  # by JSON path, by walking the keys
+
+
+@pytest.fixture(scope="module")
+def by_hand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Index, list[Document]]]:
+    """An index of one document per value of BY_HAND under each of HAND_FIELDS (ids field:name)."""
+    docs = [
+        Document(f"{field}:{name}", "text", "", {} if value is MISSING else {field: value, "o": 1})
+        for field in HAND_FIELDS
+        for name, value in BY_HAND.items()
+    ]
+    with Index.create(tmp_path_factory.mktemp("by_hand") / "idx", ENC) as index:
+        index.add(docs, None, unit(np.ones((len(docs), DIM))))
+        yield index, docs
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("en", {"en", "de,en"}),
+        ({"$in": ["en", 2024]}, {"en", "de,en", "n2024"}),  # the number, not the text
+        # the complement of $eq / $in: a missing field, and arrays without the value, match
+        ({"$ne": "de"}, EVERY - {"de", "de,en"}),
+        ({"$nin": ["de", "en"]}, EVERY - {"en", "de", "de,en"}),
+        ({"$ne": None}, EVERY - {"null"}),
+        ({"$ne": 2024}, EVERY - {"n2024"}),
+        ({"$ne": "de", "$exists": True}, EVERY - {"de", "de,en", "missing"}),
+        ({"$exists": True}, EVERY - {"missing"}),  # whatever the value: null, [] too
+        ({"$exists": False}, {"missing"}),
+        # numbers by value, never booleans nor digits in text; one element in the whole range
+        ({"$gte": 2020, "$lt": 2025}, {"n2023", "n2024"}),
+        ({"$gt": 2024}, {"2019,2025"}),
+        ({"$lte": 2023}, {"n2023", "2019,2025"}),
+        ({"$gt": 2019, "$lt": 2025}, {"n2023", "n2024"}),  # 2019 and 2025 are not one element
+        ({"$gte": 0, "$lte": 1}, set()),  # not true
+        # text by code points: ISO dates in order, "10" < "9"
+        ({"$gte": "2024-01-01", "$lt": "2025"}, {"date"}),
+        ({"$gte": "1", "$lt": "9"}, {"ten", "t2024", "date"}),
+        ({"$gte": "a"}, {"en", "de", "de,en"}),
+        ({"$in": ["en", "de", 2023], "$gt": "df"}, {"en", "de,en"}),
+        ({"$gt": 2000, "$ne": 2023}, {"n2024", "2019,2025"}),
+        ({"$eq": True}, {"true"}),
+    ],
+)
+@pytest.mark.parametrize("field", HAND_FIELDS)
+def test_operators_by_hand(
+    by_hand: tuple[Index, list[Document]], field: str, condition: Any, expected: set
+) -> None:
+    """The documented rule on one document per kind of value, in Python and in SQLite."""
+    index, docs = by_hand
+    where = Where.parse({field: condition})
+    assert where is not None
+    ids = [d.id for d in docs if d.id.startswith(f"{field}:")]
+    want = {f"{field}:{name}" for name in expected}
+    assert {d.id for d in docs if d.id in ids and where.matches(d.metadata)} == want
+    assert index.existing(ids, where=where) == want
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ({"f": 1}, {"f": {"$eq": 1}}),
+        ({"f": [2, 1, 2]}, {"f": {"$in": [1, 2]}}),
+        ({"f": {"$ne": 1, "$nin": [2]}}, {"f": {"$nin": [2, 1]}}),
+        ({"f": {"$lt": 3, "$gt": 1}}, {"f": {"$gt": 1, "$lt": 3}}),
+    ],
+)
+def test_equal_filters_parse_equal(a: dict, b: dict) -> None:
+    """The plain forms are $eq and $in; $ne and $nin merge; order does not matter."""
+    parsed_a, parsed_b = Where.parse(a), Where.parse(b)
+    assert parsed_a == parsed_b and parsed_a is not None and parsed_b is not None
+    assert parsed_a.key == parsed_b.key
+
+
+def test_integers_past_64_bits_compare_as_sqlite_reads_them() -> None:
+    """SQLite reads a JSON integer past 64 bits as a real: the Python rule does the same, so
+    10**20 + 1 is not above 1e20 (nor is a 400-digit integer a number unlike infinity)."""
+    where = Where.parse({"n": {"$gt": 10**20}})
+    assert where is not None and not where.matches({"n": 10**20 + 1})
+    assert where.matches({"n": int("9" * 400)})
 
 
 @pytest.mark.parametrize("exact", [True, False])  # the exact path, then faiss's ID selector
@@ -242,7 +392,7 @@ def test_filtered_bm25_keeps_the_unfiltered_order_and_scores(tmp_path: Path) -> 
     [
         ("lang=en", TypeError, "mapping of field"),
         ({"lang": []}, ValueError, "empty list"),
-        ({"lang": {"a": 1}}, TypeError, "where['lang'] is a dict"),
+        ({"lang": {"a": 1}}, TypeError, "where['lang'] is an object with the key 'a', not an op"),
         ({"lang": [1, [2]]}, TypeError, "where['lang'] is a list"),
         ({"x": float("nan")}, ValueError, "finite"),
         ({"": "en"}, ValueError, "non-empty"),
@@ -254,6 +404,34 @@ def test_filtered_bm25_keeps_the_unfiltered_order_and_scores(tmp_path: Path) -> 
             "where['lang'] holds an unpaired surrogate (U+D800)",
         ),
         ({"l\udce9": "x"}, ValueError, "holds the byte 0xe9, which is not UTF-8"),
+        ({"lang": {"$regex": "e"}}, ValueError, "where['lang'] has the unknown operator '$regex'"),
+        ({"lang": {"$NE": "de"}}, ValueError, "the operators are $eq, $in, $ne, $nin, $gt, $gte"),
+        ({"y": {"$gte": 1, "max": 2}}, ValueError, "where['y'] mixes operators with the key 'max'"),
+        ({"y": {}}, ValueError, "where['y'] is an empty object; give a value, a list of"),
+        ({"y": {"$eq": [1, 2]}}, TypeError, "where['y']['$eq'] is a list; it takes one value"),
+        ({"y": {"$ne": [1]}}, TypeError, "['$ne'] is a list; it takes one value (use $nin"),
+        ({"y": {"$in": "en"}}, TypeError, "where['y']['$in'] is a str; give a list of values"),
+        ({"y": {"$nin": {"$eq": 1}}}, TypeError, "where['y']['$nin'] is a dict; give a list"),
+        ({"y": {"$in": []}}, ValueError, "where['y']['$in'] is an empty list, which nothing match"),
+        ({"y": {"$nin": []}}, ValueError, "where['y']['$nin'] is an empty list, which excludes"),
+        ({"y": {"$in": [1, {}]}}, TypeError, "where['y']['$in'] is a dict; a list holds strings"),
+        ({"y": {"$eq": 1, "$in": [2]}}, ValueError, "where['y'] has both $eq and $in; give one"),
+        ({"y": {"$gte": True}}, TypeError, "where['y']['$gte'] is true; a range bound is a number"),
+        ({"y": {"$lt": None}}, TypeError, "where['y']['$lt'] is null; a range bound is a"),
+        ({"y": {"$gt": [1]}}, TypeError, "where['y']['$gt'] is a list; a range bound is a number"),
+        ({"y": {"$lte": float("nan")}}, ValueError, "where['y']['$lte'] is nan; filter values"),
+        ({"y": {"$lt": float("inf")}}, ValueError, "where['y']['$lt'] is inf; filter values must"),
+        ({"y": {"$ne": float("-inf")}}, ValueError, "where['y']['$ne'] is -inf; filter values"),
+        ({"y": {"$gt": 10**400}}, ValueError, "where['y']['$gt'] is an integer of 401 digits"),
+        ({"y": {"$gt": "\ud800"}}, ValueError, "where['y']['$gt'] holds an unpaired surrogate"),
+        (
+            {"y": {"$gte": 2020, "$lt": "2024"}},
+            ValueError,
+            "where['y'] has a number bound and a string bound ($gte 2020, $lt \"2024\"); no value",
+        ),
+        ({"y": {"$exists": 1}}, TypeError, "where['y']['$exists'] is 1; give true or false"),
+        ({"$or": [{"a": 1}, {"b": 2}]}, ValueError, "where has '$or', which is not supported"),
+        ({"y": 1 + 2j}, TypeError, "where['y'] is a complex; give a string, number, bool or None"),
     ],
 )
 def test_bad_filters_are_refused(
@@ -333,10 +511,45 @@ def test_where_option_reads_field_equals_value(items: list[str], expected: dict)
     assert parse_where_option(items) == expected
 
 
-@pytest.mark.parametrize("item", ["lang", "=en"])
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        (["year>=2020", "year<2024"], {"year": {"$gte": 2020, "$lt": 2024}}),
+        (["d>2024-01-01"], {"d": {"$gt": "2024-01-01"}}),  # not a number: compared as text
+        (['n<="10"'], {"n": {"$lte": "10"}}),  # quoted: text that spells a number
+        (["p<1e2", "p>-0.5"], {"p": {"$lt": 100.0, "$gt": -0.5}}),
+        (["ok>true"], {"ok": {"$gt": "true"}}),  # a bound is never a boolean
+        (["lang!=de", "lang!=fr"], {"lang": {"$nin": ["de", "fr"]}}),
+        (["year!=2024"], {"year": {"$nin": ["2024", 2024]}}),  # the text and the number
+        (["lang=en", "lang!=de"], {"lang": {"$in": ["en"], "$nin": ["de"]}}),
+        (["e=a<b"], {"e": ["a<b"]}),  # the field ends at the first sign
+        (["e<a=b"], {"e": {"$lt": "a=b"}}),
+        (["wow!x=1"], {"wow!x": ["1", 1]}),
+    ],
+)
+def test_where_option_reads_comparisons(items: list[str], expected: dict) -> None:
+    assert parse_where_option(items) == expected
+    assert Where.parse(parse_where_option(items)) is not None
+
+
+@pytest.mark.parametrize("item", ["lang", "=en", ">=2020", "!=de"])
 def test_where_option_without_a_field_is_refused(item: str) -> None:
     with pytest.raises(ValueError, match="FIELD=VALUE"):
         parse_where_option([item])
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["year>="], "--where 'year>=' has no bound; e.g. --where 'year>=2020'"),
+        (["p<NaN"], "--where 'p<NaN': NaN is not a finite number"),
+        (["p<1e999"], "--where 'p<1e999': 1e999 is not a finite number"),
+        (["y>=1", "y>=2"], "--where 'y>=2': 'y' already has the bound >=1; give each of <, <="),
+    ],
+)
+def test_where_option_bad_comparisons_are_refused(items: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_where_option(items)
 
 
 def test_kept_filters_stay_within_their_memory_budget(

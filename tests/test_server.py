@@ -224,6 +224,13 @@ def test_search_runs_the_pipeline(served: SentsimServer) -> None:
     assert only["where"] == {"topic": "fx"} and judged["where"] is None  # as search --json says
     status, none = call(served, "/search", {"query": "card", "where": {"topic": 10**20}})
     assert status == 200 and none["results"] == []  # was 500: OverflowError inside sqlite3
+    not_fx = {"topic": {"$ne": "fx"}}
+    status, out = call(served, "/search", {"query": "card", "rerank": False, "where": not_fx})
+    assert status == 200 and {r["doc_id"] for r in out["results"]} == {"cards", "topup"}
+    assert out["where"] == not_fx
+    ranged = {"topic": {"$gte": "c", "$lt": "d"}, "year": {"$exists": False}}
+    status, out = call(served, "/search", {"query": "card", "rerank": False, "where": ranged})
+    assert status == 200 and {r["doc_id"] for r in out["results"]} == {"cards", "topup"}
 
 
 def test_search_scores_a_cosine_model_without_normalize_by_cosine(
@@ -295,6 +302,25 @@ def test_search_sees_what_a_writer_commits_after_start(
         ("/search", {"query": "x", "where": {"topic": []}}, 400, "where['topic'] is an empty"),
         ("/search", {"query": "x", "rerank": "false"}, 400, "'rerank' must be true or false"),
         ("/search", {"query": "x", "where": {"t": "\udc80"}}, 400, "where['t'] holds the byte"),
+        (
+            "/search",
+            {"query": "x", "where": {"topic": {"$like": "f%"}}},
+            400,
+            "where['topic'] has the unknown operator '$like'; the operators are $eq, $in, $ne",
+        ),
+        (
+            "/search",
+            {"query": "x", "where": {"year": {"$gte": 2020, "min": 1}}},
+            400,
+            "where['year'] mixes operators with the key 'min'",
+        ),
+        (
+            "/search",
+            {"query": "x", "where": {"year": {"$lt": False}}},
+            400,
+            "where['year']['$lt'] is false; a range bound is a number or a string",
+        ),
+        ("/search", {"query": "x", "where": {"year": {}}}, 400, "where['year'] is an empty object"),
         ("/score", {"pairs": [["a", "b"]], "symmetric": "no"}, 400, "'symmetric' must be true"),
         ("/encode", {"texts": ["ok", 3]}, 400, "'texts' must be a list of strings; item 1 is 3"),
         # a lone surrogate escape or a NUL: named by the item (a NUL reached the tokenizer, which

@@ -579,8 +579,9 @@ class SearchPipeline:
     ) -> SearchResponse:
         """Run both stages for one query; results best first.
 
-        ``where`` keeps only documents whose metadata matches, e.g. ``{"lang": "en"}`` or
-        ``{"product": ["cards", "loans"]}`` (any of the values; see :class:`Where`).
+        ``where`` keeps only documents whose metadata matches, e.g. ``{"lang": "en"}``,
+        ``{"product": ["cards", "loans"]}`` (any of the values) or ``{"year": {"$gte": 2020},
+        "lang": {"$ne": "de"}}`` (see :mod:`sentsim.index_filter`).
         """
         return self.search_many([query], top_k=top_k, rerank=rerank, where=where)[0]
 

@@ -23,7 +23,8 @@ happens at import. Endpoints (every body and answer a JSON object):
   order).
 - ``POST /search`` ``{"query", "top_k": 10, "retriever": null, "rerank": true, "where": null}``:
   the index's :class:`~sentsim.search.SearchPipeline`; ``where`` filters by metadata
-  (``{"lang": "en", "product": ["cards", "loans"]}``, see :class:`~sentsim.index.Where`). Each
+  (``{"lang": "en", "product": ["cards", "loans"], "year": {"$gte": 2020}, "tier": {"$ne": 3}}``,
+  see :mod:`sentsim.index_filter`; a bad filter answers 400 naming its field). Each
   search first moves to the index's latest commit, so documents another process adds or deletes
   are found (or gone) without a restart.
 
@@ -308,7 +309,8 @@ class SentsimServer(ThreadingHTTPServer):
         where = body.get("where")
         if where is not None and not isinstance(where, dict):
             raise BadRequest(
-                f"'where' must be an object of field to value(s), got {json.dumps(where)}"
+                "'where' must be an object of field to value, list or operators, got "
+                f"{json.dumps(where)}"
             )
         pipeline = SearchPipeline(
             self.index, self.encoder, self.judge if rerank else None, retriever=retriever

@@ -124,9 +124,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="only documents whose metadata FIELD holds VALUE (or a list with it); repeat for "
-        "more fields (all must match) or the same field (any value matches); VALUE also matches "
-        "the number, true, false or null it spells",
+        help="only documents whose metadata FIELD holds VALUE (or a list with it); FIELD!=VALUE: "
+        "does not (a document without FIELD matches); FIELD>VALUE, >=, <, <=: holds a value in "
+        "range, compared as a number where VALUE spells one, else as text (ISO dates sort in "
+        "order; quote the item in a shell: 'year>=2020'). Repeat for more fields (all must "
+        "match); = on one field twice takes either value, != neither. = and != also match the "
+        "number, true, false or null VALUE spells",
     )
     p.add_argument(
         "--examples",
@@ -301,7 +304,7 @@ def _info(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.errors import DataError
-    from sentsim.index_filter import parse_where_option
+    from sentsim.index_filter import Where, parse_where_option
     from sentsim.models import builtin_names
     from sentsim.search import ExampleQueries, SearchPipeline, open_index
 
@@ -314,6 +317,7 @@ def _search(args: argparse.Namespace) -> int:
     if args.out is not None and args.queries is None:
         raise ValueError("--out writes the results of --queries; one query prints them")
     where = parse_where_option(args.where)
+    Where.parse(where)  # e.g. a number bound and a text bound: refused before the models load
     if args.example_weight is not None and args.examples is None:  # it was silently ignored
         raise ValueError(
             "--example-weight weighs the --examples scores; give --examples or drop it"
