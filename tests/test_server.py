@@ -102,8 +102,34 @@ def test_encode_and_similarity_agree_with_the_library(
     expected = BiEncoder.load(tiny_st_dir).encode(texts)
     np.testing.assert_allclose(np.array(out["vectors"]), expected, atol=1e-5)
     status, sim = call(served, "/similarity", {"a": texts, "b": texts[:1]})
-    assert status == 200
+    assert status == 200 and sim["similarity"] == "cosine"
     np.testing.assert_allclose(np.array(sim["scores"]), expected @ expected[:1].T, atol=1e-5)
+
+
+def test_similarity_of_a_dot_product_model_is_its_dot_product(
+    tiny_dot_dir: Path, tmp_path: Path
+) -> None:
+    """/similarity answered the cosine matrix whatever the model; a dot-product model
+    (msmarco-*-dot-*, TAS-B) answers sentence-transformers' ``model.similarity``, its dot
+    products, and says which function it used."""
+    from sentence_transformers import SentenceTransformer
+
+    server = create_app(ServeConfig(model=str(tiny_dot_dir), port=0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    texts = ["card declined", "exchange rate abroad", "top up with cash"]
+    try:
+        status, out = call(server, "/similarity", {"a": texts[:1], "b": texts})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert status == 200 and out["similarity"] == "dot"
+    reference = SentenceTransformer(str(tiny_dot_dir), device="cpu")
+    vectors = reference.encode(texts)
+    expected = reference.similarity(vectors[:1], vectors).numpy()
+    np.testing.assert_allclose(np.array(out["scores"]), expected, rtol=1e-5)
+    assert np.abs(expected).max() > 1.5  # dot products, not cosines
 
 
 def test_score_and_rerank_agree_with_the_judge(served: SentsimServer, tiny_ce_dir: Path) -> None:

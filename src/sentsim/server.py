@@ -11,8 +11,11 @@ happens at import. Endpoints (every body and answer a JSON object):
   says (at most :data:`MAX_SIMILARITY_SCORES` numbers a request); ``role`` ``query`` or
   ``document`` puts the model's query or document prompt first, as search does (default
   ``text``: its default prompt, if any).
-- ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores"}``, the cosine matrix a × b (at
-  most :data:`MAX_SIMILARITY_SCORES` of them).
+- ``POST /similarity`` ``{"a": [...], "b": [...]}``: ``{"scores", "similarity"}``, the matrix
+  a × b (at most :data:`MAX_SIMILARITY_SCORES` scores) of the bi-encoder's own similarity function
+  (its ``similarity_fn_name``, as sentence-transformers' ``model.similarity``), named in
+  ``similarity``: ``cosine``, or ``dot`` for a dot-product model (TAS-B, ``msmarco-*-dot-*``),
+  whose scores are not bounded by 1.
 - ``POST /score`` ``{"pairs": [[a, b], ...], "symmetric"?, "fused": true}``: ``{"scores", "fused"}``
   of the judge: a judge whose folder fuses it with a bi-encoder (``ce-sts``) answers that fusion,
   as ``sentsim eval sts`` measures it, with its stored ``symmetric``; ``"fused": false``, or a
@@ -220,7 +223,9 @@ class SentsimServer(ThreadingHTTPServer):
                     "compare the vectors"
                 )
             vectors = self.batches(("encode", "text"), a + b)
-            return {"scores": similarity(vectors[: len(a)], vectors[len(a) :]).tolist()}
+            metric = self.encoder.similarity_fn_name  # as sentence-transformers' model.similarity
+            scores = similarity(vectors[: len(a)], vectors[len(a) :], metric)
+            return {"scores": scores.tolist(), "similarity": metric.value}
         if path == "/score":
             self._judge()  # a server without one says so before the pairs are read
             return self._score(body)
