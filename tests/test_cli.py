@@ -407,6 +407,29 @@ def test_fuse_refuses_a_judge_with_several_outputs(
     assert "fusion" not in (judge / "sentsim_config.json").read_text()
 
 
+def test_fuse_scores_a_dot_product_bi_encoder_by_cosine_as_its_judge_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_dot_dir: Path, tiny_ce_dir: Path
+) -> None:
+    """A fusion's statistics are measured on cosines and the fused judge scores by cosine, a
+    dot-product model's too (eval sts now scores such a model alone by its dot product): the
+    stored mean is the dev pairs' mean cosine, and the judge's bi-encoder scorer is cosine."""
+    from sentsim.fusion import load_judge
+    from sentsim.similarity import cosine_pairwise
+
+    judge = shutil.copytree(tiny_ce_dir, tmp_path / "judge")
+    dev = tmp_path / "dev.csv"
+    rows = [("a man", "a dog", 1), ("the cat", "a car", 2), ("my card", "my card was declined", 4)]
+    dev.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in rows))
+    argv = ["fuse", "--cross-encoder", str(judge), "--bi-encoder", str(tiny_dot_dir)]
+    assert main([*argv, "--dev", str(dev), "--no-progress"]) == 0
+    capsys.readouterr()
+    fusion = json.loads((judge / "sentsim_config.json").read_text())["fusion"]
+    encoder = BiEncoder.load(tiny_dot_dir)
+    cosines = cosine_pairwise(*(encoder.encode([r[i] for r in rows]) for i in (0, 1)))
+    assert fusion["bi_mean"] == pytest.approx(float(cosines.mean()), abs=1e-4)
+    assert load_judge(judge).bi.metric == "cosine"
+
+
 def test_fuse_loads_every_bi_encoder_before_the_judge_scores(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -831,6 +854,37 @@ def test_compare_sts_table_and_json(
     table = out.splitlines()
     assert sum(line.startswith(("word overlap", "BM25", "bi-encoder")) for line in table) == 3
     assert "published anchors" in out
+
+
+def test_eval_and_compare_sts_score_a_dot_product_model_by_its_dot_product_and_say_so(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sts_csv: Path,
+    tiny_dot_dir: Path,
+) -> None:
+    """A dot-product model (msmarco-*-dot-*) was scored by cosine in eval sts and compare sts;
+    it is scored by its dot product, as sentence-transformers' evaluator does, and its line and
+    table row say so."""
+    from sentence_transformers import SentenceTransformer
+
+    from sentsim.cli import evaluate
+    from sentsim.evaluation.sts import correlations
+
+    data = read_pairs(sts_csv)
+    reference = SentenceTransformer(str(tiny_dot_dir), device="cpu")
+    a, b = (reference.encode([p[i] for p in data.pairs()]) for i in (0, 1))
+    spearman = correlations(reference.similarity_pairwise(a, b).numpy(), data.scores())[0]
+    assert main(["eval", "sts", "--data", str(sts_csv), "--model", str(tiny_dot_dir)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{tiny_dot_dir} (dot product) on {sts_csv}")
+    assert f"Spearman {spearman:.2f} " in line
+    monkeypatch.setattr(evaluate, "COMPARE_ROWS", [("BM25", "baseline", "bm25")])
+    monkeypatch.setattr(evaluate, "SHIPPED_JUDGES", [])
+    argv = ["compare", "sts", "--data", str(sts_csv), "--model", str(tiny_dot_dir), "--json"]
+    assert main(argv) == 0
+    row = last_json(capsys.readouterr().out)["rows"][1]
+    assert row["method"] == f"bi-encoder {tiny_dot_dir} (dot product)"
+    assert row["spearman"] == pytest.approx(spearman, abs=0.01)
 
 
 def test_compare_sts_scores_its_own_model_rows(

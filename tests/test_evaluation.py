@@ -185,6 +185,46 @@ def test_model_scorer_is_cosine_of_the_bi_encoder(tiny_st_dir: Path) -> None:
     assert scores[1] == pytest.approx(1.0, abs=1e-5)
 
 
+def test_model_scorer_of_a_dot_product_model_is_its_dot_product(tiny_dot_dir: Path) -> None:
+    """A dot-product model (msmarco-*-dot-*, TAS-B) was scored by cosine; it is scored as
+    sentence-transformers' ``model.similarity_pairwise`` scores it, and its name says so."""
+    from sentence_transformers import SentenceTransformer
+
+    pairs = [("a dog", "a cat"), ("my card", "my card was declined abroad")]
+    scorer = model_scorer(str(tiny_dot_dir), batch_size=1)
+    assert scorer.name == f"{tiny_dot_dir} (dot product)"
+    reference = SentenceTransformer(str(tiny_dot_dir), device="cpu")
+    a, b = (reference.encode([p[i] for p in pairs]) for i in (0, 1))
+    expected = reference.similarity_pairwise(a, b).numpy()
+    np.testing.assert_allclose(scorer.score_pairs(pairs), expected, rtol=1e-5)
+    assert expected.min() > 1.5  # dot products, not cosines
+
+
+def test_evaluate_sts_of_a_dot_product_model_is_sentence_transformers(
+    sts_csv: Path, tiny_dot_dir: Path
+) -> None:
+    """``eval sts`` of a dot-product model agrees with sentence-transformers'
+    EmbeddingSimilarityEvaluator, which scores a model by its ``similarity_fn_name``."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import (
+        EmbeddingSimilarityEvaluator,
+    )
+
+    data = read_pairs(sts_csv)
+    pairs = data.pairs()
+    reference = SentenceTransformer(str(tiny_dot_dir), device="cpu")
+    evaluator = EmbeddingSimilarityEvaluator(
+        [a for a, _ in pairs], [b for _, b in pairs], list(data.scores() / 5)
+    )
+    expected = evaluator(reference)
+    assert evaluator.primary_metric == "spearman_dot"
+    result = evaluate_sts(data, model_scorer(str(tiny_dot_dir)))
+    assert result.spearman == pytest.approx(100 * expected["spearman_dot"], abs=0.01)  # rounded
+    assert result.pearson == pytest.approx(100 * expected["pearson_dot"], abs=0.01)
+    cosine = evaluate_sts(data, EncoderPairScorer(BiEncoder.load(tiny_dot_dir), metric="cosine"))
+    assert cosine.pearson != pytest.approx(result.pearson, abs=0.1)  # so the test could fail
+
+
 def test_evaluate_sts_names_the_file_of_unusable_gold_before_scoring(tmp_path: Path) -> None:
     """ "every gold score is 5.0" named no file, and came after every pair had been scored."""
 

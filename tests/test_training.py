@@ -230,6 +230,25 @@ def test_mnrl_loss_is_cross_entropy_by_hand() -> None:
 # -- batching --------------------------------------------------------------------------------------
 
 
+def test_graded_dev_metrics_score_a_dot_product_model_as_eval_sts_does(
+    files: dict[str, Path], tiny_dot_dir: Path
+) -> None:
+    """The dev Spearman that picks the best epoch is what ``eval sts`` reports for the saved
+    model: a dot-product model's by its dot product (the cosine before, whatever it said)."""
+    from sentsim.evaluation.scorers import EncoderPairScorer
+    from sentsim.evaluation.sts import evaluate_sts
+    from sentsim.training.bi import dev_metrics
+
+    model = BiEncoder.load(tiny_dot_dir, device="cpu")
+    dev = read_pairs(files["graded_dev"])
+    got = dev_metrics(model, dev)
+    expected = evaluate_sts(dev, EncoderPairScorer(model))
+    assert got["spearman"] == pytest.approx(expected.spearman, abs=0.01)  # rounded there
+    assert got["pearson"] == pytest.approx(expected.pearson, abs=0.01)
+    cosine = evaluate_sts(dev, EncoderPairScorer(model, metric="cosine"))
+    assert cosine.pearson != pytest.approx(got["pearson"], abs=0.1)  # so the test could fail
+
+
 def test_shuffled_batches_are_a_seeded_permutation() -> None:
     items = list(range(10))
     batches = shuffled_batches(items, epoch=0, seed=1, batch_size=4)

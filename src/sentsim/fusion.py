@@ -6,6 +6,9 @@ that it stays in 0–1. With further bi-encoders (``extra``), each adds ``wᵢ �
 first bi-encoder keeps ``1 − w − Σ wᵢ``. Stored in the cross-encoder directory's
 ``sentsim_config.json`` under ``fusion``; the cross-encoder files beside it still load alone with
 :class:`CrossEncoder`.
+
+The bi-encoders are scored by cosine whatever their ``similarity_fn_name`` (a dot-product model's
+too): a fusion's statistics and weights are measured on cosines, by ``sentsim fuse`` and here.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sentsim.cross_encoder import CrossEncoder, RankedDoc, rank_inputs, ranked
 from sentsim.errors import ModelLoadError
 from sentsim.evaluation.scorers import EncoderPairScorer
 from sentsim.models import is_builtin, read_model_json
+from sentsim.similarity import Metric
 
 
 @dataclass(frozen=True)
@@ -346,6 +350,7 @@ def judge_scorer(
                 precision=model.precision,
             ),
             batch_size=batch_size,
+            metric=Metric.COSINE,  # what the fusion's weights were chosen on (sentsim fuse)
         )
         for name in config.bi_encoders
     )

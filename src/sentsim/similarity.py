@@ -109,6 +109,17 @@ def _paired(a: ArrayLike, b: ArrayLike) -> tuple[F32, F32]:
     return a2, b2
 
 
+def encoder_metric(encoder: object) -> Metric:
+    """The metric ``encoder``'s vectors are compared by: its ``similarity_fn_name``, else cosine.
+
+    A :class:`~sentsim.bi_encoder.BiEncoder` names its own (sentence-transformers'
+    ``similarity_fn_name``: ``cosine``, or ``dot`` for a dot-product model such as TAS-B), as
+    ``model.similarity`` uses it; an encoder that names none (GloVe, a static model) is cosine.
+    """
+    value = getattr(encoder, "similarity_fn_name", None)
+    return Metric.COSINE if value is None else Metric.parse(value)
+
+
 _MATRIX = {Metric.COSINE: cosine_matrix, Metric.DOT: dot_matrix, Metric.EUCLIDEAN: euclidean_matrix}
 _PAIRWISE = {
     Metric.COSINE: cosine_pairwise,

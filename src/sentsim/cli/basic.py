@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Print the similarity of two texts by a bi-encoder: by default the model's "
         "own function (its similarity_fn_name, as sentence-transformers' model.similarity and "
         "search compare): the cosine, or for a dot-product model (TAS-B, msmarco-*-dot-*) the "
-        "dot product, printed with the words '(dot product, ...)' after it. `eval sts` scores "
-        "every bi-encoder by cosine.",
+        "dot product, printed with the words '(dot product, ...)' after it, as `eval sts` "
+        "scores it.",
     )
     p.add_argument("text_a", help="first text")
     p.add_argument("text_b", help="second text")

@@ -86,7 +86,7 @@ def _duplicates(args: argparse.Namespace) -> int:
     if args.dev is not None:
         dev = read_pairs(args.dev)
         chosen = choose_threshold(
-            judge or EncoderPairScorer(encoder, batch_size=args.batch_size), dev
+            judge or EncoderPairScorer(encoder, batch_size=args.batch_size, metric="cosine"), dev
         )
         threshold, chosen_from = chosen.threshold, f"dev:{args.dev}"
         c = chosen

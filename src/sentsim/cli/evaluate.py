@@ -37,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     who = p.add_mutually_exclusive_group()
     who.add_argument(
         "--model",
-        help="bi-encoder: built-in name or directory, scored by the cosine of its vectors (a "
-        "dot-product model's too: STS results are Spearman of cosine) (default: minilm)",
+        help="bi-encoder: built-in name or directory, scored by its own similarity function "
+        "(cosine; the dot product for a dot-product model, whose row then says so, as "
+        "sentence-transformers evaluates it) (default: minilm)",
     )
     who.add_argument(
         "--baseline", help="glove, sif, bm25, overlap, static or cls (see sentsim compare sts)"
@@ -59,8 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     who = p.add_mutually_exclusive_group()
     who.add_argument(
         "--model",
-        help="bi-encoder, scored by cosine (a dot-product model's too): name or directory "
-        "(default: minilm)",
+        help="bi-encoder, scored by its own similarity function (cosine; the dot product for a "
+        "dot-product model, so its threshold is a dot product): name or directory (default: "
+        "minilm)",
     )
     who.add_argument("--cross-encoder", help="cross-encoder name or directory")
     p.add_argument("--dev", help="labelled pair file the threshold is chosen on (max F1)")
@@ -454,7 +456,8 @@ def _compare_sts(args: argparse.Namespace) -> int:
     models = {m: model_scorer(m) for _, kind, m in COMPARE_ROWS if kind == "model"}
     models |= {m: model_scorer(m) for m in extra if m not in models}
     judges = {name: load_judge(name) for name in judge_names}
-    rows = COMPARE_ROWS + [(f"bi-encoder {m}", "model", m) for m in extra]
+    # a model's scorer is named as its model, with "(dot product)" for a dot-product model
+    rows = COMPARE_ROWS + [(f"bi-encoder {models[m].name}", "model", m) for m in extra]
     for name in judge_names:
         rows += [(f"cross-encoder {name} alone", "judge-alone", name)]
         rows += [(f"cross-encoder {name}", "judge", name)]

@@ -274,7 +274,10 @@ def _fuse(args: argparse.Namespace) -> int:
     judge = CrossEncoderScorer(CrossEncoder.load(args.cross_encoder))  # one output, or refused
     # every model loaded before any is run: a bi-encoder that could not load was found only
     # after the judge had scored the whole dev set
-    encoders = [(name, EncoderPairScorer(BiEncoder.load(name))) for name in args.bi_encoder]
+    # cosines, a dot-product model's too, as the fused judge scores them (fusion.judge_scorer)
+    encoders = [
+        (name, EncoderPairScorer(BiEncoder.load(name), metric="cosine")) for name in args.bi_encoder
+    ]
     ce = judge.score_pairs(pairs, show_progress=show)
     first, *others = ((name, bi.score_pairs(pairs, show_progress=show)) for name, bi in encoders)
     folder = args.cross_encoder

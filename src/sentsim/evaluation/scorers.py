@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from sentsim.base import Encoder, PairScorer, check_pairs
 from sentsim.choices import parse_choice
-from sentsim.similarity import cosine_pairwise
+from sentsim.similarity import Metric, encoder_metric, similarity
 
 if TYPE_CHECKING:
     from sentsim.data import PairDataset
@@ -34,26 +34,36 @@ class Baseline(StrEnum):
 
 
 class EncoderPairScorer:
-    """Cosine of an encoder's vectors; each distinct text is encoded once.
+    """The similarity of an encoder's vectors; each distinct text is encoded once.
 
-    Cosine whatever a bi-encoder's ``similarity_fn_name``, a dot-product model's (TAS-B) too:
-    STS results are reported as the correlation of cosines with the gold scores (SBERT's
-    tables, sentsim's baselines), so every model is measured on one footing, and a threshold
-    chosen on pairs (``eval pairs --dev``, duplicates) is a cosine at most 1. This differs from
-    sentence-transformers 6's ``EmbeddingSimilarityEvaluator``, which without
-    ``main_similarity`` takes the model's own function; ``sentsim similarity`` and search use
-    the model's function.
+    ``metric`` defaults to the encoder's own (:func:`~sentsim.similarity.encoder_metric`): a
+    bi-encoder's ``similarity_fn_name``, the cosine for most and the dot product for a
+    dot-product model (TAS-B, ``msmarco-*-dot-*``), as sentence-transformers 6's
+    ``EmbeddingSimilarityEvaluator`` and ``BinaryClassificationEvaluator`` score a model by
+    default; the cosine for an encoder that names none (GloVe, a static model). So ``eval sts``,
+    ``eval pairs`` and a threshold chosen on pairs (``--dev``) measure a model as search and
+    ``sentsim similarity`` compare with it. A scorer that is not the cosine says so in its
+    ``name`` (``"... (dot product)"``).
     """
 
-    def __init__(self, encoder: Encoder, *, batch_size: int = 32, label: str | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        batch_size: int = 32,
+        label: str | None = None,
+        metric: str | Metric | None = None,
+    ) -> None:
         self.encoder = encoder
         self.batch_size = batch_size
-        self.name = label or encoder.name
+        self.metric = encoder_metric(encoder) if metric is None else Metric.parse(metric)
+        described = METRIC_WORDS.get(self.metric)
+        self.name = label or (f"{encoder.name} ({described})" if described else encoder.name)
 
     def score_pairs(
         self, pairs: Sequence[tuple[str, str]], *, show_progress: bool | None = None
     ) -> NDArray[np.float32]:
-        """Return ``cos(encode(a), encode(b))`` for every pair."""
+        """Return ``similarity(encode(a), encode(b))`` under :attr:`metric` for every pair."""
         items = check_pairs(pairs)
         texts = sorted({t for pair in items for t in pair})
         fit = getattr(self.encoder, "fit", None)
@@ -65,16 +75,20 @@ class EncoderPairScorer:
         row = {t: i for i, t in enumerate(texts)}
         a = vectors[[row[x] for x, _ in items]]
         b = vectors[[row[y] for _, y in items]]
-        return cosine_pairwise(a, b)
+        return similarity(a, b, self.metric, pairwise=True)
+
+
+#: How a scorer's name says that its scores are not cosines.
+METRIC_WORDS = {Metric.DOT: "dot product", Metric.EUCLIDEAN: "negated euclidean distance"}
 
 
 def as_pair_scorer(model: object) -> PairScorer:
     """Return ``model`` as a pair scorer.
 
     A scorer stays as it is, a cross-encoder reads both orders (their mean, as similarity wants),
-    an encoder scores by the cosine of its vectors. So ``evaluate_sts(data,
-    CrossEncoder.load("ce-sts"))`` works as ``find_duplicates`` does; it was an
-    ``AttributeError`` about ``score_pairs``.
+    an encoder scores by the similarity of its vectors (:class:`EncoderPairScorer`). So
+    ``evaluate_sts(data, CrossEncoder.load("ce-sts"))`` works as ``find_duplicates`` does; it was
+    an ``AttributeError`` about ``score_pairs``.
     """
     if hasattr(model, "score_pairs"):
         return model  # type: ignore[return-value]
@@ -162,7 +176,10 @@ def baseline_scorer(baseline: str | Baseline, *, batch_size: int = 32) -> PairSc
 
 
 def model_scorer(name_or_dir: str, *, batch_size: int = 32) -> PairScorer:
-    """Build the cosine pair scorer of a bi-encoder or a static model (a name, or a directory)."""
+    """Build the pair scorer of a bi-encoder or a static model (a name, or a directory).
+
+    It scores by the model's own similarity function (see :class:`EncoderPairScorer`).
+    """
     from sentsim.baselines.static import StaticEncoder, is_static_model
     from sentsim.bi_encoder import BiEncoder
 

@@ -44,7 +44,11 @@ LOSSES = {"cosent": cosent_loss, "cosine-mse": cosine_mse_loss}
 
 
 def dev_metrics(model: BiEncoder, dev: PairDataset | None) -> dict[str, float]:
-    """Spearman and Pearson ×100 of the cosine on graded dev pairs (``score``: Spearman)."""
+    """Spearman and Pearson ×100 on graded dev pairs (``score``: Spearman), as ``eval sts``.
+
+    Of the model's own similarity (:class:`~sentsim.evaluation.scorers.EncoderPairScorer`): the
+    cosine, or a dot-product model's dot product, as it is used after training.
+    """
     if dev is None:
         return {}
     scorer = EncoderPairScorer(model, batch_size=64)
@@ -86,7 +90,7 @@ class BiEncoderTask:
         return self.loss_fn(cos, target)
 
     def evaluate(self) -> dict[str, float]:
-        """Spearman ×100 of cosine on dev."""
+        """Spearman ×100 on dev (:func:`dev_metrics`)."""
         return dev_metrics(self.model, self.dev)
 
     def save(self, out: Path) -> None:

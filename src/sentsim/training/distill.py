@@ -311,7 +311,8 @@ def teacher_dev_scores(
     left = teacher.encode([a for a, _ in pairs], show_progress=False)
     right = teacher.encode([b for _, b in pairs], show_progress=False)
     gold = dev.scores()
-    # cosine, as eval sts scores it: a teacher without a Normalize step returns longer vectors
+    # cosine, as the targets (unit vectors) keep it: a teacher without a Normalize step returns
+    # longer vectors
     own = correlations(np.sum(project(left, None) * project(right, None), axis=1), gold)[0]
     pl, pr = project(left, projection), project(right, projection)
     scores = {
@@ -400,7 +401,7 @@ class DistillTask:
         return (own - wanted).pow(2).mean()
 
     def evaluate(self) -> dict[str, float]:
-        """Spearman ×100 of the student's cosine on dev."""
+        """Spearman ×100 of the student on dev (:func:`~sentsim.training.bi.dev_metrics`)."""
         return dev_metrics(self.model, self.dev)
 
     def save(self, out: Path) -> None:
