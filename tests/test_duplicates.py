@@ -150,6 +150,54 @@ def test_an_encoder_that_does_not_normalize_is_compared_by_cosine() -> None:
     assert [p.cosine for p in report.pairs] == pytest.approx(expected, abs=1e-6)
 
 
+# lengths of a dot-product model's vectors, each at its ANGLES direction
+LENGTHS = {"a": 1.0, "a'": 1.0, "a''": 3.0, "b": 2.0, "b'": 2.0, "c": 1.0}
+
+
+class DotAngleEncoder(AngleEncoder):
+    """A dot-product model (``similarity_fn_name: "dot"``): AngleEncoder's directions, with the
+    lengths of LENGTHS, so that the dot product ranks pairs otherwise than the cosine."""
+
+    similarity_fn_name = "dot"
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> NDArray[np.float32]:
+        lengths = np.array([[LENGTHS[t]] for t in texts], dtype=np.float32)
+        return lengths * super().encode(texts)
+
+
+def dot(x: str, y: str) -> float:
+    return LENGTHS[x] * LENGTHS[y] * cos(x, y)
+
+
+def test_a_dot_product_model_decides_by_its_dot_product_bounded_by_cosine() -> None:
+    """A dot-product model's pairs were decided by cosine, and a threshold above 1 refused: its
+    dot product decides (as sentence-transformers' model.similarity compares), each pair keeps
+    its cosine, and ``min_cosine`` still bounds the candidates by cosine."""
+    report = find_duplicates(TEXTS, DotAngleEncoder(), threshold=2.5)
+    assert report.similarity == "dot"
+    # b–b' 3.98, a'–a'' 2.95, a–a'' 2.82; a–a' (cosine 0.985, dot 0.985) is not one
+    found = [(TEXTS[p.first], TEXTS[p.second]) for p in report.pairs]
+    assert found == [("b", "b'"), ("a'", "a''"), ("a", "a''")]
+    assert [p.score for p in report.pairs] == pytest.approx([dot(*f) for f in found], abs=1e-5)
+    assert [p.cosine for p in report.pairs] == pytest.approx([cos(*f) for f in found], abs=1e-6)
+    bounded = find_duplicates(TEXTS, DotAngleEncoder(), threshold=2.5, min_cosine=0.95)
+    assert [(p.first_id, p.second_id) for p in bounded.pairs] == [("3", "4"), ("1", "2")]
+    with pytest.raises(ValueError, match="threshold must be a number ≤ 1"):  # a judge's score
+        find_duplicates(TEXTS, DotAngleEncoder(), threshold=2.5, judge=ListJudge())
+
+
+def test_a_model_compared_by_a_distance_is_refused() -> None:
+    """Duplicates are found by cosine or dot product; an encoder compared otherwise is named."""
+
+    class EuclideanEncoder(AngleEncoder):
+        similarity_fn_name = "euclidean"
+
+    with pytest.raises(ValueError, match="angles compares its vectors by euclidean; duplicates"):
+        find_duplicates(TEXTS, EuclideanEncoder(), threshold=0.5)
+
+
 def test_with_a_judge_it_decides_among_the_candidates_only() -> None:
     judge = ListJudge()
     report = find_duplicates(
@@ -237,6 +285,47 @@ def test_cli_reports_the_cosine_threshold_that_decided(
         0.7,
         "--threshold",
     )
+
+
+def test_cli_decides_a_dot_product_model_by_its_dot_product(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_dot_dir: Path
+) -> None:
+    """``sentsim duplicates --model`` a dot-product model (msmarco-*-dot-*) compared by cosine;
+    its pairs are now scored by sentence-transformers' ``model.similarity`` (the dot product),
+    the --dev threshold is chosen on the same scores, and the summary says which."""
+    from sentence_transformers import SentenceTransformer
+
+    src = tmp_path / "texts.txt"
+    texts = ["card declined abroad", "my card was declined abroad", "open a savings account"]
+    src.write_text("\n".join(texts) + "\n")
+    dev = tmp_path / "dev.csv"
+    dev.write_text(
+        "sentence1,sentence2,label\ncard declined,my card was declined,1\n"
+        "card declined,a savings account,0\n"
+    )
+    out = tmp_path / "pairs.jsonl"
+    argv = ["duplicates", str(src), "--model", str(tiny_dot_dir), "--dev", str(dev)]
+    assert main([*argv, "--min-cosine", "-1", "--out", str(out), "--json"]) == 0
+    printed = capsys.readouterr().out
+    summary = last_json(printed)
+    assert (
+        summary["decided_by"] == "dot" and f"(dot product ≥ {summary['threshold']:.4f})" in printed
+    )
+    reference = SentenceTransformer(str(tiny_dot_dir), device="cpu")
+    vectors = reference.encode(texts)
+    scores = reference.similarity(vectors, vectors).numpy()
+    dev_scores = reference.similarity_pairwise(
+        reference.encode(["card declined", "card declined"]),
+        reference.encode(["my card was declined", "a savings account"]),
+    ).numpy()
+    assert min(dev_scores) < summary["threshold"] <= max(dev_scores)  # between the dev pairs'
+    assert summary["threshold"] > 1.5  # a dot product
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows, "no pair passed the dev threshold: the test checks nothing"
+    for row in rows:
+        i, j = int(row["id1"]) - 1, int(row["id2"]) - 1
+        assert row["score"] == pytest.approx(float(scores[i, j]), rel=1e-5)
+        assert row["score"] >= summary["threshold"]
 
 
 def test_cli_dev_chooses_the_threshold_and_a_corpus_keeps_its_ids(

@@ -3,19 +3,21 @@
 Retrieve and judge, as in search, with the collection as its own queries:
 
 1. the bi-encoder encodes every text once; exact inner-product search (faiss) gives each text its
-   ``neighbours`` nearest others, and every such pair with cosine ≥ ``min_cosine`` is a candidate
-   (each unordered pair once);
-2. without a judge a candidate is a duplicate when its cosine ≥ ``threshold``; with a judge (a
-   cross-encoder, or a fused judge) the judge scores each candidate and decides, its score against
-   ``threshold``;
+   ``neighbours`` nearest others by the bi-encoder's similarity, and every such pair with cosine
+   ≥ ``min_cosine`` is a candidate (each unordered pair once);
+2. without a judge a candidate is a duplicate when its similarity ≥ ``threshold``; with a judge
+   (a cross-encoder, or a fused judge) the judge scores each candidate and decides, its score
+   against ``threshold``;
 3. duplicates are grouped into connected components (``a ~ b`` and ``b ~ c`` put ``a``, ``b`` and
    ``c`` in one group), the groups a deduplicated collection keeps one text of.
 
-Pairs are compared by cosine whatever the bi-encoder's ``similarity_fn_name``: a dot-product
-model's vectors (TAS-B) are normalized too, where search ranks by its dot product. A threshold and
-``min_cosine`` are then cosines, at most 1 (a text and its copy), as sentence-transformers'
-``paraphrase_mining`` compares; a dot product has no such top, and it favours long vectors that
-say the most, not texts that say the same.
+The similarity is the bi-encoder's own (its ``similarity_fn_name``, as sentence-transformers'
+``model.similarity`` and search compare): the cosine (vectors normalized here), or for a
+dot-product model (TAS-B, ``msmarco-*-dot-*``) the dot product of its raw vectors. A threshold is
+then in that model's units: a cosine at most 1 (a text and its copy), or a dot product, which has
+no such top and grows with the vectors' lengths, so choose it on labelled pairs (``--dev``) rather
+than carry over a cosine's. ``min_cosine`` stays a cosine for every model: a bound on how far
+apart a candidate's texts may point, whatever its length.
 
 A threshold is a property of the model and the data: :func:`choose_threshold` picks the one with the
 best F1 on labelled dev pairs (0/1), the same rule as ``sentsim eval pairs --dev``. A pair the
@@ -39,7 +41,7 @@ from sentsim.cross_encoder import CrossEncoder
 from sentsim.data import PairDataset
 from sentsim.evaluation.pairs import ThresholdResult, best_threshold, binary_labels
 from sentsim.index_cache import AnnKind, AnnSettings, new_faiss
-from sentsim.similarity import normalize
+from sentsim.similarity import Metric, encoder_metric, normalize
 
 # Exact below 100,000 texts, HNSW above: on clustered 384-d vectors exact search took 22.5 s for
 # 50,000 and 89.0 s for 100,000, HNSW (build included) 31.0 s and 72.2 s, finding every exact pair
@@ -53,7 +55,10 @@ COSINE_SLACK = 1e-6
 
 @dataclass(frozen=True)
 class DuplicatePair:
-    """Two texts judged duplicates: their positions and ids, the deciding score, the cosine."""
+    """Two texts judged duplicates: their positions and ids, the deciding score, the cosine.
+
+    ``score`` is the judge's, else the bi-encoder's similarity (:attr:`DuplicateReport.similarity`).
+    """
 
     first: int
     second: int
@@ -74,6 +79,8 @@ class DuplicateReport:
     threshold: float
     judged: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    # what the bi-encoder compared by (its similarity_fn_name): what ``score`` is without a judge
+    similarity: Metric = Metric.COSINE
 
 
 def candidate_pairs(
@@ -85,8 +92,9 @@ def candidate_pairs(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
     """Each row's ``neighbours`` nearest other rows by inner product, as unique pairs ``i < j``.
 
-    ``vectors`` should be L2-normalized (inner product = cosine). Returns ``(i, j, cosine)``
-    arrays, pairs with cosine < ``min_cosine`` left out. Exact search (faiss ``IndexFlatIP``)
+    ``vectors`` L2-normalized make the inner product their cosine (a dot-product model's raw
+    vectors are searched by their dot product). Returns ``(i, j, inner product)`` arrays, pairs
+    below ``min_cosine`` left out. Exact search (faiss ``IndexFlatIP``)
     below ``ann.flat_max`` rows, an HNSW graph above (its cost grows far slower than exact search's
     ``n²``; it may miss a few neighbours; the cosines it returns are exact).
     """
@@ -160,14 +168,16 @@ def find_duplicates(
 ) -> DuplicateReport:
     """Find the duplicate pairs and groups of ``texts`` (see the module doc).
 
-    ``encoder``: a :class:`~sentsim.bi_encoder.BiEncoder` or any encoder (its vectors are
-    L2-normalized here); ``ids``: unique
-    names for the texts (default: their positions from 0, as strings); ``judge``: what decides
-    among the candidates — a :class:`~sentsim.cross_encoder.CrossEncoder` (both orders averaged),
-    or any pair scorer such as ``sentsim.fusion.load_judge(...)``; without one the cosine decides.
-    ``min_cosine`` bounds the candidates; without a judge the effective bound is
-    ``max(min_cosine, threshold)``. ``ann``: how candidates are searched (exact below 100,000
-    texts, HNSW above; :func:`candidate_pairs`).
+    ``encoder``: a :class:`~sentsim.bi_encoder.BiEncoder` or any encoder, compared by its own
+    similarity (:func:`~sentsim.similarity.encoder_metric`: cosine, its vectors L2-normalized
+    here, or a dot-product model's dot product); ``ids``: unique names for the texts (default:
+    their positions from 0, as strings); ``judge``: what decides among the candidates — a
+    :class:`~sentsim.cross_encoder.CrossEncoder` (both orders averaged), or any pair scorer such
+    as ``sentsim.fusion.load_judge(...)``; without one the bi-encoder's similarity decides, at
+    ``threshold`` (at most 1 for a cosine or a judge, any number for a dot product).
+    ``min_cosine`` bounds the candidates by their cosine, for every model; for a cosine model
+    without a judge the effective bound is ``max(min_cosine, threshold)``. ``ann``: how
+    candidates are searched (exact below 100,000 texts, HNSW above; :func:`candidate_pairs`).
     """
     texts = check_texts(texts)
     for name, value in (("threshold", threshold), ("min_cosine", min_cosine)):
@@ -175,7 +185,14 @@ def find_duplicates(
             raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if isinstance(ids, str):
         raise TypeError("ids must be a list of names, one per text, not one string")
-    if not (math.isfinite(threshold) and threshold <= 1.0):
+    metric = encoder_metric(encoder)
+    if metric not in (Metric.COSINE, Metric.DOT):
+        raise ValueError(
+            f"{encoder.name} compares its vectors by {metric.value}; duplicates are found by "
+            "cosine or dot product only: give a bi-encoder of either"
+        )
+    by_dot = metric is Metric.DOT and judge is None  # a dot product has no top of 1
+    if not (math.isfinite(threshold) and (by_dot or threshold <= 1.0)):
         raise ValueError(
             f"threshold must be a number ≤ 1 (cosines and judge scores are at most 1), got "
             f"{threshold}"
@@ -194,23 +211,36 @@ def find_duplicates(
         judge = CrossEncoderScorer(judge, symmetric=True)
     seconds: dict[str, float] = {}
     tick = time.perf_counter()
-    # normalized here: an encoder that does not normalize (a plain Hugging Face BiEncoder, GloVe)
-    # would give inner products, not cosines, to compare with the threshold
-    vectors = normalize(encoder.encode(texts, batch_size=batch_size, show_progress=show_progress))
+    vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    if metric is Metric.COSINE:
+        # normalized here: an encoder that does not normalize (a plain Hugging Face BiEncoder,
+        # GloVe) would give inner products, not cosines, to compare with the threshold
+        vectors = normalize(vectors)
     seconds["encode"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    bound = min_cosine if judge is not None else max(min_cosine, threshold)
-    first, second, cosine = candidate_pairs(
-        vectors, neighbours=neighbours, min_cosine=bound - COSINE_SLACK, ann=ann
-    )
+    if metric is Metric.COSINE:
+        bound = min_cosine if judge is not None else max(min_cosine, threshold)
+        first, second, similar = candidate_pairs(
+            vectors, neighbours=neighbours, min_cosine=bound - COSINE_SLACK, ann=ann
+        )
+        cosine = similar
+    else:  # nearest by dot product, as the model ranks; then bounded by cosine
+        first, second, similar = candidate_pairs(
+            vectors, neighbours=neighbours, min_cosine=-np.inf, ann=ann
+        )
+        norms = np.linalg.norm(vectors, axis=1).astype(np.float64)
+        lengths = np.maximum(norms[first] * norms[second], 1e-12)
+        cosine = (similar / lengths).astype(np.float32)
+        near = cosine >= min_cosine - COSINE_SLACK
+        first, second, similar, cosine = first[near], second[near], similar[near], cosine[near]
     seconds["candidates"] = time.perf_counter() - tick
-    scores = cosine.astype(np.float64)
+    scores = similar.astype(np.float64)
     if judge is not None and len(first):
         tick = time.perf_counter()
         pairs = [(texts[a], texts[b]) for a, b in zip(first, second, strict=True)]
         scores = np.asarray(judge.score_pairs(pairs, show_progress=show_progress), np.float64)
         seconds["judge"] = time.perf_counter() - tick
-    cutoff = threshold if judge is not None else threshold - COSINE_SLACK
+    cutoff = threshold - COSINE_SLACK if judge is None and metric is Metric.COSINE else threshold
     keep = np.flatnonzero(scores >= cutoff)
     keep = keep[np.lexsort((second[keep], first[keep], -scores[keep]))]
     found = [
@@ -233,6 +263,7 @@ def find_duplicates(
         threshold=threshold,
         judged=judge is not None,
         seconds={k: round(v, 3) for k, v in seconds.items()},
+        similarity=metric,
     )
 
 

@@ -18,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "duplicates",
         help="find duplicate texts in a collection (bi-encoder candidates, optionally judged)",
         description="Every text is encoded once; each text's --neighbours nearest others are "
-        "candidates; a candidate is a duplicate when its cosine (or, with --cross-encoder, the "
-        "judge's score) is at least the threshold, given or chosen for the best F1 on labelled "
-        "--dev pairs. Duplicates are grouped into connected components.",
+        "candidates; a candidate is a duplicate when its similarity by the bi-encoder (its own "
+        "function, as search compares: the cosine, or a dot-product model's dot product) or, "
+        "with --cross-encoder, the judge's score is at least the threshold, given or chosen for "
+        "the best F1 on labelled --dev pairs. Duplicates are grouped into connected components.",
     )
     p.add_argument(
         "input",
@@ -31,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="minilm", help="bi-encoder (default: minilm)")
     p.add_argument("--cross-encoder", help="judge that decides among the candidates (name or dir)")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--threshold", type=float, help="duplicate when the deciding score ≥ this")
+    how.add_argument(
+        "--threshold",
+        type=float,
+        help="duplicate when the deciding score ≥ this (a dot product for a dot-product model "
+        "without --cross-encoder: prefer --dev there)",
+    )
     how.add_argument(
         "--dev", type=Path, help="pairs labelled 0/1: the threshold with the best F1 on them"
     )
@@ -40,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-cosine",
         type=float,
         default=0.5,
-        help="candidates below this cosine are not judged (default: 0.5)",
+        help="candidates below this cosine are not judged, a cosine for every model, a "
+        "dot-product one's too (default: 0.5)",
     )
     p.add_argument(
         "--ann",
@@ -65,6 +72,7 @@ def _duplicates(args: argparse.Namespace) -> int:
     from sentsim.evaluation.scorers import EncoderPairScorer
     from sentsim.fusion import load_judge
     from sentsim.index_cache import AnnKind
+    from sentsim.similarity import Metric
 
     if args.neighbours < 1:
         raise ValueError(f"--neighbours must be at least 1, got {args.neighbours}")
@@ -86,7 +94,7 @@ def _duplicates(args: argparse.Namespace) -> int:
     if args.dev is not None:
         dev = read_pairs(args.dev)
         chosen = choose_threshold(
-            judge or EncoderPairScorer(encoder, batch_size=args.batch_size, metric="cosine"), dev
+            judge or EncoderPairScorer(encoder, batch_size=args.batch_size), dev
         )
         threshold, chosen_from = chosen.threshold, f"dev:{args.dev}"
         c = chosen
@@ -117,9 +125,10 @@ def _duplicates(args: argparse.Namespace) -> int:
         _write_lines(args.out, rows)
     if args.groups:
         _write_lines(args.groups, ({"size": len(g), "ids": g} for g in report.groups))
-    decided = "judge" if report.judged else "cosine"
-    said = f"{decided} ≥ {threshold:.4f}"
-    if not report.judged and threshold < args.min_cosine:  # no pair under it is a candidate
+    by_cosine = not report.judged and report.similarity is Metric.COSINE
+    decided = "judge" if report.judged else report.similarity.value
+    said = f"{'dot product' if decided == 'dot' else decided} ≥ {threshold:.4f}"
+    if by_cosine and threshold < args.min_cosine:  # no pair under it is a candidate
         given = "--threshold" if chosen_from == "--threshold" else "the dev threshold"
         said = f"cosine ≥ {args.min_cosine:.4f}: --min-cosine; {given} {threshold:.4f} is below it"
         threshold, chosen_from = args.min_cosine, "--min-cosine"
