@@ -259,6 +259,31 @@ def test_knn_pairs_are_nearest_neighbours_by_cosine() -> None:
         assert pair_key(a, nearest) in keys
 
 
+class DotPointEncoder(PointEncoder):
+    """A dot-product model (``similarity_fn_name: "dot"``, e.g. TAS-B) of fixed vectors."""
+
+    similarity_fn_name = "dot"
+
+
+def test_knn_pairs_of_a_dot_product_model_are_nearest_neighbours_by_dot_product() -> None:
+    """A dot-product model's partners were its nearest by cosine; they are its nearest by dot
+    product, as it ranks (its vectors' lengths are part of its score)."""
+    rng = np.random.default_rng(3)
+    texts = list(dict.fromkeys(SENTENCES))
+    points = {t: (rng.normal(size=3) * rng.uniform(0.2, 5.0)).tolist() for t in texts}
+    vectors = np.array([points[t] for t in texts], dtype=np.float32)
+    pairs = sample_pairs(texts, "knn", cap=1000, top_k=1, encoder=DotPointEncoder(points))
+
+    def nearest(scores: NDArray[np.float32]) -> set[tuple[str, str]]:
+        np.fill_diagonal(scores, -np.inf)
+        best = np.argmax(scores, axis=1)
+        return {pair_key(t, texts[int(j)]) for t, j in zip(texts, best, strict=True)}
+
+    assert {pair_key(a, b) for a, b in pairs} == nearest(vectors @ vectors.T)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert nearest(vectors @ vectors.T) != nearest(unit @ unit.T)  # so the test could fail
+
+
 def test_excluded_partners_do_not_use_up_top_k() -> None:
     encoder = PointEncoder(
         {"a": [1, 0, 0], "b": [0.9, 0.1, 0], "c": [0.7, 0.3, 0], "d": [0.1, 0.5, 1]}
@@ -311,7 +336,7 @@ def test_sampling_errors() -> None:
     with pytest.raises(ValueError, match="top_k must be at least 1"):
         sample_pairs(SENTENCES, "bm25", cap=5, top_k=0)
     for strategy in ("knn", "bm25+knn"):
-        with pytest.raises(ValueError, match=re.escape(f"sampling {strategy} ranks by bi-encoder")):
+        with pytest.raises(ValueError, match=f"sampling {re.escape(strategy)} ranks by a bi-enc"):
             sample_pairs(SENTENCES, strategy, cap=5)
     with pytest.raises(ValueError, match="unknown sampling 'best'"):
         sample_pairs(SENTENCES, "best", cap=5)
@@ -852,6 +877,40 @@ def test_changed_sampling_settings_are_refused(
         SentsimError, match=r"was sampled with other settings \{'cap': \(30, 12\)\}"
     ):
         run_augsbert(replace(config, cap=12), **QUIET)
+
+
+def test_knn_pairs_ranked_by_cosine_for_a_dot_product_model_are_refused(
+    data: dict[str, Path],
+    tiny_bert_dir: Path,
+    tiny_ce_dir: Path,
+    tiny_dot_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """knn pairs a dot-product --knn-encoder ranked by cosine (sentsim before it read the
+    model's similarity; its steps.json records none) are not reused: the rerun says so."""
+    config = config_for(
+        tmp_path / "out",
+        tiny_bert_dir,
+        unlabelled=data["target"],
+        cross_encoder=tiny_ce_dir,
+        knn_encoder=tiny_dot_dir,
+        strategies=(Sampling.KNN,),
+    )
+    stop_before_training(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        run_augsbert(config, **QUIET)
+    steps = json.loads((config.out / "steps.json").read_text(encoding="utf-8"))
+    assert steps["sample-knn"]["params"]["similarity"] == "dot"
+    with pytest.raises(KeyboardInterrupt):  # recorded as it is: reused
+        run_augsbert(config, **QUIET)
+    del steps["sample-knn"]["params"]["similarity"]
+    (config.out / "steps.json").write_text(json.dumps(steps), encoding="utf-8")
+    with pytest.raises(
+        SentsimError,
+        match=r"was sampled with other settings \{'similarity': \('cosine', 'dot'\)\}",
+    ):
+        run_augsbert(config, **QUIET)
 
 
 def test_pairs_sampled_from_other_sentences_or_around_other_pairs_are_refused(

@@ -289,6 +289,7 @@ def _silver(
 
     ``judged_by``: the judge and the hash of its weights, recorded with the labels.
     """
+    from sentsim.bi_encoder import BiEncoder
     from sentsim.models import resolve_model_path, weights_hash
 
     judge, weights = judged_by
@@ -296,6 +297,8 @@ def _silver(
     pairs_file, silver_file = (config.out / f"silver-{strategy}{x}.jsonl" for x in ("-pairs", ""))
     encoder = str(config.knn_encoder or "model-gold")  # relative: the folder may move
     where = config.knn_encoder or _model_dir(config.out, "gold")
+    ranked_by = weights_hash(resolve_model_path(where)) if knn else None
+    ranker = BiEncoder.load(where) if knn else None
     params = {
         "source": str(config.unlabelled or config.gold),
         "sentences": len(inputs.sentences),
@@ -307,9 +310,13 @@ def _silver(
         "texts": _digest(inputs.given if strategy == Sampling.GIVEN else inputs.sentences),
         "exclude": _digest(sorted(inputs.exclude)),
         # a model-gold/ trained again (other settings) ranks other partners
-        "encoder_weights": weights_hash(resolve_model_path(where)) if knn else None,
+        "encoder_weights": ranked_by,
+        # what it ranks partners by: the cosine, or a dot-product model's dot product
+        "similarity": ranker.similarity_fn_name.value if ranker is not None else None,
     }
     recorded = steps.data.get(f"sample-{strategy}", {}).get("params", params)
+    if knn and "similarity" not in recorded:  # sampled before sentsim read it: by cosine
+        recorded = {**recorded, "similarity": "cosine"}
     # a step recorded before a key was added is compared on the keys it has
     changed = {k: (recorded[k], v) for k, v in params.items() if k in recorded and recorded[k] != v}
     way_out = f"delete it, silver-{strategy}.jsonl and model-{strategy}/, or choose another --out"
@@ -332,8 +339,6 @@ def _silver(
         log(f"[{strategy}] sampled pairs found ({pairs_file}); skipped")
         pairs = read_pair_list(pairs_file)
     else:
-        from sentsim.bi_encoder import BiEncoder
-
         start = time.perf_counter()
         if strategy == Sampling.GIVEN:
             pairs = given_pairs(
@@ -347,7 +352,7 @@ def _silver(
                 cap=config.cap,
                 top_k=config.top_k,
                 exclude=inputs.exclude,
-                encoder=BiEncoder.load(where) if knn else None,
+                encoder=ranker,
                 seed=config.settings.seed,
             )
             found = f"{len(pairs)} pairs among {len(inputs.sentences)} sentences"

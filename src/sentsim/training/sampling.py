@@ -3,9 +3,10 @@
 Thakur et al. (2021), "Augmented SBERT", NAACL, §4–5: which pairs are labelled matters more
 than how many. Random pairs are almost all dissimilar, so a random silver set is skewed to low
 scores; on STS-B it *hurt* compared with gold only. BM25 sampling (each sentence's lexically
-nearest others) and semantic-search sampling (its nearest others by a bi-encoder's cosine) give a
+nearest others) and semantic-search sampling (its nearest others by a bi-encoder) give a
 balanced mix of similar and dissimilar pairs and helped most; their union is about as good as
-the better of the two.
+the better of the two. The bi-encoder ranks by its own similarity (its ``similarity_fn_name``, as
+search ranks): the cosine, or a dot-product model's dot product.
 
 ``given`` samples nothing: it labels the pairs of an unlabelled file as written (the paper's
 domain-transfer setting, where the target data set's pairs exist and only their scores do not),
@@ -21,6 +22,7 @@ import numpy as np
 
 from sentsim.base import Encoder, check_pairs, check_texts
 from sentsim.choices import parse_choice
+from sentsim.similarity import Metric, encoder_metric, normalize, similarity
 
 Pair = tuple[str, str]
 
@@ -30,7 +32,7 @@ class Sampling(StrEnum):
 
     RANDOM = "random"  # top_k random partners per sentence
     BM25 = "bm25"  # top_k lexically nearest others (BM25, via bm25s)
-    KNN = "knn"  # top_k nearest others by bi-encoder cosine ("semantic search")
+    KNN = "knn"  # top_k nearest others by a bi-encoder's similarity ("semantic search")
     BM25_KNN = "bm25+knn"  # the union of both
     GIVEN = "given"  # the unlabelled file's own pairs, as written (see :func:`given_pairs`)
 
@@ -50,7 +52,7 @@ class Sampling(StrEnum):
 
     @property
     def needs_encoder(self) -> bool:
-        """Whether the strategy ranks by bi-encoder cosine."""
+        """Whether the strategy ranks by a bi-encoder's similarity."""
         return self in (Sampling.KNN, Sampling.BM25_KNN)
 
 
@@ -83,10 +85,11 @@ def sample_pairs(
 
     ``random``: ``top_k`` random partners per sentence; ``bm25``: each sentence's ``top_k`` best
     BM25 matches among the others (a shared non-stopword is required); ``knn``: its ``top_k``
-    nearest others by cosine of ``encoder``; ``bm25+knn``: both. Self-pairs, pairs in ``exclude``
-    and repeats are skipped in either order, texts compared by :func:`text_key` (a sentence
-    written twice, once with an extra space, is one sentence, kept as first written); excluded
-    partners do not count towards ``top_k``.
+    nearest others by ``encoder``'s similarity (:func:`~sentsim.similarity.encoder_metric`: the
+    cosine, or a dot-product model's dot product); ``bm25+knn``: both. Self-pairs, pairs in
+    ``exclude`` and repeats are skipped in either order, texts compared by :func:`text_key` (a
+    sentence written twice, once with an extra space, is one sentence, kept as first written);
+    excluded partners do not count towards ``top_k``.
     Over ``cap`` pairs, a random subset of ``cap`` is kept in order. Deterministic given ``seed``.
 
     >>> sample_pairs(["a red car", "a blue car", "my cat"], "bm25", cap=10, top_k=1)
@@ -106,7 +109,7 @@ def sample_pairs(
         raise ValueError(f"top_k must be at least 1 partner per sentence, got {top_k}")
     if kind.needs_encoder and encoder is None:
         raise ValueError(
-            f"sampling {kind.value} ranks by bi-encoder cosine; pass encoder= (e.g. "
+            f"sampling {kind.value} ranks by a bi-encoder's similarity; pass encoder= (e.g. "
             "BiEncoder.load('minilm')) or choose bm25 or random"
         )
     excluded = {pair_key(a, b) for a, b in check_pairs(list(exclude))}
@@ -125,7 +128,7 @@ def sample_pairs(
     if kind in (Sampling.BM25, Sampling.BM25_KNN):
         ranked.append(_bm25_neighbours(texts, depth))
     if kind.needs_encoder and encoder is not None:
-        ranked.append(_cosine_neighbours(texts, encoder, depth))
+        ranked.append(_nearest_neighbours(texts, encoder, depth))
     out: list[Pair] = []
     seen = set(excluded)
     for ranking in ranked:
@@ -200,17 +203,23 @@ def _bm25_neighbours(texts: list[str], depth: int) -> Iterator[list[int]]:
     yield from (found.get(i, []) for i in range(len(texts)))
 
 
-def _cosine_neighbours(texts: list[str], encoder: Encoder, depth: int) -> Iterator[list[int]]:
-    """Each text's nearest others by ``cos(u, v) = u·v / (‖u‖ ‖v‖)``; best first, ties by index."""
+def _nearest_neighbours(texts: list[str], encoder: Encoder, depth: int) -> Iterator[list[int]]:
+    """Each text's nearest others by ``encoder``'s similarity; best first, ties by index.
+
+    ``cos(u, v) = u·v / (‖u‖ ‖v‖)``, or ``u·v`` for a dot-product model (whose vectors' lengths
+    are part of its score), as :func:`~sentsim.similarity.encoder_metric` says.
+    """
     vectors = np.asarray(encoder.encode(texts, batch_size=64, show_progress=False), np.float32)
     if vectors.shape != (len(texts), encoder.dim):
         raise ValueError(
             f"encoder {encoder.name} returned shape {vectors.shape} for {len(texts)} texts; "
             f"expected ({len(texts)}, {encoder.dim})"
         )
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    metric = encoder_metric(encoder)
+    if metric is Metric.COSINE:  # unit rows once: their inner products are the cosines
+        vectors, metric = normalize(vectors), Metric.DOT
     for start in range(0, len(texts), 1024):  # a block of rows at a time bounds memory
-        sims = vectors[start : start + 1024] @ vectors.T
+        sims = similarity(vectors[start : start + 1024], vectors, metric)
         for r, row in enumerate(sims):
             top = (
                 np.argpartition(-row, depth - 1)[:depth]
