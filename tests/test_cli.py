@@ -473,7 +473,7 @@ def test_mine_refuses_a_margin_without_dense_scores(
     train.write_text('{"anchor": "a", "positive": "b"}\n')
     argv = ["mine", "--train", str(train), "--bm25", "--no-dense", "--margin", "0.2"]
     line = user_error(capsys, [*argv, "--out", str(tmp_path / "m.jsonl")])
-    assert "--margin compares the bi-encoder's cosines" in line
+    assert "--margin compares the bi-encoder's similarities (cosines; a dot-product" in line
 
 
 @pytest.mark.parametrize(

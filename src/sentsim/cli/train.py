@@ -175,8 +175,8 @@ def _mine(args: argparse.Namespace) -> int:
 
     if args.no_dense and args.margin:
         raise ValueError(
-            "--margin compares the bi-encoder's cosines, which --no-dense does not compute; drop "
-            "one of them"
+            "--margin compares the bi-encoder's similarities (cosines; a dot-product model's dot "
+            "products), which --no-dense does not compute; drop one of them"
         )
     threshold = MiningSettings.max_judge_score  # the default, 0.5
     if args.max_judge_score is not None:
