@@ -1127,6 +1127,29 @@ def test_a_dot_product_model_is_searched_by_its_dot_product(
     assert np.abs(scores).max() > 1.5  # not cosines
 
 
+def test_example_queries_of_a_dot_product_model_floor_at_the_querys_opposite(
+    tiny_dot_dir: Path, tmp_path: Path
+) -> None:
+    """With fewer than k examples, a document without one got the lowest cosine, −1, also from a
+    dot-product model, whose scores are not cosines: −1 was no bound of them. It now gets the
+    score of the query's opposite, −‖q‖² (−1 for a unit vector), or the lowest seen if lower;
+    example scores are sentence-transformers' dot products."""
+    encoder = BiEncoder.load(tiny_dot_dir)
+    examples = [
+        Document(f"q{i}", d.text, "", {"answer": d.id}) for i, d in enumerate(SIMILARITY_DOCS)
+    ]
+    expected = reference_scores(tiny_dot_dir)
+    with build_index(examples, tmp_path / "examples", encoder) as found:
+        queries = index_vectors(encoder, encoder.encode_query(SIMILARITY_QUERIES))
+        matches = ExampleQueries(found).scores(queries)  # k 20: every example seen
+        for query, match, row in zip(queries, matches, expected, strict=True):
+            ids = [d.id for d in SIMILARITY_DOCS]
+            assert match.scores == pytest.approx(dict(zip(ids, row, strict=True)), rel=1e-5)
+            opposite = -float(query.astype(np.float64) @ query)
+            assert match.floor == pytest.approx(min(opposite, row.min()), rel=1e-5)
+            assert match.floor < -1.5  # on the model's scale, not a cosine's −1
+
+
 def test_an_sq8_index_takes_a_cosine_model_without_normalize(
     tiny_paraphrase_dir: Path, tmp_path: Path
 ) -> None:

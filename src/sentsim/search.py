@@ -280,9 +280,10 @@ class ExampleQueries:
     as the documents, each with the id of the document that answered it in its ``answer``
     metadata field (corpus rows ``{"id": ..., "text": ..., "answer": ...}``). A query's example
     score for a document is its best score (the encoder's similarity: a cosine for a cosine
-    model) with that document's examples among the ``k`` examples nearest to the query; a
-    document with none among them gets the k-th score (or, when the index has fewer than ``k``
-    examples, the lowest cosine, −1, or the lowest score seen if lower). Examples naming a
+    model, a dot product for a dot-product model) with that document's examples among the ``k``
+    examples nearest to the query; a document with none among them gets the k-th score (or, when
+    the index has fewer than ``k`` examples, the score of the query ``q``'s opposite, ``−‖q‖²``:
+    −1 for a cosine model's unit vectors, or the lowest score seen if lower). Examples naming a
     document that is not in the searched index (deleted, say) are ignored.
     """
 
@@ -312,7 +313,7 @@ class ExampleQueries:
                 )
             answers[doc.id] = answer.strip()  # as the corpus reader strips the ids it names
         out = []
-        for row in hits:
+        for row, query in zip(hits, np.asarray(query_vectors, dtype=np.float32), strict=True):
             best: dict[str, float] = {}
             text: dict[str, str] = {}
             for h in row:  # best first
@@ -320,11 +321,25 @@ class ExampleQueries:
                 if target not in best:
                     best[target], text[target] = h.score, texts[h.doc_id]
             # Past the k nearest, a document's examples are at most the k-th score; when fewer
-            # than k examples exist, those not seen do not exist and count as the lowest cosine.
-            lowest = row[-1].score if row else -1.0
-            floor = lowest if len(row) == self.k else min(-1.0, lowest)
+            # than k examples exist, those not seen do not exist and count as the query's
+            # opposite: the lowest cosine, −1, or for a dot-product model −‖q‖² on its own scale
+            # (−1, a cosine's bound, could lie anywhere among a dot product's scores).
+            opposite = _opposite_score(query)
+            lowest = row[-1].score if row else opposite
+            floor = lowest if len(row) == self.k else min(opposite, lowest)
             out.append(ExampleMatches(best, text, floor))
         return out
+
+
+def _opposite_score(query: np.ndarray) -> float:
+    """The inner product of a query vector ``q`` with its opposite: ``q·(−q) = −‖q‖²``.
+
+    −1 for a unit vector (a cosine model's: the lowest cosine), rounded so that float32 rounding
+    does not make it −0.9999999; for a dot-product model's raw vector the score of a text pointing
+    away from the query with its length, on that model's scale.
+    """
+    q = np.asarray(query, dtype=np.float64)
+    return -round(float(q @ q), 6)
 
 
 def passages_for(doc: Document, tokenizer: Any, max_tokens: int) -> list[str]:

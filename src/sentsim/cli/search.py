@@ -140,7 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--example-weight",
         type=float,
-        help="w in w·dense + (1−w)·best example cosine (default 0.2, chosen on help-center dev)",
+        help="w in w·dense + (1−w)·best example similarity (the bi-encoder's: cosine, or a "
+        "dot-product model's dot product) (default 0.2, chosen on help-center dev)",
     )
     p.add_argument(
         "--json",
