@@ -211,6 +211,37 @@ def test_a_plain_encoder_folder_says_what_it_assumed(
     assert caplog.records == []
 
 
+def test_a_plain_encoder_folder_ignores_its_model_config_as_sentence_transformers_does(
+    tiny_bert_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A folder without modules.json but with config_sentence_transformers.json: sentence-
+    transformers 6 does not read the file there (no prompts, cosine), nor does sentsim; a
+    "dot" or a prompt in it went unmentioned, and the load now says the file is not read."""
+    import json
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    folder = shutil.copytree(tiny_bert_dir, tmp_path / "plain")
+    config = {
+        "prompts": {"query": "query: "},
+        "default_prompt_name": "query",
+        "similarity_fn_name": "dot",
+    }
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
+    with caplog.at_level("WARNING", logger="sentsim.bi_encoder"):
+        model = BiEncoder.load(folder, pooling="mean", normalize=False, device="cpu")
+    reference = SentenceTransformer(str(folder), device="cpu")
+    assert (model.similarity_fn_name, reference.similarity_fn_name) == ("cosine", "cosine")
+    assert not any(reference.prompts.values()) and reference.default_prompt_name is None
+    assert (model.prompts, model.default_prompt_name) == ({}, None)
+    np.testing.assert_allclose(model.encode(TEXTS), reference.encode(TEXTS), atol=1e-5)
+    [record] = caplog.records
+    said = record.getMessage()
+    assert said.startswith(f"{folder / 'config_sentence_transformers.json'} is not read: ")
+    assert "has no modules.json" in said and "write a modules.json" in said
+
+
 # --- Dense layers after pooling (LaBSE, distiluse, sentence-t5) ----------------------------------
 
 

@@ -155,6 +155,8 @@ class BiEncoder:
         layout = _read_layout(path)
         if not layout.declared and (pooling is None or normalize is None):
             _say_what_is_assumed(path, pooling is None, normalize is None)
+        if not layout.declared and (path / _ST_CONFIG).is_file():
+            _say_config_is_unread(path / _ST_CONFIG)
         transformer = TorchTransformer(
             layout.transformer_dir,
             max_seq_length=max_seq_length,
@@ -576,6 +578,22 @@ def _say_what_is_assumed(path: Path, pooling: bool, normalize: bool) -> None:
         "and save it to write them down",
         path,
         " and ".join(assumed),
+    )
+
+
+def _say_config_is_unread(file: Path) -> None:
+    """Log that ``file`` (a ``config_sentence_transformers.json``) is not read: no modules.json.
+
+    sentence-transformers 6 builds such a folder's modules itself and reads that file only with
+    a ``modules.json``: its prompts and ``similarity_fn_name`` do not count there (no prompts,
+    cosine), and sentsim loads it the same way; a ``"dot"`` in it went unnoticed.
+    """
+    log.warning(
+        "%s is not read: its folder has no modules.json, and sentence-transformers reads the "
+        "prompts and similarity_fn_name only with one; loaded without prompts and compared by "
+        "cosine, as sentence-transformers loads it; write a modules.json (Transformer, Pooling) "
+        "for them to count",
+        file,
     )
 
 
