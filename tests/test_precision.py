@@ -189,3 +189,27 @@ def test_int8_encoders_have_index_caches_of_their_own(tiny_st_dir: Path) -> None
     full, half = BiEncoder.load(tiny_st_dir), BiEncoder.load(tiny_st_dir, precision="bf16")
     assert cache_key(full) == cache_key(half)  # bf16 vectors are float32's to 1e-4
     assert cache_key(BiEncoder.load(tiny_st_dir, precision="int8")) != cache_key(full)
+
+
+@pytest.mark.parametrize("how", ["load_state_dict(assign=True)", ".data ="])
+def test_int8_copy_is_made_again_when_the_weights_are_new_tensors(
+    tiny_st_dir: Path, how: str
+) -> None:
+    """Weights replaced by new tensors, not changed in place, keep their versions (0 after a
+    load): the int8 copy of the old weights must not answer for the new ones."""
+    import torch
+
+    model = BiEncoder.load(tiny_st_dir, precision="int8")
+    network = model.transformer.model
+    model.encode(TEXTS)  # the copy of the loaded weights is made and cached
+    halved = {k: v.detach() * 0.5 for k, v in network.named_parameters()}
+    if how == ".data =":
+        for name, param in network.named_parameters():
+            param.data = halved[name]
+    else:
+        network.load_state_dict(halved, strict=False, assign=True)
+    fresh = BiEncoder.load(tiny_st_dir, precision="int8")
+    with torch.no_grad():
+        for param in fresh.transformer.model.parameters():
+            param.mul_(0.5)
+    np.testing.assert_allclose(model.encode(TEXTS), fresh.encode(TEXTS), atol=1e-6)

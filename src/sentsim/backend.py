@@ -137,9 +137,20 @@ def inference(precision: Precision, device: str | torch.device) -> Iterator[None
         yield
 
 
-# A network's int8 copy, kept while the network lives: (its parameters' versions, the copy).
-_INT8_COPIES: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[int, ...], torch.nn.Module]]
+# A network's int8 copy, kept while the network lives: (what its weights were, the copy).
+_WeightsState = tuple[tuple[int, int], ...]
+_INT8_COPIES: weakref.WeakKeyDictionary[torch.nn.Module, tuple[_WeightsState, torch.nn.Module]]
 _INT8_COPIES = weakref.WeakKeyDictionary()
+
+
+def _weights_state(network: torch.nn.Module) -> _WeightsState:
+    """Each parameter's memory address and version: what tells whether its int8 copy is current.
+
+    An in-place change (an optimizer step, ``load_state_dict``) bumps the version; weights replaced
+    by new tensors (``load_state_dict(assign=True)``, ``param.data = ...``) come with versions of
+    their own, 0 as freshly loaded weights have, but live at another address.
+    """
+    return tuple((p.data_ptr(), p._version) for p in network.parameters())
 
 
 def int8_network(network: torch.nn.Module) -> torch.nn.Module:
@@ -151,13 +162,14 @@ def int8_network(network: torch.nn.Module) -> torch.nn.Module:
     stay float32: their inputs carry the few large activations that one 8-bit scale flattens,
     which cost the `ce-sts` cross-encoder 0.7 Spearman on STS-B dev where keeping them float32
     costs 0.15 (README, *Model speed*). ``network`` itself is not changed; its copy is made
-    again when its weights change (training, ``load_state_dict``).
+    again when its weights change (training, ``load_state_dict``, new tensors put in their place;
+    not an in-place change made through ``param.data``, which torch does not count).
     """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    versions = tuple(p._version for p in network.parameters())
+    state = _weights_state(network)
     cached = _INT8_COPIES.get(network)
-    if cached is not None and cached[0] == versions:
+    if cached is not None and cached[0] == state:
         return cached[1]
     import copy
 
@@ -169,7 +181,7 @@ def int8_network(network: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore")
         quantized = quantize_dynamic(copy.deepcopy(network).eval(), spec)
-    _INT8_COPIES[network] = (versions, quantized)
+    _INT8_COPIES[network] = (state, quantized)
     return quantized
 
 
