@@ -213,3 +213,39 @@ def test_int8_copy_is_made_again_when_the_weights_are_new_tensors(
         for param in fresh.transformer.model.parameters():
             param.mul_(0.5)
     np.testing.assert_allclose(model.encode(TEXTS), fresh.encode(TEXTS), atol=1e-6)
+
+
+def test_int8_copy_is_made_once_when_threads_ask_together(
+    monkeypatch: pytest.MonkeyPatch, tiny_st_dir: Path
+) -> None:
+    """Two threads encoding with a model whose copy is not made yet (a user's thread pool; the
+    server holds one lock, the library does not): one copy is made, both threads run it."""
+    import threading
+    import time
+
+    import torch.ao.quantization as tq
+
+    network = BiEncoder.load(tiny_st_dir, precision="int8").transformer.model
+    made = []
+    quantize = tq.quantize_dynamic
+
+    def slow_quantize(*args: object, **kwargs: object) -> object:
+        made.append(1)
+        time.sleep(0.3)  # long enough for the other thread to ask meanwhile
+        return quantize(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tq, "quantize_dynamic", slow_quantize)
+    copies: list[object] = []
+    start = threading.Barrier(2)
+
+    def ask() -> None:
+        start.wait()
+        copies.append(backend.int8_network(network))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1
+    assert len(copies) == 2 and copies[0] is copies[1]

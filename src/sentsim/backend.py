@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import pickle
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -141,6 +142,9 @@ def inference(precision: Precision, device: str | torch.device) -> Iterator[None
 _WeightsState = tuple[tuple[int, int], ...]
 _INT8_COPIES: weakref.WeakKeyDictionary[torch.nn.Module, tuple[_WeightsState, torch.nn.Module]]
 _INT8_COPIES = weakref.WeakKeyDictionary()
+# Held while a copy is looked up and made: threads that ask for one at once (a thread pool sharing
+# a model) each made their own, the model's size again in memory per thread, all but one dropped.
+_INT8_BUILDING = threading.Lock()
 
 
 def _weights_state(network: torch.nn.Module) -> _WeightsState:
@@ -165,13 +169,21 @@ def int8_network(network: torch.nn.Module) -> torch.nn.Module:
     again when its weights change (training, ``load_state_dict``, new tensors put in their place;
     not an in-place change made through ``param.data``, which torch does not count).
     """
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    with _INT8_BUILDING:
+        state = _weights_state(network)
+        cached = _INT8_COPIES.get(network)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        quantized = _quantized_copy(network)
+        _INT8_COPIES[network] = (state, quantized)
+        return quantized
 
-    state = _weights_state(network)
-    cached = _INT8_COPIES.get(network)
-    if cached is not None and cached[0] == state:
-        return cached[1]
+
+def _quantized_copy(network: torch.nn.Module) -> torch.nn.Module:
+    """A new copy of ``network`` with its widening and square linear layers in dynamic int8."""
     import copy
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     spec = {
         name: per_channel_dynamic_qconfig
@@ -180,9 +192,7 @@ def int8_network(network: torch.nn.Module) -> torch.nn.Module:
     }
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore")
-        quantized = quantize_dynamic(copy.deepcopy(network).eval(), spec)
-    _INT8_COPIES[network] = (state, quantized)
-    return quantized
+        return quantize_dynamic(copy.deepcopy(network).eval(), spec)
 
 
 def runnable(network: torch.nn.Module, precision: Precision) -> torch.nn.Module:
