@@ -249,3 +249,28 @@ def test_int8_copy_is_made_once_when_threads_ask_together(
         thread.join()
     assert len(made) == 1
     assert len(copies) == 2 and copies[0] is copies[1]
+
+
+def test_leaving_int8_frees_the_copy(tiny_st_dir: Path, tiny_ce_dir: Path) -> None:
+    """A model set back to fp32 (or bf16) after encoding in int8 no longer holds its int8 copy,
+    the model's weights again in memory; the copy is made anew if int8 is asked for again."""
+    import gc
+    import weakref
+
+    encoder = BiEncoder.load(tiny_st_dir, precision="int8")
+    judge = CrossEncoder.load(tiny_ce_dir, precision="int8")
+    encoder.encode(TEXTS)
+    judge.predict([(TEXTS[0], TEXTS[1])])
+    networks = [encoder.transformer.model, judge.model]
+    copies = [weakref.ref(backend.int8_network(n)) for n in networks]
+    encoder.precision = "fp32"
+    judge.precision = "bf16"
+    gc.collect()
+    assert [c() for c in copies] == [None, None]
+    assert all(n not in backend._INT8_COPIES for n in networks)
+    encoder.precision = "int8"
+    plain = BiEncoder.load(tiny_st_dir)
+    plain.encode(TEXTS)
+    assert plain.transformer.model not in backend._INT8_COPIES  # float32 never makes one
+    again = BiEncoder.load(tiny_st_dir, precision="int8").encode(TEXTS)
+    np.testing.assert_array_equal(encoder.encode(TEXTS), again)

@@ -195,6 +195,12 @@ def _quantized_copy(network: torch.nn.Module) -> torch.nn.Module:
         return quantize_dynamic(copy.deepcopy(network).eval(), spec)
 
 
+def drop_int8(network: torch.nn.Module) -> None:
+    """Forget ``network``'s int8 copy, if any: a model that leaves int8 frees that memory."""
+    with _INT8_BUILDING:
+        _INT8_COPIES.pop(network, None)
+
+
 def runnable(network: torch.nn.Module, precision: Precision) -> torch.nn.Module:
     """The network an inference pass in ``precision`` runs: ``network``, or its int8 copy."""
     return int8_network(network) if precision == Precision.INT8 else network

@@ -36,6 +36,7 @@ from sentsim.backend import (
     Features,
     Precision,
     TorchTransformer,
+    drop_int8,
     inference,
     resolve_precision,
     runnable,
@@ -129,6 +130,8 @@ class BiEncoder:
     @precision.setter
     def precision(self, value: str | Precision | None) -> None:
         self._precision = resolve_precision(value, self.transformer.device)
+        if self._precision != Precision.INT8:  # its int8 copy, if one was made, is not needed
+            drop_int8(self.transformer.model)
 
     @classmethod
     def load(

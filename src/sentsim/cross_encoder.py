@@ -28,6 +28,7 @@ from sentsim.backend import (
     check_device,
     check_length,
     check_model_dir,
+    drop_int8,
     inference,
     load_pretrained,
     quiet_transformers,
@@ -197,6 +198,8 @@ class CrossEncoder:
     @precision.setter
     def precision(self, value: str | Precision | None) -> None:
         self._precision = resolve_precision(value, self.device)
+        if self._precision != Precision.INT8:  # its int8 copy, if one was made, is not needed
+            drop_int8(self.model)
 
     def weight_after(self, *, examples: bool, encoder_hash: str | None = None) -> float:
         """The stored weight of this judge after a first stage.
