@@ -274,3 +274,69 @@ def test_leaving_int8_frees_the_copy(tiny_st_dir: Path, tiny_ce_dir: Path) -> No
     assert plain.transformer.model not in backend._INT8_COPIES  # float32 never makes one
     again = BiEncoder.load(tiny_st_dir, precision="int8").encode(TEXTS)
     np.testing.assert_array_equal(encoder.encode(TEXTS), again)
+
+
+WRITES_A_MODEL = {
+    "train cross-encoder": ["train", "cross-encoder", "--train", "p.csv", "--out", "OUT"],
+    "train bi-encoder": ["train", "bi-encoder", "--train", "p.csv", "--out", "OUT"],
+    "train distill": ["train", "distill", "--teacher", "minilm", "--sentences", "s.txt", "--out",
+                      "OUT"],
+    "augsbert": ["augsbert", "--cross-encoder", "train", "--sampling", "random", "--cap", "8",
+                 "--out", "OUT"],
+    "fuse": ["fuse", "--cross-encoder", "OUT", "--bi-encoder", "minilm", "--dev", "d.csv"],
+    "distill-static": ["distill-static", "--out", "OUT"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", sorted(WRITES_A_MODEL))
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_commands_that_write_a_model_refuse_int8(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+    how: str,
+) -> None:
+    """Before they read a file: `--precision int8 train bi-encoder` trained, selected its best
+    epoch on int8 dev scores, saved the float32 weights and reported fp32."""
+    out = tmp_path / "out"
+    argv = [str(out) if a == "OUT" else a for a in WRITES_A_MODEL[command]]
+    if how == "flag":
+        argv = ["--precision", "int8", *argv]
+    else:
+        monkeypatch.setenv("SENTSIM_PRECISION", "int8")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    given = "--precision int8" if how == "flag" else "SENTSIM_PRECISION=int8"
+    assert f"sentsim: error: {given} is for using models" in err
+    assert f"not for `sentsim {command}`, which writes one" in err
+    fix = "Drop --precision int8" if how == "flag" else "Run it with --precision fp32"
+    assert fix in err
+    assert not out.exists()
+
+
+def test_a_flag_overrides_int8_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SENTSIM_PRECISION", "int8")
+    argv = ["train", "bi-encoder", "--train", str(tmp_path / "missing.csv"), "--out", "o"]
+    assert main(["--precision", "fp32", *argv]) == 1  # refused for the missing file, not int8
+    assert "missing.csv" in capsys.readouterr().err
+
+
+def test_fit_refuses_a_model_in_int8(tiny_st_dir: Path, tmp_path: Path) -> None:
+    """From Python too: its dev scores would be the int8 copy's, its saved weights float32."""
+    from sentsim.data import read_pairs
+    from sentsim.training import TrainSettings, fit
+    from sentsim.training.bi import BiEncoderTask
+    from sentsim.training.data import load_train_data
+
+    rows = [(a, b, i % 5) for i, a in enumerate(TEXTS * 3) for b in TEXTS[:1]]
+    data = tmp_path / "pairs.csv"
+    data.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{s}\n" for a, b, s in rows))
+    model = BiEncoder.load(tiny_st_dir, precision="int8")
+    task = BiEncoderTask(model, load_train_data([data]), read_pairs(data))
+    with pytest.raises(ValueError, match=r"computes in int8, which is for inference: .* Load it "
+                       r"with precision='fp32'"):  # fmt: skip
+        fit(task, tmp_path / "out", TrainSettings(epochs=1), show_progress=False)
+    assert not (tmp_path / "out").exists()

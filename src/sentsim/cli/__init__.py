@@ -38,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[p.value for p in Precision],
         help="what models compute in when they encode and score: fp32 (default, or "
         "$SENTSIM_PRECISION), bf16 (matrix products in bfloat16), auto (bf16 where the CPU has "
-        "AMX or AVX512-BF16, or on a GPU that supports it), int8 (CPU only: linear layers in "
-        "8-bit integers, faster where bf16 is not native; moves scores more than bf16); "
+        "AMX or AVX512-BF16, or on a GPU that supports it), int8 (on the CPU, for using models, "
+        "not for commands that write one: linear layers in 8-bit integers, faster where bf16 "
+        "is not native; moves scores more than bf16); "
         "training: see --mixed-precision",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.precision:
         os.environ[PRECISION_ENV] = args.precision  # every model this command loads takes it
     try:
+        _refuse_int8(args)
         status = args.func(args)
     except SentsimError as exc:
         print(f"sentsim: error: {exc}", file=sys.stderr)
@@ -83,6 +85,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.precision:
             _restore(PRECISION_ENV, saved)
     return int(status or 0)
+
+
+def _refuse_int8(args: argparse.Namespace) -> None:
+    """Refuse int8 for a command that writes a model (its ``writes_model``), before it reads a file.
+
+    int8 is for using a model. Such a command keeps float32 weights and chose them by dev scores
+    its models computed in the command's precision: in int8, a run selected its best epoch (or
+    fusion weights) on int8 scores, saved float32 weights and reported fp32.
+    """
+    command = getattr(args, "writes_model", None)
+    if command is None or os.environ.get(PRECISION_ENV, "").strip().lower() != Precision.INT8:
+        return
+    given, fix = (
+        ("--precision int8", "drop --precision int8")
+        if args.precision
+        else (f"{PRECISION_ENV}=int8", f"run it with --precision fp32 (or {PRECISION_ENV} unset)")
+    )
+    raise ValueError(
+        f"{given} is for using models (encode, similarity, eval, search, serve, duplicates, "
+        f"mine), not for `sentsim {command}`, which writes one: it makes float32 weights from "
+        f"float32 scores (and chooses an epoch or fusion weights on them). {fix[0].upper()}"
+        f"{fix[1:]}, then use the model it writes with `sentsim --precision int8 ...`"
+    )
 
 
 def _restore(name: str, value: str | None) -> None:

@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_mixed_precision_option(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument("--json", action="store_true", help="end with one JSON line (the results)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, writes_model="augsbert")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", default="minilm", help="bi-encoder to distill (default: minilm)")
     p.add_argument("--dim", type=int, default=256, help="vector width (default: 256)")
     p.add_argument("--out", type=Path, required=True, help="folder for the static model")
-    p.set_defaults(func=_distill)
+    p.set_defaults(func=_distill, writes_model="distill-static")
 
     p = subparsers.add_parser(
         "helpcenter-data",

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "positive, negative rows (sentsim mine), a softmax over each anchor's positive and "
         "negatives; --batch-size then counts anchors and --dev takes such rows too",
     )
-    p.set_defaults(func=_train_cross)
+    p.set_defaults(func=_train_cross, writes_model="train cross-encoder")
 
     p = kinds.add_parser(
         "bi-encoder", help="fine-tune a bi-encoder on graded pairs or (anchor, positive) rows"
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--corpus", type=Path, help="corpus-softmax: every document of this corpus is a negative"
     )
     _max_seq_length_option(p)
-    p.set_defaults(func=_train_bi)
+    p.set_defaults(func=_train_bi, writes_model="train bi-encoder")
 
     p = kinds.add_parser(
         "distill", help="train a bi-encoder to reproduce a larger bi-encoder's vectors"
@@ -98,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "built from nearest-neighbour pairs (default: vectors)",
     )
     _max_seq_length_option(p, who="the student")
-    p.set_defaults(func=_train_distill)
+    p.set_defaults(func=_train_distill, writes_model="train distill")
     register_mine(subparsers)
 
     p = subparsers.add_parser(
@@ -113,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dev", required=True, type=Path, help="graded pair file (never test)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.set_defaults(func=_fuse)
+    p.set_defaults(func=_fuse, writes_model="fuse")
 
 
 def register_mine(subparsers: argparse._SubParsersAction) -> None:

@@ -173,8 +173,10 @@ def fit(
     run must name the same one, since its card will say it started there. ``card``: writes the
     model card from the finished report, before ``train_report.json`` marks the run finished and
     the checkpoint goes, so that a run killed between the two resumes into writing its card.
+    A model that computes in int8 is refused: int8 is for inference.
     """
     check_out_dir(out)
+    _check_float(task)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
     _recover_checkpoint(ckpt)
@@ -258,6 +260,22 @@ def fit(
     write_text_atomic(out / "train_report.json", json.dumps(asdict(report), indent=2) + "\n")
     _remove_dir(ckpt)
     return report
+
+
+def _check_float(task: Task) -> None:
+    """Refuse a task whose model computes in int8 (``precision="int8"``, or ``$SENTSIM_PRECISION``).
+
+    Its dev evaluation ran the int8 copy, so the best epoch was chosen, and reported as fp32, on
+    scores of weights other than the float32 ones saved.
+    """
+    model = getattr(task, "model", None)
+    if getattr(model, "precision", None) == Precision.INT8:
+        raise ValueError(
+            f"{getattr(model, 'name', 'the model')} computes in int8, which is for inference: "
+            "training chooses its best epoch on dev scores of the float32 weights it saves. Load "
+            "it with precision='fp32' (SENTSIM_PRECISION=int8 gives int8 to a model loaded "
+            "without one) or set model.precision = 'fp32' before training"
+        )
 
 
 # Files of a saved model's layout (Hugging Face, sentence-transformers, sentsim) besides numbered
