@@ -340,3 +340,41 @@ def test_fit_refuses_a_model_in_int8(tiny_st_dir: Path, tmp_path: Path) -> None:
                        r"with precision='fp32'"):  # fmt: skip
         fit(task, tmp_path / "out", TrainSettings(epochs=1), show_progress=False)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_int8_without_a_device_loads_on_the_cpu_beside_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, tiny_st_dir: Path, tiny_ce_dir: Path, how: str
+) -> None:
+    """On a machine with a GPU, models load there unless told otherwise; int8 runs only on the
+    CPU, so `sentsim --precision int8 ...` (which has no --device) failed there with a message
+    to load the model with device='cpu', which a command-line user cannot do."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert backend.default_device() == "cuda"  # what a model without int8 still gets
+    if how == "environment":
+        monkeypatch.setenv("SENTSIM_PRECISION", "int8")
+    precision = "int8" if how == "argument" else None
+    encoder = BiEncoder.load(tiny_st_dir, precision=precision)
+    judge = CrossEncoder.load(tiny_ce_dir, precision=precision)
+    assert encoder.transformer.device == "cpu" and encoder.precision == Precision.INT8
+    assert str(judge.device) == "cpu" and judge.precision == Precision.INT8
+    assert encoder.encode(TEXTS).shape == (4, 32)
+    with pytest.raises(ValueError, match="int8 runs on the CPU only, and this model is on cuda"):
+        BiEncoder.load(tiny_st_dir, precision="int8", device="cuda")  # named: refused
+
+
+def test_eval_reports_int8_beside_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    tiny_st_dir: Path,
+) -> None:  # fmt: skip
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    data = tmp_path / "pairs.csv"
+    data.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{i}\n" for i, (a, b) in
+                    enumerate(zip(TEXTS, TEXTS[1:] + TEXTS[:1], strict=True))))  # fmt: skip
+    argv = ["eval", "sts", "--data", str(data), "--model", str(tiny_st_dir), "--json"]
+    assert main(["--precision", "int8", *argv]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["compute_precision"] == "int8"

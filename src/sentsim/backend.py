@@ -91,6 +91,31 @@ def native_bf16(device: str | torch.device) -> bool:
     return False
 
 
+def requested_precision(precision: str | Precision | None) -> Precision:
+    """``precision`` as a :class:`Precision` (``auto`` left as it is); ``None``: the default."""
+    if precision is None:
+        return default_precision()
+    try:
+        return Precision(str(precision).strip().lower())
+    except ValueError:
+        raise ValueError(f"precision {precision!r}: use fp32, bf16, auto or int8") from None
+
+
+def model_device(device: str | None, precision: str | Precision | None) -> str:
+    """Where a model computing in ``precision`` loads: ``device`` (see :func:`check_device`).
+
+    None is :func:`default_device`, except for ``int8``, which runs on the CPU only: beside a GPU
+    an int8 model loaded there and was then refused, and the command line names no device. A
+    ``precision`` the device cannot run is refused here, before the weights are read.
+    """
+    if device is None and requested_precision(precision) == Precision.INT8:
+        target = "cpu"
+    else:
+        target = check_device(device)
+    resolve_precision(precision, target)
+    return target
+
+
 def resolve_precision(precision: str | Precision | None, device: str | torch.device) -> Precision:
     """Return ``fp32``, ``bf16`` or ``int8`` for ``device``.
 
@@ -98,13 +123,7 @@ def resolve_precision(precision: str | Precision | None, device: str | torch.dev
     ``int8`` on a device other than the CPU is a ``ValueError`` (torch's dynamic quantization
     runs on the CPU only).
     """
-    if precision is None:
-        chosen = default_precision()
-    else:
-        try:
-            chosen = Precision(str(precision).strip().lower())
-        except ValueError:
-            raise ValueError(f"precision {precision!r}: use fp32, bf16, auto or int8") from None
+    chosen = requested_precision(precision)
     if chosen == Precision.AUTO:
         return Precision.BF16 if native_bf16(device) else Precision.FP32
     if chosen == Precision.INT8 and torch.device(device).type != "cpu":

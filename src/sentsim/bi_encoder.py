@@ -38,6 +38,7 @@ from sentsim.backend import (
     TorchTransformer,
     drop_int8,
     inference,
+    model_device,
     resolve_precision,
     runnable,
 )
@@ -124,7 +125,7 @@ class BiEncoder:
 
     @property
     def precision(self) -> Precision:
-        """What :meth:`encode` computes in, ``fp32`` or ``bf16`` (see :class:`Precision`)."""
+        """What :meth:`encode` computes in: ``fp32``, ``bf16`` or ``int8`` (:class:`Precision`)."""
         return self._precision
 
     @precision.setter
@@ -149,8 +150,9 @@ class BiEncoder:
         Explicit ``pooling`` / ``normalize`` / ``max_seq_length`` override what the directory says
         (``pooling`` a mode's name, or a sequence of names to concatenate their vectors).
         A plain Hugging Face directory defaults to mean pooling without normalization.
-        ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
-        sets what :meth:`encode` computes in.
+        ``precision`` (``fp32``, ``bf16``, ``auto``, ``int8``; default ``$SENTSIM_PRECISION`` or
+        ``fp32``) sets what :meth:`encode` computes in. ``device``: default the GPU if there is
+        one, else the CPU; always the CPU for ``int8``, which runs only there.
         """
         if normalize is not None and not isinstance(normalize, bool):
             raise TypeError(f"normalize must be True, False or None, got {normalize!r}")
@@ -164,7 +166,7 @@ class BiEncoder:
             layout.transformer_dir,
             max_seq_length=max_seq_length,
             do_lower_case=layout.do_lower_case,
-            device=device,
+            device=model_device(device, precision),
         )
         if max_seq_length is None and layout.max_seq_length is not None:
             if layout.max_seq_length > transformer.max_positions:

@@ -25,12 +25,12 @@ from sentsim.atomic import staged_folder
 from sentsim.backend import (
     Features,
     Precision,
-    check_device,
     check_length,
     check_model_dir,
     drop_int8,
     inference,
     load_pretrained,
+    model_device,
     quiet_transformers,
     readable_tokens,
     reading_model,
@@ -105,9 +105,11 @@ class CrossEncoder:
         fresh scoring head of that size replaces the old one — how training starts from ``minilm``.
         Without them, a directory that is not a sequence-classification model (a bi-encoder, a
         plain encoder) is refused: its scoring layer would be random.
-        ``precision`` (``fp32``, ``bf16``, ``auto``; default ``$SENTSIM_PRECISION`` or ``fp32``)
-        sets what :meth:`predict` computes in. ``max_length`` defaults to what the directory's
-        ``sentsim_config.json`` says, else 256 tokens or the tokenizer's limit if that is smaller.
+        ``precision`` (``fp32``, ``bf16``, ``auto``, ``int8``; default ``$SENTSIM_PRECISION`` or
+        ``fp32``) sets what :meth:`predict` computes in. ``device``: default the GPU if there is
+        one, else the CPU; always the CPU for ``int8``, which runs only there. ``max_length``
+        defaults to what the directory's ``sentsim_config.json`` says, else 256 tokens or the
+        tokenizer's limit if that is smaller.
         """
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -148,7 +150,7 @@ class CrossEncoder:
         if labels:
             kwargs["id2label"] = dict(enumerate(labels))
             kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
-        target = check_device(device)  # before the weights are read
+        target = model_device(device, precision)  # before the weights are read
         with quiet_transformers(), reading_model(path):
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = load_pretrained(
@@ -192,7 +194,7 @@ class CrossEncoder:
 
     @property
     def precision(self) -> Precision:
-        """What :meth:`predict` computes in, ``fp32`` or ``bf16`` (see :class:`Precision`)."""
+        """What :meth:`predict` computes in: ``fp32``, ``bf16`` or ``int8`` (:class:`Precision`)."""
         return self._precision
 
     @precision.setter

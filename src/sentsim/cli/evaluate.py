@@ -501,6 +501,6 @@ def _compare_sts(args: argparse.Namespace) -> int:
 
 def _precision() -> str:
     """The precision this command's models ran in (``--precision`` / $SENTSIM_PRECISION)."""
-    from sentsim.backend import default_device, resolve_precision
+    from sentsim.backend import model_device, resolve_precision
 
-    return resolve_precision(None, default_device()).value
+    return resolve_precision(None, model_device(None, None)).value
