@@ -91,6 +91,7 @@ def test_binds_to_localhost_and_reports_health(served: SentsimServer, tiny_st_di
     assert status == 200
     assert health["status"] == "ok" and health["documents"] == len(DOCS)
     assert health["encoder"] == str(tiny_st_dir)
+    assert health["precision"] == {"encoder": "fp32", "judge": "fp32"}
 
 
 def test_encode_and_similarity_agree_with_the_library(
@@ -854,3 +855,37 @@ def test_a_re_ranked_search_counts_its_candidates_toward_max_batch(
     queries = ["card declined", "exchange rate", "top up with cash"]
     _, counted = send_while_busy(served, [("/search", {"query": q}) for q in queries], 3)
     assert counted == {"calls": 2, "jobs": 3}
+
+
+def test_int8_serves_int8_and_health_says_so(
+    monkeypatch: pytest.MonkeyPatch, tiny_st_dir: Path, tiny_ce_dir: Path, tmp_path: Path
+) -> None:
+    """`sentsim --precision int8 serve` answers as the int8 models do, a float32-built index
+    included, and /health names each model's precision (it named neither: an operator could not
+    tell an int8 server from a float32 one)."""
+    folder = tmp_path / "idx"
+    build_index(DOCS, folder, BiEncoder.load(tiny_st_dir), show_progress=False).close()
+    monkeypatch.setenv("SENTSIM_PRECISION", "int8")
+    config = ServeConfig(index=folder, reranker=str(tiny_ce_dir), port=0)
+    server = create_app(config)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        health = call(server, "/health")[1]
+        assert health["precision"] == {"encoder": "int8", "judge": "int8"}
+        texts = ["card declined", "top up"]
+        status, out = call(server, "/encode", {"texts": texts})
+        assert status == 200
+        int8 = BiEncoder.load(tiny_st_dir).encode(texts)  # int8 from the environment
+        np.testing.assert_allclose(out["vectors"], int8, atol=1e-6)
+        pairs = [["card declined", "my card was declined"]]
+        status, out = call(server, "/score", {"pairs": pairs})
+        judge = CrossEncoder.load(tiny_ce_dir)
+        assert status == 200 and judge.precision == "int8"
+        np.testing.assert_allclose(out["scores"], judge.predict([tuple(pairs[0])]), atol=1e-6)
+        status, out = call(server, "/search", {"query": "card declined", "top_k": 2})
+        assert status == 200 and len(out["results"]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

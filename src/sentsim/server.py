@@ -6,7 +6,8 @@ Built on the standard library's threading HTTP server (no extra dependency), bou
 unless ``--host`` says otherwise. :func:`create_app` loads the models and opens the index; nothing
 happens at import. Endpoints (every body and answer a JSON object):
 
-- ``GET /health`` (``HEAD`` too): the encoder, the judge and, with an index, its document count.
+- ``GET /health`` (``HEAD`` too): the encoder, the judge, what each computes in (``precision``)
+  and, with an index, its document count.
 - ``POST /encode`` ``{"texts": [...], "role"?}``: ``{"dim", "vectors"}``, normalized as the encoder
   says (at most :data:`MAX_SIMILARITY_SCORES` numbers a request); ``role`` ``query`` or
   ``document`` puts the model's query or document prompt first, as search does (default
@@ -369,6 +370,12 @@ class SentsimServer(ThreadingHTTPServer):
             "encoder": self.encoder.name,
             "judge": self.judge.name if self.judge is not None else None,
             "fused_with": self.fused.config.bi_encoders if self.fused is not None else None,
+            # what each model computes in (--precision, $SENTSIM_PRECISION); a fusion's
+            # bi-encoders compute in the judge's
+            "precision": {
+                "encoder": self.encoder.precision.value,
+                "judge": self.judge.precision.value if self.judge is not None else None,
+            },
             "index": str(self.config.index) if self.config.index is not None else None,
             "documents": documents,
             "batching": {"max_batch": self.config.max_batch, **asdict(self.batches.stats)},
