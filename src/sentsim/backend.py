@@ -211,7 +211,9 @@ def _quantized_copy(network: torch.nn.Module) -> torch.nn.Module:
     }
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(network).eval(), spec)
+        # in place on our copy: otherwise quantize_dynamic copies it again, a third float model
+        # in memory while the copy is made
+        return quantize_dynamic(copy.deepcopy(network).eval(), spec, inplace=True)
 
 
 def drop_int8(network: torch.nn.Module) -> None:
