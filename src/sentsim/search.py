@@ -739,20 +739,33 @@ def build_index(
             f"{len(clash)} document id(s) already in the index {folder} ({shown}); nothing was "
             "added: upsert them (--upsert, or upsert=True) or delete them first"
         )
-    tokenizer = encoder.transformer.tokenizer
-    prompt = encoder.document_prompt  # read before each passage: it takes room from the window
-    prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
-    max_tokens = max(8, encoder.max_seq_length - 2 - prompt_tokens)
     show = len(docs) >= 1000 if show_progress is None else show_progress
     for start in tqdm(
         range(0, len(docs), batch_docs), desc="index", unit="batch", disable=not show
     ):
         batch = list(docs[start : start + batch_docs])
-        passages = [passages_for(d, tokenizer, max_tokens) for d in batch]
-        flat = [p for ps in passages for p in ps]
-        vectors = index_vectors(encoder, encoder.encode_document(flat, show_progress=False))
+        passages, vectors = encode_documents(batch, encoder)
         index.add(batch, passages, vectors, upsert=upsert)
     return index
+
+
+def encode_documents(
+    docs: Sequence[Document], encoder: BiEncoder
+) -> tuple[list[list[str]], np.ndarray]:
+    """The passages of each document (:func:`passages_for`) and one vector a passage, in order.
+
+    What :meth:`Index.add` takes for ``docs``: the passages as the index stores and re-ranks
+    them, encoded with the model's document prompt as the index searches them
+    (:func:`index_vectors`).
+    """
+    tokenizer = encoder.transformer.tokenizer
+    prompt = encoder.document_prompt  # read before each passage: it takes room from the window
+    prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+    max_tokens = max(8, encoder.max_seq_length - 2 - prompt_tokens)
+    passages = [passages_for(d, tokenizer, max_tokens) for d in docs]
+    flat = [p for ps in passages for p in ps]
+    vectors = index_vectors(encoder, encoder.encode_document(flat, show_progress=False))
+    return passages, vectors
 
 
 def cache_key(encoder: BiEncoder) -> str:
