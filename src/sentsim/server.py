@@ -31,6 +31,24 @@ happens at import. Endpoints (every body and answer a JSON object):
   see :mod:`sentsim.index_filter`; a bad filter answers 400 naming its field). Each
   search first moves to the index's latest commit, so documents another process adds or deletes
   are found (or gone) without a restart.
+- ``GET /documents/{id}`` (the id percent-encoded): ``{"id", "title", "text", "metadata"}`` of
+  the index's latest commit, or 404.
+
+With ``--writable`` (``ServeConfig.writable``), the index can be changed while it is served;
+without it these answer 403, naming the flag:
+
+- ``POST /documents`` ``{"documents": [{"id", "text", "title"?, "metadata"?}, ...]}``: adds each
+  document, or replaces the one with its id (upsert), as ``sentsim index add --upsert`` would:
+  ``{"added": [ids], "replaced": [ids]}``. A request is one transaction: a bad document (named
+  by its item and field, 400) leaves nothing of the request written.
+- ``POST /documents/delete`` ``{"ids": [...]}``: ``{"deleted": [ids], "not_found": [ids]}``.
+
+A request holds at most ``ServeConfig.max_documents`` documents or ids (413 beyond). Documents
+are encoded under the model's lock, batched with other requests' texts; the index is then opened
+for writing only while writes are applied (:class:`~sentsim.index_writes.SharedWriter`), so
+``sentsim index add``/``delete`` can still write it meanwhile; a write that waits longer than
+``ServeConfig.write_timeout`` seconds for such a writer answers 503 with nothing written.
+Searches see each write whole or not at all, and the next search after a write's answer sees it.
 
 Bad input answers 400 with ``{"error": "..."}`` naming the field (and the item of a list); an
 unknown path 404. A text may be empty where the library takes one (``/encode``, ``/similarity``,
@@ -44,15 +62,19 @@ clients sending one text each cost a batch's forward pass, not one pass each. ``
 ``/search`` requests with the same retriever, re-ranking, filter and candidate depth share one
 :meth:`~sentsim.search.SearchPipeline.search_many`: one encoding of their queries, one index
 search, one judge call over all their candidates (a re-ranked search counts its candidates, not
-one text, toward ``max_batch``). ``/health`` counts the calls and requests so combined.
+one text, toward ``max_batch``); ``/documents`` requests share the encoding of their passages
+and one opening of the index for writing. ``/health`` counts the calls and requests so combined.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
+import urllib.parse
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,11 +88,21 @@ from sentsim.batching import Coalescer
 from sentsim.bi_encoder import BiEncoder
 from sentsim.choices import Retriever
 from sentsim.cross_encoder import CrossEncoder, ranked
-from sentsim.errors import SentsimError
+from sentsim.errors import IndexLockedError, SentsimError
 from sentsim.fusion import CrossEncoderScorer, FusedScorer, judge_scorer
-from sentsim.index import Index
+from sentsim.index import Document, Index
+from sentsim.index_checks import check_ids, document_rows
 from sentsim.index_filter import Where
-from sentsim.search import SearchPipeline, SearchResponse, index_encoder, open_index
+from sentsim.index_store import CACHE_DIR, DATABASE
+from sentsim.index_writes import SharedWriter
+from sentsim.search import (
+    SearchPipeline,
+    SearchResponse,
+    encode_documents,
+    encoder_identity,
+    index_encoder,
+    open_index,
+)
 from sentsim.similarity import similarity
 
 MAX_BODY_BYTES = 16 << 20
@@ -84,7 +116,11 @@ FIELDS = {  # what each POST takes: a mistyped field ("filter", "topk") was sile
     "/score": ("pairs", "symmetric", "fused"),
     "/rerank": ("query", "documents", "top_k", "fused", "symmetric"),
     "/search": ("query", "top_k", "retriever", "rerank", "where"),
+    "/documents": ("documents",),
+    "/documents/delete": ("ids",),
 }
+WRITES = ("/documents", "/documents/delete")  # answered only by a server started --writable
+DOCUMENT_FIELDS = ("id", "text", "title", "metadata")  # what each of /documents' items takes
 
 #: What /encode's texts are: plain texts (the model's default prompt, if any), or queries or
 #: documents (its query or document prompt, as search puts before them).
@@ -109,10 +145,26 @@ class ServeConfig:
     # texts (or pairs) that one model call may combine from requests waiting together; 1: each
     # request alone
     max_batch: int = 256
+    # POST /documents and /documents/delete: off unless asked for (a service exposed read-only
+    # must not be writable by whoever reaches its port)
+    writable: bool = False
+    # documents (or ids) one write request may hold: each document is encoded under the model's
+    # lock, which searches wait for
+    max_documents: int = 1000
+    # seconds a write waits for another process's writer (`sentsim index add`) before its 503
+    write_timeout: float = 10.0
 
 
 class BadRequest(ValueError):
     """A request the client must change; answered with 400 and its message."""
+
+
+class Refused(Exception):
+    """A request answered with ``status`` (403, 413, 503) and the message."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -150,6 +202,7 @@ class SentsimServer(ThreadingHTTPServer):
         fused = judge_scorer(judge) if judge is not None and judge.num_labels == 1 else None
         self.fused = fused if isinstance(fused, FusedScorer) else None
         self.index: Index | None = None
+        self.writer: SharedWriter | None = None  # with ServeConfig.writable
         self.lock = threading.Lock()
         self.batches: Coalescer[Any, Any] = Coalescer(
             self._run_batch, self.lock, max_items=config.max_batch
@@ -158,12 +211,16 @@ class SentsimServer(ThreadingHTTPServer):
         if ":" in config.host:  # '::1', '::': the server's default family, IPv4, refused them
             self.address_family = socket.AF_INET6
         super().__init__((config.host, config.port), _Handler)
-        if config.index is not None:
-            try:
+        try:
+            if config.index is not None:
                 self.index = open_index(config.index, encoder, readonly=True)
-            except BaseException:
-                super().server_close()  # nothing left listening when the index cannot open
-                raise
+            if config.writable:
+                self.writer = _writer(config, encoder)
+        except BaseException:
+            super().server_close()  # nothing left listening when the index cannot open
+            if self.index is not None:
+                self.index.close()
+            raise
 
     @property
     def url(self) -> str:
@@ -195,6 +252,8 @@ class SentsimServer(ThreadingHTTPServer):
         """The JSON answer to ``POST path``; :class:`BadRequest` for input the client must fix."""
         if path not in FIELDS:
             raise LookupError(path)
+        if path in WRITES:
+            self._writer(path)  # a read-only server says so whatever the body holds
         unknown = sorted(set(body) - set(FIELDS[path]))
         if unknown:
             raise BadRequest(
@@ -234,7 +293,58 @@ class SentsimServer(ThreadingHTTPServer):
             return self._rerank(body)
         if path == "/search":
             return self._search(body)
+        if path == "/documents":
+            return self._upsert(body)
+        if path == "/documents/delete":
+            return self._delete(body)
         raise LookupError(path)
+
+    def _writer(self, path: str) -> SharedWriter:
+        if self.index is None:
+            raise BadRequest("this server was started without an index (--index DIR)")
+        if self.writer is None:
+            raise Refused(
+                HTTPStatus.FORBIDDEN,
+                f"POST {path} changes the index, and this server serves it read-only: start it "
+                "with --writable (sentsim serve --index DIR --writable)",
+            )
+        return self.writer
+
+    def _upsert(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Encode the documents (under the model's lock, in batches) and upsert them, or none."""
+        writer = self._writer("/documents")
+        docs = _documents(body, self.config.max_documents)
+        passages: list[list[str]] = []
+        vectors = [np.empty((0, self.encoder.dim), dtype=np.float32)]
+        step = self.config.max_batch  # searches waiting meanwhile run between the parts
+        for start in range(0, len(docs), step):
+            for texts, rows in self.batches(("documents",), docs[start : start + step]):
+                passages.append(texts)
+                vectors.append(rows)
+        with _when_locked(writer):
+            return asdict(writer.upsert(docs, passages, np.concatenate(vectors)))
+
+    def _delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        writer = self._writer("/documents/delete")
+        ids = _ids(body, self.config.max_documents)
+        with _when_locked(writer):
+            return asdict(writer.delete(ids))
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """The document ``doc_id`` of the index's latest commit, as JSON; None if it has none."""
+        if self.index is None:
+            raise BadRequest("this server was started without an index (--index DIR)")
+        try:
+            check_ids([doc_id])
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"the id in the path: {exc}") from None
+        with self.lock:  # as /search does; not between a search's stages
+            self.index.refresh()
+            try:
+                doc = self.index.get([doc_id])[0]
+            except KeyError:
+                return None
+        return {"id": doc.id, "title": doc.title, "text": doc.text, "metadata": doc.metadata}
 
     def _score(self, body: dict[str, Any]) -> dict[str, Any]:
         """The judge's scores, fused with its bi-encoder(s) where its folder says so.
@@ -273,15 +383,20 @@ class SentsimServer(ThreadingHTTPServer):
         return fused, _flag(body, "symmetric", default)
 
     def _run_batch(
-        self, key: tuple[str, Any, Any] | _Searches, items: list[Any]
-    ) -> np.ndarray | list[SearchResponse]:
+        self, key: tuple[Any, ...] | _Searches, items: list[Any]
+    ) -> np.ndarray | list[SearchResponse] | list[tuple[list[str], np.ndarray]]:
         """One model call for the texts or pairs of requests batched together (holding the lock).
 
         ``key``: ``("encode", role)`` or ``("score", fused, symmetric)``: an array of rows;
-        :class:`_Searches`: a list of :class:`SearchResponse`.
+        :class:`_Searches`: a list of :class:`SearchResponse`; ``("documents",)``: each
+        :class:`Document`'s passages and their vectors, as :meth:`Index.add` takes them.
         """
         if isinstance(key, _Searches):
             return self._run_searches(key, items)
+        if key[0] == "documents":
+            passages, vectors = encode_documents(items, self.encoder)
+            ends = np.cumsum([len(p) for p in passages])
+            return [(p, vectors[end - len(p) : end]) for p, end in zip(passages, ends, strict=True)]
         if key[0] == "encode":  # as `sentsim encode --as`: vectors to compare with an index's
             encoder = self.encoder  # need the prompts
             encode = {"query": encoder.encode_query, "document": encoder.encode_document}.get(
@@ -360,11 +475,12 @@ class SentsimServer(ThreadingHTTPServer):
 
     def health(self) -> dict[str, Any]:
         """What this server answers with; the document count of the index's latest commit."""
-        documents = None
+        documents = generation = None
         if self.index is not None:
             with self.lock:
                 self.index.refresh()  # as /search does: another process may have written
-                documents = self.index.info().documents
+                info = self.index.info()
+            documents, generation = info.documents, info.generation
         return {
             "status": "ok",
             "encoder": self.encoder.name,
@@ -378,7 +494,11 @@ class SentsimServer(ThreadingHTTPServer):
             },
             "index": str(self.config.index) if self.config.index is not None else None,
             "documents": documents,
+            "generation": generation,  # commits to the index so far (any writer's)
+            "writable": self.writer is not None,
             "batching": {"max_batch": self.config.max_batch, **asdict(self.batches.stats)},
+            # openings of the index for writing (calls) and the write requests they applied
+            "writes": asdict(self.writer.stats) if self.writer is not None else None,
         }
 
 
@@ -399,7 +519,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self) -> tuple[HTTPStatus, dict[str, Any]]:
         if self.path == "/health":
             return HTTPStatus.OK, self.server.health()
-        return HTTPStatus.NOT_FOUND, {"error": f"no GET {self.path}; try GET /health"}
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/documents/"):
+            try:
+                doc_id = urllib.parse.unquote(path[len("/documents/") :], errors="strict")
+                found = self.server.document(doc_id)
+            except UnicodeDecodeError:
+                error = "the id in the path is not percent-encoded UTF-8"
+                return HTTPStatus.BAD_REQUEST, {"error": error}
+            except BadRequest as exc:
+                return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+            except Exception as exc:  # a bug: answer it rather than drop the connection
+                return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(exc).__name__}: {exc}"}
+            if found is None:
+                shown = json.dumps(doc_id, ensure_ascii=False)
+                return HTTPStatus.NOT_FOUND, {"error": f"no document with the id {shown}"}
+            return HTTPStatus.OK, found
+        error = f"no GET {self.path}; try GET /health or GET /documents/{{id}}"
+        return HTTPStatus.NOT_FOUND, {"error": error}
 
     def do_POST(self) -> None:
         try:
@@ -410,8 +547,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.REQUEST_TIMEOUT, {"error": f"no body data for {wait:g} s"})
             self.close_connection = True
         except LookupError:
-            paths = "/encode, /similarity, /score, /rerank, /search"
+            paths = ", ".join(FIELDS)
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no POST {self.path}; try {paths}"})
+        except Refused as exc:
+            self._send(exc.status, {"error": str(exc)})
         except (BadRequest, SentsimError, TypeError, ValueError) as exc:
             self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         except Exception as exc:  # a bug: answer it rather than drop the connection
@@ -506,6 +645,105 @@ def _valid(text: str, what: str) -> str:
         return check_text(text, what)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+
+
+def _shown(value: object) -> str:
+    shown = json.dumps(value)
+    return shown if len(shown) <= 40 else shown[:40] + "..."
+
+
+def _documents(body: dict[str, Any], most: int) -> list[Document]:
+    """``body["documents"]`` as documents, checked as :meth:`Index.add` checks them."""
+    value = body.get("documents")
+    if not isinstance(value, list):
+        raise BadRequest("'documents' must be a list of objects with id, text, title?, metadata?")
+    if len(value) > most:
+        raise Refused(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"'documents' holds {len(value):,} documents; this server writes at most {most:,} a "
+            "request: send them in parts (or start it with --max-documents N)",
+        )
+    docs = []
+    for i, item in enumerate(value):
+        where = f"'documents' item {i}"
+        if not isinstance(item, dict):
+            raise BadRequest(
+                f"{where} must be an object with id, text, title?, metadata?, got {_shown(item)}"
+            )
+        unknown = sorted(set(item) - set(DOCUMENT_FIELDS))
+        if unknown:
+            raise BadRequest(
+                f"{where} has the field {unknown[0]!r}; a document's fields are "
+                f"{', '.join(DOCUMENT_FIELDS)} (other fields go in its metadata)"
+            )
+        missing = [name for name in ("id", "text") if name not in item]
+        if missing:
+            raise BadRequest(f"{where} has no {missing[0]!r}")
+        title = "" if item.get("title") is None else item["title"]  # null: none
+        metadata = {} if item.get("metadata") is None else item["metadata"]
+        for name, got in (("id", item["id"]), ("text", item["text"]), ("title", title)):
+            if not isinstance(got, str):
+                raise BadRequest(f"{where}: its {name!r} must be a string, got {_shown(got)}")
+        if not isinstance(metadata, dict):
+            raise BadRequest(
+                f"{where}: its 'metadata' must be an object of field to value, got "
+                f"{_shown(metadata)}"
+            )
+        docs.append(Document(item["id"], item["text"], title, metadata))
+    try:
+        document_rows(docs)  # empty id or text, repeated id, a lone surrogate, NaN
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"in 'documents', {exc}") from None
+    return docs
+
+
+def _ids(body: dict[str, Any], most: int) -> list[str]:
+    value = body.get("ids")
+    if not isinstance(value, list):
+        raise BadRequest("'ids' must be a list of document ids (strings)")
+    if len(value) > most:
+        raise Refused(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"'ids' holds {len(value):,} ids; this server deletes at most {most:,} a request: "
+            "send them in parts (or start it with --max-documents N)",
+        )
+    try:
+        return check_ids(value)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"in 'ids', {exc}") from None
+
+
+@contextlib.contextmanager
+def _when_locked(writer: SharedWriter) -> Iterator[None]:
+    """Answer 503 when another process held the index for writing past the server's wait."""
+    try:
+        yield
+    except IndexLockedError:
+        raise Refused(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            f"{writer.path} stayed open for writing by another process (`sentsim index add`, "
+            f"say) for {writer.lock_timeout:g} s, and an index takes one writer at a time; "
+            "nothing of this request was written: send it again",
+        ) from None
+
+
+def _writer(config: ServeConfig, encoder: BiEncoder) -> SharedWriter:
+    """The writer of a ``--writable`` server, once its index is known to be writable here."""
+    if config.index is None:
+        raise ValueError("--writable needs --index DIR: the index that the documents go to")
+    folder = Path(config.index)
+    for path in (folder, folder / DATABASE, folder / CACHE_DIR):
+        if path.exists() and not os.access(path, os.W_OK):
+            raise ValueError(
+                f"{path} is not writable by this user, and --writable writes there: serve it "
+                "without --writable, or as a user who may write it"
+            )
+    return SharedWriter(
+        folder,
+        encoder_identity(encoder),
+        lock_timeout=config.write_timeout,
+        max_items=config.max_batch,
+    )
 
 
 def _flag(body: dict[str, Any], field: str, default: bool) -> bool:

@@ -11,10 +11,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "serve",
         help="answer encode, similarity, score, rerank and search requests over HTTP (JSON)",
-        description="Serve the models (and an index) on http://HOST:PORT: GET /health; POST "
-        "/encode, /similarity, /score, /rerank, /search with a JSON object (see sentsim.server).",
+        description="Serve the models (and an index) on http://HOST:PORT: GET /health, "
+        "/documents/ID; POST /encode, /similarity, /score, /rerank, /search with a JSON object, "
+        "and with --writable /documents, /documents/delete (see sentsim.server).",
     )
-    p.add_argument("--index", type=Path, help="index folder to search (read-only)")
+    p.add_argument(
+        "--index", type=Path, help="index folder to search (read-only without --writable)"
+    )
+    p.add_argument(
+        "--writable",
+        action="store_true",
+        help="let POST /documents and /documents/delete change the index (off: they answer "
+        "403); `sentsim index add` and `delete` can still write it meanwhile",
+    )
+    p.add_argument(
+        "--max-documents",
+        type=int,
+        default=1000,
+        help="most documents (or ids) one write request may hold (default: 1000); each is "
+        "encoded under the model's lock, which searches wait for",
+    )
+    p.add_argument(
+        "--write-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a write waits for another process writing the index (default: 10), "
+        "then answers 503",
+    )
     p.add_argument("--model", help="bi-encoder (default: the one the index records, else minilm)")
     judge = p.add_mutually_exclusive_group()  # both given: --reranker was silently ignored
     judge.add_argument("--reranker", default="ce-rerank", help="cross-encoder for /score, /rerank "
@@ -59,6 +82,12 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--idle-timeout must be above 0 seconds, got {args.idle_timeout}")
     if args.max_batch < 1:
         raise ValueError(f"--max-batch must be at least 1, got {args.max_batch}")
+    if args.max_documents < 1:
+        raise ValueError(f"--max-documents must be at least 1, got {args.max_documents}")
+    if not args.write_timeout >= 0:
+        raise ValueError(f"--write-timeout must be 0 seconds or more, got {args.write_timeout}")
+    if args.writable and args.index is None:
+        raise ValueError("--writable needs --index DIR: the index that the documents go to")
     config = ServeConfig(
         index=args.index,
         model=args.model,
@@ -68,6 +97,9 @@ def _serve(args: argparse.Namespace) -> int:
         max_top_k=args.max_top_k,
         idle_timeout=args.idle_timeout,
         max_batch=args.max_batch,
+        writable=args.writable,
+        max_documents=args.max_documents,
+        write_timeout=args.write_timeout,
     )
     try:
         server = create_app(config)
