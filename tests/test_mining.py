@@ -58,6 +58,35 @@ ANCHOR = "card declined abroad"
 CORPUS = [t for t in VECTORS if t != ANCHOR]
 
 
+# Six anchors, one positive each: every other positive is a candidate negative of an anchor.
+CLI_ROWS = [
+    ("my card was declined abroad", "card declined when paying abroad"),
+    ("how do i top up my account", "top up your account with cash"),
+    ("the exchange rate for euro", "euro to dollar exchange rate"),
+    ("lost or stolen card", "freeze a lost card"),
+    ("a man plays guitar", "a boy is playing the guitar"),
+    ("a woman is eating food", "a girl eats food in the house"),
+]
+
+
+def _cli_mined(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str], *options: str
+) -> set[tuple[str, str]]:
+    """The (anchor, negative) pairs `sentsim mine` writes for :data:`CLI_ROWS` with `options`."""
+    import json
+
+    from sentsim.cli import main
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in CLI_ROWS))
+    out = tmp_path / "mined.jsonl"
+    argv = ["mine", "--train", str(train), "--model", str(model), "--negatives", "10"]
+    assert main([*argv, *options, "--out", str(out)]) == 0
+    capsys.readouterr()
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    return {(row["anchor"], row["negative"]) for row in written}
+
+
 def mine(triples: list[Triple], **settings: object) -> list[Triple]:
     return mine_negatives(
         triples,
@@ -288,10 +317,8 @@ def test_mine_drops_what_the_judge_similarity_reports_scores_positive(
 
     Shape: 6 anchors, one positive each, the other positives their candidates; a fusion (weight
     0.5) that disagrees with the cross-encoder alone on some of them."""
-    import json
     import shutil
 
-    from sentsim.cli import main
     from sentsim.cross_encoder import CrossEncoder
     from sentsim.fusion import FusionConfig, load_judge, write_fusion
 
@@ -300,24 +327,9 @@ def test_mine_drops_what_the_judge_similarity_reports_scores_positive(
     # the tiny models' cross-encoder scores lie around 0.3, their cosines around 0.9
     write_fusion(judge_dir, FusionConfig(str(tiny_st_dir), weight=0.5, ce_mean=0.3, ce_std=0.1,
                                          bi_mean=0.9, bi_std=0.03, symmetric=True))  # fmt: skip
-    rows = [
-        ("my card was declined abroad", "card declined when paying abroad"),
-        ("how do i top up my account", "top up your account with cash"),
-        ("the exchange rate for euro", "euro to dollar exchange rate"),
-        ("lost or stolen card", "freeze a lost card"),
-        ("a man plays guitar", "a boy is playing the guitar"),
-        ("a woman is eating food", "a girl eats food in the house"),
-    ]
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in rows))
 
     def mined(*judge: str) -> set[tuple[str, str]]:
-        out = tmp_path / "mined.jsonl"
-        argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--negatives", "10"]
-        assert main([*argv, *judge, "--out", str(out)]) == 0
-        capsys.readouterr()
-        written = [json.loads(line) for line in out.read_text().splitlines()]
-        return {(row["anchor"], row["negative"]) for row in written}
+        return _cli_mined(tmp_path, tiny_st_dir, capsys, *judge)
 
     candidates = sorted(mined())
     judged = mined("--cross-encoder", str(judge_dir))
@@ -493,29 +505,11 @@ def test_mine_max_judge_score_is_the_threshold_the_judge_is_read_at(
 
     Shape: 6 anchors, one positive each, the other positives their candidates; S midway between
     two of the judge's scores of them, so that some are kept and some dropped."""
-    import json
 
-    from sentsim.cli import main
     from sentsim.cross_encoder import CrossEncoder
 
-    rows = [
-        ("my card was declined abroad", "card declined when paying abroad"),
-        ("how do i top up my account", "top up your account with cash"),
-        ("the exchange rate for euro", "euro to dollar exchange rate"),
-        ("lost or stolen card", "freeze a lost card"),
-        ("a man plays guitar", "a boy is playing the guitar"),
-        ("a woman is eating food", "a girl eats food in the house"),
-    ]
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in rows))
-
     def mined(*judge: str) -> set[tuple[str, str]]:
-        out = tmp_path / "mined.jsonl"
-        argv = ["mine", "--train", str(train), "--model", str(tiny_st_dir), "--negatives", "10"]
-        assert main([*argv, *judge, "--out", str(out)]) == 0
-        capsys.readouterr()
-        written = [json.loads(line) for line in out.read_text().splitlines()]
-        return {(row["anchor"], row["negative"]) for row in written}
+        return _cli_mined(tmp_path, tiny_st_dir, capsys, *judge)
 
     candidates = sorted(mined())
     scores = CrossEncoder.load(tiny_ce_dir).predict(candidates)
