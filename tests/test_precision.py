@@ -69,12 +69,18 @@ def test_cross_encoder_bf16_is_close_to_fp32_but_not_the_same(tiny_ce_dir: Path)
     np.testing.assert_allclose(a, b, atol=0.05)
 
 
-def test_cli_precision_reaches_the_models_and_is_reported(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
-) -> None:
+def _pairs_file(tmp_path: Path) -> Path:
+    """A graded pair file of :data:`TEXTS`, each with the next, scored 0, 1, 2, ..."""
     data = tmp_path / "pairs.csv"
     data.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{i}\n" for i, (a, b) in
                     enumerate(zip(TEXTS, TEXTS[1:] + TEXTS[:1], strict=True))))  # fmt: skip
+    return data
+
+
+def test_cli_precision_reaches_the_models_and_is_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
+) -> None:
+    data = _pairs_file(tmp_path)
     argv = ["eval", "sts", "--data", str(data), "--model", str(tiny_st_dir), "--json"]
     assert main(["--precision", "bf16", *argv]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["compute_precision"] == "bf16"
@@ -171,9 +177,7 @@ def test_int8_is_refused_off_the_cpu_for_training_and_by_auto(
 def test_cli_int8_reaches_the_models(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_st_dir: Path
 ) -> None:
-    data = tmp_path / "pairs.csv"
-    data.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{i}\n" for i, (a, b) in
-                    enumerate(zip(TEXTS, TEXTS[1:] + TEXTS[:1], strict=True))))  # fmt: skip
+    data = _pairs_file(tmp_path)
     argv = ["eval", "sts", "--data", str(data), "--model", str(tiny_st_dir), "--json"]
     assert main(["--precision", "int8", *argv]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["compute_precision"] == "int8"
@@ -372,9 +376,7 @@ def test_eval_reports_int8_beside_a_gpu(
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    data = tmp_path / "pairs.csv"
-    data.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{i}\n" for i, (a, b) in
-                    enumerate(zip(TEXTS, TEXTS[1:] + TEXTS[:1], strict=True))))  # fmt: skip
+    data = _pairs_file(tmp_path)
     argv = ["eval", "sts", "--data", str(data), "--model", str(tiny_st_dir), "--json"]
     assert main(["--precision", "int8", *argv]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["compute_precision"] == "int8"
