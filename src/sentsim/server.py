@@ -652,17 +652,24 @@ def _shown(value: object) -> str:
     return shown if len(shown) <= 40 else shown[:40] + "..."
 
 
-def _documents(body: dict[str, Any], most: int) -> list[Document]:
-    """``body["documents"]`` as documents, checked as :meth:`Index.add` checks them."""
-    value = body.get("documents")
+def _capped_list(body: dict[str, Any], field: str, items: str, most: int, verb: str) -> list[Any]:
+    """``body[field]``, a list of ``items``, and at most ``most`` of them (else 400 / 413)."""
+    value = body.get(field)
     if not isinstance(value, list):
-        raise BadRequest("'documents' must be a list of objects with id, text, title?, metadata?")
+        raise BadRequest(f"{field!r} must be a list of {items}")
     if len(value) > most:
         raise Refused(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"'documents' holds {len(value):,} documents; this server writes at most {most:,} a "
+            f"{field!r} holds {len(value):,} {field}; this server {verb} at most {most:,} a "
             "request: send them in parts (or start it with --max-documents N)",
         )
+    return value
+
+
+def _documents(body: dict[str, Any], most: int) -> list[Document]:
+    """``body["documents"]`` as documents, checked as :meth:`Index.add` checks them."""
+    shape = "objects with id, text, title?, metadata?"
+    value = _capped_list(body, "documents", shape, most, "writes")
     docs = []
     for i, item in enumerate(value):
         where = f"'documents' item {i}"
@@ -698,15 +705,7 @@ def _documents(body: dict[str, Any], most: int) -> list[Document]:
 
 
 def _ids(body: dict[str, Any], most: int) -> list[str]:
-    value = body.get("ids")
-    if not isinstance(value, list):
-        raise BadRequest("'ids' must be a list of document ids (strings)")
-    if len(value) > most:
-        raise Refused(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"'ids' holds {len(value):,} ids; this server deletes at most {most:,} a request: "
-            "send them in parts (or start it with --max-documents N)",
-        )
+    value = _capped_list(body, "ids", "document ids (strings)", most, "deletes")
     try:
         return check_ids(value)
     except (TypeError, ValueError) as exc:
